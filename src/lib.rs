@@ -1,10 +1,13 @@
 //! steward: a terminal dashboard and embedded lifecycle manager for
 //! multi-account automation services. Layers, top to bottom:
 //! `tui` → `manager` → subsystems (`accounts`, `tasks`, ...) → foundations
-//! (`store`, `proc`, `lock`, `config`, `paths`).
+//! (`store`, `proc`, `lock`, `config`, `paths`, `time`).
 
+pub mod accounts;
 pub mod config;
 pub mod lock;
+pub mod manager;
 pub mod paths;
 pub mod proc;
 pub mod store;
+pub mod time;

@@ -1,0 +1,91 @@
+//! `Command`: everything a client (the TUI, the CLI, a future remote) can ask
+//! the manager to do, as plain serde data.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A request to the manager. Outcomes come back as `Notice`s in the next
+/// `Snapshot`, or through `ManagerHandle::call` for clients that wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    AddAccount {
+        id: String,
+        name: Option<String>,
+        secret: Option<Secret>,
+        enabled: bool,
+    },
+    RemoveAccount {
+        id: String,
+    },
+    SetEnabled {
+        id: String,
+        enabled: bool,
+    },
+    StartWorker {
+        id: String,
+    },
+    StopWorker {
+        id: String,
+    },
+    RestartWorker {
+        id: String,
+    },
+    CancelTask {
+        id: u64,
+        force: bool,
+    },
+    Shutdown {
+        force: bool,
+    },
+}
+
+impl Command {
+    /// Whether this command starts new work (refused once a shutdown began).
+    pub fn starts_work(&self) -> bool {
+        matches!(
+            self,
+            Command::AddAccount { .. }
+                | Command::StartWorker { .. }
+                | Command::RestartWorker { .. }
+                | Command::SetEnabled { enabled: true, .. }
+        )
+    }
+}
+
+/// A secret value: serialised as-is (a client must be able to send it), but
+/// never shown by `Debug`, so it cannot reach a log line by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(••••, len {})", self.0.chars().count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let cmd = Command::AddAccount {
+            id: "a".into(),
+            name: None,
+            secret: Some(Secret("hunter2".into())),
+            enabled: true,
+        };
+        let text = format!("{cmd:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("len 7"));
+    }
+}

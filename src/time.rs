@@ -1,0 +1,86 @@
+//! Wall-clock stamps and human durations shared by the snapshot, the CLI and the UI.
+//! Snapshots carry absolute unix-epoch milliseconds so any reader can compute
+//! ages and countdowns against its own clock.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        // A clock before 1970 is a broken host; 0 keeps ages sane rather than panicking.
+        .unwrap_or(0)
+}
+
+/// A compact human duration: `850ms`, `4s`, `3m12s`, `2h05m`, `3d04h`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s == 0 && d.as_millis() > 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// `human` of the time from `from_ms` to `to_ms`, clamped at zero.
+pub fn human_between(from_ms: i64, to_ms: i64) -> String {
+    human(Duration::from_millis(
+        to_ms.saturating_sub(from_ms).max(0) as u64
+    ))
+}
+
+/// Seconds left until `deadline_ms`, rounded up so a countdown never shows 0 early.
+pub fn secs_until(deadline_ms: i64, now_ms: i64) -> u64 {
+    let left = deadline_ms.saturating_sub(now_ms).max(0) as u64;
+    left.div_ceil(1000)
+}
+
+/// Bytes as `512 B`, `1.5 KiB`, `20.0 MiB`, `3.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_millis(850)), "850ms");
+        assert_eq!(human(Duration::from_secs(4)), "4s");
+        assert_eq!(human(Duration::from_secs(192)), "3m12s");
+        assert_eq!(human(Duration::from_secs(2 * 3600 + 5 * 60)), "2h05m");
+        assert_eq!(human(Duration::from_secs(3 * 86_400 + 4 * 3600)), "3d04h");
+        assert_eq!(human_between(10_000, 5_000), "0s");
+    }
+
+    #[test]
+    fn countdown_rounds_up() {
+        assert_eq!(secs_until(10_001, 9_000), 2);
+        assert_eq!(secs_until(10_000, 9_000), 1);
+        assert_eq!(secs_until(5_000, 9_000), 0);
+    }
+
+    #[test]
+    fn bytes() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(20 * 1024 * 1024), "20.0 MiB");
+    }
+}
