@@ -10,4 +10,5 @@ pub mod manager;
 pub mod paths;
 pub mod proc;
 pub mod store;
+pub mod tasks;
 pub mod time;
