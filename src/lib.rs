@@ -9,6 +9,8 @@ pub mod lock;
 pub mod manager;
 pub mod paths;
 pub mod proc;
+pub mod shutdown;
 pub mod store;
 pub mod tasks;
 pub mod time;
+pub mod trash;

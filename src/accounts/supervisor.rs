@@ -1,0 +1,602 @@
+//! One account's supervisor: an actor that owns the account's worker process
+//! group and session-file lock. Every start / stop / restart / replace / remove
+//! of the account goes through its queue, so they never overlap; different
+//! accounts have different actors and proceed in parallel.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::spec::WorkerSpec;
+use crate::config::RestartPolicy;
+use crate::lock::SessionLock;
+use crate::manager::snapshot::{ExitView, RestartRecord, TaskKind, WorkerState, WorkerView};
+use crate::proc::{self, Group, ProcId, Sig};
+use crate::store::{SharedStore, WorkerRow};
+use crate::tasks::{TaskTable, TaskTicket};
+use crate::time::now_ms;
+
+/// Log lines kept per worker for the details view.
+const LOG_TAIL: usize = 20;
+/// Restart records kept per worker.
+const HISTORY: usize = 10;
+/// How often a group with no leader is re-checked for remaining members.
+const GROUP_POLL: Duration = Duration::from_millis(20);
+/// After SIGKILL the kernel needs a moment; a group still alive after this is
+/// stuck in the kernel (D state) and reported, not waited on forever.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// What can be asked of a supervisor.
+#[derive(Debug)]
+pub enum Op {
+    /// Start the worker if it is not running (clears any backoff).
+    Start,
+    /// Stop the worker to the end (every process of its group gone).
+    Stop { done: Option<oneshot::Sender<()>> },
+    /// Stop, then start again.
+    Restart,
+    /// New spec (secret, command, ...): stop the old worker to the end, then
+    /// start the new one if the worker was meant to run.
+    Replace(Box<WorkerSpec>),
+    /// Stop, release the session lock, end the actor. Replies once all is down.
+    Remove { done: oneshot::Sender<()> },
+}
+
+/// Shared by every supervisor of one manager.
+#[derive(Clone)]
+pub struct SupervisorContext {
+    pub store: SharedStore,
+    pub tasks: TaskTable,
+    /// Fired whenever a view changes, for the snapshot publisher.
+    pub changed: Arc<Notify>,
+    /// Cancelled when every stop should skip its wait and SIGKILL now.
+    pub force: CancellationToken,
+    /// This steward's identity, recorded beside each worker it starts.
+    pub owner: ProcId,
+}
+
+/// The client side of a supervisor.
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    pub ops: mpsc::Sender<Op>,
+    pub view: watch::Receiver<WorkerView>,
+}
+
+impl SupervisorHandle {
+    /// Stops the worker and waits until its whole group is gone.
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.ops.send(Op::Stop { done: Some(tx) }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops the worker, releases its lock and ends the supervisor.
+    pub async fn remove(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.ops.send(Op::Remove { done: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the actor for one account; with `start` the worker starts at once.
+pub fn spawn_supervisor(spec: WorkerSpec, ctx: SupervisorContext, start: bool) -> SupervisorHandle {
+    let (ops_tx, ops_rx) = mpsc::channel(16);
+    let view = WorkerView {
+        session_file: spec.session_file.clone(),
+        command: spec.command.clone(),
+        env_names: spec.env_names(),
+        ..Default::default()
+    };
+    let (view_tx, view_rx) = watch::channel(view);
+    let actor = Supervisor {
+        spec,
+        ctx,
+        ops: ops_rx,
+        view: view_tx,
+        failures: 0,
+        ticket: None,
+    };
+    tokio::spawn(actor.run(start));
+    SupervisorHandle {
+        ops: ops_tx,
+        view: view_rx,
+    }
+}
+
+struct Supervisor {
+    spec: WorkerSpec,
+    ctx: SupervisorContext,
+    ops: mpsc::Receiver<Op>,
+    view: watch::Sender<WorkerView>,
+    /// Consecutive quick failures, for the backoff.
+    failures: u32,
+    /// The task-table entry of the current supervision run (start → final stop).
+    ticket: Option<TaskTicket>,
+}
+
+/// A running worker: its group, its identity, and steward's copy of the lock.
+struct LiveWorker {
+    child: Child,
+    group: Group,
+    started: Instant,
+    /// Steward's copy of the session lock: dropped only once the group is gone.
+    lock: SessionLock,
+    /// The leader's exit status, once reaped.
+    exit: Option<ExitStatus>,
+}
+
+/// Where the actor is between ops.
+enum Phase {
+    Idle,
+    Running(LiveWorker),
+    Backoff(Instant),
+}
+
+/// Why a wait on a worker ended.
+enum Woke {
+    Exited(ExitStatus),
+    Op(Option<Op>),
+    Cancelled,
+    BackoffOver,
+}
+
+impl Supervisor {
+    async fn run(mut self, start: bool) {
+        let mut phase = if start {
+            self.start_worker()
+        } else {
+            Phase::Idle
+        };
+        loop {
+            let woke = match &mut phase {
+                Phase::Idle => Woke::Op(self.ops.recv().await),
+                Phase::Running(w) => {
+                    let cancel = self.ticket_cancel();
+                    tokio::select! {
+                        status = w.child.wait() => match status {
+                            Ok(status) => Woke::Exited(status),
+                            // wait() fails only if the child was already reaped: treat as exit.
+                            Err(_) => Woke::Exited(ExitStatus::default()),
+                        },
+                        op = self.ops.recv() => Woke::Op(op),
+                        _ = cancel.cancelled() => Woke::Cancelled,
+                    }
+                }
+                Phase::Backoff(until) => {
+                    let until = *until;
+                    let cancel = self.ticket_cancel();
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => Woke::BackoffOver,
+                        op = self.ops.recv() => Woke::Op(op),
+                        _ = cancel.cancelled() => Woke::Cancelled,
+                    }
+                }
+            };
+            phase = match (woke, phase) {
+                (Woke::Exited(status), Phase::Running(mut w)) => {
+                    w.exit = Some(status);
+                    self.after_exit(w).await
+                }
+                (Woke::BackoffOver, _) => self.start_worker(),
+                (Woke::Cancelled, phase) => {
+                    self.stop(phase).await;
+                    self.finish_ticket();
+                    Phase::Idle
+                }
+                (Woke::Op(None), phase) => {
+                    // Every handle is gone: the manager ended without a stop.
+                    // Stop anyway so no worker outlives its supervisor.
+                    self.stop(phase).await;
+                    self.finish_ticket();
+                    return;
+                }
+                (Woke::Op(Some(op)), phase) => match self.apply(op, phase).await {
+                    Some(next) => next,
+                    None => return,
+                },
+                // Exited only arrives while running; keep the phase otherwise.
+                (Woke::Exited(_), phase) => phase,
+            };
+        }
+    }
+
+    fn ticket_cancel(&self) -> CancellationToken {
+        self.ticket
+            .as_ref()
+            .map(|t| t.cancel.clone())
+            // No ticket: a token nobody cancels, so the branch never fires.
+            .unwrap_or_default()
+    }
+
+    fn ticket_force(&self) -> CancellationToken {
+        self.ticket.as_ref().map(|t| t.force.clone()).unwrap_or_default()
+    }
+
+    async fn apply(&mut self, op: Op, phase: Phase) -> Option<Phase> {
+        match op {
+            Op::Start => Some(match phase {
+                Phase::Idle | Phase::Backoff(_) => {
+                    self.failures = 0;
+                    self.start_worker()
+                }
+                running => running,
+            }),
+            Op::Stop { done } => {
+                self.stop(phase).await;
+                self.finish_ticket();
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                Some(Phase::Idle)
+            }
+            Op::Restart => {
+                let was = matches!(phase, Phase::Running(_));
+                self.stop(phase).await;
+                self.failures = 0;
+                if was {
+                    self.record_restart("restart requested");
+                }
+                Some(self.start_worker())
+            }
+            Op::Replace(spec) => {
+                let wanted = !matches!(phase, Phase::Idle);
+                self.stop(phase).await;
+                self.spec = *spec;
+                self.view.send_modify(|v| {
+                    v.command = self.spec.command.clone();
+                    v.env_names = self.spec.env_names();
+                });
+                if wanted {
+                    self.failures = 0;
+                    self.record_restart("replaced (new settings)");
+                    Some(self.start_worker())
+                } else {
+                    Some(Phase::Idle)
+                }
+            }
+            Op::Remove { done } => {
+                self.stop(phase).await;
+                self.finish_ticket();
+                let _ = done.send(());
+                None
+            }
+        }
+    }
+
+    fn set_state(&self, state: WorkerState) {
+        self.view.send_modify(|v| v.state = state);
+        self.ctx.changed.notify_one();
+    }
+
+    fn record_restart(&self, reason: &str) {
+        self.view.send_modify(|v| {
+            v.restarts += 1;
+            v.restart_history.push(RestartRecord {
+                at_ms: now_ms(),
+                reason: reason.to_string(),
+            });
+            if v.restart_history.len() > HISTORY {
+                v.restart_history.remove(0);
+            }
+        });
+        if let Some(t) = &self.ticket {
+            t.restarted();
+        }
+    }
+
+    fn finish_ticket(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            ticket.finish();
+        }
+    }
+
+    /// Spawns the worker; on failure goes to backoff (or stays failed).
+    fn start_worker(&mut self) -> Phase {
+        if self.ticket.is_none() {
+            let never = CancellationToken::new();
+            self.ticket = Some(self.ctx.tasks.register(
+                TaskKind::Worker,
+                format!("worker {}", self.spec.account),
+                Some(self.spec.account.clone()),
+                &never,
+            ));
+        }
+        self.set_state(WorkerState::Starting);
+        match self.spawn() {
+            Ok(worker) => {
+                let pid = worker.group.leader.pid;
+                self.view.send_modify(|v| {
+                    v.pid = Some(pid);
+                    v.pgid = Some(worker.group.pgid);
+                    v.started_ms = Some(now_ms());
+                });
+                self.set_state(WorkerState::Running);
+                info!(account = %self.spec.account, pid, "worker started");
+                Phase::Running(worker)
+            }
+            Err(reason) => {
+                warn!(account = %self.spec.account, %reason, "worker failed to start");
+                self.failures += 1;
+                if self.spec.restart == RestartPolicy::Never {
+                    self.set_state(WorkerState::Failed { reason });
+                    self.finish_ticket();
+                    return Phase::Idle;
+                }
+                let delay = self.spec.backoff.delay(self.failures);
+                self.view.send_modify(|v| {
+                    v.last_exit = None;
+                    v.restart_history.push(RestartRecord {
+                        at_ms: now_ms(),
+                        reason: format!("failed to start: {reason}"),
+                    });
+                    if v.restart_history.len() > HISTORY {
+                        v.restart_history.remove(0);
+                    }
+                });
+                self.set_state(WorkerState::Backoff {
+                    until_ms: now_ms() + delay.as_millis() as i64,
+                });
+                Phase::Backoff(Instant::now() + delay)
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Result<LiveWorker, String> {
+        let spec = &self.spec;
+        if let Some(dir) = spec.session_file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let lock = SessionLock::try_acquire(&spec.session_file).map_err(|e| {
+            let holders = proc::flock_holders(&spec.session_file);
+            if holders.is_empty() {
+                e.to_string()
+            } else {
+                format!("session file locked by pid {holders:?}")
+            }
+        })?;
+        let lock_fd = lock.file().as_raw_fd();
+        let (program, args) = spec
+            .command
+            .split_first()
+            .ok_or_else(|| "empty worker command".to_string())?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env("STEWARD_ACCOUNT", &spec.account)
+            .env("STEWARD_SESSION_FILE", &spec.session_file)
+            .env("STEWARD_SESSION_LOCK_FD", lock_fd.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        match &spec.secret {
+            Some(secret) => cmd.env("STEWARD_SECRET", secret.expose()),
+            None => cmd.env_remove("STEWARD_SECRET"),
+        };
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls fcntl, which is async-signal-safe; `lock_fd` stays open in the
+        // parent for the whole spawn because `lock` lives on this frame.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Hand the worker the very same open file description, so the
+                // flock lives as long as any process of the worker holds it.
+                let fd = BorrowedFd::borrow_raw(lock_fd);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
+        // The child is not reaped yet, so its /proc entry exists; `None` only
+        // if spawn itself failed, which returned above.
+        let pid = child.id().ok_or("worker exited before it was seen")? as i32;
+        let leader = ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
+        let group = Group { pgid: pid, leader };
+        self.record_worker(&group);
+        if let Some(out) = child.stdout.take() {
+            self.forward_lines(out, "stdout");
+        }
+        if let Some(err) = child.stderr.take() {
+            self.forward_lines(err, "stderr");
+        }
+        Ok(LiveWorker {
+            child,
+            group,
+            started: Instant::now(),
+            lock,
+            exit: None,
+        })
+    }
+
+    fn record_worker(&self, group: &Group) {
+        let row = WorkerRow {
+            account: self.spec.account.clone(),
+            pid: group.leader.pid,
+            start_time: group.leader.start_time,
+            pgid: group.pgid,
+            owner_pid: self.ctx.owner.pid,
+            owner_start_time: self.ctx.owner.start_time,
+            started_ms: now_ms(),
+        };
+        let store = self.ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = store.record_worker(&row) {
+            warn!(account = %self.spec.account, error = %e, "cannot record worker identity");
+        }
+    }
+
+    fn clear_worker_record(&self) {
+        let store = self.ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = store.clear_worker(&self.spec.account) {
+            warn!(account = %self.spec.account, error = %e, "cannot clear worker identity");
+        }
+    }
+
+    /// Copies a worker's output into tracing and the view's log tail, with the
+    /// account's secret masked in case the worker prints it.
+    fn forward_lines(&self, stream: impl AsyncRead + Unpin + Send + 'static, name: &'static str) {
+        let view = self.view.clone();
+        let changed = self.ctx.changed.clone();
+        let account = self.spec.account.clone();
+        let secret = self
+            .spec
+            .secret
+            .as_ref()
+            .map(|s| s.expose().to_string())
+            .filter(|s| s.len() >= 4);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let line = match &secret {
+                    Some(s) => line.replace(s.as_str(), "••••"),
+                    None => line,
+                };
+                info!(target: "worker", account = %account, stream = name, "{line}");
+                view.send_modify(|v| {
+                    v.recent_logs.push(line);
+                    if v.recent_logs.len() > LOG_TAIL {
+                        v.recent_logs.remove(0);
+                    }
+                });
+                changed.notify_one();
+            }
+        });
+    }
+
+    /// The leader exited on its own: finish off its group, then restart or rest.
+    async fn after_exit(&mut self, mut w: LiveWorker) -> Phase {
+        let status = w.exit.unwrap_or_default();
+        let uptime = w.started.elapsed();
+        if proc::group_alive(w.group.pgid) {
+            // Leftover children would keep the session lock and race the next worker.
+            self.stop_group(&mut w, false).await;
+        }
+        self.release(w);
+        let exit = ExitView {
+            code: status.code(),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
+            at_ms: now_ms(),
+        };
+        info!(account = %self.spec.account, code = ?exit.code, signal = ?exit.signal, "worker exited");
+        let failed = !status.success();
+        self.view.send_modify(|v| {
+            v.last_exit = Some(exit.clone());
+            v.pid = None;
+            v.pgid = None;
+        });
+        let restart = match self.spec.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => failed,
+            RestartPolicy::Never => false,
+        };
+        if !restart {
+            self.set_state(WorkerState::Exited {
+                code: exit.code,
+                signal: exit.signal,
+            });
+            self.finish_ticket();
+            return Phase::Idle;
+        }
+        if uptime >= self.spec.backoff.reset_after {
+            self.failures = 0;
+        }
+        self.failures += 1;
+        let delay = self.spec.backoff.delay(self.failures);
+        self.record_restart(&match (exit.code, exit.signal) {
+            (Some(code), _) => format!("exited with code {code}"),
+            (_, Some(sig)) => format!("killed by signal {sig}"),
+            _ => "exited".to_string(),
+        });
+        self.set_state(WorkerState::Backoff {
+            until_ms: now_ms() + delay.as_millis() as i64,
+        });
+        Phase::Backoff(Instant::now() + delay)
+    }
+
+    /// Stops whatever runs in `phase` to the end and reports `stopped`.
+    async fn stop(&mut self, phase: Phase) {
+        if let Phase::Running(mut w) = phase {
+            let force = self.ticket_force().is_cancelled() || self.ctx.force.is_cancelled();
+            self.stop_group(&mut w, force).await;
+            self.release(w);
+            info!(account = %self.spec.account, "worker stopped");
+        }
+        self.view.send_modify(|v| {
+            v.pid = None;
+            v.pgid = None;
+        });
+        self.set_state(WorkerState::Stopped);
+    }
+
+    /// Drops steward's lock copy and the identity record: the group is gone.
+    fn release(&self, w: LiveWorker) {
+        drop(w.lock);
+        self.clear_worker_record();
+    }
+
+    /// stop_signal to the group, wait up to stop_timeout (or not at all when
+    /// forced), SIGKILL what is left, and return only once every process of
+    /// the group is gone and the leader is reaped.
+    async fn stop_group(&mut self, w: &mut LiveWorker, force: bool) {
+        let deadline = Instant::now() + self.spec.stop_timeout;
+        self.set_state(WorkerState::Stopping {
+            deadline_ms: now_ms() + self.spec.stop_timeout.as_millis() as i64,
+        });
+        let first = if force { Sig::Kill } else { self.spec.stop_signal };
+        self.signal(&w.group, first);
+        let forced = self.ticket_force();
+        let global = self.ctx.force.clone();
+        let gone = tokio::select! {
+            gone = wait_group_gone(w, deadline) => gone,
+            _ = forced.cancelled() => false,
+            _ = global.cancelled() => false,
+        };
+        if !gone {
+            warn!(account = %self.spec.account, pgid = w.group.pgid, "worker did not stop in time: SIGKILL");
+            self.signal(&w.group, Sig::Kill);
+            if !wait_group_gone(w, Instant::now() + KILL_GRACE).await {
+                warn!(account = %self.spec.account, pgid = w.group.pgid, "worker group survived SIGKILL (stuck in the kernel?)");
+            }
+        }
+    }
+
+    fn signal(&self, group: &Group, sig: Sig) {
+        match proc::signal_group(group, sig) {
+            Ok(_) | Err(proc::SignalError::Gone) => {}
+            Err(e) => {
+                warn!(account = %self.spec.account, pgid = group.pgid, error = %e, "cannot signal worker group")
+            }
+        }
+    }
+}
+
+/// Waits until the leader is reaped and no process of the group is left, or
+/// `deadline` passes (returns false then).
+async fn wait_group_gone(w: &mut LiveWorker, deadline: Instant) -> bool {
+    if w.exit.is_none() {
+        tokio::select! {
+            status = w.child.wait() => w.exit = Some(status.unwrap_or_default()),
+            _ = tokio::time::sleep_until(deadline) => return false,
+        }
+    }
+    // The leader is reaped; the rest of the group has no pidfd to wait on, so
+    // poll the cheap kill(-pgid, 0) until it reports the group empty.
+    loop {
+        if !proc::group_alive(w.group.pgid) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(GROUP_POLL.min(deadline - Instant::now())).await;
+    }
+}
