@@ -4,8 +4,11 @@
 //! (`store`, `proc`, `lock`, `config`, `paths`, `time`).
 
 pub mod accounts;
+pub mod cli;
 pub mod config;
+pub mod demo_worker;
 pub mod lock;
+pub mod logging;
 pub mod manager;
 pub mod paths;
 pub mod proc;

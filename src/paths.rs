@@ -41,6 +41,10 @@ impl DataDir {
     pub fn db_file(&self) -> PathBuf {
         self.root.join("steward.db")
     }
+    /// The running manager's latest snapshot, for `steward status` from another shell.
+    pub fn status_file(&self) -> PathBuf {
+        self.root.join("status.json")
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("steward.lock")
     }

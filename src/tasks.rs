@@ -57,6 +57,14 @@ impl TaskTable {
         Self::default()
     }
 
+    /// A table that fires `changed` (shared with other publishers) on every change.
+    pub fn with_notify(changed: Arc<Notify>) -> Self {
+        TaskTable {
+            inner: Arc::default(),
+            changed,
+        }
+    }
+
     /// A notification fired on every change, for the snapshot publisher.
     pub fn changed(&self) -> Arc<Notify> {
         self.changed.clone()
@@ -132,13 +140,18 @@ impl TaskTable {
         Ok(())
     }
 
-    /// Cancels every live task of `kind` (or all kinds when `None`); returns how many.
-    pub fn cancel_all(&self, kind: Option<TaskKind>, force: bool, deadline: Duration) -> usize {
+    /// Cancels every live task whose kind `which` accepts; returns how many.
+    pub fn cancel_all(
+        &self,
+        which: impl Fn(TaskKind) -> bool,
+        force: bool,
+        deadline: Duration,
+    ) -> usize {
         let ids: Vec<u64> = self
             .lock()
             .entries
             .iter()
-            .filter(|e| e.view.state.is_live() && kind.is_none_or(|k| e.view.kind == k))
+            .filter(|e| e.view.state.is_live() && which(e.view.kind))
             .map(|e| e.view.id)
             .collect();
         ids.iter()
@@ -150,11 +163,12 @@ impl TaskTable {
         self.lock().entries.iter().map(|e| e.view.clone()).collect()
     }
 
-    pub fn live_count(&self) -> usize {
+    /// Live tasks whose kind `which` accepts.
+    pub fn live_count(&self, which: impl Fn(TaskKind) -> bool) -> usize {
         self.lock()
             .entries
             .iter()
-            .filter(|e| e.view.state.is_live())
+            .filter(|e| e.view.state.is_live() && which(e.view.kind))
             .count()
     }
 
@@ -247,7 +261,7 @@ mod tests {
         let a = table.register(TaskKind::Worker, "a", None, &root);
         let b = table.register(TaskKind::Sweep, "b", None, &root);
         assert_eq!(
-            table.cancel_all(Some(TaskKind::Sweep), true, Duration::ZERO),
+            table.cancel_all(|k| k == TaskKind::Sweep, true, Duration::ZERO),
             1
         );
         assert!(b.force.is_cancelled() && !a.cancel.is_cancelled());
@@ -255,7 +269,7 @@ mod tests {
         assert!(a.cancel.is_cancelled());
         a.finish();
         b.finish();
-        assert_eq!(table.live_count(), 0);
+        assert_eq!(table.live_count(|_| true), 0);
     }
 
     #[test]

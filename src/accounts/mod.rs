@@ -2,5 +2,7 @@
 //! serialising that account's start / stop / replace / remove.
 
 pub mod id;
+pub mod spec;
+pub mod supervisor;
 
 pub use id::{AccountId, InvalidId};

@@ -1,0 +1,154 @@
+//! `steward account ...`: edits the accounts table through the store. A
+//! running instance notices the commit (data_version) and acts on it; with no
+//! instance running, removal trashes the session file here.
+
+use super::status::{lock_state, store_failure};
+use super::{AccountCmd, Failure, Globals};
+use crate::accounts::id::validate;
+use crate::lock::{LockState, SessionLock};
+use crate::proc;
+use crate::store::{AccountRow, Store};
+use crate::time::now_ms;
+use crate::trash;
+
+fn open_store(globals: &Globals) -> Result<Store, Failure> {
+    let root = globals.data_dir.root();
+    std::fs::create_dir_all(root).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot create data dir {}: {e} (check permissions or use --data-dir)",
+            root.display()
+        ))
+    })?;
+    Store::open(&globals.data_dir.db_file()).map_err(store_failure)
+}
+
+fn checked_id(id: &str) -> Result<(), Failure> {
+    validate(id).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn running_note(globals: &Globals) -> String {
+    match lock_state(globals) {
+        Ok(LockState::HeldBy(Some(pid))) => format!(" (the running instance, pid {pid}, applies it)"),
+        Ok(LockState::HeldBy(None)) => " (the running instance applies it)".to_string(),
+        _ => String::new(),
+    }
+}
+
+pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure> {
+    match command {
+        AccountCmd::Add {
+            id,
+            name,
+            secret_env,
+            disabled,
+        } => {
+            checked_id(&id)?;
+            let secret = match secret_env {
+                Some(var) => Some(std::env::var(&var).map_err(|_| {
+                    Failure::usage(format!("environment variable {var} is not set (export it, or drop --secret-env)"))
+                })?),
+                None => None,
+            };
+            let store = open_store(globals)?;
+            store
+                .add_account(&AccountRow {
+                    name: name.unwrap_or_else(|| id.clone()),
+                    id: id.clone(),
+                    enabled: !disabled,
+                    secret,
+                    created_ms: now_ms(),
+                })
+                .map_err(store_failure)?;
+            println!("account {id} added{}", running_note(globals));
+        }
+        AccountCmd::Rm { id } => {
+            checked_id(&id)?;
+            let store = open_store(globals)?;
+            if store.account(&id).map_err(store_failure)?.is_none() {
+                return Err(Failure::usage(format!("no account {id} (see: steward account list)")));
+            }
+            if matches!(lock_state(globals)?, LockState::HeldBy(_)) {
+                // The running instance stops the worker, then trashes the file.
+                store.remove_account(&id).map_err(store_failure)?;
+                println!("account {id} removed{}", running_note(globals));
+                return Ok(());
+            }
+            let session = globals.data_dir.session_file(&id);
+            let _hold = match SessionLock::try_acquire(&session) {
+                Ok(lock) => lock,
+                Err(_) => {
+                    let holders = proc::flock_holders(&session);
+                    return Err(Failure::runtime(format!(
+                        "session file of {id} is locked by pid {holders:?} (start steward to stop leftover workers, or stop that process)"
+                    )));
+                }
+            };
+            let moved = trash::move_to_trash(&globals.data_dir, &session).map_err(|e| Failure::runtime(e.to_string()))?;
+            store.remove_account(&id).map_err(store_failure)?;
+            let detail = match &moved {
+                Some(path) => format!("session file moved to {}", path.display()),
+                None => "no session file".to_string(),
+            };
+            let _ = store.record_event("account.remove", &id, &detail, "ok");
+            println!("account {id} removed; {detail}");
+        }
+        AccountCmd::Enable { id } => set_enabled(globals, &id, true)?,
+        AccountCmd::Disable { id } => set_enabled(globals, &id, false)?,
+        AccountCmd::List { json } => {
+            let db = globals.data_dir.db_file();
+            let rows = if db.exists() {
+                Store::open_readonly(&db)
+                    .and_then(|s| s.accounts())
+                    .map_err(store_failure)?
+            } else {
+                Vec::new()
+            };
+            if json {
+                // AccountRow never serialises its secret; add its length only.
+                let list: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.id,
+                            "name": r.name,
+                            "enabled": r.enabled,
+                            "secret_len": r.secret.as_ref().map(|s| s.chars().count()),
+                            "created_ms": r.created_ms,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if rows.is_empty() {
+                println!("no accounts (add one: steward account add ID)");
+            } else {
+                let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(7);
+                println!("{:<w$}  ENABLED  SECRET           NAME", "ACCOUNT");
+                for r in rows {
+                    let secret = match &r.secret {
+                        Some(s) => format!("•••• ({} chars)", s.chars().count()),
+                        None => "none".to_string(),
+                    };
+                    println!(
+                        "{:<w$}  {:<7}  {:<15}  {}",
+                        r.id,
+                        if r.enabled { "yes" } else { "no" },
+                        secret,
+                        r.name
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_enabled(globals: &Globals, id: &str, enabled: bool) -> Result<(), Failure> {
+    checked_id(id)?;
+    let store = open_store(globals)?;
+    if !store.set_enabled(id, enabled).map_err(store_failure)? {
+        return Err(Failure::usage(format!("no account {id} (see: steward account list)")));
+    }
+    let word = if enabled { "enabled" } else { "disabled" };
+    println!("account {id} {word}{}", running_note(globals));
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The command line: argument parsing (clap) and dispatch to one-shot
+//! commands, the headless manager or the TUI. Errors become one line
+//! `steward: ...` and the exit codes of DESIGN.md.
+
+mod account;
+mod doctor;
+mod failure;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use failure::Failure;
+
+use crate::config::Config;
+use crate::paths::DataDir;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "Terminal dashboard and lifecycle manager for multi-account automation services",
+    long_about = "steward runs one supervised worker per account, shows them live in a \
+                  full-screen dashboard, and stops everything in order. Without a \
+                  subcommand it opens the dashboard."
+)]
+pub struct Cli {
+    /// Where steward keeps its state (default: $XDG_DATA_HOME/steward)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file (default: <data-dir>/steward.toml, optional)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the manager: the dashboard, or with --headless no UI until SIGINT/SIGTERM/SIGHUP
+    Run {
+        /// No UI: log to <data-dir>/logs and stop gracefully on SIGINT/SIGTERM/SIGHUP
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Show accounts, workers and tasks of the running (or stopped) instance
+    Status {
+        /// Print the snapshot as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add, remove, enable, disable or list accounts
+    Account {
+        #[command(subcommand)]
+        command: AccountCmd,
+    },
+    /// Check the setup: data dir, lock, store, worker command
+    Doctor,
+    /// The built-in reference worker (used when no worker command is configured)
+    #[command(hide = true)]
+    DemoWorker,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCmd {
+    /// Add an account (its worker starts at once in a running instance)
+    Add {
+        /// 1-64 of A-Z a-z 0-9 _ . - (it names the session file)
+        id: String,
+        /// Display name (default: the id)
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the account's secret from this environment variable
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+        /// Add it without starting its worker
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Remove an account: stop its worker, move its session file to trash
+    Rm { id: String },
+    /// Enable an account (its worker starts)
+    Enable { id: String },
+    /// Disable an account (its worker stops)
+    Disable { id: String },
+    /// List accounts (secrets are never shown)
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Resolved global options.
+pub struct Globals {
+    pub data_dir: DataDir,
+    pub config_path: PathBuf,
+    pub config_required: bool,
+}
+
+impl Globals {
+    fn from(cli: &Cli) -> Globals {
+        let data_dir = cli
+            .data_dir
+            .as_ref()
+            .map(DataDir::new)
+            .unwrap_or_else(DataDir::default_location);
+        let (config_path, config_required) = match &cli.config {
+            Some(path) => (path.clone(), true),
+            None => (data_dir.config_file(), false),
+        };
+        Globals {
+            data_dir,
+            config_path,
+            config_required,
+        }
+    }
+
+    pub fn config(&self) -> Result<Config, Failure> {
+        Config::load(&self.config_path, self.config_required).map_err(|e| Failure::usage(e.to_string()))
+    }
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn main(cli: Cli) -> Result<(), Failure> {
+    let globals = Globals::from(&cli);
+    match cli.command {
+        None | Some(Cmd::Run { headless: false }) => run::dashboard(&globals),
+        Some(Cmd::Run { headless: true }) => run::headless(&globals),
+        Some(Cmd::Status { json }) => status::run(&globals, json),
+        Some(Cmd::Account { command }) => account::run(&globals, command),
+        Some(Cmd::Doctor) => doctor::run(&globals),
+        Some(Cmd::DemoWorker) => run::demo_worker(),
+    }
+}

@@ -1,0 +1,109 @@
+//! `steward run --headless`, the dashboard, and `steward demo-worker`: the
+//! commands that run for a long time, each on its own tokio runtime.
+
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::{Failure, Globals};
+use crate::manager::{Command, Manager, ManagerOptions, PhaseState, ShutdownView, StartError};
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))
+}
+
+pub(super) fn options(globals: &Globals) -> Result<ManagerOptions, Failure> {
+    let config = globals.config()?;
+    let self_exe = std::env::current_exe()
+        .map_err(|e| Failure::runtime(format!("cannot find steward's own binary: {e}")))?;
+    Ok(ManagerOptions {
+        config,
+        data_dir: globals.data_dir.clone(),
+        self_exe,
+    })
+}
+
+pub(super) fn start_failure(e: StartError) -> Failure {
+    match e {
+        StartError::InUse(e) => Failure::in_use(e.to_string()),
+        StartError::Store(e) => super::status::store_failure(e),
+        StartError::DataDir { .. } => Failure::runtime(format!("{e} (check permissions or use another --data-dir)")),
+    }
+}
+
+/// Runs the manager with no UI until SIGINT/SIGTERM/SIGHUP; a second signal forces.
+pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
+    let options = options(globals)?;
+    let _log = crate::logging::init(&options.data_dir, None)
+        .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    runtime()?.block_on(async move {
+        let (mut int, mut term, mut hup) = match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+            _ => return Err(Failure::runtime("cannot install signal handlers")),
+        };
+        let running = Manager::start(options).await.map_err(start_failure)?;
+        let commands = running.handle.commands.clone();
+        let mut done = running.done;
+        let mut requests = 0;
+        let report = loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+                report = &mut done => break report.map_err(|e| Failure::runtime(format!("manager task failed: {e}")))?,
+            }
+            requests += 1;
+            let _ = commands.send(Command::Shutdown { force: requests > 1 }).await;
+        };
+        println!("{}", summary(&report));
+        Ok(())
+    })
+}
+
+/// One line: how the shutdown went.
+pub(super) fn summary(report: &ShutdownView) -> String {
+    let took = Duration::from_millis(
+        (report.finished_ms.unwrap_or(report.started_ms) - report.started_ms).max(0) as u64,
+    );
+    let troubled: Vec<String> = report
+        .phases
+        .iter()
+        .filter(|p| !matches!(p.state, PhaseState::Done))
+        .map(|p| format!("{} {}", p.name, p.state.label()))
+        .collect();
+    let how = if report.forced { "forced" } else { "clean" };
+    if troubled.is_empty() {
+        format!("steward: shutdown {how} in {:.2}s", took.as_secs_f64())
+    } else {
+        format!(
+            "steward: shutdown {how} in {:.2}s ({})",
+            took.as_secs_f64(),
+            troubled.join(", ")
+        )
+    }
+}
+
+/// The full-screen dashboard.
+pub(super) fn dashboard(_globals: &Globals) -> Result<(), Failure> {
+    Err(Failure::runtime(
+        "the dashboard is not built yet (use `steward run --headless` and `steward status`)",
+    ))
+}
+
+pub(super) fn demo_worker() -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+    match rt.block_on(crate::demo_worker::run()) {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
+}

@@ -1,0 +1,155 @@
+//! `steward status [--json]`: the running instance's latest snapshot (from its
+//! status file), or, with no instance running, what the store knows.
+
+use super::{Failure, Globals};
+use crate::lock::{InstanceLock, LockState};
+use crate::manager::{AccountView, Instance, Snapshot, WorkerView, read_last_shutdown};
+use crate::store::{Store, StoreError};
+use crate::time::{human_between, human_bytes, now_ms};
+
+pub(super) fn store_failure(e: StoreError) -> Failure {
+    match e {
+        StoreError::Corrupt { .. }
+        | StoreError::Foreign { .. }
+        | StoreError::TooNew { .. }
+        | StoreError::TooOld { .. }
+        | StoreError::AccountExists(_) => Failure::usage(e.to_string()),
+        other => Failure::runtime(other.to_string()),
+    }
+}
+
+pub(super) fn lock_state(globals: &Globals) -> Result<LockState, Failure> {
+    InstanceLock::holder(&globals.data_dir).map_err(|e| Failure::runtime(e.to_string()))
+}
+
+/// The snapshot `status` reports, and whether an instance is running.
+pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
+    let data_dir = &globals.data_dir;
+    if let LockState::HeldBy(pid) = lock_state(globals)? {
+        if let Some(snap) = crate::manager::read_status_file(&data_dir.status_file())
+            && snap.instance.live
+        {
+            return Ok(snap);
+        }
+        return Err(Failure::runtime(format!(
+            "an instance (pid {}) holds {} but has not published its status yet (try again in a moment)",
+            pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            data_dir.root().display()
+        )));
+    }
+    let mut snap = Snapshot {
+        instance: Instance {
+            data_dir: data_dir.root().to_path_buf(),
+            live: false,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let db = data_dir.db_file();
+    if !db.exists() {
+        return Ok(snap);
+    }
+    let store = Store::open_readonly(&db).map_err(store_failure)?;
+    snap.last_shutdown = read_last_shutdown(&store);
+    snap.accounts = store
+        .accounts()
+        .map_err(store_failure)?
+        .into_iter()
+        .map(|row| AccountView {
+            secret_len: row.secret.as_ref().map(|s| s.chars().count()),
+            worker: WorkerView {
+                session_file: data_dir.session_file(&row.id),
+                ..Default::default()
+            },
+            id: row.id,
+            name: row.name,
+            enabled: row.enabled,
+        })
+        .collect();
+    Ok(snap)
+}
+
+pub(super) fn run(globals: &Globals, json: bool) -> Result<(), Failure> {
+    let snap = snapshot(globals)?;
+    if json {
+        let text = serde_json::to_string_pretty(&snap)
+            .map_err(|e| Failure::runtime(format!("cannot encode status: {e}")))?;
+        println!("{text}");
+        return Ok(());
+    }
+    print!("{}", render(&snap, now_ms()));
+    Ok(())
+}
+
+/// The plain-text status: a header and one row per account.
+fn render(snap: &Snapshot, now: i64) -> String {
+    let i = &snap.instance;
+    let mut out = if i.live {
+        format!(
+            "steward {}: running (pid {}, up {}), data dir {}\n",
+            i.version,
+            i.pid,
+            human_between(i.started_ms, now),
+            i.data_dir.display()
+        )
+    } else {
+        format!("steward {}: not running, data dir {}\n", i.version, i.data_dir.display())
+    };
+    if let Some(last) = snap.last_shutdown {
+        out.push_str(&format!(
+            "last shutdown: {}\n",
+            serde_json::to_value(last)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ));
+    }
+    if snap.accounts.is_empty() {
+        out.push_str("no accounts (add one: steward account add ID)\n");
+        return out;
+    }
+    let rows: Vec<[String; 8]> = snap
+        .accounts
+        .iter()
+        .map(|a| {
+            let w = &a.worker;
+            [
+                a.id.clone(),
+                a.name.clone(),
+                if a.enabled { "yes" } else { "no" }.to_string(),
+                w.state.label(now),
+                w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                w.started_ms
+                    .filter(|_| w.pid.is_some())
+                    .map(|s| human_between(s, now))
+                    .unwrap_or_else(|| "-".into()),
+                w.restarts.to_string(),
+                w.rss_bytes.map(human_bytes).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["ACCOUNT", "NAME", "ENABLED", "STATE", "PID", "UPTIME", "RESTARTS", "RSS"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (cell, w) in cells.iter().zip(widths) {
+            s.push_str(&format!("{cell:<w$}  "));
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    out.push_str(&line(header.to_vec()));
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    let live_tasks = snap.tasks.iter().filter(|t| t.state.is_live()).count();
+    if i.live {
+        out.push_str(&format!("tasks: {live_tasks} running\n"));
+    }
+    out
+}

@@ -1,0 +1,369 @@
+//! The control loop: one task that executes commands, watches the store for
+//! changes made by other processes, samples worker usage, runs the shutdown
+//! plan, and publishes a snapshot after anything changed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::fleet::Fleet;
+use super::publish::{Parts, Publisher};
+use super::{ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, run_record, stop_plan};
+use crate::accounts::id::validate;
+use crate::accounts::supervisor::{Op, SupervisorContext};
+use crate::lock::InstanceLock;
+use crate::manager::command::Command;
+use crate::manager::snapshot::{Instance, LastShutdown, NoticeLevel, ShutdownView};
+use crate::proc::{self, ProcId, Sampler, Usage};
+use crate::shutdown::{self, Progress};
+use crate::store::{AccountRow, SharedStore, StoreError};
+use crate::tasks::TaskTable;
+use crate::time::now_ms;
+
+/// How often the store is checked for commits by other processes.
+const STORE_POLL: Duration = Duration::from_millis(500);
+/// How often CPU, memory and lock holders of live workers are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+/// Deadline announced for a task cancel (the task's own stop applies it).
+const CANCEL_DEADLINE: Duration = Duration::from_secs(10);
+
+pub(super) async fn start(
+    options: ManagerOptions,
+    store: SharedStore,
+    lock: InstanceLock,
+) -> Result<RunningManager, StartError> {
+    let me = ProcId::current();
+    let changed = Arc::new(Notify::new());
+    let tasks = TaskTable::with_notify(changed.clone());
+    let (last_shutdown, accounts, data_version) = {
+        let s = store.lock().unwrap_or_else(|p| p.into_inner());
+        let last = run_record::begin(&s, me);
+        (last, s.accounts()?, s.data_version()?)
+    };
+    let (mut publisher, snapshots) = Publisher::new();
+    if last_shutdown == Some(LastShutdown::Crashed) {
+        publisher.notice(
+            NoticeLevel::Warn,
+            "the previous run ended without a shutdown report (crashed or killed)",
+        );
+    }
+    for finding in leftovers::stop_leftovers(&store, options.config.worker.stop_timeout).await {
+        publisher.notice(NoticeLevel::Warn, finding);
+    }
+    let plan_force = CancellationToken::new();
+    let kill_workers = plan_force.child_token();
+    let ctx = SupervisorContext {
+        store: store.clone(),
+        tasks: tasks.clone(),
+        changed: changed.clone(),
+        force: kill_workers.clone(),
+        owner: me,
+    };
+    let mut fleet = Fleet::new(
+        ctx,
+        options.config.clone(),
+        options.data_dir.clone(),
+        options.self_exe.clone(),
+    );
+    fleet.reconcile(accounts);
+    info!(accounts = fleet.len(), data_dir = %options.data_dir.root().display(), "manager started");
+
+    let (commands, rx) = mpsc::channel(64);
+    let instance = Instance {
+        data_dir: options.data_dir.root().to_path_buf(),
+        pid: me.pid,
+        started_ms: now_ms(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        live: true,
+    };
+    let control = Control {
+        options,
+        store,
+        fleet,
+        tasks,
+        changed,
+        publisher,
+        instance,
+        last_shutdown,
+        data_version,
+        plan_force,
+        kill_workers,
+        progress: None,
+        sampler: Sampler::new(),
+        usage: HashMap::new(),
+        holders: HashMap::new(),
+        _lock: lock,
+    };
+    let done = tokio::spawn(control.run(rx));
+    Ok(RunningManager {
+        handle: ManagerHandle {
+            commands,
+            snapshots,
+        },
+        done,
+    })
+}
+
+struct Control {
+    options: ManagerOptions,
+    store: SharedStore,
+    fleet: Fleet,
+    tasks: TaskTable,
+    changed: Arc<Notify>,
+    publisher: Publisher,
+    instance: Instance,
+    last_shutdown: Option<LastShutdown>,
+    data_version: i64,
+    /// Cancelled by a second shutdown request: every remaining wait ends now.
+    plan_force: CancellationToken,
+    kill_workers: CancellationToken,
+    /// Set once the shutdown plan runs.
+    progress: Option<Progress>,
+    sampler: Sampler,
+    usage: HashMap<i32, Usage>,
+    holders: HashMap<std::path::PathBuf, Vec<i32>>,
+    /// Held for the manager's whole life; released when the loop ends.
+    _lock: InstanceLock,
+}
+
+impl Control {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) -> ShutdownView {
+        let mut store_poll = tokio::time::interval(STORE_POLL);
+        let mut sample = tokio::time::interval(SAMPLE_EVERY);
+        store_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut plan: Option<JoinHandle<ShutdownView>> = None;
+        let mut commands_open = true;
+        self.publish();
+        let report = loop {
+            let changed = self.changed.clone();
+            tokio::select! {
+                cmd = rx.recv(), if commands_open => match cmd {
+                    Some(cmd) => {
+                        if let Some(p) = self.handle(cmd, plan.is_some()) {
+                            plan = Some(p);
+                        }
+                    }
+                    None => {
+                        // Every client is gone: nobody can ask for a shutdown
+                        // any more, so begin one rather than orphan workers.
+                        commands_open = false;
+                        if plan.is_none() {
+                            plan = Some(self.begin_shutdown());
+                        }
+                    }
+                },
+                _ = changed.notified() => {}
+                _ = store_poll.tick(), if plan.is_none() => self.poll_store(),
+                _ = sample.tick() => self.sample(),
+                // Lands a throttled status-file write once things went quiet.
+                _ = tokio::time::sleep(Duration::from_secs(1)), if self.publisher.status_pending() => {}
+                done = async { plan.as_mut().expect("guarded by the if").await }, if plan.is_some() => {
+                    break done.unwrap_or_default();
+                }
+            }
+            self.publish();
+        };
+        let outcome = {
+            let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            run_record::finish(&store, &report)
+        };
+        info!(outcome = ?outcome, "manager stopped");
+        self.publish();
+        self.publisher.write_status(&self.options.data_dir.status_file(), true);
+        report
+    }
+
+    /// Executes one command; returns the shutdown plan's task if it started one.
+    fn handle(&mut self, cmd: Command, shutting_down: bool) -> Option<JoinHandle<ShutdownView>> {
+        if shutting_down {
+            if let Command::Shutdown { .. } = cmd {
+                info!("second shutdown request: forcing");
+                self.plan_force.cancel();
+                self.publisher.notice(NoticeLevel::Warn, "forcing shutdown: SIGKILL now");
+            } else if cmd.starts_work() {
+                self.publisher
+                    .notice(NoticeLevel::Error, "steward is shutting down: command refused");
+            }
+            return None;
+        }
+        match cmd {
+            Command::Shutdown { force } => {
+                if force {
+                    self.plan_force.cancel();
+                }
+                return Some(self.begin_shutdown());
+            }
+            Command::AddAccount {
+                id,
+                name,
+                secret,
+                enabled,
+            } => {
+                if let Err(e) = validate(&id) {
+                    self.publisher.notice(NoticeLevel::Error, e.to_string());
+                    return None;
+                }
+                let row = AccountRow {
+                    name: name.unwrap_or_else(|| id.clone()),
+                    id: id.clone(),
+                    enabled,
+                    secret: secret.map(|s| s.0),
+                    created_ms: now_ms(),
+                };
+                let result = self.with_store(|s| s.add_account(&row));
+                self.after_write(result, format!("account {id} added"));
+            }
+            Command::RemoveAccount { id } => {
+                let result = self.with_store(|s| s.remove_account(&id));
+                match result {
+                    Ok(false) => self.publisher.notice(NoticeLevel::Error, format!("no account {id}")),
+                    other => self.after_write(
+                        other.map(|_| ()),
+                        format!("account {id} removed: stopping its worker, session file goes to trash"),
+                    ),
+                }
+            }
+            Command::SetEnabled { id, enabled } => {
+                let result = self.with_store(|s| s.set_enabled(&id, enabled));
+                let word = if enabled { "enabled" } else { "disabled" };
+                match result {
+                    Ok(false) => self.publisher.notice(NoticeLevel::Error, format!("no account {id}")),
+                    other => self.after_write(other.map(|_| ()), format!("account {id} {word}")),
+                }
+            }
+            Command::StartWorker { id } => self.send_op(&id, Op::Start, "starting"),
+            Command::StopWorker { id } => self.send_op(&id, Op::Stop { done: None }, "stopping"),
+            Command::RestartWorker { id } => self.send_op(&id, Op::Restart, "restarting"),
+            Command::CancelTask { id, force } => match self.tasks.cancel(id, force, CANCEL_DEADLINE) {
+                Ok(()) => self.publisher.notice(
+                    NoticeLevel::Info,
+                    format!("task {id} {}", if force { "force-cancelled" } else { "cancelled" }),
+                ),
+                Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
+            },
+        }
+        None
+    }
+
+    fn with_store<T>(
+        &self,
+        f: impl FnOnce(&crate::store::Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&store)
+    }
+
+    /// After our own write to the accounts table: act on it now rather than
+    /// waiting for the store poll (which only sees other processes' commits).
+    fn after_write(&mut self, result: Result<(), StoreError>, ok_text: String) {
+        match result {
+            Ok(()) => {
+                self.publisher.notice(NoticeLevel::Info, ok_text);
+                self.reload_accounts();
+            }
+            Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
+        }
+    }
+
+    fn send_op(&mut self, id: &str, op: Op, verb: &str) {
+        match self.fleet.handle(id) {
+            Some(handle) => match handle.ops.try_send(op) {
+                Ok(()) => self
+                    .publisher
+                    .notice(NoticeLevel::Info, format!("{verb} worker {id}")),
+                Err(_) => self.publisher.notice(
+                    NoticeLevel::Error,
+                    format!("worker {id} is busy with earlier requests: try again"),
+                ),
+            },
+            None => self.publisher.notice(NoticeLevel::Error, format!("no account {id}")),
+        }
+    }
+
+    fn reload_accounts(&mut self) {
+        match self.with_store(|s| s.accounts()) {
+            Ok(rows) => {
+                self.fleet.reconcile(rows);
+            }
+            Err(e) => warn!(error = %e, "cannot read accounts"),
+        }
+    }
+
+    /// Notices commits by other processes (`steward account add` in another shell).
+    fn poll_store(&mut self) {
+        let version = match self.with_store(|s| s.data_version()) {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(error = %e, "cannot poll the store");
+                return;
+            }
+        };
+        if version != self.data_version {
+            self.data_version = version;
+            match self.with_store(|s| s.accounts()) {
+                Ok(rows) => {
+                    let changes = self.fleet.reconcile(rows);
+                    for id in changes.added {
+                        self.publisher
+                            .notice(NoticeLevel::Info, format!("account {id} added (from another process)"));
+                    }
+                    for id in changes.removed {
+                        self.publisher.notice(
+                            NoticeLevel::Info,
+                            format!("account {id} removed (from another process)"),
+                        );
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot read accounts"),
+            }
+        }
+    }
+
+    fn sample(&mut self) {
+        let live = self.fleet.live_workers();
+        if live.is_empty() {
+            self.usage.clear();
+            self.holders.clear();
+            return;
+        }
+        let pids: Vec<i32> = live.iter().map(|(_, pid, _)| *pid).collect();
+        self.usage = self.sampler.sample(&pids);
+        let files: Vec<std::path::PathBuf> = live.into_iter().map(|(_, _, f)| f).collect();
+        self.holders = proc::flock_holders_of(&files);
+    }
+
+    fn begin_shutdown(&mut self) -> JoinHandle<ShutdownView> {
+        info!("shutdown requested");
+        let progress = Progress::new(self.changed.clone());
+        let phases = stop_plan::phases(stop_plan::PlanInputs {
+            config: self.options.config.clone(),
+            tasks: self.tasks.clone(),
+            workers: self.fleet.handles(),
+            store: self.store.clone(),
+            kill_workers: self.kill_workers.clone(),
+        });
+        self.progress = Some(progress.clone());
+        let force = self.plan_force.clone();
+        tokio::spawn(async move { shutdown::run(phases, &progress, force).await })
+    }
+
+    fn publish(&mut self) {
+        self.publisher.publish(Parts {
+            instance: self.instance.clone(),
+            accounts: self.fleet.views(),
+            tasks: self.tasks.views(),
+            shutdown: self.progress.as_ref().and_then(|p| p.view()),
+            last_shutdown: self.last_shutdown,
+            usage: self.usage.clone(),
+            holders: self.holders.clone(),
+        });
+        self.publisher
+            .write_status(&self.options.data_dir.status_file(), false);
+    }
+}

@@ -1,0 +1,167 @@
+//! The fleet: one supervisor per account, kept in line with the accounts
+//! table. `reconcile` is the only way accounts appear, change or go, whether
+//! the change came from the TUI, the CLI in another shell, or start-up.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use tracing::{info, warn};
+
+use crate::accounts::spec::WorkerSpec;
+use crate::accounts::supervisor::{Op, SupervisorContext, SupervisorHandle, spawn_supervisor};
+use crate::config::Config;
+use crate::manager::snapshot::AccountView;
+use crate::paths::DataDir;
+use crate::store::AccountRow;
+use crate::trash;
+
+struct Member {
+    row: AccountRow,
+    spec: WorkerSpec,
+    handle: SupervisorHandle,
+}
+
+pub(super) struct Fleet {
+    ctx: SupervisorContext,
+    config: Config,
+    data_dir: DataDir,
+    self_exe: PathBuf,
+    members: BTreeMap<String, Member>,
+}
+
+/// What a reconcile did, for notices.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Changes {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub updated: Vec<String>,
+}
+
+impl Fleet {
+    pub fn new(ctx: SupervisorContext, config: Config, data_dir: DataDir, self_exe: PathBuf) -> Self {
+        Fleet {
+            ctx,
+            config,
+            data_dir,
+            self_exe,
+            members: BTreeMap::new(),
+        }
+    }
+
+    /// Brings the supervisors in line with `rows` (the whole accounts table).
+    pub fn reconcile(&mut self, rows: Vec<AccountRow>) -> Changes {
+        let mut changes = Changes::default();
+        let wanted: BTreeMap<String, AccountRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let gone: Vec<String> = self
+            .members
+            .keys()
+            .filter(|id| !wanted.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(member) = self.members.remove(&id) {
+                self.retire(member);
+                changes.removed.push(id);
+            }
+        }
+        for (id, row) in wanted {
+            let spec = WorkerSpec::resolve(&self.config, &self.data_dir, &row, &self.self_exe);
+            match self.members.get_mut(&id) {
+                None => {
+                    let handle = spawn_supervisor(spec.clone(), self.ctx.clone(), row.enabled);
+                    info!(account = %id, enabled = row.enabled, "account added");
+                    self.members.insert(id.clone(), Member { row, spec, handle });
+                    changes.added.push(id);
+                }
+                Some(member) => {
+                    let mut touched = false;
+                    if member.spec != spec {
+                        let _ = member.handle.ops.try_send(Op::Replace(Box::new(spec.clone())));
+                        member.spec = spec;
+                        touched = true;
+                    }
+                    if member.row.enabled != row.enabled {
+                        let op = if row.enabled {
+                            Op::Start
+                        } else {
+                            Op::Stop { done: None }
+                        };
+                        let _ = member.handle.ops.try_send(op);
+                        touched = true;
+                    }
+                    if member.row != row {
+                        member.row = row;
+                        touched = true;
+                    }
+                    if touched {
+                        changes.updated.push(id);
+                    }
+                }
+            }
+        }
+        changes
+    }
+
+    /// Removal: stop the worker to the end (its lock is then free), move the
+    /// session file to trash, record it. Runs beside the loop; the account's
+    /// own actor serialises it after anything already queued.
+    fn retire(&self, member: Member) {
+        let data_dir = self.data_dir.clone();
+        let store = self.ctx.store.clone();
+        let id = member.row.id.clone();
+        tokio::spawn(async move {
+            member.handle.remove().await;
+            let result = trash::move_to_trash(&data_dir, &data_dir.session_file(&id));
+            let (detail, outcome) = match &result {
+                Ok(Some(path)) => (format!("session file moved to {}", path.display()), "ok".to_string()),
+                Ok(None) => ("no session file".to_string(), "ok".to_string()),
+                Err(e) => (e.to_string(), "failed".to_string()),
+            };
+            if let Err(e) = &result {
+                warn!(account = %id, error = %e, "cannot move session file to trash");
+            }
+            info!(account = %id, %detail, "account removed");
+            let store = store.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = store.record_event("account.remove", &id, &detail, &outcome) {
+                warn!(account = %id, error = %e, "cannot record event");
+            }
+        });
+    }
+
+    pub fn handle(&self, id: &str) -> Option<&SupervisorHandle> {
+        self.members.get(id).map(|m| &m.handle)
+    }
+
+    pub fn handles(&self) -> Vec<(String, SupervisorHandle)> {
+        self.members.iter().map(|(id, m)| (id.clone(), m.handle.clone())).collect()
+    }
+
+    pub fn views(&self) -> Vec<AccountView> {
+        self.members
+            .values()
+            .map(|m| AccountView {
+                id: m.row.id.clone(),
+                name: m.row.name.clone(),
+                enabled: m.row.enabled,
+                secret_len: m.row.secret.as_ref().map(|s| s.chars().count()),
+                worker: m.handle.view.borrow().clone(),
+            })
+            .collect()
+    }
+
+    /// Pids of live workers with their session files, for sampling.
+    pub fn live_workers(&self) -> Vec<(String, i32, PathBuf)> {
+        self.members
+            .values()
+            .filter_map(|m| {
+                let view = m.handle.view.borrow();
+                view.pid
+                    .map(|pid| (m.row.id.clone(), pid, view.session_file.clone()))
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+}

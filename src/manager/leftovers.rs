@@ -1,0 +1,92 @@
+//! Workers left running by a steward that died (kill -9, OOM, power cut of
+//! the terminal): found from the identities recorded in the store and stopped
+//! before any new worker starts, so an account never has two workers.
+
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::proc::{self, Group, ProcId, Sig, SignalError};
+use crate::store::{SharedStore, WorkerRow};
+
+/// Poll interval while waiting for a leftover group to go (not our children:
+/// there is no pidfd to wait on).
+const POLL: Duration = Duration::from_millis(20);
+
+/// Stops every recorded worker group that is still alive: TERM, up to
+/// `timeout`, then KILL. Returns one line per leftover found.
+pub(super) async fn stop_leftovers(store: &SharedStore, timeout: Duration) -> Vec<String> {
+    let rows = {
+        let store = store.lock().unwrap_or_else(|p| p.into_inner());
+        store.workers().unwrap_or_else(|e| {
+            warn!(error = %e, "cannot read recorded workers");
+            Vec::new()
+        })
+    };
+    let me = ProcId::current();
+    let mut stops = JoinSet::new();
+    for row in rows {
+        if row.owner_pid == me.pid && row.owner_start_time == me.start_time {
+            continue;
+        }
+        stops.spawn(stop_one(row, timeout));
+    }
+    let mut findings = Vec::new();
+    while let Some(done) = stops.join_next().await {
+        let Ok((row, finding)) = done else { continue };
+        {
+            let store = store.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = store.clear_worker(&row.account) {
+                warn!(account = %row.account, error = %e, "cannot clear leftover record");
+            }
+            if let Some(text) = &finding {
+                let _ = store.record_event("worker.leftover", &row.account, text, "stopped");
+            }
+        }
+        findings.extend(finding);
+    }
+    findings
+}
+
+async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Option<String>) {
+    let group = Group {
+        pgid: row.pgid,
+        leader: ProcId {
+            pid: row.pid,
+            start_time: row.start_time,
+        },
+    };
+    match proc::signal_group(&group, Sig::Term) {
+        Ok(_) => {}
+        Err(SignalError::Gone) => return (row, None),
+        Err(SignalError::NotSameProcess { .. }) => {
+            info!(account = %row.account, pid = row.pid, "recorded worker pid now belongs to another process: left alone");
+            return (row, None);
+        }
+        Err(e) => {
+            warn!(account = %row.account, pid = row.pid, error = %e, "cannot signal leftover worker");
+            return (row, None);
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    let mut killed = false;
+    while proc::group_alive(row.pgid) {
+        if Instant::now() >= deadline {
+            if killed {
+                break;
+            }
+            let _ = proc::signal_group(&group, Sig::Kill);
+            killed = true;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let how = if killed { "SIGKILL after timeout" } else { "SIGTERM" };
+    let text = format!(
+        "stopped leftover worker of {} (pid {}, group {}) from a steward that died ({how})",
+        row.account, row.pid, row.pgid
+    );
+    info!(account = %row.account, pid = row.pid, "{text}");
+    (row, Some(text))
+}

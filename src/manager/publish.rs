@@ -1,0 +1,174 @@
+//! Publishing: builds `Snapshot`s from the subsystems' state, sends them only
+//! when something changed, and mirrors them to `<data-dir>/status.json` so
+//! `steward status` in another shell reads exactly what the TUI shows.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::manager::snapshot::{
+    AccountView, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState, ShutdownView,
+    Snapshot, TaskView,
+};
+use crate::proc::Usage;
+use crate::time::now_ms;
+
+/// Notices kept in snapshots.
+const NOTICES_KEPT: usize = 20;
+/// The status file is rewritten at most this often (the last state always lands).
+const STATUS_FILE_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) struct Publisher {
+    tx: watch::Sender<Arc<Snapshot>>,
+    seq: u64,
+    notices: VecDeque<Notice>,
+    notice_seq: u64,
+    status_written: Option<Instant>,
+    status_dirty: bool,
+}
+
+/// The parts a snapshot is made of.
+pub(super) struct Parts {
+    pub instance: Instance,
+    pub accounts: Vec<AccountView>,
+    pub tasks: Vec<TaskView>,
+    pub shutdown: Option<ShutdownView>,
+    pub last_shutdown: Option<LastShutdown>,
+    pub usage: HashMap<i32, Usage>,
+    pub holders: HashMap<std::path::PathBuf, Vec<i32>>,
+}
+
+impl Publisher {
+    pub fn new() -> (Publisher, watch::Receiver<Arc<Snapshot>>) {
+        let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+        (
+            Publisher {
+                tx,
+                seq: 0,
+                notices: VecDeque::new(),
+                notice_seq: 0,
+                status_written: None,
+                status_dirty: false,
+            },
+            rx,
+        )
+    }
+
+    pub fn notice(&mut self, level: NoticeLevel, text: impl Into<String>) {
+        self.notice_seq += 1;
+        self.notices.push_back(Notice {
+            seq: self.notice_seq,
+            at_ms: now_ms(),
+            level,
+            text: text.into(),
+        });
+        while self.notices.len() > NOTICES_KEPT {
+            self.notices.pop_front();
+        }
+    }
+
+    /// Sends a new snapshot if it differs from the last one.
+    pub fn publish(&mut self, parts: Parts) {
+        let mut snap = build(parts);
+        snap.notices = self.notices.iter().cloned().collect();
+        let current = self.tx.borrow().clone();
+        snap.seq = current.seq;
+        if *current == snap {
+            return;
+        }
+        self.seq += 1;
+        snap.seq = self.seq;
+        self.tx.send_replace(Arc::new(snap));
+        self.status_dirty = true;
+    }
+
+    /// Writes the status file if it is due (or `now` is set).
+    pub fn write_status(&mut self, path: &Path, now: bool) {
+        let due = self
+            .status_written
+            .is_none_or(|t| t.elapsed() >= STATUS_FILE_EVERY);
+        if !self.status_dirty || !(due || now) {
+            return;
+        }
+        let snap = self.tx.borrow().clone();
+        if let Err(e) = write_atomically(path, &snap) {
+            warn!(error = %e, path = %path.display(), "cannot write status file");
+        }
+        self.status_written = Some(Instant::now());
+        self.status_dirty = false;
+    }
+
+    /// Whether an unwritten change waits for the status file.
+    pub fn status_pending(&self) -> bool {
+        self.status_dirty
+    }
+}
+
+fn build(parts: Parts) -> Snapshot {
+    let Parts {
+        instance,
+        mut accounts,
+        tasks,
+        mut shutdown,
+        last_shutdown,
+        usage,
+        holders,
+    } = parts;
+    for account in &mut accounts {
+        let w = &mut account.worker;
+        let sample = w.pid.and_then(|pid| usage.get(&pid));
+        w.cpu_percent = sample.map(|u| u.cpu_percent);
+        w.rss_bytes = sample.map(|u| u.rss_bytes);
+        w.lock_holders = holders.get(&w.session_file).cloned().unwrap_or_default();
+    }
+    // Inside a running "stop workers" phase, the pending items are the workers
+    // still alive: derived here from their own state, never stored twice.
+    if let Some(view) = shutdown.as_mut() {
+        for phase in &mut view.phases {
+            if phase.name == "stop workers" && phase.state == PhaseState::Running {
+                phase.pending = accounts
+                    .iter()
+                    .filter(|a| a.worker.state.is_active())
+                    .map(|a| PendingItem {
+                        label: a.id.clone(),
+                        pids: a.worker.pid.into_iter().collect(),
+                        deadline_ms: match a.worker.state {
+                            crate::manager::snapshot::WorkerState::Stopping { deadline_ms } => {
+                                Some(deadline_ms)
+                            }
+                            _ => None,
+                        },
+                    })
+                    .collect();
+            }
+        }
+    }
+    Snapshot {
+        seq: 0,
+        instance,
+        accounts,
+        tasks,
+        aria2: None,
+        temp: None,
+        shutdown,
+        last_shutdown,
+        notices: Vec::new(),
+    }
+}
+
+fn write_atomically(path: &Path, snap: &Snapshot) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(snap).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads a status file written by a running manager.
+pub fn read_status_file(path: &Path) -> Option<Snapshot> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}

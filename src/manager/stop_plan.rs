@@ -1,0 +1,84 @@
+//! The manager's shutdown plan: which phases run, in what order, with which
+//! deadlines. Each subsystem plugs its phase in here.
+
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::supervisor::SupervisorHandle;
+use crate::config::Config;
+use crate::manager::snapshot::TaskKind;
+use crate::shutdown::Phase;
+use crate::store::SharedStore;
+use crate::tasks::TaskTable;
+
+/// How often "cancel tasks" re-checks that the cancelled tasks have ended.
+const TASK_POLL: Duration = Duration::from_millis(20);
+
+pub(super) struct PlanInputs {
+    pub config: Config,
+    pub tasks: TaskTable,
+    pub workers: Vec<(String, SupervisorHandle)>,
+    pub store: SharedStore,
+    /// Cancelled to make every worker stop skip its wait and SIGKILL now.
+    pub kill_workers: CancellationToken,
+}
+
+pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
+    let PlanInputs {
+        config,
+        tasks,
+        workers,
+        store,
+        kill_workers,
+    } = inputs;
+    let s = &config.shutdown;
+    let not_worker = |k: TaskKind| k != TaskKind::Worker;
+    vec![
+        // The control loop refuses new work and stops watching the store the
+        // moment the plan is built; the phase makes that step visible.
+        Phase::new("stop intake", Duration::from_secs(1), |_| async { Ok(()) }),
+        Phase::new("cancel tasks", s.cancel_tasks, {
+            let deadline = s.cancel_tasks;
+            move |hurry: CancellationToken| async move {
+                tasks.cancel_all(not_worker, false, deadline);
+                while tasks.live_count(not_worker) > 0 {
+                    if hurry.is_cancelled() {
+                        tasks.cancel_all(not_worker, true, Duration::ZERO);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(TASK_POLL) => {}
+                        _ = hurry.cancelled(), if !hurry.is_cancelled() => {}
+                    }
+                }
+                Ok(())
+            }
+        }),
+        Phase::new(
+            "stop workers",
+            s.stop_workers
+                .unwrap_or(config.worker.stop_timeout + Duration::from_secs(1)),
+            move |hurry: CancellationToken| async move {
+                // Every group is signalled at once: the phase lasts as long as
+                // the slowest worker, not the sum of them.
+                let mut stops = JoinSet::new();
+                for (_, handle) in workers {
+                    stops.spawn(async move { handle.stop().await });
+                }
+                let kill = kill_workers.clone();
+                let forward = tokio::spawn(async move {
+                    hurry.cancelled().await;
+                    kill.cancel();
+                });
+                while stops.join_next().await.is_some() {}
+                forward.abort();
+                Ok(())
+            },
+        ),
+        Phase::new("close store", s.close_store, move |_| async move {
+            let store = store.lock().unwrap_or_else(|p| p.into_inner());
+            store.checkpoint().map_err(|e| e.to_string())
+        }),
+    ]
+}
