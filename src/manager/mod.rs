@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use command::{Command, Secret};
+pub use publish::read_status_file;
 pub use run_record::read_last_shutdown;
 pub use snapshot::*;
 

@@ -78,7 +78,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
         ),
         Phase::new("close store", s.close_store, move |_| async move {
             let store = store.lock().unwrap_or_else(|p| p.into_inner());
-            store.checkpoint().map_err(|e| e.to_string())
+            store.checkpoint().map(|_| ()).map_err(|e| e.to_string())
         }),
     ]
 }

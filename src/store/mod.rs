@@ -336,3 +336,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests;
+
+/// The store as shared by the manager's subsystems: each takes the lock for
+/// a few short statements and never holds it across an await.
+pub type SharedStore = std::sync::Arc<std::sync::Mutex<Store>>;

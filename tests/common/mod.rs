@@ -1,0 +1,164 @@
+//! Shared helpers for the integration tests: temp data dirs, the real steward
+//! binary, and polling with a deadline (never fixed sleeps).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn steward_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_steward")
+}
+
+/// A fresh data dir that is removed at the end of the test.
+pub struct TestDir {
+    pub tmp: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+    pub fn data_dir(&self) -> steward::paths::DataDir {
+        steward::paths::DataDir::new(self.path())
+    }
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.path().join("steward.toml"), text).expect("write config");
+    }
+    /// A `steward` command with `--data-dir` set to this dir.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(steward_bin());
+        cmd.arg("--data-dir").arg(self.path()).args(args);
+        cmd.env_remove("STEWARD_LOG");
+        cmd
+    }
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run steward")
+    }
+    /// `steward run --headless` in the background.
+    pub fn spawn_headless(&self) -> Child {
+        self.cmd(&["run", "--headless"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn steward")
+    }
+    pub fn status_json(&self) -> Option<serde_json::Value> {
+        let out = self.run(&["status", "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+    pub fn session_file(&self, account: &str) -> PathBuf {
+        self.path().join("sessions").join(format!("{account}.session"))
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// True if a process with this pid exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let after = stat.rsplit_once(')').map(|(_, r)| r.trim_start()).unwrap_or("");
+            !after.starts_with('Z')
+        }
+        Err(_) => false,
+    }
+}
+
+/// Live (non-zombie) pids whose process group is `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // fields[0] = state, [1] = ppid, [2] = pgrp
+        if fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(pgid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Pids of live processes whose environment has STEWARD_ACCOUNT=<account>
+/// and that steward started in data dir `dir`.
+pub fn worker_pids(dir: &Path, account: &str) -> Vec<i32> {
+    let want_account = format!("STEWARD_ACCOUNT={account}");
+    let want_file = format!("STEWARD_SESSION_FILE={}", dir.join("sessions").join(format!("{account}.session")).display());
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+        let has = |want: &str| vars.iter().any(|v| *v == want.as_bytes());
+        if has(&want_account) && has(&want_file) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether another process holds a flock on `path` (util-linux `flock -n`).
+pub fn flock_is_held(path: &Path) -> bool {
+    !Command::new("flock")
+        .arg("-n")
+        .arg(path)
+        .arg("true")
+        .status()
+        .expect("run flock")
+        .success()
+}
+
+/// SIGKILL to a pid we started (test cleanup).
+pub fn kill9(pid: i32) {
+    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+}
+
+/// The worker pid of `account` in a status JSON.
+pub fn worker_pid(status: &serde_json::Value, account: &str) -> Option<i32> {
+    status["accounts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["id"] == account)?["worker"]["pid"]
+        .as_i64()
+        .map(|p| p as i32)
+}
+
+pub fn worker_state(status: &serde_json::Value, account: &str) -> Option<String> {
+    status["accounts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["id"] == account)
+        .and_then(|a| a["worker"]["state"]["state"].as_str().map(str::to_string))
+}
