@@ -21,11 +21,17 @@ pub async fn run() -> i32 {
     let scratch = std::env::var_os("TMPDIR").map(|d| {
         std::path::PathBuf::from(d).join(format!("demo-worker-{}.tmp", std::process::id()))
     });
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         eprintln!("demo-worker: cannot install signal handlers");
         return 1;
     };
-    println!("demo worker for {account} started (pid {})", std::process::id());
+    println!(
+        "demo worker for {account} started (pid {})",
+        std::process::id()
+    );
     let mut ticker = tokio::time::interval(BEAT);
     let mut beats: u64 = 0;
     loop {

@@ -30,6 +30,9 @@ pub fn init(data_dir: &DataDir, extra: Option<ExtraLayer>) -> std::io::Result<Wo
         .with_ansi(false)
         .with_filter(filter);
     // A second init in one process (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(extra).with(file).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(extra)
+        .with(file)
+        .try_init();
     Ok(guard)
 }

@@ -41,7 +41,11 @@ fn sh_worker(script: &str) -> Config {
 }
 
 /// Waits (async, polling the snapshot stream) until `check` holds.
-async fn until(m: &RunningManager, limit: Duration, check: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+async fn until(
+    m: &RunningManager,
+    limit: Duration,
+    check: impl Fn(&Snapshot) -> bool,
+) -> Arc<Snapshot> {
     let mut rx = m.handle.snapshots.clone();
     let end = tokio::time::Instant::now() + limit;
     loop {
@@ -56,15 +60,29 @@ async fn until(m: &RunningManager, limit: Duration, check: impl Fn(&Snapshot) ->
 }
 
 fn state_of(snap: &Snapshot, id: &str) -> WorkerState {
-    snap.accounts.iter().find(|a| a.id == id).map(|a| a.worker.state.clone()).unwrap_or_default()
+    snap.accounts
+        .iter()
+        .find(|a| a.id == id)
+        .map(|a| a.worker.state.clone())
+        .unwrap_or_default()
 }
 fn pid_of(snap: &Snapshot, id: &str) -> Option<i32> {
-    snap.accounts.iter().find(|a| a.id == id).and_then(|a| a.worker.pid)
+    snap.accounts
+        .iter()
+        .find(|a| a.id == id)
+        .and_then(|a| a.worker.pid)
 }
 
 async fn shutdown(m: RunningManager) {
-    m.handle.commands.send(Command::Shutdown { force: false }).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(30), m.done).await.expect("shutdown in time").unwrap();
+    m.handle
+        .commands
+        .send(Command::Shutdown { force: false })
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), m.done)
+        .await
+        .expect("shutdown in time")
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,39 +90,66 @@ async fn demo_workers_run_in_their_own_groups_and_hold_their_session_locks() {
     let dir = TestDir::new();
     add_account(&dir, "alice", Some("s3cret-value"));
     add_account(&dir, "bob", None);
-    let m = Manager::start(options(&dir, Config::default())).await.unwrap();
+    let m = Manager::start(options(&dir, Config::default()))
+        .await
+        .unwrap();
     let snap = until(&m, Duration::from_secs(20), |s| {
-        s.accounts.len() == 2 && s.accounts.iter().all(|a| a.worker.state == WorkerState::Running)
+        s.accounts.len() == 2
+            && s.accounts
+                .iter()
+                .all(|a| a.worker.state == WorkerState::Running)
     })
     .await;
     for id in ["alice", "bob"] {
         let pid = pid_of(&snap, id).unwrap();
         assert!(alive(pid));
-        assert!(group_members(pid).contains(&pid), "worker is not its group's leader");
+        assert!(
+            group_members(pid).contains(&pid),
+            "worker is not its group's leader"
+        );
         assert_eq!(worker_pids(dir.path(), id), vec![pid]);
         assert!(flock_is_held(&dir.session_file(id)));
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
         let environ = String::from_utf8_lossy(&environ);
-        assert!(environ.contains(&format!("STEWARD_SESSION_FILE={}", dir.session_file(id).display())));
+        assert!(environ.contains(&format!(
+            "STEWARD_SESSION_FILE={}",
+            dir.session_file(id).display()
+        )));
     }
     let alice_pid = pid_of(&snap, "alice").unwrap();
-    let environ = String::from_utf8_lossy(&std::fs::read(format!("/proc/{alice_pid}/environ")).unwrap()).into_owned();
+    let environ =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{alice_pid}/environ")).unwrap())
+            .into_owned();
     assert!(environ.contains("STEWARD_SECRET=s3cret-value"));
     let json = serde_json::to_string(&*snap).unwrap();
     assert!(!json.contains("s3cret-value"), "secret in snapshot");
     // The demo worker writes heartbeats into its session file.
     wait_for(Duration::from_secs(10), || {
-        std::fs::read_to_string(dir.session_file("alice")).ok().filter(|t| t.contains("heartbeat"))
+        std::fs::read_to_string(dir.session_file("alice"))
+            .ok()
+            .filter(|t| t.contains("heartbeat"))
     })
     .expect("heartbeat in session file");
 
-    m.handle.commands.send(Command::StopWorker { id: "alice".into() }).await.unwrap();
-    until(&m, Duration::from_secs(10), |s| state_of(s, "alice") == WorkerState::Stopped).await;
+    m.handle
+        .commands
+        .send(Command::StopWorker { id: "alice".into() })
+        .await
+        .unwrap();
+    until(&m, Duration::from_secs(10), |s| {
+        state_of(s, "alice") == WorkerState::Stopped
+    })
+    .await;
     assert!(!alive(alice_pid));
-    assert!(!flock_is_held(&dir.session_file("alice")), "lock still held after stop");
+    assert!(
+        !flock_is_held(&dir.session_file("alice")),
+        "lock still held after stop"
+    );
     shutdown(m).await;
     assert!(worker_pids(dir.path(), "bob").is_empty());
-    let logs = std::fs::read_dir(dir.path().join("logs")).map(|d| d.count()).unwrap_or(0);
+    let logs = std::fs::read_dir(dir.path().join("logs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     let _ = logs;
 }
 
@@ -116,20 +161,41 @@ async fn a_worker_ignoring_term_is_killed_at_the_deadline_with_its_grandchild() 
     let mut config = sh_worker("trap '' TERM; sleep 300 & wait; wait");
     config.worker.stop_timeout = Duration::from_millis(1500);
     let m = Manager::start(options(&dir, config)).await.unwrap();
-    let snap = until(&m, Duration::from_secs(10), |s| state_of(s, "stubborn") == WorkerState::Running).await;
+    let snap = until(&m, Duration::from_secs(10), |s| {
+        state_of(s, "stubborn") == WorkerState::Running
+    })
+    .await;
     let pgid = pid_of(&snap, "stubborn").unwrap();
-    let members = wait_for(Duration::from_secs(5), || Some(group_members(pgid)).filter(|m| m.len() >= 2)).expect("grandchild spawned");
+    let members = wait_for(Duration::from_secs(5), || {
+        Some(group_members(pgid)).filter(|m| m.len() >= 2)
+    })
+    .expect("grandchild spawned");
     let asked = Instant::now();
-    m.handle.commands.send(Command::StopWorker { id: "stubborn".into() }).await.unwrap();
-    until(&m, Duration::from_secs(5), |s| matches!(state_of(s, "stubborn"), WorkerState::Stopping { .. })).await;
-    until(&m, Duration::from_secs(15), |s| state_of(s, "stubborn") == WorkerState::Stopped).await;
+    m.handle
+        .commands
+        .send(Command::StopWorker {
+            id: "stubborn".into(),
+        })
+        .await
+        .unwrap();
+    until(&m, Duration::from_secs(5), |s| {
+        matches!(state_of(s, "stubborn"), WorkerState::Stopping { .. })
+    })
+    .await;
+    until(&m, Duration::from_secs(15), |s| {
+        state_of(s, "stubborn") == WorkerState::Stopped
+    })
+    .await;
     let took = asked.elapsed();
     // Stopped is reported only when every process of the group is gone.
     for pid in &members {
         assert!(!alive(*pid), "pid {pid} of the group outlived 'stopped'");
     }
     assert!(group_members(pgid).is_empty());
-    assert!(took >= Duration::from_millis(1400), "SIGKILL came before the deadline: {took:?}");
+    assert!(
+        took >= Duration::from_millis(1400),
+        "SIGKILL came before the deadline: {took:?}"
+    );
     shutdown(m).await;
 }
 
@@ -149,7 +215,10 @@ async fn a_crashing_worker_backs_off_1s_2s_4s() {
     let mut saw_backoff_label = false;
     while starts.len() < 4 && Instant::now() < end {
         let snap = rx.borrow_and_update().clone();
-        let account = &snap.accounts[0];
+        let Some(account) = snap.accounts.first() else {
+            let _ = tokio::time::timeout(Duration::from_millis(500), rx.changed()).await;
+            continue;
+        };
         if let Some(pid) = account.worker.pid
             && last_pid != Some(pid)
         {
@@ -157,19 +226,36 @@ async fn a_crashing_worker_backs_off_1s_2s_4s() {
             starts.push(Instant::now());
         }
         if let WorkerState::Backoff { .. } = account.worker.state {
-            saw_backoff_label |= account.worker.state.label(steward::time::now_ms()).starts_with("backoff (next in");
+            saw_backoff_label |= account
+                .worker
+                .state
+                .label(steward::time::now_ms())
+                .starts_with("backoff (next in");
         }
         let _ = tokio::time::timeout(Duration::from_millis(500), rx.changed()).await;
     }
     assert_eq!(starts.len(), 4, "expected 4 starts");
     assert!(saw_backoff_label);
-    let gaps: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    let gaps: Vec<f64> = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
     for (gap, want) in gaps.iter().zip([1.0, 2.0, 4.0]) {
-        assert!(*gap >= want * 0.9 && *gap <= want + 1.0, "gaps {gaps:?}, want about 1, 2, 4");
+        assert!(
+            *gap >= want * 0.9 && *gap <= want + 1.0,
+            "gaps {gaps:?}, want about 1, 2, 4"
+        );
     }
     let snap = m.handle.snapshots.borrow().clone();
     assert!(snap.accounts[0].worker.restarts >= 3);
-    assert_eq!(snap.accounts[0].worker.last_exit.as_ref().and_then(|e| e.code), Some(3));
+    assert_eq!(
+        snap.accounts[0]
+            .worker
+            .last_exit
+            .as_ref()
+            .and_then(|e| e.code),
+        Some(3)
+    );
     shutdown(m).await;
 }
 
@@ -177,8 +263,13 @@ async fn a_crashing_worker_backs_off_1s_2s_4s() {
 async fn replacing_a_worker_never_yields_two() {
     let dir = TestDir::new();
     add_account(&dir, "rep", Some("first-secret"));
-    let m = Manager::start(options(&dir, Config::default())).await.unwrap();
-    let snap = until(&m, Duration::from_secs(20), |s| state_of(s, "rep") == WorkerState::Running).await;
+    let m = Manager::start(options(&dir, Config::default()))
+        .await
+        .unwrap();
+    let snap = until(&m, Duration::from_secs(20), |s| {
+        state_of(s, "rep") == WorkerState::Running
+    })
+    .await;
     let old = pid_of(&snap, "rep").unwrap();
     // Another process (like `steward account ...`) changes the secret.
     let other = Store::open(&dir.data_dir().db_file()).unwrap();
@@ -207,7 +298,8 @@ async fn replacing_a_worker_never_yields_two() {
     assert_eq!(max, 1, "two workers were alive at once");
     assert!(!alive(old));
     let new = pid_of(&snap, "rep").unwrap();
-    let environ = String::from_utf8_lossy(&std::fs::read(format!("/proc/{new}/environ")).unwrap()).into_owned();
+    let environ = String::from_utf8_lossy(&std::fs::read(format!("/proc/{new}/environ")).unwrap())
+        .into_owned();
     assert!(environ.contains("STEWARD_SECRET=second-secret"));
     shutdown(m).await;
 }
@@ -216,14 +308,22 @@ async fn replacing_a_worker_never_yields_two() {
 async fn accounts_added_and_removed_by_another_process_take_effect() {
     let dir = TestDir::new();
     std::fs::create_dir_all(dir.path()).unwrap();
-    let m = Manager::start(options(&dir, Config::default())).await.unwrap();
+    let m = Manager::start(options(&dir, Config::default()))
+        .await
+        .unwrap();
     add_account(&dir, "late", None);
-    let snap = until(&m, Duration::from_secs(10), |s| state_of(s, "late") == WorkerState::Running).await;
+    let snap = until(&m, Duration::from_secs(10), |s| {
+        state_of(s, "late") == WorkerState::Running
+    })
+    .await;
     let pid = pid_of(&snap, "late").unwrap();
     let other = Store::open(&dir.data_dir().db_file()).unwrap();
     other.remove_account("late").unwrap();
     until(&m, Duration::from_secs(10), |s| s.accounts.is_empty()).await;
-    wait_for(Duration::from_secs(10), || (!alive(pid) && !dir.session_file("late").exists()).then_some(())).expect("worker stopped and session file trashed");
+    wait_for(Duration::from_secs(10), || {
+        (!alive(pid) && !dir.session_file("late").exists()).then_some(())
+    })
+    .expect("worker stopped and session file trashed");
     let trashed = std::fs::read_dir(dir.path().join("trash")).unwrap().count();
     assert_eq!(trashed, 1);
     shutdown(m).await;
@@ -234,7 +334,10 @@ fn a_killed_steward_leaves_the_lock_with_its_worker_and_the_next_start_stops_it(
     let dir = TestDir::new();
     assert!(dir.run(&["account", "add", "alice"]).status.success());
     let mut first = dir.spawn_headless();
-    let old = wait_for(Duration::from_secs(20), || dir.status_json().and_then(|s| worker_pid(&s, "alice"))).expect("worker running");
+    let old = wait_for(Duration::from_secs(20), || {
+        dir.status_json().and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("worker running");
     kill9(first.id() as i32);
     let _ = first.wait();
     // steward is gone; the worker and its copy of the session lock remain.
@@ -254,7 +357,10 @@ fn a_killed_steward_leaves_the_lock_with_its_worker_and_the_next_start_stops_it(
     .expect("new worker running");
     assert!(!alive(old), "leftover worker still alive");
     assert_eq!(worker_pids(dir.path(), "alice"), vec![new]);
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(second.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(second.id().to_string())
+        .status();
     assert_eq!(second.wait().unwrap().code(), Some(0));
     assert!(!alive(new));
     assert!(!flock_is_held(&dir.session_file("alice")));
@@ -286,11 +392,16 @@ async fn a_recorded_pid_that_now_belongs_to_someone_else_is_not_signalled() {
             })
             .unwrap();
     }
-    let m = Manager::start(options(&dir, Config::default())).await.unwrap();
+    let m = Manager::start(options(&dir, Config::default()))
+        .await
+        .unwrap();
     shutdown(m).await;
     assert!(alive(pid), "an unrelated process was signalled");
     let store = Store::open(&dir.data_dir().db_file()).unwrap();
-    assert!(store.workers().unwrap().is_empty(), "stale record not cleared");
+    assert!(
+        store.workers().unwrap().is_empty(),
+        "stale record not cleared"
+    );
     let _ = bystander.kill();
     let _ = bystander.wait();
 }

@@ -86,10 +86,14 @@ impl WorkerSpec {
 
     /// The names of the variables the worker gets, for the details view.
     pub fn env_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = ["STEWARD_ACCOUNT", "STEWARD_SESSION_FILE", "STEWARD_SESSION_LOCK_FD"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut names: Vec<String> = [
+            "STEWARD_ACCOUNT",
+            "STEWARD_SESSION_FILE",
+            "STEWARD_SESSION_LOCK_FD",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         if self.secret.is_some() {
             names.push("STEWARD_SECRET".into());
         }

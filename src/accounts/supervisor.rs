@@ -138,7 +138,7 @@ struct LiveWorker {
 /// Where the actor is between ops.
 enum Phase {
     Idle,
-    Running(LiveWorker),
+    Running(Box<LiveWorker>),
     Backoff(Instant),
 }
 
@@ -185,7 +185,7 @@ impl Supervisor {
             phase = match (woke, phase) {
                 (Woke::Exited(status), Phase::Running(mut w)) => {
                     w.exit = Some(status);
-                    self.after_exit(w).await
+                    self.after_exit(*w).await
                 }
                 (Woke::BackoffOver, _) => self.start_worker(),
                 (Woke::Cancelled, phase) => {
@@ -219,7 +219,10 @@ impl Supervisor {
     }
 
     fn ticket_force(&self) -> CancellationToken {
-        self.ticket.as_ref().map(|t| t.force.clone()).unwrap_or_default()
+        self.ticket
+            .as_ref()
+            .map(|t| t.force.clone())
+            .unwrap_or_default()
     }
 
     async fn apply(&mut self, op: Op, phase: Phase) -> Option<Phase> {
@@ -322,7 +325,7 @@ impl Supervisor {
                 });
                 self.set_state(WorkerState::Running);
                 info!(account = %self.spec.account, pid, "worker started");
-                Phase::Running(worker)
+                Phase::Running(Box::new(worker))
             }
             Err(reason) => {
                 warn!(account = %self.spec.account, %reason, "worker failed to start");
@@ -354,7 +357,8 @@ impl Supervisor {
     fn spawn(&mut self) -> Result<LiveWorker, String> {
         let spec = &self.spec;
         if let Some(dir) = spec.session_file.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let lock = SessionLock::try_acquire(&spec.session_file).map_err(|e| {
             let holders = proc::flock_holders(&spec.session_file);
@@ -400,7 +404,8 @@ impl Supervisor {
         // The child is not reaped yet, so its /proc entry exists; `None` only
         // if spawn itself failed, which returned above.
         let pid = child.id().ok_or("worker exited before it was seen")? as i32;
-        let leader = ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
+        let leader =
+            ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
         let group = Group { pgid: pid, leader };
         self.record_worker(&group);
         if let Some(out) = child.stdout.take() {
@@ -476,7 +481,7 @@ impl Supervisor {
     async fn after_exit(&mut self, mut w: LiveWorker) -> Phase {
         let status = w.exit.unwrap_or_default();
         let uptime = w.started.elapsed();
-        if proc::group_alive(w.group.pgid) {
+        if !proc::group_gone(w.group.pgid) {
             // Leftover children would keep the session lock and race the next worker.
             self.stop_group(&mut w, false).await;
         }
@@ -527,7 +532,7 @@ impl Supervisor {
         if let Phase::Running(mut w) = phase {
             let force = self.ticket_force().is_cancelled() || self.ctx.force.is_cancelled();
             self.stop_group(&mut w, force).await;
-            self.release(w);
+            self.release(*w);
             info!(account = %self.spec.account, "worker stopped");
         }
         self.view.send_modify(|v| {
@@ -551,7 +556,11 @@ impl Supervisor {
         self.set_state(WorkerState::Stopping {
             deadline_ms: now_ms() + self.spec.stop_timeout.as_millis() as i64,
         });
-        let first = if force { Sig::Kill } else { self.spec.stop_signal };
+        let first = if force {
+            Sig::Kill
+        } else {
+            self.spec.stop_signal
+        };
         self.signal(&w.group, first);
         let forced = self.ticket_force();
         let global = self.ctx.force.clone();
@@ -589,9 +598,9 @@ async fn wait_group_gone(w: &mut LiveWorker, deadline: Instant) -> bool {
         }
     }
     // The leader is reaped; the rest of the group has no pidfd to wait on, so
-    // poll the cheap kill(-pgid, 0) until it reports the group empty.
+    // poll until no living member is left.
     loop {
-        if !proc::group_alive(w.group.pgid) {
+        if proc::group_gone(w.group.pgid) {
             return true;
         }
         if Instant::now() >= deadline {

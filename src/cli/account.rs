@@ -28,7 +28,9 @@ fn checked_id(id: &str) -> Result<(), Failure> {
 
 fn running_note(globals: &Globals) -> String {
     match lock_state(globals) {
-        Ok(LockState::HeldBy(Some(pid))) => format!(" (the running instance, pid {pid}, applies it)"),
+        Ok(LockState::HeldBy(Some(pid))) => {
+            format!(" (the running instance, pid {pid}, applies it)")
+        }
         Ok(LockState::HeldBy(None)) => " (the running instance applies it)".to_string(),
         _ => String::new(),
     }
@@ -45,7 +47,9 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
             checked_id(&id)?;
             let secret = match secret_env {
                 Some(var) => Some(std::env::var(&var).map_err(|_| {
-                    Failure::usage(format!("environment variable {var} is not set (export it, or drop --secret-env)"))
+                    Failure::usage(format!(
+                        "environment variable {var} is not set (export it, or drop --secret-env)"
+                    ))
                 })?),
                 None => None,
             };
@@ -65,7 +69,9 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
             checked_id(&id)?;
             let store = open_store(globals)?;
             if store.account(&id).map_err(store_failure)?.is_none() {
-                return Err(Failure::usage(format!("no account {id} (see: steward account list)")));
+                return Err(Failure::usage(format!(
+                    "no account {id} (see: steward account list)"
+                )));
             }
             if matches!(lock_state(globals)?, LockState::HeldBy(_)) {
                 // The running instance stops the worker, then trashes the file.
@@ -83,7 +89,8 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                     )));
                 }
             };
-            let moved = trash::move_to_trash(&globals.data_dir, &session).map_err(|e| Failure::runtime(e.to_string()))?;
+            let moved = trash::move_to_trash(&globals.data_dir, &session)
+                .map_err(|e| Failure::runtime(e.to_string()))?;
             store.remove_account(&id).map_err(store_failure)?;
             let detail = match &moved {
                 Some(path) => format!("session file moved to {}", path.display()),
@@ -146,7 +153,9 @@ fn set_enabled(globals: &Globals, id: &str, enabled: bool) -> Result<(), Failure
     checked_id(id)?;
     let store = open_store(globals)?;
     if !store.set_enabled(id, enabled).map_err(store_failure)? {
-        return Err(Failure::usage(format!("no account {id} (see: steward account list)")));
+        return Err(Failure::usage(format!(
+            "no account {id} (see: steward account list)"
+        )));
     }
     let word = if enabled { "enabled" } else { "disabled" };
     println!("account {id} {word}{}", running_note(globals));

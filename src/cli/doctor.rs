@@ -23,7 +23,10 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
             Some(c)
         }
         Err(e) => {
-            checks.push(Check { ok: false, what: e.message });
+            checks.push(Check {
+                ok: false,
+                what: e.message,
+            });
             None
         }
     };
@@ -72,7 +75,10 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
                 },
                 None => Check {
                     ok: false,
-                    what: format!("worker command {} not found on PATH (install it or fix [worker].command)", argv[0]),
+                    what: format!(
+                        "worker command {} not found on PATH (install it or fix [worker].command)",
+                        argv[0]
+                    ),
                 },
             },
             _ => Check {
@@ -87,7 +93,9 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed > 0 {
-        return Err(Failure::runtime(format!("{failed} check(s) failed (see above)")));
+        return Err(Failure::runtime(format!(
+            "{failed} check(s) failed (see above)"
+        )));
     }
     Ok(())
 }
@@ -104,7 +112,10 @@ fn data_dir_writable(root: &Path) -> Check {
         },
         Err(e) => Check {
             ok: false,
-            what: format!("data dir {} not writable: {e} (fix permissions or use --data-dir)", root.display()),
+            what: format!(
+                "data dir {} not writable: {e} (fix permissions or use --data-dir)",
+                root.display()
+            ),
         },
     }
 }

@@ -119,7 +119,8 @@ impl Globals {
     }
 
     pub fn config(&self) -> Result<Config, Failure> {
-        Config::load(&self.config_path, self.config_required).map_err(|e| Failure::usage(e.to_string()))
+        Config::load(&self.config_path, self.config_required)
+            .map_err(|e| Failure::usage(e.to_string()))
     }
 }
 

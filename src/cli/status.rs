@@ -94,7 +94,11 @@ fn render(snap: &Snapshot, now: i64) -> String {
             i.data_dir.display()
         )
     } else {
-        format!("steward {}: not running, data dir {}\n", i.version, i.data_dir.display())
+        format!(
+            "steward {}: not running, data dir {}\n",
+            i.version,
+            i.data_dir.display()
+        )
     };
     if let Some(last) = snap.last_shutdown {
         out.push_str(&format!(
@@ -129,7 +133,9 @@ fn render(snap: &Snapshot, now: i64) -> String {
             ]
         })
         .collect();
-    let header = ["ACCOUNT", "NAME", "ENABLED", "STATE", "PID", "UPTIME", "RESTARTS", "RSS"];
+    let header = [
+        "ACCOUNT", "NAME", "ENABLED", "STATE", "PID", "UPTIME", "RESTARTS", "RSS",
+    ];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

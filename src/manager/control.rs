@@ -13,7 +13,9 @@ use tracing::{info, warn};
 
 use super::fleet::Fleet;
 use super::publish::{Parts, Publisher};
-use super::{ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, run_record, stop_plan};
+use super::{
+    ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, run_record, stop_plan,
+};
 use crate::accounts::id::validate;
 use crate::accounts::supervisor::{Op, SupervisorContext};
 use crate::lock::InstanceLock;
@@ -94,7 +96,8 @@ pub(super) async fn start(
         plan_force,
         kill_workers,
         progress: None,
-        sampler: Sampler::new(),
+        // Without a sampler the dashboard shows no CPU/RSS; nothing else depends on it.
+        sampler: Sampler::new().ok(),
         usage: HashMap::new(),
         holders: HashMap::new(),
         _lock: lock,
@@ -124,7 +127,7 @@ struct Control {
     kill_workers: CancellationToken,
     /// Set once the shutdown plan runs.
     progress: Option<Progress>,
-    sampler: Sampler,
+    sampler: Option<Sampler>,
     usage: HashMap<i32, Usage>,
     holders: HashMap<std::path::PathBuf, Vec<i32>>,
     /// Held for the manager's whole life; released when the loop ends.
@@ -175,7 +178,8 @@ impl Control {
         };
         info!(outcome = ?outcome, "manager stopped");
         self.publish();
-        self.publisher.write_status(&self.options.data_dir.status_file(), true);
+        self.publisher
+            .write_status(&self.options.data_dir.status_file(), true);
         report
     }
 
@@ -185,10 +189,13 @@ impl Control {
             if let Command::Shutdown { .. } = cmd {
                 info!("second shutdown request: forcing");
                 self.plan_force.cancel();
-                self.publisher.notice(NoticeLevel::Warn, "forcing shutdown: SIGKILL now");
-            } else if cmd.starts_work() {
                 self.publisher
-                    .notice(NoticeLevel::Error, "steward is shutting down: command refused");
+                    .notice(NoticeLevel::Warn, "forcing shutdown: SIGKILL now");
+            } else if cmd.starts_work() {
+                self.publisher.notice(
+                    NoticeLevel::Error,
+                    "steward is shutting down: command refused",
+                );
             }
             return None;
         }
@@ -222,10 +229,14 @@ impl Control {
             Command::RemoveAccount { id } => {
                 let result = self.with_store(|s| s.remove_account(&id));
                 match result {
-                    Ok(false) => self.publisher.notice(NoticeLevel::Error, format!("no account {id}")),
+                    Ok(false) => self
+                        .publisher
+                        .notice(NoticeLevel::Error, format!("no account {id}")),
                     other => self.after_write(
                         other.map(|_| ()),
-                        format!("account {id} removed: stopping its worker, session file goes to trash"),
+                        format!(
+                            "account {id} removed: stopping its worker, session file goes to trash"
+                        ),
                     ),
                 }
             }
@@ -233,20 +244,31 @@ impl Control {
                 let result = self.with_store(|s| s.set_enabled(&id, enabled));
                 let word = if enabled { "enabled" } else { "disabled" };
                 match result {
-                    Ok(false) => self.publisher.notice(NoticeLevel::Error, format!("no account {id}")),
+                    Ok(false) => self
+                        .publisher
+                        .notice(NoticeLevel::Error, format!("no account {id}")),
                     other => self.after_write(other.map(|_| ()), format!("account {id} {word}")),
                 }
             }
             Command::StartWorker { id } => self.send_op(&id, Op::Start, "starting"),
             Command::StopWorker { id } => self.send_op(&id, Op::Stop { done: None }, "stopping"),
             Command::RestartWorker { id } => self.send_op(&id, Op::Restart, "restarting"),
-            Command::CancelTask { id, force } => match self.tasks.cancel(id, force, CANCEL_DEADLINE) {
-                Ok(()) => self.publisher.notice(
-                    NoticeLevel::Info,
-                    format!("task {id} {}", if force { "force-cancelled" } else { "cancelled" }),
-                ),
-                Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
-            },
+            Command::CancelTask { id, force } => {
+                match self.tasks.cancel(id, force, CANCEL_DEADLINE) {
+                    Ok(()) => self.publisher.notice(
+                        NoticeLevel::Info,
+                        format!(
+                            "task {id} {}",
+                            if force {
+                                "force-cancelled"
+                            } else {
+                                "cancelled"
+                            }
+                        ),
+                    ),
+                    Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
+                }
+            }
         }
         None
     }
@@ -282,7 +304,9 @@ impl Control {
                     format!("worker {id} is busy with earlier requests: try again"),
                 ),
             },
-            None => self.publisher.notice(NoticeLevel::Error, format!("no account {id}")),
+            None => self
+                .publisher
+                .notice(NoticeLevel::Error, format!("no account {id}")),
         }
     }
 
@@ -310,8 +334,10 @@ impl Control {
                 Ok(rows) => {
                     let changes = self.fleet.reconcile(rows);
                     for id in changes.added {
-                        self.publisher
-                            .notice(NoticeLevel::Info, format!("account {id} added (from another process)"));
+                        self.publisher.notice(
+                            NoticeLevel::Info,
+                            format!("account {id} added (from another process)"),
+                        );
                     }
                     for id in changes.removed {
                         self.publisher.notice(
@@ -333,7 +359,9 @@ impl Control {
             return;
         }
         let pids: Vec<i32> = live.iter().map(|(_, pid, _)| *pid).collect();
-        self.usage = self.sampler.sample(&pids);
+        if let Some(sampler) = self.sampler.as_mut() {
+            self.usage = sampler.sample(&pids);
+        }
         let files: Vec<std::path::PathBuf> = live.into_iter().map(|(_, _, f)| f).collect();
         self.holders = proc::flock_holders_of(&files);
     }

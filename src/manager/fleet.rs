@@ -38,7 +38,12 @@ pub(super) struct Changes {
 }
 
 impl Fleet {
-    pub fn new(ctx: SupervisorContext, config: Config, data_dir: DataDir, self_exe: PathBuf) -> Self {
+    pub fn new(
+        ctx: SupervisorContext,
+        config: Config,
+        data_dir: DataDir,
+        self_exe: PathBuf,
+    ) -> Self {
         Fleet {
             ctx,
             config,
@@ -51,7 +56,8 @@ impl Fleet {
     /// Brings the supervisors in line with `rows` (the whole accounts table).
     pub fn reconcile(&mut self, rows: Vec<AccountRow>) -> Changes {
         let mut changes = Changes::default();
-        let wanted: BTreeMap<String, AccountRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let wanted: BTreeMap<String, AccountRow> =
+            rows.into_iter().map(|r| (r.id.clone(), r)).collect();
         let gone: Vec<String> = self
             .members
             .keys()
@@ -70,13 +76,17 @@ impl Fleet {
                 None => {
                     let handle = spawn_supervisor(spec.clone(), self.ctx.clone(), row.enabled);
                     info!(account = %id, enabled = row.enabled, "account added");
-                    self.members.insert(id.clone(), Member { row, spec, handle });
+                    self.members
+                        .insert(id.clone(), Member { row, spec, handle });
                     changes.added.push(id);
                 }
                 Some(member) => {
                     let mut touched = false;
                     if member.spec != spec {
-                        let _ = member.handle.ops.try_send(Op::Replace(Box::new(spec.clone())));
+                        let _ = member
+                            .handle
+                            .ops
+                            .try_send(Op::Replace(Box::new(spec.clone())));
                         member.spec = spec;
                         touched = true;
                     }
@@ -113,7 +123,10 @@ impl Fleet {
             member.handle.remove().await;
             let result = trash::move_to_trash(&data_dir, &data_dir.session_file(&id));
             let (detail, outcome) = match &result {
-                Ok(Some(path)) => (format!("session file moved to {}", path.display()), "ok".to_string()),
+                Ok(Some(path)) => (
+                    format!("session file moved to {}", path.display()),
+                    "ok".to_string(),
+                ),
                 Ok(None) => ("no session file".to_string(), "ok".to_string()),
                 Err(e) => (e.to_string(), "failed".to_string()),
             };
@@ -133,7 +146,10 @@ impl Fleet {
     }
 
     pub fn handles(&self) -> Vec<(String, SupervisorHandle)> {
-        self.members.iter().map(|(id, m)| (id.clone(), m.handle.clone())).collect()
+        self.members
+            .iter()
+            .map(|(id, m)| (id.clone(), m.handle.clone()))
+            .collect()
     }
 
     pub fn views(&self) -> Vec<AccountView> {

@@ -72,7 +72,7 @@ async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Option<Strin
     }
     let deadline = Instant::now() + timeout;
     let mut killed = false;
-    while proc::group_alive(row.pgid) {
+    while !proc::group_gone(row.pgid) {
         if Instant::now() >= deadline {
             if killed {
                 break;
@@ -82,7 +82,11 @@ async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Option<Strin
         }
         tokio::time::sleep(POLL).await;
     }
-    let how = if killed { "SIGKILL after timeout" } else { "SIGTERM" };
+    let how = if killed {
+        "SIGKILL after timeout"
+    } else {
+        "SIGTERM"
+    };
     let text = format!(
         "stopped leftover worker of {} (pid {}, group {}) from a steward that died ({how})",
         row.account, row.pid, row.pgid

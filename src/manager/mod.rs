@@ -73,7 +73,8 @@ impl Manager {
             options.data_dir.logs_dir(),
             options.data_dir.trash_dir(),
         ] {
-            std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir { path: dir, source })?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| StartError::DataDir { path: dir, source })?;
         }
         let store = Store::open(&options.data_dir.db_file())?;
         let store = Arc::new(Mutex::new(store));

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::manager::snapshot::{
-    AccountView, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState, ShutdownView,
-    Snapshot, TaskView,
+    AccountView, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState,
+    ShutdownView, Snapshot, TaskView,
 };
 use crate::proc::Usage;
 use crate::time::now_ms;

@@ -1,5 +1,6 @@
 //! Which processes hold a file: flock holders from `/proc/locks`, open-file holders from `/proc/*/fd`.
 
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,40 @@ pub fn flock_holders(path: &Path) -> Vec<i32> {
     lock_holders(path, Some("FLOCK"))
 }
 
+/// `flock_holders` for many files with a single read of `/proc/locks`, for
+/// the dashboard's periodic sample. Files nobody locks are left out.
+pub fn flock_holders_of(paths: &[PathBuf]) -> HashMap<PathBuf, Vec<i32>> {
+    let mut out = HashMap::new();
+    let Ok(text) = std::fs::read_to_string("/proc/locks") else {
+        return out;
+    };
+    let mut by_inode: HashMap<u64, Vec<LockLine>> = HashMap::new();
+    for line in text.lines().filter_map(parse_lock_line) {
+        if line.kind == "FLOCK" && line.pid > 0 {
+            by_inode.entry(line.inode).or_default().push(line);
+        }
+    }
+    for path in paths {
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        let (major, minor) = (rustix::fs::major(meta.dev()), rustix::fs::minor(meta.dev()));
+        let mut pids: Vec<i32> = by_inode
+            .get(&meta.ino())
+            .into_iter()
+            .flatten()
+            .filter(|l| l.major == major && l.minor == minor)
+            .map(|l| l.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        if !pids.is_empty() {
+            out.insert(path.clone(), pids);
+        }
+    }
+    out
+}
+
 /// The pids holding any kind of lock on `path` (flock, POSIX record locks such as SQLite's,
 /// open file description locks, leases). OFD locks show no pid and are left out.
 pub fn any_lock_holders(path: &Path) -> Vec<i32> {
@@ -157,6 +192,9 @@ mod tests {
         // Our own lock attempt agrees that it is held.
         let ours = File::open(&file).unwrap();
         assert!(ours.try_lock().is_err());
+        let many = flock_holders_of(&[file.clone(), dir.path().join("missing")]);
+        assert_eq!(many.len(), 1);
+        assert!(many[&file].contains(&s.pid()));
         drop(s);
         wait_until("flock released", || flock_holders(&file).is_empty());
     }

@@ -58,11 +58,12 @@ mod testutil;
 
 pub use clock::{boot_time_unix, clock_ticks_per_second, start_time_unix_ms};
 pub use error::{ProcError, SignalError};
-pub use holders::{any_lock_holders, flock_holders, open_file_holders};
+pub use holders::{any_lock_holders, flock_holders, flock_holders_of, open_file_holders};
 pub use ident::ProcId;
 pub use list::{find_by_comm, list_processes};
 pub use sample::{Sampler, Usage};
 pub use signal::{
-    Group, GroupSignal, Sig, UnknownSignal, group_alive, group_members, signal, signal_group,
+    Group, GroupSignal, Sig, UnknownSignal, group_alive, group_gone, group_members, signal,
+    signal_group,
 };
 pub use stat::{Stat, cmdline, parse_stat, read_stat};

@@ -238,6 +238,14 @@ pub fn signal_group(group: &Group, sig: Sig) -> Result<GroupSignal, SignalError>
     }
 }
 
+/// Whether no living process is left in the group: the cheap `kill(-pgid, 0)`
+/// first, and only when that still finds someone, a `/proc` scan to tell
+/// living members from zombies waiting for a slow reaper (orphaned
+/// grandchildren are reaped by init, which may take its time).
+pub fn group_gone(pgid: i32) -> bool {
+    !group_alive(pgid) || group_members(pgid).is_empty()
+}
+
 /// `kill(-pgid, 0)` succeeds: some process (zombies included, until reaped) is in the group.
 /// ESRCH → false; EPERM (exists but not ours) → true. pgid <= 1 → false.
 pub fn group_alive(pgid: i32) -> bool {

@@ -57,7 +57,9 @@ impl TestDir {
         serde_json::from_slice(&out.stdout).ok()
     }
     pub fn session_file(&self, account: &str) -> PathBuf {
-        self.path().join("sessions").join(format!("{account}.session"))
+        self.path()
+            .join("sessions")
+            .join(format!("{account}.session"))
     }
 }
 
@@ -86,7 +88,10 @@ pub fn stderr(out: &Output) -> String {
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let after = stat.rsplit_once(')').map(|(_, r)| r.trim_start()).unwrap_or("");
+            let after = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start())
+                .unwrap_or("");
             !after.starts_with('Z')
         }
         Err(_) => false,
@@ -96,11 +101,23 @@ pub fn alive(pid: i32) -> bool {
 /// Live (non-zombie) pids whose process group is `pgid`.
 pub fn group_members(pgid: i32) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         // fields[0] = state, [1] = ppid, [2] = pgrp
         if fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(pgid) {
@@ -114,14 +131,29 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
 /// and that steward started in data dir `dir`.
 pub fn worker_pids(dir: &Path, account: &str) -> Vec<i32> {
     let want_account = format!("STEWARD_ACCOUNT={account}");
-    let want_file = format!("STEWARD_SESSION_FILE={}", dir.join("sessions").join(format!("{account}.session")).display());
+    let want_file = format!(
+        "STEWARD_SESSION_FILE={}",
+        dir.join("sessions")
+            .join(format!("{account}.session"))
+            .display()
+    );
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
         let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-        let has = |want: &str| vars.iter().any(|v| *v == want.as_bytes());
+        let has = |want: &str| vars.contains(&want.as_bytes());
         if has(&want_account) && has(&want_file) && alive(pid) {
             out.push(pid);
         }
