@@ -44,7 +44,7 @@ fn sh_worker(script: &str) -> Config {
 async fn until(
     m: &RunningManager,
     limit: Duration,
-    check: impl Fn(&Snapshot) -> bool,
+    mut check: impl FnMut(&Snapshot) -> bool,
 ) -> Arc<Snapshot> {
     let mut rx = m.handle.snapshots.clone();
     let end = tokio::time::Instant::now() + limit;
@@ -208,54 +208,45 @@ async fn a_crashing_worker_backs_off_1s_2s_4s() {
     config.worker.backoff_initial = Duration::from_secs(1);
     config.worker.backoff_max = Duration::from_secs(60);
     let m = Manager::start(options(&dir, config)).await.unwrap();
-    let mut starts: Vec<Instant> = Vec::new();
-    let mut rx = m.handle.snapshots.clone();
-    let mut last_pid = None;
-    let end = Instant::now() + Duration::from_secs(30);
+    // Each exit is recorded with its time; the gaps between exits are the
+    // backoff delays (the worker itself lives for milliseconds).
     let mut saw_backoff_label = false;
-    while starts.len() < 4 && Instant::now() < end {
-        let snap = rx.borrow_and_update().clone();
-        let Some(account) = snap.accounts.first() else {
-            let _ = tokio::time::timeout(Duration::from_millis(500), rx.changed()).await;
-            continue;
+    let snap = until(&m, Duration::from_secs(30), |s| {
+        let Some(a) = s.accounts.first() else {
+            return false;
         };
-        if let Some(pid) = account.worker.pid
-            && last_pid != Some(pid)
+        if a.worker
+            .state
+            .label(steward::time::now_ms())
+            .starts_with("backoff (next in")
         {
-            last_pid = Some(pid);
-            starts.push(Instant::now());
+            saw_backoff_label = true;
         }
-        if let WorkerState::Backoff { .. } = account.worker.state {
-            saw_backoff_label |= account
-                .worker
-                .state
-                .label(steward::time::now_ms())
-                .starts_with("backoff (next in");
-        }
-        let _ = tokio::time::timeout(Duration::from_millis(500), rx.changed()).await;
-    }
-    assert_eq!(starts.len(), 4, "expected 4 starts");
-    assert!(saw_backoff_label);
-    let gaps: Vec<f64> = starts
+        a.worker.restart_history.len() >= 4
+    })
+    .await;
+    let w = &snap.accounts[0].worker;
+    let exits: Vec<i64> = w.restart_history.iter().map(|r| r.at_ms).collect();
+    let gaps: Vec<f64> = exits
         .windows(2)
-        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .map(|p| (p[1] - p[0]) as f64 / 1000.0)
         .collect();
     for (gap, want) in gaps.iter().zip([1.0, 2.0, 4.0]) {
         assert!(
-            *gap >= want * 0.9 && *gap <= want + 1.0,
+            *gap >= want * 0.95 && *gap <= want + 1.0,
             "gaps {gaps:?}, want about 1, 2, 4"
         );
     }
-    let snap = m.handle.snapshots.borrow().clone();
-    assert!(snap.accounts[0].worker.restarts >= 3);
-    assert_eq!(
-        snap.accounts[0]
-            .worker
-            .last_exit
-            .as_ref()
-            .and_then(|e| e.code),
-        Some(3)
+    assert!(
+        w.restart_history
+            .iter()
+            .all(|r| r.reason == "exited with code 3"),
+        "{:?}",
+        w.restart_history
     );
+    assert!(saw_backoff_label);
+    assert!(w.restarts >= 3);
+    assert_eq!(w.last_exit.as_ref().and_then(|e| e.code), Some(3));
     shutdown(m).await;
 }
 
