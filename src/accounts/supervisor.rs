@@ -481,7 +481,7 @@ impl Supervisor {
     async fn after_exit(&mut self, mut w: LiveWorker) -> Phase {
         let status = w.exit.unwrap_or_default();
         let uptime = w.started.elapsed();
-        if !proc::group_gone(w.group.pgid) {
+        if !proc::group_gone(w.group.pgid, std::time::Instant::now()) {
             // Leftover children would keep the session lock and race the next worker.
             self.stop_group(&mut w, false).await;
         }
@@ -531,7 +531,8 @@ impl Supervisor {
     async fn stop(&mut self, phase: Phase) {
         if let Phase::Running(mut w) = phase {
             let force = self.ticket_force().is_cancelled() || self.ctx.force.is_cancelled();
-            self.stop_group(&mut w, force).await;
+            let killed = self.stop_group(&mut w, force).await;
+            self.view.send_modify(|v| v.stop_forced = killed);
             self.release(*w);
             info!(account = %self.spec.account, "worker stopped");
         }
@@ -551,7 +552,7 @@ impl Supervisor {
     /// stop_signal to the group, wait up to stop_timeout (or not at all when
     /// forced), SIGKILL what is left, and return only once every process of
     /// the group is gone and the leader is reaped.
-    async fn stop_group(&mut self, w: &mut LiveWorker, force: bool) {
+    async fn stop_group(&mut self, w: &mut LiveWorker, force: bool) -> bool {
         let deadline = Instant::now() + self.spec.stop_timeout;
         self.set_state(WorkerState::Stopping {
             deadline_ms: now_ms() + self.spec.stop_timeout.as_millis() as i64,
@@ -576,6 +577,7 @@ impl Supervisor {
                 warn!(account = %self.spec.account, pgid = w.group.pgid, "worker group survived SIGKILL (stuck in the kernel?)");
             }
         }
+        force || !gone
     }
 
     fn signal(&self, group: &Group, sig: Sig) {
@@ -597,10 +599,11 @@ async fn wait_group_gone(w: &mut LiveWorker, deadline: Instant) -> bool {
             _ = tokio::time::sleep_until(deadline) => return false,
         }
     }
+    let since = std::time::Instant::now();
     // The leader is reaped; the rest of the group has no pidfd to wait on, so
     // poll until no living member is left.
     loop {
-        if proc::group_gone(w.group.pgid) {
+        if proc::group_gone(w.group.pgid, since) {
             return true;
         }
         if Instant::now() >= deadline {

@@ -7,6 +7,7 @@ mod doctor;
 mod failure;
 mod run;
 mod status;
+mod stop;
 
 use std::path::PathBuf;
 
@@ -58,6 +59,12 @@ pub enum Cmd {
     },
     /// Check the setup: data dir, lock, store, worker command
     Doctor,
+    /// Ask the running instance to shut down and follow its progress
+    Stop {
+        /// Skip the graceful waits: SIGKILL every worker now
+        #[arg(long)]
+        force: bool,
+    },
     /// The built-in reference worker (used when no worker command is configured)
     #[command(hide = true)]
     DemoWorker,
@@ -133,6 +140,7 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Status { json }) => status::run(&globals, json),
         Some(Cmd::Account { command }) => account::run(&globals, command),
         Some(Cmd::Doctor) => doctor::run(&globals),
+        Some(Cmd::Stop { force }) => stop::run(&globals, force),
         Some(Cmd::DemoWorker) => run::demo_worker(),
     }
 }

@@ -3,7 +3,9 @@
 
 use super::{Failure, Globals};
 use crate::lock::{InstanceLock, LockState};
-use crate::manager::{AccountView, Instance, Snapshot, WorkerView, read_last_shutdown};
+use crate::manager::{
+    AccountView, Instance, Snapshot, WorkerView, last_report, read_last_shutdown,
+};
 use crate::store::{Store, StoreError};
 use crate::time::{human_between, human_bytes, now_ms};
 
@@ -52,6 +54,11 @@ pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
     }
     let store = Store::open_readonly(&db).map_err(store_failure)?;
     snap.last_shutdown = read_last_shutdown(&store);
+    // The previous run's shutdown report, phases and all (a crashed run wrote
+    // none: an older report would mislead).
+    if snap.last_shutdown != Some(crate::manager::LastShutdown::Crashed) {
+        snap.shutdown = last_report(&store).map(|r| r.view);
+    }
     snap.accounts = store
         .accounts()
         .map_err(store_failure)?

@@ -189,6 +189,9 @@ impl Control {
             if let Command::Shutdown { .. } = cmd {
                 info!("second shutdown request: forcing");
                 self.plan_force.cancel();
+                if let Some(p) = &self.progress {
+                    p.mark_forced();
+                }
                 self.publisher
                     .notice(NoticeLevel::Warn, "forcing shutdown: SIGKILL now");
             } else if cmd.starts_work() {
@@ -375,6 +378,7 @@ impl Control {
             workers: self.fleet.handles(),
             store: self.store.clone(),
             kill_workers: self.kill_workers.clone(),
+            progress: progress.clone(),
         });
         self.progress = Some(progress.clone());
         let force = self.plan_force.clone();
@@ -391,7 +395,9 @@ impl Control {
             usage: self.usage.clone(),
             holders: self.holders.clone(),
         });
+        // During a shutdown `steward stop` follows the status file: keep it current.
+        let shutting_down = self.progress.is_some();
         self.publisher
-            .write_status(&self.options.data_dir.status_file(), false);
+            .write_status(&self.options.data_dir.status_file(), shutting_down);
     }
 }

@@ -71,8 +71,9 @@ async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Option<Strin
         }
     }
     let deadline = Instant::now() + timeout;
+    let signalled = std::time::Instant::now();
     let mut killed = false;
-    while !proc::group_gone(row.pgid) {
+    while !proc::group_gone(row.pgid, signalled) {
         if Instant::now() >= deadline {
             if killed {
                 break;

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 pub use command::{Command, Secret};
 pub use publish::read_status_file;
-pub use run_record::read_last_shutdown;
+pub use run_record::{last_report, read_last_shutdown};
 pub use snapshot::*;
 
 use crate::config::Config;

@@ -77,6 +77,8 @@ pub struct WorkerView {
     pub env_names: Vec<String>,
     pub restart_history: Vec<RestartRecord>,
     pub recent_logs: Vec<String>,
+    /// Whether the last stop needed SIGKILL (the worker outlived its deadline).
+    pub stop_forced: bool,
 }
 
 /// A worker's lifecycle, as the operator reads it.
@@ -243,6 +245,10 @@ pub struct TempView {
 pub struct ShutdownView {
     pub started_ms: i64,
     pub forced: bool,
+    /// When the operator asked to force (second request), if they did.
+    pub forced_ms: Option<i64>,
+    /// Accounts whose workers had to be SIGKILLed.
+    pub killed_workers: Vec<String>,
     pub phases: Vec<PhaseView>,
     /// Set once the last phase has ended.
     pub finished_ms: Option<i64>,
@@ -261,6 +267,8 @@ pub struct PhaseView {
     pub started_ms: Option<i64>,
     pub ended_ms: Option<i64>,
     pub deadline_ms: Option<i64>,
+    /// A one-line outcome, e.g. `12 stopped, 2 killed`.
+    pub detail: Option<String>,
     /// What the phase is still waiting for (e.g. `alice pid 4242`), with a deadline each.
     pub pending: Vec<PendingItem>,
 }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::supervisor::SupervisorHandle;
 use crate::config::Config;
 use crate::manager::snapshot::TaskKind;
-use crate::shutdown::Phase;
+use crate::shutdown::{Phase, Progress};
 use crate::store::SharedStore;
 use crate::tasks::TaskTable;
 
@@ -23,6 +23,7 @@ pub(super) struct PlanInputs {
     pub store: SharedStore,
     /// Cancelled to make every worker stop skip its wait and SIGKILL now.
     pub kill_workers: CancellationToken,
+    pub progress: Progress,
 }
 
 pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
@@ -32,17 +33,20 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
         workers,
         store,
         kill_workers,
+        progress,
     } = inputs;
     let s = &config.shutdown;
     let not_worker = |k: TaskKind| k != TaskKind::Worker;
     vec![
         // The control loop refuses new work and stops watching the store the
         // moment the plan is built; the phase makes that step visible.
-        Phase::new("stop intake", Duration::from_secs(1), |_| async { Ok(()) }),
+        Phase::new("stop intake", Duration::from_secs(1), |_| async {
+            Ok("new work refused".to_string())
+        }),
         Phase::new("cancel tasks", s.cancel_tasks, {
             let deadline = s.cancel_tasks;
             move |hurry: CancellationToken| async move {
-                tasks.cancel_all(not_worker, false, deadline);
+                let cancelled = tasks.cancel_all(not_worker, false, deadline);
                 while tasks.live_count(not_worker) > 0 {
                     if hurry.is_cancelled() {
                         tasks.cancel_all(not_worker, true, Duration::ZERO);
@@ -52,7 +56,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                         _ = hurry.cancelled(), if !hurry.is_cancelled() => {}
                     }
                 }
-                Ok(())
+                Ok(format!("{cancelled} cancelled"))
             }
         }),
         Phase::new(
@@ -63,22 +67,38 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                 // Every group is signalled at once: the phase lasts as long as
                 // the slowest worker, not the sum of them.
                 let mut stops = JoinSet::new();
-                for (_, handle) in workers {
-                    stops.spawn(async move { handle.stop().await });
+                let count = workers.len();
+                for (id, handle) in workers {
+                    stops.spawn(async move {
+                        handle.stop().await;
+                        (id, handle.view.borrow().stop_forced)
+                    });
                 }
                 let kill = kill_workers.clone();
                 let forward = tokio::spawn(async move {
                     hurry.cancelled().await;
                     kill.cancel();
                 });
-                while stops.join_next().await.is_some() {}
+                let mut killed = Vec::new();
+                while let Some(done) = stops.join_next().await {
+                    if let Ok((id, true)) = done {
+                        killed.push(id);
+                    }
+                }
                 forward.abort();
-                Ok(())
+                killed.sort();
+                let detail = format!("{count} stopped, {} killed", killed.len());
+                progress.set_killed_workers(killed);
+                Ok(detail)
             },
         ),
         Phase::new("close store", s.close_store, move |_| async move {
             let store = store.lock().unwrap_or_else(|p| p.into_inner());
-            store.checkpoint().map(|_| ()).map_err(|e| e.to_string())
+            match store.checkpoint() {
+                Ok(true) => Ok("WAL checkpointed".to_string()),
+                Ok(false) => Ok("WAL checkpoint incomplete (readers active)".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
         }),
     ]
 }

@@ -242,8 +242,51 @@ pub fn signal_group(group: &Group, sig: Sig) -> Result<GroupSignal, SignalError>
 /// first, and only when that still finds someone, a `/proc` scan to tell
 /// living members from zombies waiting for a slow reaper (orphaned
 /// grandchildren are reaped by init, which may take its time).
-pub fn group_gone(pgid: i32) -> bool {
-    !group_alive(pgid) || group_members(pgid).is_empty()
+///
+/// `since`: a census taken before this instant is not trusted. Pass the
+/// moment the leader was reaped (or the first signal was sent): every member
+/// alive then is in any later census, and later members descend from them.
+pub fn group_gone(pgid: i32, since: std::time::Instant) -> bool {
+    !group_alive(pgid) || census::live_members(pgid, since) == 0
+}
+
+/// One `/proc` scan shared by every caller for a short while, so fifty stops
+/// polling at once cost one scan per window, not fifty. A stale census can
+/// only over-count as long as it was taken after the caller's `since` (a
+/// member seen alive that died since, or a new child counted through its
+/// parent), which means "poll again", never a false "gone": a process joins a
+/// group by fork, so its parent was counted.
+mod census {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use super::list_processes;
+
+    const FRESH_FOR: Duration = Duration::from_millis(15);
+
+    static CENSUS: Mutex<Option<(Instant, HashMap<i32, usize>)>> = Mutex::new(None);
+
+    pub(super) fn live_members(pgid: i32, since: Instant) -> usize {
+        // Plain data: a panic elsewhere mid-update leaves it usable.
+        let mut guard = CENSUS.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = guard
+            .as_ref()
+            .is_some_and(|(at, _)| *at >= since && at.elapsed() < FRESH_FOR);
+        if !fresh {
+            let mut counts = HashMap::new();
+            for st in list_processes() {
+                if !st.is_zombie() {
+                    *counts.entry(st.pgrp).or_insert(0) += 1;
+                }
+            }
+            *guard = Some((Instant::now(), counts));
+        }
+        guard
+            .as_ref()
+            .and_then(|(_, counts)| counts.get(&pgid).copied())
+            .unwrap_or(0)
+    }
 }
 
 /// `kill(-pgid, 0)` succeeds: some process (zombies included, until reaped) is in the group.

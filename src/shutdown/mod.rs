@@ -20,7 +20,9 @@ use crate::time::now_ms;
 /// before the plan stops waiting for it and moves on.
 const OVERRUN_GRACE: Duration = Duration::from_secs(5);
 
-pub type PhaseFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+/// What a phase ends with: a one-line detail (may be empty), or why it failed.
+pub type PhaseResult = Result<String, String>;
+pub type PhaseFuture = Pin<Box<dyn Future<Output = PhaseResult> + Send>>;
 
 /// One step of the plan. `start` receives a token that is cancelled when the
 /// phase must stop waiting (its deadline passed, or the operator forced).
@@ -34,7 +36,7 @@ impl Phase {
     pub fn new<F, Fut>(name: &'static str, deadline: Duration, start: F) -> Phase
     where
         F: FnOnce(CancellationToken) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), String>> + Send + 'static,
+        Fut: Future<Output = PhaseResult> + Send + 'static,
     {
         Phase {
             name,
@@ -68,6 +70,21 @@ impl Progress {
         self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Records the operator's second request (force).
+    pub fn mark_forced(&self) {
+        self.update(|v| {
+            if v.forced_ms.is_none() {
+                v.forced = true;
+                v.forced_ms = Some(now_ms());
+            }
+        });
+    }
+
+    /// Records the accounts whose workers needed SIGKILL.
+    pub fn set_killed_workers(&self, accounts: Vec<String>) {
+        self.update(|v| v.killed_workers = accounts);
+    }
+
     fn update(&self, f: impl FnOnce(&mut ShutdownView)) {
         if let Some(view) = self.lock().as_mut() {
             f(view);
@@ -86,6 +103,8 @@ pub async fn run(
     *progress.lock() = Some(ShutdownView {
         started_ms: now_ms(),
         forced: force.is_cancelled(),
+        forced_ms: force.is_cancelled().then(now_ms),
+        killed_workers: Vec::new(),
         phases: phases
             .iter()
             .map(|p| PhaseView {
@@ -94,6 +113,7 @@ pub async fn run(
                 started_ms: None,
                 ended_ms: None,
                 deadline_ms: None,
+                detail: None,
                 pending: Vec::new(),
             })
             .collect(),
@@ -130,18 +150,18 @@ pub async fn run(
                     .unwrap_or_else(|_| Err("still running after force".to_string()))
             }
         };
-        let state = match (&result, timed_out) {
-            (Err(reason), _) => PhaseState::Failed {
-                reason: reason.clone(),
-            },
-            (Ok(()), true) => PhaseState::TimedOut,
-            (Ok(()), false) => PhaseState::Done,
+        let (state, detail) = match (result, timed_out) {
+            (Err(reason), _) => (PhaseState::Failed { reason }, None),
+            (Ok(detail), true) => (PhaseState::TimedOut, Some(detail)),
+            (Ok(detail), false) => (PhaseState::Done, Some(detail)),
         };
+        let detail = detail.filter(|d| !d.is_empty());
         info!(phase = phase.name, state = %state.label(), elapsed_ms = now_ms() - started, "shutdown phase ended");
         let forced = force.is_cancelled();
         progress.update(|v| {
             let p = &mut v.phases[index];
             p.state = state;
+            p.detail = detail;
             p.ended_ms = Some(now_ms());
             p.pending.clear();
             v.forced |= forced;
@@ -159,7 +179,7 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    fn quick(name: &'static str, result: Result<(), String>) -> Phase {
+    fn quick(name: &'static str, result: PhaseResult) -> Phase {
         Phase::new(name, Duration::from_secs(5), move |_| async move { result })
     }
 
@@ -168,9 +188,9 @@ mod tests {
         let progress = Progress::new(Arc::default());
         let report = run(
             vec![
-                quick("one", Ok(())),
+                quick("one", Ok(String::new())),
                 quick("two", Err("boom".into())),
-                quick("three", Ok(())),
+                quick("three", Ok("3 things".into())),
             ],
             &progress,
             CancellationToken::new(),
@@ -178,6 +198,8 @@ mod tests {
         .await;
         let states: Vec<String> = report.phases.iter().map(|p| p.state.label()).collect();
         assert_eq!(states, vec!["done", "failed: boom", "done"]);
+        assert_eq!(report.phases[0].detail, None);
+        assert_eq!(report.phases[2].detail.as_deref(), Some("3 things"));
         assert!(report.is_finished());
         assert!(!report.forced);
     }
@@ -190,11 +212,11 @@ mod tests {
             Duration::from_secs(2),
             |hurry: CancellationToken| async move {
                 hurry.cancelled().await;
-                Ok(())
+                Ok(String::new())
             },
         );
         let report = run(
-            vec![slow, quick("next", Ok(()))],
+            vec![slow, quick("next", Ok(String::new()))],
             &progress,
             CancellationToken::new(),
         )
@@ -214,7 +236,7 @@ mod tests {
             |hurry: CancellationToken| async move {
                 f2.cancel();
                 hurry.cancelled().await;
-                Ok(())
+                Ok(String::new())
             },
         );
         let started = Instant::now();

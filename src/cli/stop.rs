@@ -1,0 +1,113 @@
+//! `steward stop [--force]`: asks the running instance to shut down (SIGTERM,
+//! through `proc`'s identity-checked signal; a second one forces) and prints
+//! its progress, phase by phase, from the status file it keeps current.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::status::lock_state;
+use super::{Failure, Globals};
+use crate::lock::LockState;
+use crate::manager::{ShutdownView, read_status_file};
+use crate::proc::{self, ProcId, Sig};
+use crate::time::{human_between, now_ms, secs_until};
+
+/// How often the status file is read while following the shutdown.
+const POLL: Duration = Duration::from_millis(50);
+/// How long to wait for the instance to start its plan after the signal.
+const ACK_LIMIT: Duration = Duration::from_secs(10);
+
+pub(super) fn run(globals: &Globals, force: bool) -> Result<(), Failure> {
+    let root = globals.data_dir.root().display().to_string();
+    let pid = match lock_state(globals)? {
+        LockState::Free => {
+            return Err(Failure::runtime(format!("no steward is running on {root}")));
+        }
+        LockState::HeldBy(None) => {
+            return Err(Failure::runtime(format!(
+                "a steward holds {root} but its pid is unreadable (stop it by hand)"
+            )));
+        }
+        LockState::HeldBy(Some(pid)) => pid,
+    };
+    let target = ProcId::of(pid)
+        .map_err(|_| Failure::runtime(format!("steward pid {pid} is gone already")))?;
+    send(&target)?;
+    println!("asked steward pid {pid} to shut down");
+    let status_file = globals.data_dir.status_file();
+    let started = Instant::now();
+    let mut forced_sent = false;
+    let mut printed: HashMap<String, String> = HashMap::new();
+    let mut last: Option<ShutdownView> = None;
+    loop {
+        if let Some(view) = read_status_file(&status_file).and_then(|s| s.shutdown) {
+            if force && !forced_sent {
+                // The first request is in: the second one forces.
+                send(&target)?;
+                forced_sent = true;
+                println!("forcing: SIGKILL to every worker now");
+            }
+            print_changes(&view, &mut printed);
+            last = Some(view);
+        } else if started.elapsed() > ACK_LIMIT {
+            return Err(Failure::runtime(format!(
+                "steward pid {pid} did not start shutting down within {}s (try: steward stop --force)",
+                ACK_LIMIT.as_secs()
+            )));
+        }
+        if !target.is_alive() {
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    match last {
+        Some(view) => println!("{}", super::run::summary(&view)),
+        None => println!("steward: pid {pid} has exited"),
+    }
+    Ok(())
+}
+
+fn send(target: &ProcId) -> Result<(), Failure> {
+    match proc::signal(target, Sig::Term) {
+        Ok(()) | Err(proc::SignalError::Gone) => Ok(()),
+        Err(e) => Err(Failure::runtime(format!(
+            "cannot signal steward pid {}: {e}",
+            target.pid
+        ))),
+    }
+}
+
+/// Prints a line for every phase whose state (or pending list) changed.
+fn print_changes(view: &ShutdownView, printed: &mut HashMap<String, String>) {
+    let now = now_ms();
+    for phase in &view.phases {
+        let mut line = format!("{:<14} {}", phase.name, phase.state.label());
+        if let (Some(start), Some(end)) = (phase.started_ms, phase.ended_ms) {
+            line.push_str(&format!(" in {}", human_between(start, end)));
+        }
+        if let Some(detail) = &phase.detail {
+            line.push_str(&format!(" ({detail})"));
+        }
+        let waiting: Vec<String> = phase
+            .pending
+            .iter()
+            .map(|p| match p.deadline_ms {
+                Some(d) => format!(
+                    "{} pid {:?} kill in {}s",
+                    p.label,
+                    p.pids,
+                    secs_until(d, now)
+                ),
+                None => format!("{} pid {:?}", p.label, p.pids),
+            })
+            .collect();
+        let key = format!("{line}|{}", waiting.len());
+        if printed.get(&phase.name) != Some(&key) {
+            println!("{line}");
+            if !waiting.is_empty() {
+                println!("  waiting for {}", waiting.join(", "));
+            }
+            printed.insert(phase.name.clone(), key);
+        }
+    }
+}

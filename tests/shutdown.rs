@@ -1,0 +1,220 @@
+//! The ordered shutdown with real processes: deadlines, SIGKILL of workers
+//! that ignore SIGTERM, force on a second request, the report and
+//! `last_shutdown`, and `steward stop` from another shell.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use steward::config::Config;
+use steward::manager::{Command, Manager, ManagerOptions, PhaseState, WorkerState};
+use steward::store::{AccountRow, Store};
+
+/// Accounts named `ign*` ignore SIGTERM; names containing `gc` leave a grandchild.
+const MIXED_WORKER: &str = r#"
+case "$STEWARD_ACCOUNT" in ign*) trap '' TERM;; esac
+case "$STEWARD_ACCOUNT" in *gc*) sleep 300 & ;; esac
+sleep 300 & wait
+"#;
+
+fn add_accounts(dir: &TestDir, ids: &[String]) {
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let store = Store::open(&dir.data_dir().db_file()).unwrap();
+    for id in ids {
+        store
+            .add_account(&AccountRow {
+                id: id.clone(),
+                name: id.clone(),
+                enabled: true,
+                secret: None,
+                created_ms: 0,
+            })
+            .unwrap();
+    }
+}
+
+fn mixed_config(stop_timeout: Duration) -> Config {
+    let mut config = Config::default();
+    config.worker.command = Some(vec!["sh".into(), "-c".into(), MIXED_WORKER.into()]);
+    config.worker.stop_timeout = stop_timeout;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_workers_stop_within_the_deadline_and_the_report_counts_the_killed() {
+    let dir = TestDir::new();
+    let mut ids: Vec<String> = (0..10).map(|i| format!("ign{i:02}")).collect();
+    ids.extend((0..5).map(|i| format!("gc{i:02}")));
+    ids.extend((0..35).map(|i| format!("ok{i:02}")));
+    add_accounts(&dir, &ids);
+    let m = Manager::start(ManagerOptions {
+        config: mixed_config(Duration::from_secs(2)),
+        data_dir: dir.data_dir(),
+        self_exe: steward_bin().into(),
+    })
+    .await
+    .unwrap();
+    let mut rx = m.handle.snapshots.clone();
+    let snap = loop {
+        let snap = rx.borrow_and_update().clone();
+        if snap.accounts.len() == 50
+            && snap
+                .accounts
+                .iter()
+                .all(|a| a.worker.state == WorkerState::Running)
+        {
+            break snap;
+        }
+        tokio::time::timeout(Duration::from_secs(30), rx.changed())
+            .await
+            .expect("all running")
+            .unwrap();
+    };
+    let groups: Vec<i32> = snap.accounts.iter().filter_map(|a| a.worker.pid).collect();
+    // Wait until the grandchildren exist, so the test covers them.
+    for a in snap.accounts.iter().filter(|a| a.id.starts_with("gc")) {
+        let pgid = a.worker.pid.unwrap();
+        wait_for(Duration::from_secs(10), || {
+            (group_members(pgid).len() >= 3).then_some(())
+        })
+        .expect("grandchild");
+    }
+    let asked = Instant::now();
+    m.handle
+        .commands
+        .send(Command::Shutdown { force: false })
+        .await
+        .unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(20), m.done)
+        .await
+        .unwrap()
+        .unwrap();
+    let took = asked.elapsed();
+    for pgid in &groups {
+        assert!(
+            group_members(*pgid).is_empty(),
+            "group {pgid} has processes left"
+        );
+    }
+    assert_eq!(
+        report.killed_workers.len(),
+        10,
+        "{:?}",
+        report.killed_workers
+    );
+    assert!(report.killed_workers.iter().all(|id| id.starts_with("ign")));
+    assert!(!report.forced);
+    let states: Vec<(String, PhaseState)> = report
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p.state.clone()))
+        .collect();
+    assert!(
+        states.iter().all(|(_, s)| *s == PhaseState::Done),
+        "{states:?}"
+    );
+    assert!(took < Duration::from_millis(3500), "shutdown took {took:?}");
+}
+
+#[test]
+fn a_second_sigterm_forces_and_last_shutdown_says_forced() {
+    let dir = TestDir::new();
+    dir.write_config(&format!(
+        "[worker]\ncommand = [\"sh\", \"-c\", {:?}]\nstop_timeout = \"60s\"\n",
+        MIXED_WORKER
+    ));
+    add_accounts(
+        &dir,
+        &["ign1".to_string(), "ign2".to_string(), "plain".to_string()],
+    );
+    let mut child = dir.spawn_headless();
+    let pid = child.id().to_string();
+    wait_for(Duration::from_secs(20), || {
+        dir.status_json().filter(|s| {
+            s["accounts"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|a| a["worker"]["state"]["state"] == "running"))
+        })
+    })
+    .expect("workers running");
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(&pid)
+            .status()
+            .unwrap();
+    };
+    kill("TERM");
+    // Wait until the plan is inside "stop workers" with the stubborn ones pending.
+    wait_for(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(dir.path().join("status.json")).ok()?;
+        let s: serde_json::Value = serde_json::from_str(&text).ok()?;
+        s["shutdown"]["phases"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == "stop workers" && p["state"]["state"] == "running")
+            .map(|_| ())
+    })
+    .expect("stop workers phase running");
+    kill("TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let summary = String::from_utf8_lossy(
+        &child
+            .stdout
+            .take()
+            .map(|mut o| {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut o, &mut s).unwrap();
+                s.into_bytes()
+            })
+            .unwrap_or_default(),
+    )
+    .into_owned();
+    assert!(summary.contains("shutdown forced"), "{summary}");
+    let after = dir.status_json().unwrap();
+    assert_eq!(after["last_shutdown"], "forced");
+    let report = &after["shutdown"];
+    let forced_ms = report["forced_ms"].as_i64().expect("forced_ms");
+    let finished_ms = report["finished_ms"].as_i64().expect("finished_ms");
+    assert!(
+        finished_ms - forced_ms < 500,
+        "force took {} ms",
+        finished_ms - forced_ms
+    );
+    assert!(
+        worker_pids(dir.path(), "ign1").is_empty() && worker_pids(dir.path(), "ign2").is_empty()
+    );
+}
+
+#[test]
+fn steward_stop_from_another_shell_prints_progress_and_waits() {
+    let dir = TestDir::new();
+    add_accounts(&dir, &["alice".to_string(), "bob".to_string()]);
+    let mut child = dir.spawn_headless();
+    wait_for(Duration::from_secs(20), || {
+        dir.status_json().filter(|s| {
+            s["accounts"].as_array().is_some_and(|a| {
+                a.len() == 2 && a.iter().all(|a| a["worker"]["state"]["state"] == "running")
+            })
+        })
+    })
+    .expect("workers running");
+    let out = dir.run(&["stop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for phase in ["stop intake", "cancel tasks", "stop workers", "close store"] {
+        assert!(text.contains(phase), "no {phase} in:\n{text}");
+    }
+    assert!(text.contains("shutdown clean"), "{text}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(worker_pids(dir.path(), "alice").is_empty());
+    let out = dir.run(&["stop"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("steward: no steward is running"),
+        "{}",
+        stderr(&out)
+    );
+}
