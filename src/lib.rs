@@ -11,3 +11,4 @@ pub mod paths;
 pub mod proc;
 pub mod store;
 pub mod time;
+pub mod tui;
