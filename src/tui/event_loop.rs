@@ -7,12 +7,14 @@
 use std::io;
 use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use crossterm::event::Event;
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
+use tokio::sync::mpsc;
 
 use crate::manager::{Command, ManagerHandle, Snapshot};
 use crate::time;
@@ -31,11 +33,15 @@ use super::wakeup;
 /// line into its buffer (it does so every 10 ms) and batches bursts of lines.
 const LOG_REPAINT_DELAY_MS: i64 = 50;
 
+/// Input errors in a row after which the terminal counts as gone (one alone
+/// may be transient; a dead tty keeps failing).
+const INPUT_ERRORS_MEANING_LOST: u32 = 3;
+
 /// Everything the loop owns besides the terminal.
 struct Ui {
     app: App,
     snapshot: Arc<Snapshot>,
-    handle: ManagerHandle,
+    commands: mpsc::Sender<Command>,
     /// False once drawing failed (terminal gone, e.g. SSH dropped): keep running the shutdown, draw no more.
     screen_alive: bool,
     dirty: bool,
@@ -52,7 +58,7 @@ impl Ui {
 
     async fn send(&mut self, commands: Vec<Command>) -> Result<(), ()> {
         for command in commands {
-            if self.handle.commands.send(command).await.is_err() {
+            if self.commands.send(command).await.is_err() {
                 return Err(());
             }
         }
@@ -78,6 +84,20 @@ impl Ui {
     }
 }
 
+/// The next item if the stream has one ready, without waiting. Polls with this
+/// task's own waker: crossterm's `EventStream` remembers only the first waker
+/// it is polled with while idle, so draining with a no-op waker (`now_or_never`)
+/// would leave the loop deaf to every later key.
+async fn ready_now<S: Stream + Unpin>(events: &mut S) -> Option<Option<S::Item>> {
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match events.poll_next_unpin(cx) {
+            Poll::Ready(item) => Some(item),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
 /// Runs the UI on `terminal` until the manager reports its shutdown finished
 /// (or goes away). `events` is crossterm's `EventStream` in production, any
 /// stream in tests.
@@ -93,17 +113,21 @@ pub async fn run_loop<B: Backend>(
     let size = terminal
         .size()
         .map_err(|err| io::Error::other(err.to_string()))?;
-    let mut handle = handle;
-    let snapshot = handle.snapshots.borrow_and_update().clone();
+    let ManagerHandle {
+        commands,
+        mut snapshots,
+    } = handle;
+    let snapshot = snapshots.borrow_and_update().clone();
     let mut ui = Ui {
         app: App::new((size.width, size.height), options.color),
         snapshot,
-        handle: handle.clone(),
+        commands,
         screen_alive: true,
         dirty: true,
     };
     // Set while a repaint for new log lines is due.
     let mut logs_repaint_at: Option<i64> = None;
+    let mut input_errors_in_a_row = 0;
 
     loop {
         if ui
@@ -148,7 +172,7 @@ pub async fn run_loop<B: Backend>(
             first = events.next(), if events_open => {
                 // Drain whatever else is already waiting, then draw once.
                 let mut batch = vec![first];
-                while let Some(next) = events.next().now_or_never() {
+                while let Some(next) = ready_now(&mut events).await {
                     let ends = !matches!(next, Some(Ok(_)));
                     batch.push(next);
                     if ends {
@@ -159,14 +183,18 @@ pub async fn run_loop<B: Backend>(
                 for item in batch {
                     match item {
                         Some(Ok(event)) => {
+                            input_errors_in_a_row = 0;
                             if let Some(action) = ui.handle_event(&event) {
                                 result = ui.apply(action).await;
                             }
                         }
                         Some(Err(err)) => {
-                            tracing::warn!(error = %err, "terminal input failed; shutting down");
-                            events_open = false;
-                            result = ui.terminal_lost().await;
+                            input_errors_in_a_row += 1;
+                            tracing::warn!(error = %err, in_a_row = input_errors_in_a_row, "terminal input failed");
+                            if input_errors_in_a_row >= INPUT_ERRORS_MEANING_LOST {
+                                events_open = false;
+                                result = ui.terminal_lost().await;
+                            }
                         }
                         None => {
                             events_open = false;
@@ -179,9 +207,9 @@ pub async fn run_loop<B: Backend>(
                 }
                 result
             }
-            changed = handle.snapshots.changed() => match changed {
+            changed = snapshots.changed() => match changed {
                 Ok(()) => {
-                    ui.snapshot = handle.snapshots.borrow_and_update().clone();
+                    ui.snapshot = snapshots.borrow_and_update().clone();
                     ui.dirty = true;
                     Ok(())
                 }

@@ -77,3 +77,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     frame.render_widget(widget, area);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_log_line_through_the_layer_wakes_the_pane() {
+        let subscriber = tracing_subscriber::registry().with(tracing_layer());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(account = "alice", "worker started");
+        });
+        tokio::time::timeout(Duration::from_secs(10), new_log_lines())
+            .await
+            .expect("the layer did not signal the new line");
+    }
+}

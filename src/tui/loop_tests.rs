@@ -2,12 +2,16 @@
 //! hand-made `watch`/`mpsc` pair standing in for the manager: the very channel
 //! contract `ManagerHandle` is, not a mock of the OS.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use futures_util::Stream;
 use ratatui::Terminal;
 use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
 use ratatui::buffer::Cell;
@@ -84,6 +88,48 @@ impl Backend for SharedBackend {
     }
 }
 
+/// Terminal events as crossterm's `EventStream` delivers them: while idle it
+/// remembers only the first waker it was polled with and wakes only that one.
+/// (A tokio channel re-registers on every poll and would hide a loop that
+/// polls with a throwaway waker.)
+#[derive(Clone, Default)]
+struct KeyStream {
+    shared: Arc<Mutex<PendingKeys>>,
+}
+
+#[derive(Default)]
+struct PendingKeys {
+    events: VecDeque<io::Result<Event>>,
+    waker: Option<Waker>,
+}
+
+impl KeyStream {
+    fn send(&self, event: io::Result<Event>) {
+        let mut shared = self.shared.lock().unwrap();
+        shared.events.push_back(event);
+        if let Some(waker) = shared.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Stream for KeyStream {
+    type Item = io::Result<Event>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut shared = self.shared.lock().unwrap();
+        match shared.events.pop_front() {
+            Some(event) => Poll::Ready(Some(event)),
+            None => {
+                if shared.waker.is_none() {
+                    shared.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
 struct FakeManager {
     commands: mpsc::Receiver<Command>,
     snapshots: watch::Sender<Arc<Snapshot>>,
@@ -92,7 +138,7 @@ struct FakeManager {
 struct Harness {
     screen: SharedBackend,
     frames: watch::Receiver<u64>,
-    keys: mpsc::UnboundedSender<io::Result<Event>>,
+    keys: KeyStream,
     manager: FakeManager,
     ui: tokio::task::JoinHandle<io::Result<()>>,
 }
@@ -104,8 +150,8 @@ impl Harness {
         let mut terminal = Terminal::new(screen.clone()).unwrap();
         let (command_tx, commands) = mpsc::channel(16);
         let (snapshots, snapshot_rx) = watch::channel(Arc::new(snapshot));
-        let (keys, mut key_rx) = mpsc::unbounded_channel();
-        let events = futures_util::stream::poll_fn(move |cx| key_rx.poll_recv(cx));
+        let keys = KeyStream::default();
+        let events = keys.clone();
         let handle = ManagerHandle {
             commands: command_tx,
             snapshots: snapshot_rx,
@@ -127,8 +173,7 @@ impl Harness {
 
     fn press(&self, code: KeyCode) {
         self.keys
-            .send(Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))))
-            .unwrap();
+            .send(Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))));
     }
 
     /// Waits for the next frame and returns the screen as text.
@@ -222,9 +267,16 @@ async fn the_loop_ends_when_the_manager_goes_away() {
 async fn losing_the_terminal_asks_for_a_graceful_shutdown() {
     let mut ui = Harness::start(at_real_now(fixtures::idle_snapshot()));
     ui.frame_showing("[1 Accounts]").await;
-    ui.keys
-        .send(Err(io::Error::other("input/output error")))
-        .unwrap();
+    let input_error = || Err(io::Error::other("input/output error"));
+    // One error may be transient: the UI keeps going.
+    ui.keys.send(input_error());
+    ui.press(KeyCode::Char('2'));
+    ui.frame_showing("[2 Tasks]").await;
+    assert!(ui.manager.commands.try_recv().is_err(), "no command yet");
+    // A terminal that keeps failing is gone: shut down as if `q` was pressed.
+    for _ in 0..3 {
+        ui.keys.send(input_error());
+    }
     assert_eq!(ui.command().await, Command::Shutdown { force: false });
 }
 
