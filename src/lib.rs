@@ -17,3 +17,4 @@ pub mod store;
 pub mod tasks;
 pub mod time;
 pub mod trash;
+pub mod tui;

@@ -1,0 +1,44 @@
+//! `Action`: everything a key (or a quit signal) can mean to the UI. Keys become
+//! actions through the keymap; `App::update` turns actions into UI state and `Command`s.
+
+use super::pane::Pane;
+
+/// One thing the operator asked for. Plain data: no IO, no manager access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    NextPane,
+    PrevPane,
+    FocusPane(Pane),
+    MoveUp,
+    MoveDown,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Enter on a row: the details view.
+    OpenDetails,
+    /// `/`: start typing a filter for the focused pane.
+    StartFilter,
+    /// Enter in a dialog, a form or the filter line.
+    Accept,
+    /// Esc: close the top modal, stop or clear the filter, dismiss the notice.
+    Back,
+    ToggleHelp,
+    CancelTask,
+    ForceCancelTask,
+    /// Start the selected account's worker, or stop it when it is active.
+    ToggleWorker,
+    RestartWorker,
+    AddAccount,
+    RemoveAccount,
+    /// Show one more (or, wrapping, fewer) log level in the Logs pane.
+    CycleLogLevel,
+    /// Tab in the add-account form.
+    NextField,
+    /// A typed character while a text field has the keyboard.
+    InputChar(char),
+    DeleteChar,
+    /// `q`, Ctrl+C, SIGTERM, SIGHUP, SIGINT: graceful shutdown, then force.
+    Quit,
+    Resize(u16, u16),
+}

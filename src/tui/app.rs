@@ -1,0 +1,402 @@
+//! `App`: the UI's own state (focus, selections, filters, modal stack, shutdown
+//! progress asked for) and `App::update`, a pure function from an `Action` to
+//! state changes plus the `Command`s the loop must send. No IO, no clock.
+
+use tui_logger::LevelFilter;
+
+use crate::manager::{Command, Notice, Snapshot};
+
+use super::action::Action;
+use super::add_form::AddAccountForm;
+use super::confirm::ConfirmDialog;
+use super::keymap::{self, Mode};
+use super::pane::Pane;
+use super::rows::{self, PaneState};
+
+/// How long a notice from the manager stays in the status line.
+pub const NOTICE_VISIBLE_MS: i64 = 6_000;
+
+/// Rows of the screen that are not table rows (header, tabs, borders, table
+/// header, status line, footer); what is left is one page.
+const CHROME_ROWS: u16 = 8;
+
+/// What a details view shows; it looks its subject up in every new snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetailsTarget {
+    Account(String),
+    Task(u64),
+}
+
+/// A dialog over the panes. The top of `App::modals` has the keyboard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    Help { scroll: u16 },
+    Details(DetailsTarget),
+    Confirm(ConfirmDialog),
+    AddAccount(AddAccountForm),
+}
+
+/// What the UI asked of the manager about shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShutdownAsked {
+    #[default]
+    No,
+    Gracefully,
+    Forcefully,
+}
+
+/// UI state only: everything else is read from the current `Snapshot`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub focus: Pane,
+    pub panes: [PaneState; 5],
+    /// `/` was pressed and typed characters go into the focused pane's filter.
+    pub filter_editing: bool,
+    pub modals: Vec<Modal>,
+    pub shutdown: ShutdownAsked,
+    /// Notices up to this seq were dismissed with Esc.
+    pub dismissed_notice_seq: u64,
+    /// A one-line answer to the last key (e.g. "select an account first"); cleared by the next key.
+    pub hint: Option<String>,
+    /// Terminal size as (columns, rows).
+    pub size: (u16, u16),
+    /// The lowest level the Logs pane shows.
+    pub log_level: LevelFilter,
+    /// False when `NO_COLOR` is set: no colours at all.
+    pub color: bool,
+}
+
+impl App {
+    pub fn new(size: (u16, u16), color: bool) -> App {
+        App {
+            focus: Pane::Accounts,
+            panes: Default::default(),
+            filter_editing: false,
+            modals: Vec::new(),
+            shutdown: ShutdownAsked::No,
+            dismissed_notice_seq: 0,
+            hint: None,
+            size,
+            log_level: LevelFilter::Info,
+            color,
+        }
+    }
+
+    /// Whether the shutdown progress view is up (asked here, or begun by the manager).
+    pub fn shutdown_shown(&self, snapshot: &Snapshot) -> bool {
+        self.shutdown != ShutdownAsked::No || snapshot.shutdown.is_some()
+    }
+
+    /// Who has the keyboard.
+    pub fn mode(&self, snapshot: &Snapshot) -> Mode {
+        if self.shutdown_shown(snapshot) {
+            return Mode::Shutdown;
+        }
+        match self.modals.last() {
+            Some(Modal::Help { .. }) => Mode::Help,
+            Some(Modal::Details(_)) => Mode::Details,
+            Some(Modal::Confirm(_)) => Mode::Confirm,
+            Some(Modal::AddAccount(_)) => Mode::Form,
+            None if self.filter_editing => Mode::Filter,
+            None => Mode::Pane(self.focus),
+        }
+    }
+
+    pub fn pane(&self, pane: Pane) -> &PaneState {
+        &self.panes[pane.index()]
+    }
+
+    fn pane_mut(&mut self, pane: Pane) -> &mut PaneState {
+        &mut self.panes[pane.index()]
+    }
+
+    /// Table rows that fit on one page at the current size.
+    pub fn page_rows(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(CHROME_ROWS).max(1))
+    }
+
+    /// The newest notice that is neither dismissed nor older than `NOTICE_VISIBLE_MS`.
+    pub fn visible_notice<'s>(&self, snapshot: &'s Snapshot, now_ms: i64) -> Option<&'s Notice> {
+        snapshot
+            .notices
+            .iter()
+            .max_by_key(|n| n.seq)
+            .filter(|n| n.seq > self.dismissed_notice_seq && now_ms < n.at_ms + NOTICE_VISIBLE_MS)
+    }
+
+    /// Keys of the focused pane's visible rows (empty for panes without rows).
+    fn visible_keys(&self, snapshot: &Snapshot) -> Vec<String> {
+        let filter = &self.pane(self.focus).filter;
+        match self.focus {
+            Pane::Accounts => rows::account_keys(&rows::accounts(snapshot, filter)),
+            Pane::Tasks => rows::task_keys(&rows::tasks(snapshot, filter)),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The selected account's id, if the Accounts pane has one selected.
+    pub fn selected_account<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+    ) -> Option<&'s crate::manager::AccountView> {
+        let visible = rows::accounts(snapshot, &self.pane(Pane::Accounts).filter);
+        let index = self
+            .pane(Pane::Accounts)
+            .selected(&rows::account_keys(&visible))?;
+        visible.get(index).copied()
+    }
+
+    pub fn selected_task<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+    ) -> Option<&'s crate::manager::TaskView> {
+        let visible = rows::tasks(snapshot, &self.pane(Pane::Tasks).filter);
+        let index = self
+            .pane(Pane::Tasks)
+            .selected(&rows::task_keys(&visible))?;
+        visible.get(index).copied()
+    }
+
+    fn move_selection(&mut self, snapshot: &Snapshot, to: impl FnOnce(usize, usize) -> usize) {
+        let keys = self.visible_keys(snapshot);
+        let Some(current) = self.pane(self.focus).selected(&keys) else {
+            return;
+        };
+        let target = to(current, keys.len());
+        let focus = self.focus;
+        self.pane_mut(focus).select(&keys, target);
+    }
+
+    /// Applies `action` against the current `snapshot`; returns what to send to the manager.
+    pub fn update(&mut self, action: Action, snapshot: &Snapshot) -> Vec<Command> {
+        self.hint = None;
+        if let Action::Resize(columns, rows) = action {
+            self.size = (columns, rows);
+            return Vec::new();
+        }
+        if action == Action::Quit {
+            return self.quit(snapshot);
+        }
+        match self.mode(snapshot) {
+            // Only Quit (above) and Resize act during a shutdown.
+            Mode::Shutdown => Vec::new(),
+            Mode::Help => {
+                self.update_help(action);
+                Vec::new()
+            }
+            Mode::Details => {
+                if action == Action::Back {
+                    self.modals.pop();
+                }
+                Vec::new()
+            }
+            Mode::Confirm => self.update_confirm(action),
+            Mode::Form => self.update_form(action, snapshot),
+            Mode::Filter => {
+                self.update_filter(action, snapshot);
+                Vec::new()
+            }
+            Mode::Pane(_) => self.update_pane(action, snapshot),
+        }
+    }
+
+    fn quit(&mut self, snapshot: &Snapshot) -> Vec<Command> {
+        let force = self.shutdown_shown(snapshot);
+        self.shutdown = if force {
+            ShutdownAsked::Forcefully
+        } else {
+            ShutdownAsked::Gracefully
+        };
+        self.filter_editing = false;
+        vec![Command::Shutdown { force }]
+    }
+
+    fn update_help(&mut self, action: Action) {
+        let Some(Modal::Help { scroll }) = self.modals.last_mut() else {
+            return;
+        };
+        let last_line = u16::try_from(keymap::help_lines().len()).unwrap_or(u16::MAX);
+        match action {
+            Action::MoveUp => *scroll = scroll.saturating_sub(1),
+            Action::MoveDown => *scroll = (*scroll + 1).min(last_line),
+            Action::Back | Action::ToggleHelp => {
+                self.modals.pop();
+            }
+            _ => {}
+        }
+    }
+
+    fn update_confirm(&mut self, action: Action) -> Vec<Command> {
+        match action {
+            Action::Accept => match self.modals.pop() {
+                Some(Modal::Confirm(dialog)) => vec![dialog.command],
+                _ => Vec::new(),
+            },
+            Action::Back => {
+                self.modals.pop();
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn update_form(&mut self, action: Action, snapshot: &Snapshot) -> Vec<Command> {
+        let Some(Modal::AddAccount(form)) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        match action {
+            Action::InputChar(c) => form.type_char(c, snapshot),
+            Action::DeleteChar => form.delete_char(snapshot),
+            Action::NextField => form.next_field(),
+            Action::Back => {
+                self.modals.pop();
+            }
+            Action::Accept => {
+                if let Some(command) = form.submit(snapshot) {
+                    self.modals.pop();
+                    return vec![command];
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn update_filter(&mut self, action: Action, snapshot: &Snapshot) {
+        let focus = self.focus;
+        match action {
+            Action::InputChar(c) => self.pane_mut(focus).filter.push(c),
+            Action::DeleteChar => {
+                self.pane_mut(focus).filter.pop();
+            }
+            Action::Accept => self.filter_editing = false,
+            Action::Back => {
+                self.filter_editing = false;
+                self.pane_mut(focus).filter.clear();
+            }
+            _ => return,
+        }
+        // The filter changed what is visible: keep the selected row if it is still there.
+        let keys = self.visible_keys(snapshot);
+        let index = self.pane(focus).selected(&keys).unwrap_or(0);
+        self.pane_mut(focus).select(&keys, index);
+    }
+
+    fn update_pane(&mut self, action: Action, snapshot: &Snapshot) -> Vec<Command> {
+        let page = self.page_rows();
+        match action {
+            Action::NextPane => self.focus = self.focus.next(),
+            Action::PrevPane => self.focus = self.focus.prev(),
+            Action::FocusPane(pane) => self.focus = pane,
+            Action::MoveUp => self.move_selection(snapshot, |i, _| i.saturating_sub(1)),
+            Action::MoveDown => self.move_selection(snapshot, |i, _| i + 1),
+            Action::PageUp => self.move_selection(snapshot, |i, _| i.saturating_sub(page)),
+            Action::PageDown => self.move_selection(snapshot, |i, _| i + page),
+            Action::Top => self.move_selection(snapshot, |_, _| 0),
+            Action::Bottom => self.move_selection(snapshot, |_, len| len.saturating_sub(1)),
+            Action::ToggleHelp => self.modals.push(Modal::Help { scroll: 0 }),
+            Action::StartFilter if self.focus.has_rows() => self.filter_editing = true,
+            Action::Back => {
+                let focus = self.focus;
+                if self.pane(focus).filter.is_empty() {
+                    self.dismissed_notice_seq = snapshot
+                        .notices
+                        .iter()
+                        .map(|n| n.seq)
+                        .max()
+                        .unwrap_or(self.dismissed_notice_seq);
+                } else {
+                    self.update_filter(Action::Back, snapshot);
+                }
+            }
+            Action::OpenDetails => self.open_details(snapshot),
+            Action::CycleLogLevel => self.log_level = next_level(self.log_level),
+            Action::AddAccount => self
+                .modals
+                .push(Modal::AddAccount(AddAccountForm::default())),
+            Action::ToggleWorker => {
+                return self.on_account(snapshot, |a| {
+                    if a.worker.state.is_active() {
+                        Command::StopWorker { id: a.id.clone() }
+                    } else {
+                        Command::StartWorker { id: a.id.clone() }
+                    }
+                });
+            }
+            Action::RestartWorker => {
+                return self.on_account(snapshot, |a| Command::RestartWorker { id: a.id.clone() });
+            }
+            Action::RemoveAccount => {
+                if let Some(account) = self.selected_account(snapshot) {
+                    let dialog = ConfirmDialog::remove_account(account);
+                    self.modals.push(Modal::Confirm(dialog));
+                } else {
+                    self.hint = Some("no account selected".into());
+                }
+            }
+            Action::CancelTask => return self.cancel_task(snapshot, false),
+            Action::ForceCancelTask => return self.cancel_task(snapshot, true),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn on_account(
+        &mut self,
+        snapshot: &Snapshot,
+        command: impl FnOnce(&crate::manager::AccountView) -> Command,
+    ) -> Vec<Command> {
+        match self.selected_account(snapshot) {
+            Some(account) => vec![command(account)],
+            None => {
+                self.hint = Some("no account selected".into());
+                Vec::new()
+            }
+        }
+    }
+
+    fn cancel_task(&mut self, snapshot: &Snapshot, force: bool) -> Vec<Command> {
+        match self.selected_task(snapshot) {
+            Some(task) if task.state.is_live() => vec![Command::CancelTask { id: task.id, force }],
+            Some(task) => {
+                self.hint = Some(format!(
+                    "task {} is {}: nothing to cancel",
+                    task.id,
+                    super::format::task_word(&task.state)
+                ));
+                Vec::new()
+            }
+            None => {
+                self.hint = Some("no task selected".into());
+                Vec::new()
+            }
+        }
+    }
+
+    fn open_details(&mut self, snapshot: &Snapshot) {
+        let target = match self.focus {
+            Pane::Accounts => self
+                .selected_account(snapshot)
+                .map(|a| DetailsTarget::Account(a.id.clone())),
+            Pane::Tasks => self
+                .selected_task(snapshot)
+                .map(|t| DetailsTarget::Task(t.id)),
+            _ => None,
+        };
+        match target {
+            Some(target) => self.modals.push(Modal::Details(target)),
+            None => self.hint = Some("no row selected".into()),
+        }
+    }
+}
+
+/// Error → Warn → Info → Debug → Trace → Error.
+fn next_level(level: LevelFilter) -> LevelFilter {
+    match level {
+        LevelFilter::Off | LevelFilter::Trace => LevelFilter::Error,
+        LevelFilter::Error => LevelFilter::Warn,
+        LevelFilter::Warn => LevelFilter::Info,
+        LevelFilter::Info => LevelFilter::Debug,
+        LevelFilter::Debug => LevelFilter::Trace,
+    }
+}

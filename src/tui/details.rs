@@ -1,0 +1,197 @@
+//! The details view opened by Enter: for an account, everything about its
+//! worker (command, env names but never values, pid, pgid, session file and
+//! lock holders, last exit, restart history, last log lines); for a task, its fields.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::manager::{AccountView, Snapshot, TaskView};
+
+use super::app::DetailsTarget;
+use super::format;
+use super::theme::Theme;
+
+/// Restart records shown at most (newest first).
+const RESTARTS_SHOWN: usize = 5;
+
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    target: &DetailsTarget,
+    snapshot: &Snapshot,
+    now_ms: i64,
+    theme: &Theme,
+) {
+    let (title, lines) = match target {
+        DetailsTarget::Account(id) => match snapshot.accounts.iter().find(|a| &a.id == id) {
+            Some(account) => (
+                format!(" Account {id} · Esc close "),
+                account_lines(
+                    account,
+                    usize::from(area.height.saturating_sub(2)),
+                    now_ms,
+                    theme,
+                ),
+            ),
+            None => (
+                format!(" Account {id} "),
+                vec![Line::from(format!("account {id} is gone"))],
+            ),
+        },
+        DetailsTarget::Task(id) => match snapshot.tasks.iter().find(|t| t.id == *id) {
+            Some(task) => (
+                format!(" Task {id} · Esc close "),
+                task_lines(task, now_ms, theme),
+            ),
+            None => (
+                format!(" Task {id} "),
+                vec![Line::from(format!("task {id} is gone"))],
+            ),
+        },
+    };
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(Span::styled(title, theme.bold()))),
+        area,
+    );
+}
+
+fn field(name: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{name:<10}"), theme.bold()),
+        Span::raw(value.into()),
+    ])
+}
+
+fn account_lines(
+    account: &AccountView,
+    rows: usize,
+    now_ms: i64,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let worker = &account.worker;
+    let mut lines = vec![
+        field(
+            "account",
+            format!(
+                "{} ({}) · {} · secret {}",
+                account.id,
+                account.name,
+                if account.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
+                account.secret_label()
+            ),
+            theme,
+        ),
+        Line::from(vec![
+            Span::styled(format!("{:<10}", "state"), theme.bold()),
+            Span::styled(
+                format!(
+                    "{} {}",
+                    format::worker_symbol(&worker.state),
+                    worker.state.label(now_ms)
+                ),
+                theme.worker_state(&worker.state),
+            ),
+        ]),
+        field("command", format::command_line(&worker.command), theme),
+        field("env", worker.env_names.join(" "), theme),
+        field(
+            "process",
+            format!(
+                "pid {} · pgid {} · up {} · cpu {} · rss {}",
+                format::or_dash(worker.pid),
+                format::or_dash(worker.pgid),
+                match (worker.state.is_active(), worker.started_ms) {
+                    (true, Some(started)) => format::coarse_age(started, now_ms),
+                    _ => "-".into(),
+                },
+                format::or_dash(worker.cpu_percent.map(|c| format!("{c:.1}%"))),
+                format::or_dash(worker.rss_bytes.map(crate::time::human_bytes)),
+            ),
+            theme,
+        ),
+        field("session", worker.session_file.display().to_string(), theme),
+        field(
+            "locked by",
+            if worker.lock_holders.is_empty() {
+                "nobody".to_string()
+            } else {
+                let pids: Vec<String> = worker
+                    .lock_holders
+                    .iter()
+                    .map(|p| format!("pid {p}"))
+                    .collect();
+                pids.join(", ")
+            },
+            theme,
+        ),
+        field(
+            "last exit",
+            match &worker.last_exit {
+                None => "none".to_string(),
+                Some(exit) => {
+                    let how = match (exit.code, exit.signal) {
+                        (Some(code), _) => format!("code {code}"),
+                        (None, Some(signal)) => format!("signal {signal}"),
+                        (None, None) => "unknown status".into(),
+                    };
+                    format!("{how}, {} ago", format::coarse_age(exit.at_ms, now_ms))
+                }
+            },
+            theme,
+        ),
+        field("restarts", worker.restarts.to_string(), theme),
+    ];
+    for record in worker.restart_history.iter().rev().take(RESTARTS_SHOWN) {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{:<10}{} ago: {}",
+                "",
+                format::coarse_age(record.at_ms, now_ms),
+                record.reason
+            ),
+            theme.dim(),
+        )));
+    }
+    lines.push(Line::from(Span::styled("last log lines", theme.bold())));
+    let room = rows.saturating_sub(lines.len());
+    if worker.recent_logs.is_empty() {
+        lines.push(Line::from(Span::styled("  (none yet)", theme.dim())));
+    }
+    let skip = worker.recent_logs.len().saturating_sub(room);
+    for log_line in worker.recent_logs.iter().skip(skip) {
+        lines.push(Line::from(format!("  {log_line}")));
+    }
+    lines
+}
+
+fn task_lines(task: &TaskView, now_ms: i64, theme: &Theme) -> Vec<Line<'static>> {
+    vec![
+        field("task", format!("{} · {}", task.id, task.name), theme),
+        field("kind", task.kind.label(), theme),
+        field(
+            "owner",
+            task.owner.clone().unwrap_or_else(|| "-".into()),
+            theme,
+        ),
+        Line::from(vec![
+            Span::styled(format!("{:<10}", "state"), theme.bold()),
+            Span::styled(
+                format!(
+                    "{} {}",
+                    format::task_symbol(&task.state),
+                    task.state.label(now_ms)
+                ),
+                theme.task_state(&task.state),
+            ),
+        ]),
+        field("age", format::coarse_age(task.started_ms, now_ms), theme),
+        field("restarts", task.restarts.to_string(), theme),
+    ]
+}

@@ -1,0 +1,155 @@
+//! `draw`: the whole screen as a pure function of `App`, `Snapshot` and a clock
+//! reading. Lays out header, tabs, the focused pane, status line and footer, then
+//! the modals, then the shutdown progress view on top of everything.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::manager::Snapshot;
+
+use super::app::{App, Modal};
+use super::keymap::{self, Mode};
+use super::pane::Pane;
+use super::theme::Theme;
+use super::{
+    accounts_pane, add_form, confirm, details, format, header, help, info_panes, logs_pane,
+    shutdown_view, tasks_pane,
+};
+
+/// The smallest screen the layout is made for.
+pub const MIN_COLUMNS: u16 = 80;
+pub const MIN_ROWS: u16 = 24;
+pub const TOO_SMALL: &str = "terminal too small (need 80x24)";
+
+pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
+    let area = frame.area();
+    if area.width < MIN_COLUMNS || area.height < MIN_ROWS {
+        frame.render_widget(Paragraph::new(TOO_SMALL), area);
+        return;
+    }
+    let theme = Theme::new(app.color);
+    let [header_area, tabs_area, body_area, status_area, footer_area] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    header::render(frame, header_area, snapshot, now_ms, &theme);
+    render_tabs(frame, tabs_area, app, &theme);
+    match app.focus {
+        Pane::Accounts => accounts_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
+        Pane::Tasks => tasks_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
+        Pane::Aria2 => info_panes::render_aria2(frame, body_area, snapshot, &theme),
+        Pane::Temp => info_panes::render_temp(frame, body_area, snapshot, now_ms, &theme),
+        Pane::Logs => logs_pane::render(frame, body_area, app, &theme),
+    }
+    render_status(frame, status_area, app, snapshot, now_ms, &theme);
+    frame.render_widget(
+        Paragraph::new(key_hints(app.mode(snapshot), &theme)),
+        footer_area,
+    );
+
+    for modal in &app.modals {
+        match modal {
+            Modal::Help { scroll } => help::render(frame, area, *scroll, &theme),
+            Modal::Details(target) => {
+                details::render(frame, body_area, target, snapshot, now_ms, &theme)
+            }
+            Modal::Confirm(dialog) => confirm::render(frame, area, dialog, &theme),
+            Modal::AddAccount(form) => add_form::render(frame, area, form, &theme),
+        }
+    }
+    if app.shutdown_shown(snapshot) {
+        shutdown_view::render(frame, area, app, snapshot, now_ms, &theme);
+    }
+}
+
+/// `[1 Accounts]  2 Tasks ...` with the focused pane bracketed, and the filter on the right.
+fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut spans = Vec::new();
+    for pane in Pane::ALL {
+        let label = format!("{} {}", pane.digit(), pane.title());
+        if pane == app.focus {
+            spans.push(Span::styled(format!("[{label}]"), theme.accent()));
+        } else {
+            spans.push(Span::styled(format!(" {label} "), theme.plain()));
+        }
+        spans.push(Span::raw(" "));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+
+    let filter = &app.pane(app.focus).filter;
+    if app.filter_editing || !filter.is_empty() {
+        let text = format!("filter: /{filter}");
+        let width = u16::try_from(text.chars().count() + 1)
+            .unwrap_or(u16::MAX)
+            .min(area.width / 2);
+        let filter_area = Rect {
+            x: area.right().saturating_sub(width),
+            width,
+            ..area
+        };
+        let style = if app.filter_editing {
+            theme.bold()
+        } else {
+            theme.plain()
+        };
+        frame.render_widget(Paragraph::new(Span::styled(text, style)), filter_area);
+        if app.filter_editing && app.modals.is_empty() {
+            let column = filter_area.x + width.saturating_sub(1);
+            frame.set_cursor_position(Position::new(column, area.y));
+        }
+    }
+}
+
+/// The answer to the last key, else the newest notice from the manager.
+fn render_status(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    snapshot: &Snapshot,
+    now_ms: i64,
+    theme: &Theme,
+) {
+    let line = if let Some(hint) = &app.hint {
+        Line::from(Span::styled(format!("· {hint}"), theme.plain()))
+    } else if let Some(notice) = app.visible_notice(snapshot, now_ms) {
+        Line::from(Span::styled(
+            format!("{}: {}", format::notice_word(notice.level), notice.text),
+            theme.notice(notice.level),
+        ))
+    } else {
+        Line::default()
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The keys of `mode` as `? help  q quit  ...`, generated from the keymap.
+pub fn key_hints(mode: Mode, theme: &Theme) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (keys, word) in keymap::footer_entries(mode) {
+        if !spans.is_empty() {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(keys, theme.bold()));
+        spans.push(Span::styled(format!(" {word}"), theme.dim()));
+    }
+    Line::from(spans)
+}
+
+/// A `width` x `height` rectangle centred in `area`, clipped to it.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}

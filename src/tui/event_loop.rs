@@ -1,0 +1,237 @@
+//! The UI loop: `select!` over terminal events, new snapshots, quit signals, a
+//! timer set to the next visible change, and new log lines while the Logs pane
+//! shows. Pending events are drained, then the screen is drawn once if anything
+//! changed; nothing is drawn otherwise. Generic over the ratatui `Backend` so
+//! tests drive it on `TestBackend`.
+
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use crossterm::event::Event;
+use futures_util::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::mpsc;
+
+use crate::manager::{Command, ManagerHandle, Snapshot};
+use crate::time;
+
+use super::UiOptions;
+use super::action::Action;
+use super::app::{App, ShutdownAsked};
+use super::draw::draw;
+use super::keymap;
+use super::logs_pane;
+use super::pane::Pane;
+use super::signals::QuitSignals;
+use super::wakeup;
+
+/// How long after a log line the Logs pane repaints: lets tui-logger move the
+/// line into its buffer (it does so every 10 ms) and batches bursts of lines.
+const LOG_REPAINT_DELAY_MS: i64 = 50;
+
+/// Input errors in a row after which the terminal counts as gone (one alone
+/// may be transient; a dead tty keeps failing).
+const INPUT_ERRORS_MEANING_LOST: u32 = 3;
+
+/// Everything the loop owns besides the terminal.
+struct Ui {
+    app: App,
+    snapshot: Arc<Snapshot>,
+    commands: mpsc::Sender<Command>,
+    /// False once drawing failed (terminal gone, e.g. SSH dropped): keep running the shutdown, draw no more.
+    screen_alive: bool,
+    dirty: bool,
+}
+
+impl Ui {
+    /// Runs `action` through `App::update` and sends the commands it yields.
+    /// `Err` when the manager no longer takes commands.
+    async fn apply(&mut self, action: Action) -> Result<(), ()> {
+        let commands = self.app.update(action, &self.snapshot);
+        self.dirty = true;
+        self.send(commands).await
+    }
+
+    async fn send(&mut self, commands: Vec<Command>) -> Result<(), ()> {
+        for command in commands {
+            if self.commands.send(command).await.is_err() {
+                return Err(());
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_event(&mut self, event: &Event) -> Option<Action> {
+        match event {
+            Event::Key(key) => keymap::action_for(self.app.mode(&self.snapshot), key),
+            Event::Resize(columns, rows) => Some(Action::Resize(*columns, *rows)),
+            _ => None,
+        }
+    }
+
+    /// The terminal is gone or unreadable: nobody can press `q` any more, so
+    /// shut down as if they had (unless a shutdown is already under way).
+    async fn terminal_lost(&mut self) -> Result<(), ()> {
+        if self.app.shutdown == ShutdownAsked::No {
+            self.apply(Action::Quit).await
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The next item if the stream has one ready, without waiting. Polls with this
+/// task's own waker: crossterm's `EventStream` remembers only the first waker
+/// it is polled with while idle, so draining with a no-op waker (`now_or_never`)
+/// would leave the loop deaf to every later key.
+async fn ready_now<S: Stream + Unpin>(events: &mut S) -> Option<Option<S::Item>> {
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match events.poll_next_unpin(cx) {
+            Poll::Ready(item) => Some(item),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// Runs the UI on `terminal` until the manager reports its shutdown finished
+/// (or goes away). `events` is crossterm's `EventStream` in production, any
+/// stream in tests.
+pub async fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    events: impl Stream<Item = io::Result<Event>>,
+    handle: ManagerHandle,
+    options: &UiOptions,
+) -> io::Result<()> {
+    let mut events = pin!(events);
+    let mut events_open = true;
+    let mut quit_signals = QuitSignals::install();
+    let size = terminal
+        .size()
+        .map_err(|err| io::Error::other(err.to_string()))?;
+    let ManagerHandle {
+        commands,
+        mut snapshots,
+    } = handle;
+    let snapshot = snapshots.borrow_and_update().clone();
+    let mut ui = Ui {
+        app: App::new((size.width, size.height), options.color),
+        snapshot,
+        commands,
+        screen_alive: true,
+        dirty: true,
+    };
+    // Set while a repaint for new log lines is due.
+    let mut logs_repaint_at: Option<i64> = None;
+    let mut input_errors_in_a_row = 0;
+
+    loop {
+        if ui
+            .snapshot
+            .shutdown
+            .as_ref()
+            .is_some_and(|s| s.is_finished())
+        {
+            return Ok(());
+        }
+        let now_ms = time::now_ms();
+        if ui.dirty && ui.screen_alive {
+            let drawn = terminal.draw(|frame| draw(frame, &ui.app, &ui.snapshot, now_ms));
+            if let Err(err) = drawn {
+                tracing::warn!(error = %err, "terminal write failed; drawing stops, shutdown continues");
+                ui.screen_alive = false;
+                if ui.terminal_lost().await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        ui.dirty = false;
+
+        let wake_at = wakeup::next_change_ms(&ui.app, &ui.snapshot, now_ms)
+            .into_iter()
+            .chain(logs_repaint_at)
+            .min();
+        let timer = async {
+            match wake_at {
+                Some(at) => {
+                    tokio::time::sleep(Duration::from_millis(
+                        at.saturating_sub(now_ms).max(0) as u64
+                    ))
+                    .await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let logs_showing = ui.app.focus == Pane::Logs && ui.app.modals.is_empty();
+
+        let outcome: Result<(), ()> = tokio::select! {
+            first = events.next(), if events_open => {
+                // Drain whatever else is already waiting, then draw once.
+                let mut batch = vec![first];
+                while let Some(next) = ready_now(&mut events).await {
+                    let ends = !matches!(next, Some(Ok(_)));
+                    batch.push(next);
+                    if ends {
+                        break;
+                    }
+                }
+                let mut result = Ok(());
+                for item in batch {
+                    match item {
+                        Some(Ok(event)) => {
+                            input_errors_in_a_row = 0;
+                            if let Some(action) = ui.handle_event(&event) {
+                                result = ui.apply(action).await;
+                            }
+                        }
+                        Some(Err(err)) => {
+                            input_errors_in_a_row += 1;
+                            tracing::warn!(error = %err, in_a_row = input_errors_in_a_row, "terminal input failed");
+                            if input_errors_in_a_row >= INPUT_ERRORS_MEANING_LOST {
+                                events_open = false;
+                                result = ui.terminal_lost().await;
+                            }
+                        }
+                        None => {
+                            events_open = false;
+                            result = ui.terminal_lost().await;
+                        }
+                    }
+                    if result.is_err() || !events_open {
+                        break;
+                    }
+                }
+                result
+            }
+            changed = snapshots.changed() => match changed {
+                Ok(()) => {
+                    ui.snapshot = snapshots.borrow_and_update().clone();
+                    ui.dirty = true;
+                    Ok(())
+                }
+                // The manager dropped its side: nothing left to show or to stop.
+                Err(_) => return Ok(()),
+            },
+            () = quit_signals.recv() => ui.apply(Action::Quit).await,
+            () = timer => {
+                ui.dirty = true;
+                if logs_repaint_at.is_some_and(|at| at <= time::now_ms()) {
+                    logs_repaint_at = None;
+                }
+                Ok(())
+            }
+            () = logs_pane::new_log_lines(), if logs_showing && logs_repaint_at.is_none() => {
+                logs_repaint_at = Some(time::now_ms() + LOG_REPAINT_DELAY_MS);
+                Ok(())
+            }
+        };
+        if outcome.is_err() {
+            // The manager stopped taking commands; it is gone or going.
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Fixed snapshots and a fixed clock for the TUI's tests, so renders are
+//! byte-for-byte repeatable.
+
+use std::path::PathBuf;
+
+use crate::manager::*;
+
+/// 2026-11-22 10:00:00 UTC, the "now" of every render test.
+pub const NOW_MS: i64 = 1_795_341_600_000;
+const MINUTE: i64 = 60_000;
+
+fn instance() -> Instance {
+    Instance {
+        data_dir: PathBuf::from("/srv/steward"),
+        pid: 4100,
+        started_ms: NOW_MS - 42 * MINUTE - 5_000,
+        version: "0.1.0".into(),
+        live: true,
+    }
+}
+
+fn account(id: &str, name: &str, state: WorkerState, pid: Option<i32>) -> AccountView {
+    let active = state.is_active();
+    AccountView {
+        id: id.into(),
+        name: name.into(),
+        enabled: true,
+        secret_len: Some(12),
+        worker: WorkerView {
+            state,
+            pid,
+            pgid: pid,
+            started_ms: active.then_some(NOW_MS - 17 * MINUTE - 30_000),
+            restarts: 0,
+            last_exit: None,
+            cpu_percent: active.then_some(1.5),
+            rss_bytes: active.then_some(23 * 1024 * 1024),
+            session_file: PathBuf::from(format!("/srv/steward/sessions/{id}.session")),
+            lock_holders: pid.into_iter().chain(active.then_some(4100)).collect(),
+            command: vec!["steward".into(), "demo-worker".into()],
+            env_names: vec![
+                "STEWARD_ACCOUNT".into(),
+                "STEWARD_SESSION_FILE".into(),
+                "STEWARD_SECRET".into(),
+                "TMPDIR".into(),
+            ],
+            restart_history: Vec::new(),
+            recent_logs: vec![
+                format!("{id}: connected"),
+                format!("{id}: 3 messages answered"),
+            ],
+        },
+    }
+}
+
+fn task(id: u64, kind: TaskKind, name: &str, owner: Option<&str>, state: TaskState) -> TaskView {
+    TaskView {
+        id,
+        kind,
+        name: name.into(),
+        owner: owner.map(str::to_string),
+        state,
+        started_ms: NOW_MS - 17 * MINUTE - 30_000,
+        restarts: 0,
+    }
+}
+
+/// Three running workers, no countdowns, no notices: a screen that should sit still.
+pub fn idle_snapshot() -> Snapshot {
+    Snapshot {
+        seq: 10,
+        instance: instance(),
+        accounts: vec![
+            account("alice", "Alice's shop", WorkerState::Running, Some(4201)),
+            account("bob", "Bob", WorkerState::Running, Some(4202)),
+            account("carol", "Carol (support)", WorkerState::Running, Some(4203)),
+        ],
+        tasks: vec![
+            task(
+                1,
+                TaskKind::Worker,
+                "worker alice",
+                Some("alice"),
+                TaskState::Running,
+            ),
+            task(
+                2,
+                TaskKind::Worker,
+                "worker bob",
+                Some("bob"),
+                TaskState::Running,
+            ),
+            task(
+                3,
+                TaskKind::Worker,
+                "worker carol",
+                Some("carol"),
+                TaskState::Running,
+            ),
+        ],
+        ..Default::default()
+    }
+}
+
+/// Every state at once: backoff and stopping countdowns, an exit, a failure,
+/// cancelling and finished tasks, aria2 and temp present, a fresh error notice.
+pub fn busy_snapshot() -> Snapshot {
+    let mut dave = account(
+        "dave",
+        "Dave",
+        WorkerState::Exited {
+            code: Some(1),
+            signal: None,
+        },
+        None,
+    );
+    dave.worker.restarts = 3;
+    dave.worker.last_exit = Some(ExitView {
+        code: Some(1),
+        signal: None,
+        at_ms: NOW_MS - 2 * MINUTE,
+    });
+    dave.worker.restart_history = vec![
+        RestartRecord {
+            at_ms: NOW_MS - 9 * MINUTE,
+            reason: "exited (code 1)".into(),
+        },
+        RestartRecord {
+            at_ms: NOW_MS - 5 * MINUTE,
+            reason: "exited (code 1)".into(),
+        },
+    ];
+    let mut eve = account(
+        "eve",
+        "Eve",
+        WorkerState::Failed {
+            reason: "no such file".into(),
+        },
+        None,
+    );
+    eve.enabled = false;
+    eve.secret_len = None;
+    let mut carol = account(
+        "carol",
+        "Carol (support)",
+        WorkerState::Stopping {
+            deadline_ms: NOW_MS + 7_400,
+        },
+        Some(4203),
+    );
+    carol.worker.restarts = 1;
+    Snapshot {
+        seq: 11,
+        instance: instance(),
+        accounts: vec![
+            account("alice", "Alice's shop", WorkerState::Running, Some(4201)),
+            account(
+                "bob",
+                "Bob",
+                WorkerState::Backoff {
+                    until_ms: NOW_MS + 3_200,
+                },
+                None,
+            ),
+            carol,
+            dave,
+            eve,
+        ],
+        tasks: vec![
+            task(
+                1,
+                TaskKind::Worker,
+                "worker alice",
+                Some("alice"),
+                TaskState::Running,
+            ),
+            task(
+                2,
+                TaskKind::Worker,
+                "worker bob",
+                Some("bob"),
+                TaskState::Running,
+            ),
+            task(
+                3,
+                TaskKind::Worker,
+                "worker carol",
+                Some("carol"),
+                TaskState::Cancelling {
+                    deadline_ms: NOW_MS + 4_500,
+                    force: false,
+                },
+            ),
+            task(
+                4,
+                TaskKind::Download,
+                "ubuntu.iso",
+                Some("alice"),
+                TaskState::Finished,
+            ),
+            task(
+                5,
+                TaskKind::Monitor,
+                "process sampler",
+                None,
+                TaskState::Running,
+            ),
+        ],
+        aria2: Some(Aria2View {
+            state: "running".into(),
+            pid: Some(4150),
+            port: Some(6800),
+            version: Some("1.37.0".into()),
+        }),
+        temp: Some(TempView {
+            files: 12,
+            dirs: 3,
+            bytes: 5 * 1024 * 1024 + 300 * 1024,
+            orphaned: 2,
+            refreshed_ms: NOW_MS - 3 * MINUTE,
+        }),
+        last_shutdown: Some(LastShutdown::Crashed),
+        notices: vec![
+            Notice {
+                seq: 1,
+                at_ms: NOW_MS - 60_000,
+                level: NoticeLevel::Info,
+                text: "account dave added".into(),
+            },
+            Notice {
+                seq: 2,
+                at_ms: NOW_MS - 1_000,
+                level: NoticeLevel::Error,
+                text: "cannot start eve: no such file".into(),
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// The idle instance halfway through a graceful shutdown.
+pub fn shutting_down_snapshot() -> Snapshot {
+    let phase =
+        |name: &str, state: PhaseState, started: Option<i64>, ended: Option<i64>| PhaseView {
+            name: name.into(),
+            state,
+            started_ms: started,
+            ended_ms: ended,
+            deadline_ms: None,
+            pending: Vec::new(),
+        };
+    let start = NOW_MS - 3_000;
+    let mut stop_workers = phase("stop workers", PhaseState::Running, Some(start + 300), None);
+    stop_workers.deadline_ms = Some(NOW_MS + 7_600);
+    stop_workers.pending = vec![
+        PendingItem {
+            label: "alice".into(),
+            pids: vec![4201],
+            deadline_ms: Some(NOW_MS + 7_600),
+        },
+        PendingItem {
+            label: "carol".into(),
+            pids: vec![4203],
+            deadline_ms: Some(NOW_MS + 7_600),
+        },
+    ];
+    let mut snapshot = idle_snapshot();
+    snapshot.seq = 12;
+    snapshot.shutdown = Some(ShutdownView {
+        started_ms: start,
+        forced: false,
+        phases: vec![
+            phase(
+                "stop intake",
+                PhaseState::Done,
+                Some(start),
+                Some(start + 100),
+            ),
+            phase(
+                "cancel tasks",
+                PhaseState::Done,
+                Some(start + 100),
+                Some(start + 300),
+            ),
+            stop_workers,
+            phase("stop aria2", PhaseState::Pending, None, None),
+            phase("clean own temp", PhaseState::Pending, None, None),
+            phase("close the store", PhaseState::Pending, None, None),
+        ],
+        finished_ms: None,
+    });
+    snapshot
+}
+
+/// `snapshot` with every timestamp moved by `shift_ms`, for tests on the real clock.
+pub fn shifted(mut snapshot: Snapshot, shift_ms: i64) -> Snapshot {
+    let mv = |at: &mut i64| *at += shift_ms;
+    mv(&mut snapshot.instance.started_ms);
+    for account in &mut snapshot.accounts {
+        let worker = &mut account.worker;
+        match &mut worker.state {
+            WorkerState::Backoff { until_ms: at } | WorkerState::Stopping { deadline_ms: at } => {
+                mv(at)
+            }
+            _ => {}
+        }
+        worker.started_ms.iter_mut().for_each(mv);
+        worker
+            .last_exit
+            .iter_mut()
+            .for_each(|exit| mv(&mut exit.at_ms));
+        worker
+            .restart_history
+            .iter_mut()
+            .for_each(|record| mv(&mut record.at_ms));
+    }
+    for task in &mut snapshot.tasks {
+        mv(&mut task.started_ms);
+        if let TaskState::Cancelling { deadline_ms, .. } = &mut task.state {
+            mv(deadline_ms);
+        }
+    }
+    snapshot
+        .temp
+        .iter_mut()
+        .for_each(|temp| mv(&mut temp.refreshed_ms));
+    snapshot
+        .notices
+        .iter_mut()
+        .for_each(|notice| mv(&mut notice.at_ms));
+    if let Some(shutdown) = &mut snapshot.shutdown {
+        mv(&mut shutdown.started_ms);
+        shutdown.finished_ms.iter_mut().for_each(mv);
+        for phase in &mut shutdown.phases {
+            phase.started_ms.iter_mut().for_each(mv);
+            phase.ended_ms.iter_mut().for_each(mv);
+            phase.deadline_ms.iter_mut().for_each(mv);
+            for item in &mut phase.pending {
+                item.deadline_ms.iter_mut().for_each(mv);
+            }
+        }
+    }
+    snapshot
+}

@@ -1,0 +1,62 @@
+//! The two header lines: who and where (version, pid, uptime at minute
+//! granularity, data dir), then the counts and a warning about an unclean previous run.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::manager::{LastShutdown, Snapshot};
+use crate::time;
+
+use super::format;
+use super::theme::Theme;
+
+pub fn render(frame: &mut Frame, area: Rect, snapshot: &Snapshot, now_ms: i64, theme: &Theme) {
+    let instance = &snapshot.instance;
+    let mut first = vec![
+        Span::styled(format!("steward {}", instance.version), theme.accent()),
+        Span::raw(format!(
+            " · pid {} · up {}",
+            instance.pid,
+            format::coarse_age(instance.started_ms, now_ms),
+        )),
+    ];
+    if !instance.live {
+        first.push(Span::styled(" · not live", theme.warn()));
+    }
+    // Before the data dir, which is the first thing cut on a narrow screen.
+    match snapshot.last_shutdown {
+        Some(LastShutdown::Crashed) => {
+            first.push(Span::styled(" · ⚠ last run crashed", theme.error()));
+        }
+        Some(LastShutdown::Forced) => {
+            first.push(Span::styled(" · ⚠ last run was forced", theme.warn()));
+        }
+        Some(LastShutdown::Clean) | None => {}
+    }
+    first.push(Span::raw(format!(" · {}", instance.data_dir.display())));
+
+    let running = snapshot
+        .accounts
+        .iter()
+        .filter(|a| a.worker.state.is_active())
+        .count();
+    let live_tasks = snapshot.tasks.iter().filter(|t| t.state.is_live()).count();
+    let aria2 = snapshot
+        .aria2
+        .as_ref()
+        .map_or_else(|| "n/a".to_string(), |a| a.state.clone());
+    let temp = snapshot
+        .temp
+        .as_ref()
+        .map_or_else(|| "n/a".to_string(), |t| time::human_bytes(t.bytes));
+    let second = format!(
+        "accounts {running}/{} running · tasks {live_tasks} live · aria2 {aria2} · temp {temp}",
+        snapshot.accounts.len()
+    );
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(first), Line::from(second)]),
+        area,
+    );
+}

@@ -1,0 +1,425 @@
+//! The one keymap table: (keys, context, action, description). The dispatcher,
+//! the `?` help overlay and the footer are all generated from it, so they cannot drift.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::action::Action;
+use super::pane::Pane;
+
+/// Who has the keyboard right now; decides which contexts of the table apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Shutdown,
+    Help,
+    Confirm,
+    Form,
+    Details,
+    Filter,
+    Pane(Pane),
+}
+
+/// Where a binding applies. A mode consults several contexts, most specific first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// Every mode, even while typing.
+    Anywhere,
+    /// Any pane, no dialog up.
+    Main,
+    /// Panes made of rows (Accounts, Tasks).
+    Rows,
+    Accounts,
+    Tasks,
+    Logs,
+    Help,
+    Details,
+    Confirm,
+    Form,
+    Filter,
+    Shutdown,
+}
+
+impl Context {
+    /// The heading of this context's section in the help overlay.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Context::Anywhere => "Everywhere",
+            Context::Main => "Any pane",
+            Context::Rows => "Lists (Accounts, Tasks)",
+            Context::Accounts => "Accounts pane",
+            Context::Tasks => "Tasks pane",
+            Context::Logs => "Logs pane",
+            Context::Help => "This help",
+            Context::Details => "Details view",
+            Context::Confirm => "Confirm dialog",
+            Context::Form => "Add-account form",
+            Context::Filter => "Filter line",
+            Context::Shutdown => "Shutdown progress",
+        }
+    }
+
+    /// Every context, in the order the help overlay lists them.
+    pub const ALL: [Context; 12] = [
+        Context::Anywhere,
+        Context::Main,
+        Context::Rows,
+        Context::Accounts,
+        Context::Tasks,
+        Context::Logs,
+        Context::Details,
+        Context::Confirm,
+        Context::Form,
+        Context::Filter,
+        Context::Help,
+        Context::Shutdown,
+    ];
+}
+
+/// A key as the table names it. Shift is carried by the character itself
+/// (`G`, `C`, `R`) or by the key code (`BackTab`), so only Ctrl is a modifier here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+const fn key(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+const fn ch(c: char) -> Key {
+    key(KeyCode::Char(c))
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+impl Key {
+    /// How the key is written in the help and the footer.
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) if self.ctrl => c.to_ascii_uppercase().to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "Shift+Tab".into(),
+            KeyCode::Backspace => "Backspace".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            other => format!("{other:?}"),
+        };
+        if self.ctrl {
+            format!("Ctrl+{base}")
+        } else {
+            base
+        }
+    }
+
+    fn matches(&self, event: &KeyEvent) -> bool {
+        self.code == event.code && self.ctrl == event.modifiers.contains(KeyModifiers::CONTROL)
+    }
+}
+
+/// One row of the keymap.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    pub keys: &'static [Key],
+    pub context: Context,
+    pub action: Action,
+    pub description: &'static str,
+    /// The short word shown in the footer; `None` keeps the binding out of the footer.
+    pub footer: Option<&'static str>,
+}
+
+const fn bind(
+    keys: &'static [Key],
+    context: Context,
+    action: Action,
+    description: &'static str,
+    footer: Option<&'static str>,
+) -> Binding {
+    Binding {
+        keys,
+        context,
+        action,
+        description,
+        footer,
+    }
+}
+
+use Context as C;
+
+/// Every key the UI understands. Order within a context is the order of the help.
+/// Columns: keys, context, action, description (help), footer word.
+#[rustfmt::skip]
+pub static KEYMAP: &[Binding] = &[
+    bind(&[ctrl('c')],                                       C::Anywhere, Action::Quit,                      "shut down gracefully; again: force (SIGKILL now)", None),
+    bind(&[ch('q')],                                         C::Main,     Action::Quit,                      "shut down gracefully; again: force (SIGKILL now)", Some("quit")),
+    bind(&[ch('?')],                                         C::Main,     Action::ToggleHelp,                "show this help",                                   Some("help")),
+    bind(&[key(KeyCode::Tab)],                               C::Main,     Action::NextPane,                  "next pane (the tab bar shows the digits)",         None),
+    bind(&[key(KeyCode::BackTab)],                           C::Main,     Action::PrevPane,                  "previous pane",                                    None),
+    bind(&[ch('1')],                                         C::Main,     Action::FocusPane(Pane::Accounts), "Accounts pane",                                    None),
+    bind(&[ch('2')],                                         C::Main,     Action::FocusPane(Pane::Tasks),    "Tasks pane",                                       None),
+    bind(&[ch('3')],                                         C::Main,     Action::FocusPane(Pane::Aria2),    "Aria2 pane",                                       None),
+    bind(&[ch('4')],                                         C::Main,     Action::FocusPane(Pane::Temp),     "Temp pane",                                        None),
+    bind(&[ch('5')],                                         C::Main,     Action::FocusPane(Pane::Logs),     "Logs pane",                                        None),
+    bind(&[key(KeyCode::Esc)],                               C::Main,     Action::Back,                      "clear the filter, or dismiss the notice",          None),
+    bind(&[ch('k'), key(KeyCode::Up)],                       C::Rows,     Action::MoveUp,                    "move up",                                          None),
+    bind(&[ch('j'), key(KeyCode::Down)],                     C::Rows,     Action::MoveDown,                  "move down",                                        None),
+    bind(&[key(KeyCode::PageUp)],                            C::Rows,     Action::PageUp,                    "page up",                                          None),
+    bind(&[key(KeyCode::PageDown)],                          C::Rows,     Action::PageDown,                  "page down",                                        None),
+    bind(&[ch('g'), key(KeyCode::Home)],                     C::Rows,     Action::Top,                       "first row",                                        None),
+    bind(&[ch('G'), key(KeyCode::End)],                      C::Rows,     Action::Bottom,                    "last row",                                         None),
+    bind(&[ch('/')],                                         C::Rows,     Action::StartFilter,               "filter rows by substring (Esc clears)",            Some("filter")),
+    bind(&[key(KeyCode::Enter)],                             C::Rows,     Action::OpenDetails,               "details of the selected row",                      Some("open")),
+    bind(&[ch('s')],                                         C::Accounts, Action::ToggleWorker,              "start the worker, or stop it if it runs",          Some("start/stop")),
+    bind(&[ch('R')],                                         C::Accounts, Action::RestartWorker,             "restart the worker",                               Some("restart")),
+    bind(&[ch('a')],                                         C::Accounts, Action::AddAccount,                "add an account",                                   Some("add")),
+    bind(&[ch('d')],                                         C::Accounts, Action::RemoveAccount,             "remove the account (asks first)",                  Some("remove")),
+    bind(&[ch('c')],                                         C::Tasks,    Action::CancelTask,                "cancel the selected task (with a deadline)",       Some("cancel")),
+    bind(&[ch('C')],                                         C::Tasks,    Action::ForceCancelTask,           "force-cancel the selected task",                   Some("force-cancel")),
+    bind(&[ch('l')],                                         C::Logs,     Action::CycleLogLevel,             "change the lowest level shown",                    Some("level")),
+    bind(&[key(KeyCode::Esc), key(KeyCode::Enter), ch('q')], C::Details,  Action::Back,                      "close the details",                                Some("close")),
+    bind(&[key(KeyCode::Enter), ch('y')],                    C::Confirm,  Action::Accept,                    "do it",                                            Some("confirm")),
+    bind(&[key(KeyCode::Esc), ch('n')],                      C::Confirm,  Action::Back,                      "do not do it",                                     Some("back")),
+    bind(&[key(KeyCode::Enter)],                             C::Form,     Action::Accept,                    "add the account",                                  Some("add")),
+    bind(&[key(KeyCode::Tab), key(KeyCode::BackTab)],        C::Form,     Action::NextField,                 "next field",                                       Some("field")),
+    bind(&[key(KeyCode::Backspace)],                         C::Form,     Action::DeleteChar,                "delete a character",                               None),
+    bind(&[key(KeyCode::Esc)],                               C::Form,     Action::Back,                      "close the form without adding",                    Some("back")),
+    bind(&[key(KeyCode::Enter)],                             C::Filter,   Action::Accept,                    "keep the filter and go back to the rows",          Some("keep")),
+    bind(&[key(KeyCode::Backspace)],                         C::Filter,   Action::DeleteChar,                "delete a character",                               None),
+    bind(&[key(KeyCode::Esc)],                               C::Filter,   Action::Back,                      "clear the filter",                                 Some("clear")),
+    bind(&[ch('k'), key(KeyCode::Up)],                       C::Help,     Action::MoveUp,                    "scroll up",                                        None),
+    bind(&[ch('j'), key(KeyCode::Down)],                     C::Help,     Action::MoveDown,                  "scroll down",                                      None),
+    bind(&[key(KeyCode::Esc), ch('?'), ch('q')],             C::Help,     Action::Back,                      "close the help",                                   Some("close")),
+    bind(&[ch('q'), ctrl('c')],                              C::Shutdown, Action::Quit,                      "force: SIGKILL what is still running",             Some("force")),
+];
+
+/// The contexts a mode consults, most specific first.
+pub fn contexts(mode: Mode) -> &'static [Context] {
+    match mode {
+        Mode::Shutdown => &[C::Shutdown, C::Anywhere],
+        Mode::Help => &[C::Help, C::Anywhere],
+        Mode::Confirm => &[C::Confirm, C::Anywhere],
+        Mode::Form => &[C::Form, C::Anywhere],
+        Mode::Details => &[C::Details, C::Anywhere],
+        Mode::Filter => &[C::Filter, C::Anywhere],
+        Mode::Pane(Pane::Accounts) => &[C::Accounts, C::Rows, C::Main, C::Anywhere],
+        Mode::Pane(Pane::Tasks) => &[C::Tasks, C::Rows, C::Main, C::Anywhere],
+        Mode::Pane(Pane::Logs) => &[C::Logs, C::Main, C::Anywhere],
+        Mode::Pane(Pane::Aria2 | Pane::Temp) => &[C::Main, C::Anywhere],
+    }
+}
+
+/// Whether typed characters go into a text field in this mode.
+fn takes_text(mode: Mode) -> bool {
+    matches!(mode, Mode::Form | Mode::Filter)
+}
+
+/// The dispatcher: what a key press means in `mode`, if anything.
+pub fn action_for(mode: Mode, event: &KeyEvent) -> Option<Action> {
+    if event.kind == KeyEventKind::Release {
+        return None;
+    }
+    for context in contexts(mode) {
+        if let Some(binding) = KEYMAP
+            .iter()
+            .filter(|b| b.context == *context)
+            .find(|b| b.keys.iter().any(|k| k.matches(event)))
+        {
+            return Some(binding.action);
+        }
+    }
+    let plain = !event
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    match event.code {
+        KeyCode::Char(c) if takes_text(mode) && plain => Some(Action::InputChar(c)),
+        _ => None,
+    }
+}
+
+/// The keys of a binding, joined for display (`j/↓`).
+pub fn keys_label(binding: &Binding) -> String {
+    binding
+        .keys
+        .iter()
+        .map(Key::label)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// One line of the help overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelpLine {
+    Heading(&'static str),
+    Key {
+        keys: String,
+        description: &'static str,
+    },
+}
+
+/// The whole help overlay, generated from `KEYMAP`.
+pub fn help_lines() -> Vec<HelpLine> {
+    let mut lines = Vec::new();
+    for context in Context::ALL {
+        let mut bindings = KEYMAP.iter().filter(|b| b.context == context).peekable();
+        if bindings.peek().is_none() {
+            continue;
+        }
+        lines.push(HelpLine::Heading(context.heading()));
+        for binding in bindings {
+            lines.push(HelpLine::Key {
+                keys: keys_label(binding),
+                description: binding.description,
+            });
+        }
+    }
+    lines
+}
+
+/// The footer for a mode: `(keys, word)` pairs; help and quit first (a narrow
+/// screen cuts the end), then the most specific.
+pub fn footer_entries(mode: Mode) -> Vec<(String, &'static str)> {
+    let mut entries: Vec<(u8, String, &'static str)> = contexts(mode)
+        .iter()
+        .flat_map(|context| KEYMAP.iter().filter(move |b| b.context == *context))
+        .filter_map(|b| {
+            let rank = match b.action {
+                Action::ToggleHelp => 0,
+                Action::Quit => 1,
+                _ => 2,
+            };
+            b.footer.map(|word| (rank, keys_label(b), word))
+        })
+        .collect();
+    // Stable: help, then quit, then the rest in their specific-to-general order.
+    entries.sort_by_key(|(rank, _, _)| *rank);
+    entries
+        .into_iter()
+        .map(|(_, keys, word)| (keys, word))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn the_same_key_means_different_things_per_mode() {
+        let q = press(KeyCode::Char('q'));
+        assert_eq!(action_for(Mode::Pane(Pane::Tasks), &q), Some(Action::Quit));
+        assert_eq!(action_for(Mode::Shutdown, &q), Some(Action::Quit));
+        assert_eq!(action_for(Mode::Help, &q), Some(Action::Back));
+        assert_eq!(action_for(Mode::Form, &q), Some(Action::InputChar('q')));
+        assert_eq!(action_for(Mode::Filter, &q), Some(Action::InputChar('q')));
+        let c = press(KeyCode::Char('c'));
+        assert_eq!(
+            action_for(Mode::Pane(Pane::Tasks), &c),
+            Some(Action::CancelTask)
+        );
+        assert_eq!(action_for(Mode::Pane(Pane::Accounts), &c), None);
+    }
+
+    #[test]
+    fn ctrl_c_quits_even_while_typing_and_shift_letters_match() {
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        for mode in [
+            Mode::Form,
+            Mode::Filter,
+            Mode::Help,
+            Mode::Shutdown,
+            Mode::Pane(Pane::Logs),
+        ] {
+            assert_eq!(action_for(mode, &ctrl_c), Some(Action::Quit), "{mode:?}");
+        }
+        let shift_r = KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT);
+        assert_eq!(
+            action_for(Mode::Pane(Pane::Accounts), &shift_r),
+            Some(Action::RestartWorker)
+        );
+        let back_tab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
+        assert_eq!(
+            action_for(Mode::Pane(Pane::Temp), &back_tab),
+            Some(Action::PrevPane)
+        );
+    }
+
+    #[test]
+    fn releases_are_ignored() {
+        let mut q = press(KeyCode::Char('q'));
+        q.kind = KeyEventKind::Release;
+        assert_eq!(action_for(Mode::Pane(Pane::Accounts), &q), None);
+    }
+
+    #[test]
+    fn help_lists_every_binding_under_its_context() {
+        let lines = help_lines();
+        let keys = lines
+            .iter()
+            .filter(|l| matches!(l, HelpLine::Key { .. }))
+            .count();
+        assert_eq!(keys, KEYMAP.len());
+        assert!(lines.contains(&HelpLine::Heading("Tasks pane")));
+        assert!(lines.contains(&HelpLine::Key {
+            keys: "C".into(),
+            description: "force-cancel the selected task",
+        }));
+        assert!(lines.contains(&HelpLine::Key {
+            keys: "Ctrl+C".into(),
+            description: "shut down gracefully; again: force (SIGKILL now)",
+        }));
+    }
+
+    #[test]
+    fn every_footer_key_is_one_the_dispatcher_honours() {
+        for mode in [
+            Mode::Shutdown,
+            Mode::Help,
+            Mode::Confirm,
+            Mode::Form,
+            Mode::Details,
+            Mode::Filter,
+            Mode::Pane(Pane::Accounts),
+            Mode::Pane(Pane::Tasks),
+            Mode::Pane(Pane::Aria2),
+            Mode::Pane(Pane::Temp),
+            Mode::Pane(Pane::Logs),
+        ] {
+            for binding in KEYMAP
+                .iter()
+                .filter(|b| contexts(mode).contains(&b.context))
+            {
+                for key in binding.keys {
+                    let modifiers = if key.ctrl {
+                        KeyModifiers::CONTROL
+                    } else {
+                        KeyModifiers::NONE
+                    };
+                    let event = KeyEvent::new(key.code, modifiers);
+                    // A more specific context may shadow a general one, but something must answer.
+                    assert!(action_for(mode, &event).is_some(), "{mode:?} {key:?}");
+                }
+            }
+        }
+        let footer = footer_entries(Mode::Pane(Pane::Accounts));
+        assert_eq!(footer[0], ("?".to_string(), "help"));
+        assert!(footer.contains(&("d".to_string(), "remove")));
+        assert!(!footer.iter().any(|(_, word)| *word == "cancel"));
+    }
+}

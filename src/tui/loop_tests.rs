@@ -1,0 +1,305 @@
+//! The real `run_loop` on a `TestBackend`, with a synthetic key stream and a
+//! hand-made `watch`/`mpsc` pair standing in for the manager: the very channel
+//! contract `ManagerHandle` is, not a mock of the OS.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use futures_util::Stream;
+use ratatui::Terminal;
+use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
+use ratatui::buffer::Cell;
+use ratatui::layout::{Position, Size};
+use tokio::sync::{mpsc, watch};
+
+use crate::manager::{Command, ManagerHandle, Snapshot};
+use crate::time;
+
+use super::fixtures;
+use super::{UiOptions, run_loop};
+
+/// Upper bound for anything the loop should do promptly; a hang fails instead of blocking CI.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A `TestBackend` the test can read while the loop owns the `Terminal`;
+/// counts completed frames (one `flush` each).
+#[derive(Clone)]
+struct SharedBackend {
+    screen: Arc<Mutex<TestBackend>>,
+    frames: Arc<watch::Sender<u64>>,
+}
+
+impl SharedBackend {
+    fn new(columns: u16, rows: u16) -> SharedBackend {
+        SharedBackend {
+            screen: Arc::new(Mutex::new(TestBackend::new(columns, rows))),
+            frames: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().unwrap().to_string()
+    }
+}
+
+impl Backend for SharedBackend {
+    type Error = Infallible;
+
+    fn draw<'a, I: Iterator<Item = (u16, u16, &'a Cell)>>(
+        &mut self,
+        content: I,
+    ) -> Result<(), Infallible> {
+        self.screen.lock().unwrap().draw(content)
+    }
+    fn hide_cursor(&mut self) -> Result<(), Infallible> {
+        self.screen.lock().unwrap().hide_cursor()
+    }
+    fn show_cursor(&mut self) -> Result<(), Infallible> {
+        self.screen.lock().unwrap().show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> Result<Position, Infallible> {
+        self.screen.lock().unwrap().get_cursor_position()
+    }
+    fn set_cursor_position<P: Into<Position>>(&mut self, position: P) -> Result<(), Infallible> {
+        self.screen.lock().unwrap().set_cursor_position(position)
+    }
+    fn clear(&mut self) -> Result<(), Infallible> {
+        self.screen.lock().unwrap().clear()
+    }
+    fn clear_region(&mut self, clear_type: ClearType) -> Result<(), Infallible> {
+        self.screen.lock().unwrap().clear_region(clear_type)
+    }
+    fn size(&self) -> Result<Size, Infallible> {
+        self.screen.lock().unwrap().size()
+    }
+    fn window_size(&mut self) -> Result<WindowSize, Infallible> {
+        self.screen.lock().unwrap().window_size()
+    }
+    fn flush(&mut self) -> Result<(), Infallible> {
+        self.screen.lock().unwrap().flush()?;
+        self.frames.send_modify(|count| *count += 1);
+        Ok(())
+    }
+}
+
+/// Terminal events as crossterm's `EventStream` delivers them: while idle it
+/// remembers only the first waker it was polled with and wakes only that one.
+/// (A tokio channel re-registers on every poll and would hide a loop that
+/// polls with a throwaway waker.)
+#[derive(Clone, Default)]
+struct KeyStream {
+    shared: Arc<Mutex<PendingKeys>>,
+}
+
+#[derive(Default)]
+struct PendingKeys {
+    events: VecDeque<io::Result<Event>>,
+    waker: Option<Waker>,
+}
+
+impl KeyStream {
+    fn send(&self, event: io::Result<Event>) {
+        let mut shared = self.shared.lock().unwrap();
+        shared.events.push_back(event);
+        if let Some(waker) = shared.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Stream for KeyStream {
+    type Item = io::Result<Event>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut shared = self.shared.lock().unwrap();
+        match shared.events.pop_front() {
+            Some(event) => Poll::Ready(Some(event)),
+            None => {
+                if shared.waker.is_none() {
+                    shared.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+struct FakeManager {
+    commands: mpsc::Receiver<Command>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+}
+
+struct Harness {
+    screen: SharedBackend,
+    frames: watch::Receiver<u64>,
+    keys: KeyStream,
+    manager: FakeManager,
+    ui: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl Harness {
+    fn start(snapshot: Snapshot) -> Harness {
+        let screen = SharedBackend::new(80, 24);
+        let frames = screen.frames.subscribe();
+        let mut terminal = Terminal::new(screen.clone()).unwrap();
+        let (command_tx, commands) = mpsc::channel(16);
+        let (snapshots, snapshot_rx) = watch::channel(Arc::new(snapshot));
+        let keys = KeyStream::default();
+        let events = keys.clone();
+        let handle = ManagerHandle {
+            commands: command_tx,
+            snapshots: snapshot_rx,
+        };
+        let ui = tokio::spawn(async move {
+            run_loop(&mut terminal, events, handle, &UiOptions { color: false }).await
+        });
+        Harness {
+            screen,
+            frames,
+            keys,
+            manager: FakeManager {
+                commands,
+                snapshots,
+            },
+            ui,
+        }
+    }
+
+    fn press(&self, code: KeyCode) {
+        self.keys
+            .send(Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))));
+    }
+
+    /// Waits for the next frame and returns the screen as text.
+    async fn next_frame(&mut self) -> String {
+        tokio::time::timeout(PATIENCE, self.frames.changed())
+            .await
+            .expect("no frame drawn")
+            .unwrap();
+        self.frames.borrow_and_update();
+        self.screen.text()
+    }
+
+    /// Waits for frames until one shows `wanted`.
+    async fn frame_showing(&mut self, wanted: &str) -> String {
+        loop {
+            let text = self.next_frame().await;
+            if text.contains(wanted) {
+                return text;
+            }
+        }
+    }
+
+    async fn command(&mut self) -> Command {
+        tokio::time::timeout(PATIENCE, self.manager.commands.recv())
+            .await
+            .expect("no command sent")
+            .expect("command channel closed")
+    }
+}
+
+/// The fixture moved in time so that its "now" is the real clock's now.
+fn at_real_now(snapshot: Snapshot) -> Snapshot {
+    fixtures::shifted(snapshot, time::now_ms() - fixtures::NOW_MS)
+}
+
+#[tokio::test]
+async fn keys_show_at_once_q_shuts_down_then_forces_and_the_loop_ends_when_finished() {
+    let mut ui = Harness::start(at_real_now(fixtures::idle_snapshot()));
+    ui.frame_showing("[1 Accounts]").await;
+
+    // A key's change is on the very next frame: the loop draws right after handling it.
+    let frames_before = *ui.frames.borrow();
+    ui.press(KeyCode::Char('2'));
+    let text = ui.next_frame().await;
+    assert!(text.contains("[2 Tasks]"), "{text}");
+    assert_eq!(*ui.frames.borrow(), frames_before + 1);
+
+    ui.press(KeyCode::Char('q'));
+    assert_eq!(ui.command().await, Command::Shutdown { force: false });
+    let text = ui.frame_showing("Shutting down").await;
+    assert!(text.contains("waiting for the manager"), "{text}");
+
+    let shutting_down = at_real_now(fixtures::shutting_down_snapshot());
+    ui.manager
+        .snapshots
+        .send(Arc::new(shutting_down.clone()))
+        .unwrap();
+    let text = ui.frame_showing("stop workers").await;
+    assert!(
+        text.contains("pid 4201") && text.contains("kill in 8s"),
+        "{text}"
+    );
+
+    ui.press(KeyCode::Char('q'));
+    assert_eq!(ui.command().await, Command::Shutdown { force: true });
+    ui.frame_showing("Shutting down (forced)").await;
+
+    let mut finished = shutting_down;
+    if let Some(shutdown) = &mut finished.shutdown {
+        shutdown.finished_ms = Some(time::now_ms());
+    }
+    ui.manager.snapshots.send(Arc::new(finished)).unwrap();
+    let ended = tokio::time::timeout(PATIENCE, ui.ui)
+        .await
+        .expect("loop did not end");
+    ended.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_loop_ends_when_the_manager_goes_away() {
+    let mut ui = Harness::start(at_real_now(fixtures::idle_snapshot()));
+    ui.frame_showing("[1 Accounts]").await;
+    drop(ui.manager.snapshots);
+    let ended = tokio::time::timeout(PATIENCE, ui.ui)
+        .await
+        .expect("loop did not end");
+    ended.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn losing_the_terminal_asks_for_a_graceful_shutdown() {
+    let mut ui = Harness::start(at_real_now(fixtures::idle_snapshot()));
+    ui.frame_showing("[1 Accounts]").await;
+    let input_error = || Err(io::Error::other("input/output error"));
+    // One error may be transient: the UI keeps going.
+    ui.keys.send(input_error());
+    ui.press(KeyCode::Char('2'));
+    ui.frame_showing("[2 Tasks]").await;
+    assert!(ui.manager.commands.try_recv().is_err(), "no command yet");
+    // A terminal that keeps failing is gone: shut down as if `q` was pressed.
+    for _ in 0..3 {
+        ui.keys.send(input_error());
+    }
+    assert_eq!(ui.command().await, Command::Shutdown { force: false });
+}
+
+#[tokio::test]
+async fn a_burst_of_keys_is_drawn_once() {
+    // Idle: no countdown on screen, so the only frame to come is the keys' one.
+    let mut ui = Harness::start(at_real_now(fixtures::idle_snapshot()));
+    ui.frame_showing("[1 Accounts]").await;
+    let frames_before = *ui.frames.borrow();
+    // Sent before the loop wakes, so it drains them all and draws once.
+    for key in [
+        KeyCode::Char('j'),
+        KeyCode::Char('j'),
+        KeyCode::Char('j'),
+        KeyCode::Char('3'),
+    ] {
+        ui.press(key);
+    }
+    let text = ui.frame_showing("[3 Aria2]").await;
+    assert!(text.contains("[3 Aria2]"));
+    assert_eq!(
+        *ui.frames.borrow(),
+        frames_before + 1,
+        "one frame for four keys"
+    );
+}

@@ -1,0 +1,101 @@
+//! The full-screen dashboard: draws `Snapshot`s, turns keys into `Command`s.
+//! Never touches processes, files or SQLite; everything goes through `ManagerHandle`.
+//!
+//! Keys → [`keymap`] → `Action` → `App::update` (pure) → `Command`s → manager →
+//! `Snapshot` → `draw` (pure). The loop in `event_loop` draws only on change.
+//!
+//! # Starting it from `main`
+//!
+//! ```ignore
+//! // 1. Logs: before anything logs, send tracing to the Logs pane (and the log file),
+//! //    never to stdout/stderr while the screen is up.
+//! steward::tui::start_log_capture(tui_logger::LevelFilter::Debug)?;
+//! tracing_subscriber::registry()
+//!     .with(steward::tui::tracing_layer())
+//!     .with(file_layer)
+//!     .init();
+//! // 2. The manager, then the UI; `run` returns once the shutdown finished.
+//! let handle = Manager::start(config)?;
+//! steward::tui::run(handle, steward::tui::UiOptions::from_env()).await?;
+//! ```
+
+mod accounts_pane;
+mod action;
+mod add_form;
+mod app;
+mod confirm;
+mod details;
+mod draw;
+mod event_loop;
+mod format;
+mod header;
+mod help;
+mod info_panes;
+mod keymap;
+mod logs_pane;
+mod pane;
+mod rows;
+mod shutdown_view;
+mod signals;
+mod tasks_pane;
+mod theme;
+mod wakeup;
+
+#[cfg(test)]
+mod app_tests;
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod loop_tests;
+#[cfg(test)]
+mod render_tests;
+
+use std::io;
+
+use crate::manager::ManagerHandle;
+
+pub use event_loop::run_loop;
+pub use logs_pane::{start_log_capture, tracing_layer};
+
+/// How the UI looks; read from the environment by [`UiOptions::from_env`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiOptions {
+    /// False when `NO_COLOR` is set and non-empty: no colours at all.
+    pub color: bool,
+}
+
+impl UiOptions {
+    pub fn from_env() -> UiOptions {
+        UiOptions {
+            color: !theme::no_color_requested(),
+        }
+    }
+}
+
+impl Default for UiOptions {
+    /// Same as [`UiOptions::from_env`], so `NO_COLOR` cannot be forgotten.
+    fn default() -> UiOptions {
+        UiOptions::from_env()
+    }
+}
+
+/// Puts the terminal back (raw mode off, main screen) however `run` ends,
+/// including when its future is dropped. Panics are covered by ratatui's hook.
+struct RestoreTerminal;
+
+impl Drop for RestoreTerminal {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Takes over the terminal, runs the dashboard until the manager's shutdown
+/// has finished (the first `q`/Ctrl+C/SIGTERM/SIGHUP asks for it), then
+/// restores the terminal. Errors only if the terminal could not be set up.
+pub async fn run(handle: ManagerHandle, options: UiOptions) -> io::Result<()> {
+    let _restore = RestoreTerminal;
+    // try_init installs ratatui's panic hook (restore, then print) before touching the terminal.
+    let mut terminal = ratatui::try_init()?;
+    let events = crossterm::event::EventStream::new();
+    run_loop(&mut terminal, events, handle, &options).await
+}

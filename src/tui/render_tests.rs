@@ -1,0 +1,278 @@
+//! Render tests: every pane and modal drawn on `TestBackend` at 80x24 and
+//! 120x40 from fixed snapshots and a fixed clock, kept as insta snapshots, plus
+//! assertions on the text that matters.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+use crate::manager::Snapshot;
+
+use super::action::Action;
+use super::app::App;
+use super::draw::{TOO_SMALL, draw};
+use super::fixtures::{self, NOW_MS};
+use super::pane::Pane;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn render(app: &App, snapshot: &Snapshot, (columns, rows): (u16, u16)) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(columns, rows)).unwrap();
+    terminal
+        .draw(|frame| draw(frame, app, snapshot, NOW_MS))
+        .unwrap();
+    terminal
+}
+
+/// Renders at both sizes, snapshots each as `<name>_<cols>x<rows>`, returns the texts.
+fn snapshot_both(name: &str, app: &App, snapshot: &Snapshot) -> Vec<String> {
+    SIZES
+        .iter()
+        .map(|&size| {
+            let mut app = app.clone();
+            app.size = size;
+            let text = render(&app, snapshot, size).backend().to_string();
+            insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), text);
+            text
+        })
+        .collect()
+}
+
+fn app_after(actions: &[Action], snapshot: &Snapshot) -> App {
+    let mut app = App::new((80, 24), true);
+    for action in actions {
+        app.update(*action, snapshot);
+    }
+    app
+}
+
+#[test]
+fn accounts_pane() {
+    let snapshot = fixtures::busy_snapshot();
+    let texts = snapshot_both("accounts", &app_after(&[], &snapshot), &snapshot);
+    for text in &texts {
+        assert!(text.contains("↻ backoff (next in 4s)"), "{text}");
+        assert!(text.contains("◌ stopping (kill in 8s)"), "{text}");
+        assert!(text.contains("✗ exited (code 1)"));
+        assert!(text.contains("accounts 2/5 running"));
+        assert!(text.contains("up 42m"));
+        assert!(text.contains("⚠ last run crashed"));
+        assert!(text.contains("error: cannot start eve: no such file"));
+        assert!(text.contains("▸ alice"), "the first row is selected");
+    }
+    assert!(
+        !texts[0].contains("Alice's shop"),
+        "80 columns drop the name"
+    );
+    assert!(texts[1].contains("Alice's shop") && texts[1].contains("4203,4100"));
+}
+
+#[test]
+fn tasks_pane() {
+    let snapshot = fixtures::busy_snapshot();
+    let app = app_after(
+        &[Action::FocusPane(Pane::Tasks), Action::MoveDown],
+        &snapshot,
+    );
+    for text in snapshot_both("tasks", &app, &snapshot) {
+        assert!(text.contains("[2 Tasks]"));
+        assert!(text.contains("◌ cancelling (5s)"));
+        assert!(text.contains("✓ finished"));
+        assert!(text.contains("▸ 2"), "{text}");
+        assert!(text.contains("c cancel"), "footer names the pane's keys");
+    }
+}
+
+#[test]
+fn aria2_and_temp_panes_with_data() {
+    let snapshot = fixtures::busy_snapshot();
+    let aria2 = app_after(&[Action::FocusPane(Pane::Aria2)], &snapshot);
+    for text in snapshot_both("aria2", &aria2, &snapshot) {
+        assert!(text.contains("6800") && text.contains("1.37.0"));
+    }
+    let temp = app_after(&[Action::FocusPane(Pane::Temp)], &snapshot);
+    for text in snapshot_both("temp", &temp, &snapshot) {
+        assert!(text.contains("5.3 MiB") && text.contains("3m ago"));
+    }
+}
+
+#[test]
+fn aria2_and_temp_placeholders_until_their_subsystems_land() {
+    let snapshot = fixtures::idle_snapshot();
+    let aria2 = app_after(&[Action::FocusPane(Pane::Aria2)], &snapshot);
+    for text in snapshot_both("aria2_placeholder", &aria2, &snapshot) {
+        assert!(text.contains("Aria2: not built yet"));
+        assert!(text.contains("aria2 n/a"));
+    }
+    let temp = app_after(&[Action::FocusPane(Pane::Temp)], &snapshot);
+    for text in snapshot_both("temp_placeholder", &temp, &snapshot) {
+        assert!(text.contains("Temp: not built yet"));
+    }
+}
+
+#[test]
+fn logs_pane() {
+    // Empty and repeatable: no test calls `start_log_capture`, so nothing ever
+    // moves from tui-logger's intake into the buffer the widget shows.
+    let snapshot = fixtures::idle_snapshot();
+    let app = app_after(
+        &[Action::FocusPane(Pane::Logs), Action::CycleLogLevel],
+        &snapshot,
+    );
+    for text in snapshot_both("logs", &app, &snapshot) {
+        assert!(text.contains("Logs (debug and above)"));
+        assert!(text.contains("l level"));
+    }
+}
+
+#[test]
+fn help_overlay() {
+    let snapshot = fixtures::idle_snapshot();
+    let app = app_after(&[Action::ToggleHelp], &snapshot);
+    let texts = snapshot_both("help", &app, &snapshot);
+    for text in &texts {
+        assert!(text.contains("Everywhere"));
+        assert!(text.contains("Ctrl+C"));
+        assert!(text.contains("Esc close"));
+    }
+    assert!(texts[1].contains("force-cancel the selected task"));
+    let scrolled = app_after(
+        &[Action::ToggleHelp, Action::MoveDown, Action::MoveDown],
+        &snapshot,
+    );
+    let text = render(&scrolled, &snapshot, (80, 24)).backend().to_string();
+    assert!(text.contains("lines 3-"), "{text}");
+}
+
+#[test]
+fn confirm_dialog_for_removing_an_account() {
+    let snapshot = fixtures::busy_snapshot();
+    let app = app_after(
+        &[Action::MoveDown, Action::MoveDown, Action::RemoveAccount],
+        &snapshot,
+    );
+    for text in snapshot_both("confirm_remove", &app, &snapshot) {
+        assert!(text.contains("Remove account carol?"), "{text}");
+        assert!(text.contains("pid 4203"));
+        assert!(text.contains("trash"));
+        assert!(text.contains("Enter/y confirm"));
+    }
+}
+
+#[test]
+fn add_form_with_an_error() {
+    let snapshot = fixtures::busy_snapshot();
+    let mut actions = vec![Action::AddAccount];
+    actions.extend("bad id".chars().map(Action::InputChar));
+    let app = app_after(&actions, &snapshot);
+    for text in snapshot_both("add_form_error", &app, &snapshot) {
+        assert!(text.contains("Add account"));
+        assert!(
+            text.contains("✗ account id \"bad id\" has a character"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn account_details() {
+    let snapshot = fixtures::busy_snapshot();
+    let app = app_after(
+        &[Action::Bottom, Action::MoveUp, Action::OpenDetails],
+        &snapshot,
+    );
+    for text in snapshot_both("details_dave", &app, &snapshot) {
+        assert!(text.contains("Account dave"));
+        assert!(text.contains("STEWARD_SECRET"), "env names are shown");
+        assert!(text.contains("secret •••• (12 chars)"), "values never are");
+        assert!(text.contains("code 1, 2m ago"));
+        assert!(text.contains("5m ago: exited (code 1)"));
+        assert!(text.contains("dave: 3 messages answered"));
+    }
+}
+
+#[test]
+fn filtered_rows() {
+    let snapshot = fixtures::busy_snapshot();
+    let mut actions = vec![Action::StartFilter];
+    actions.extend("back".chars().map(Action::InputChar));
+    let app = app_after(&actions, &snapshot);
+    for text in snapshot_both("filter", &app, &snapshot) {
+        assert!(text.contains("filter: /back"));
+        assert!(text.contains("1 of 5 match \"back\""));
+        assert!(text.contains("bob") && !text.contains("alice "), "{text}");
+    }
+}
+
+#[test]
+fn shutdown_progress() {
+    let snapshot = fixtures::shutting_down_snapshot();
+    let app = App::new((80, 24), true);
+    let texts = snapshot_both("shutdown", &app, &snapshot);
+    for text in &texts {
+        assert!(text.contains("Shutting down"));
+        assert!(text.contains("3s since the shutdown began"), "{text}");
+        assert!(text.contains("✓ stop intake"));
+        assert!(text.contains("▶ stop workers"));
+        assert!(text.contains("running · deadline in 8s"));
+        assert!(text.contains("alice") && text.contains("pid 4201") && text.contains("kill in 8s"));
+        assert!(text.contains("· stop aria2"));
+        assert!(text.contains("q/Ctrl+C again: force: SIGKILL"), "{text}");
+    }
+    let mut forced = app.clone();
+    forced.update(Action::Quit, &snapshot);
+    let text = render(&forced, &snapshot, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("Shutting down (forced)") && text.contains("forced (SIGKILL)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn too_small_shows_one_line() {
+    let snapshot = fixtures::busy_snapshot();
+    let app = App::new((79, 24), true);
+    for size in [(79, 24), (80, 23), (40, 10)] {
+        let terminal = render(&app, &snapshot, size);
+        let buffer = terminal.backend().buffer();
+        let text = terminal.backend().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with(&format!("\"{}", &TOO_SMALL[..size.0.min(31) as usize])),
+            "{text}"
+        );
+        assert!(
+            buffer
+                .content
+                .iter()
+                .skip(usize::from(size.0))
+                .all(|cell| cell.symbol() == " "),
+            "only one line is drawn: {text}"
+        );
+    }
+    insta::assert_snapshot!(
+        "too_small_79x24",
+        render(&app, &snapshot, (79, 24)).backend().to_string()
+    );
+}
+
+#[test]
+fn no_color_draws_no_colour_but_keeps_words_and_symbols() {
+    let snapshot = fixtures::busy_snapshot();
+    for pane in Pane::ALL {
+        let mut app = App::new((120, 40), false);
+        app.focus = pane;
+        let terminal = render(&app, &snapshot, (120, 40));
+        let coloured = terminal
+            .backend()
+            .buffer()
+            .content
+            .iter()
+            .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+            .count();
+        assert_eq!(coloured, 0, "{pane:?}");
+    }
+    let app = App::new((120, 40), false);
+    let text = render(&app, &snapshot, (120, 40)).backend().to_string();
+    assert!(text.contains("● running") && text.contains("✗ failed (no such file)"));
+}

@@ -1,0 +1,110 @@
+//! Which rows a list pane shows (after its filter) and which one is selected.
+//! Shared by `App::update` (what a key acts on) and drawing (what is highlighted).
+
+use crate::manager::{AccountView, Snapshot, TaskView};
+
+use super::format;
+
+/// Selection and filter of one pane. The selection follows a row's key (account
+/// id, task id) across snapshots; the index is the fallback when that row is gone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaneState {
+    pub selected_key: Option<String>,
+    pub selected_index: usize,
+    pub filter: String,
+}
+
+impl PaneState {
+    /// The selected position among `keys` (the visible rows), if there are rows.
+    pub fn selected(&self, keys: &[String]) -> Option<usize> {
+        if keys.is_empty() {
+            return None;
+        }
+        let by_key = self
+            .selected_key
+            .as_ref()
+            .and_then(|wanted| keys.iter().position(|k| k == wanted));
+        Some(by_key.unwrap_or(self.selected_index.min(keys.len() - 1)))
+    }
+
+    /// Selects row `index` of `keys`, clamped.
+    pub fn select(&mut self, keys: &[String], index: usize) {
+        if keys.is_empty() {
+            self.selected_key = None;
+            self.selected_index = 0;
+            return;
+        }
+        let index = index.min(keys.len() - 1);
+        self.selected_index = index;
+        self.selected_key = Some(keys[index].clone());
+    }
+}
+
+fn matches(filter: &str, fields: &[&str]) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let needle = filter.to_lowercase();
+    fields.iter().any(|f| f.to_lowercase().contains(&needle))
+}
+
+/// Accounts whose id, name or state word contain `filter` (case-insensitive).
+pub fn accounts<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s AccountView> {
+    snapshot
+        .accounts
+        .iter()
+        .filter(|a| {
+            matches(
+                filter,
+                &[&a.id, &a.name, format::worker_word(&a.worker.state)],
+            )
+        })
+        .collect()
+}
+
+/// Tasks whose id, kind, name, owner or state word contain `filter`.
+pub fn tasks<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s TaskView> {
+    snapshot
+        .tasks
+        .iter()
+        .filter(|t| {
+            matches(
+                filter,
+                &[
+                    &t.id.to_string(),
+                    t.kind.label(),
+                    &t.name,
+                    t.owner.as_deref().unwrap_or(""),
+                    format::task_word(&t.state),
+                ],
+            )
+        })
+        .collect()
+}
+
+pub fn account_keys(rows: &[&AccountView]) -> Vec<String> {
+    rows.iter().map(|a| a.id.clone()).collect()
+}
+
+pub fn task_keys(rows: &[&TaskView]) -> Vec<String> {
+    rows.iter().map(|t| t.id.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn selection_follows_the_row_then_falls_back_to_the_position() {
+        let mut state = PaneState::default();
+        state.select(&keys(&["a", "b", "c"]), 1);
+        assert_eq!(state.selected(&keys(&["x", "a", "b", "c"])), Some(2));
+        assert_eq!(state.selected(&keys(&["a", "c"])), Some(1));
+        assert_eq!(state.selected(&keys(&["a"])), Some(0));
+        assert_eq!(state.selected(&[]), None);
+    }
+}

@@ -1,0 +1,153 @@
+//! When the screen's text next changes with no event at all: a countdown
+//! ticking, a minute-grained age rolling over, a notice expiring. The loop
+//! sleeps until then and not a moment more often; with nothing of the sort
+//! visible it does not wake at all.
+
+use crate::manager::{AccountView, Snapshot, TaskState, TaskView, WorkerState};
+
+use super::app::{App, DetailsTarget, Modal, NOTICE_VISIBLE_MS};
+use super::pane::Pane;
+use super::rows;
+
+const SECOND_MS: i64 = 1_000;
+const MINUTE_MS: i64 = 60_000;
+
+/// When `time::secs_until(deadline, now)` next changes; `None` once it shows 0.
+fn countdown_tick(deadline_ms: i64, now_ms: i64) -> Option<i64> {
+    let left = deadline_ms - now_ms;
+    (left > 0).then(|| deadline_ms - SECOND_MS * ((left + SECOND_MS - 1) / SECOND_MS - 1))
+}
+
+/// When an age counted from `from_ms` next crosses a multiple of `unit_ms`.
+fn age_tick(from_ms: i64, now_ms: i64, unit_ms: i64) -> i64 {
+    if now_ms < from_ms {
+        return from_ms;
+    }
+    from_ms + ((now_ms - from_ms) / unit_ms + 1) * unit_ms
+}
+
+fn worker_ticks(account: &AccountView, now_ms: i64, out: &mut Vec<i64>) {
+    let worker = &account.worker;
+    match worker.state {
+        WorkerState::Backoff { until_ms: deadline }
+        | WorkerState::Stopping {
+            deadline_ms: deadline,
+        } => {
+            out.extend(countdown_tick(deadline, now_ms));
+        }
+        _ => {}
+    }
+    if let (true, Some(started)) = (worker.state.is_active(), worker.started_ms) {
+        out.push(age_tick(started, now_ms, MINUTE_MS));
+    }
+}
+
+fn task_ticks(task: &TaskView, now_ms: i64, out: &mut Vec<i64>) {
+    if let TaskState::Cancelling {
+        deadline_ms,
+        force: false,
+    } = task.state
+    {
+        out.extend(countdown_tick(deadline_ms, now_ms));
+    }
+    out.push(age_tick(task.started_ms, now_ms, MINUTE_MS));
+}
+
+/// The next instant (unix ms) at which `draw` would paint different text, if any.
+pub fn next_change_ms(app: &App, snapshot: &Snapshot, now_ms: i64) -> Option<i64> {
+    let mut ticks = vec![age_tick(snapshot.instance.started_ms, now_ms, MINUTE_MS)];
+    if let Some(notice) = app.visible_notice(snapshot, now_ms) {
+        ticks.push(notice.at_ms + NOTICE_VISIBLE_MS);
+    }
+    match app.focus {
+        Pane::Accounts => {
+            for account in rows::accounts(snapshot, &app.pane(Pane::Accounts).filter) {
+                worker_ticks(account, now_ms, &mut ticks);
+            }
+        }
+        Pane::Tasks => {
+            for task in rows::tasks(snapshot, &app.pane(Pane::Tasks).filter) {
+                task_ticks(task, now_ms, &mut ticks);
+            }
+        }
+        Pane::Temp => {
+            if let Some(temp) = &snapshot.temp {
+                ticks.push(age_tick(temp.refreshed_ms, now_ms, MINUTE_MS));
+            }
+        }
+        Pane::Aria2 | Pane::Logs => {}
+    }
+    for modal in &app.modals {
+        match modal {
+            Modal::Details(DetailsTarget::Account(id)) => {
+                if let Some(account) = snapshot.accounts.iter().find(|a| &a.id == id) {
+                    worker_ticks(account, now_ms, &mut ticks);
+                    let worker = &account.worker;
+                    let exits = worker.last_exit.iter().map(|e| e.at_ms);
+                    let restarts = worker.restart_history.iter().map(|r| r.at_ms);
+                    ticks.extend(
+                        exits
+                            .chain(restarts)
+                            .map(|at| age_tick(at, now_ms, MINUTE_MS)),
+                    );
+                }
+            }
+            Modal::Details(DetailsTarget::Task(id)) => {
+                if let Some(task) = snapshot.tasks.iter().find(|t| t.id == *id) {
+                    task_ticks(task, now_ms, &mut ticks);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(shutdown) = &snapshot.shutdown {
+        // "12s since the shutdown began" counts seconds.
+        ticks.push(age_tick(shutdown.started_ms, now_ms, SECOND_MS));
+        for phase in &shutdown.phases {
+            let deadlines = phase.deadline_ms.into_iter();
+            let pending = phase.pending.iter().filter_map(|item| item.deadline_ms);
+            ticks.extend(
+                deadlines
+                    .chain(pending)
+                    .filter_map(|d| countdown_tick(d, now_ms)),
+            );
+        }
+    }
+    ticks.into_iter().filter(|t| *t > now_ms).min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::fixtures;
+
+    #[test]
+    fn countdowns_tick_when_their_seconds_text_changes() {
+        assert_eq!(countdown_tick(10_000, 6_800), Some(7_000)); // "4s" -> "3s" at 7.0
+        assert_eq!(countdown_tick(10_000, 7_000), Some(8_000));
+        assert_eq!(countdown_tick(10_000, 9_999), Some(10_000)); // "1s" -> "0s"
+        assert_eq!(countdown_tick(10_000, 10_000), None);
+    }
+
+    #[test]
+    fn an_idle_screen_wakes_only_when_a_minute_rolls_over() {
+        let snapshot = fixtures::idle_snapshot();
+        let app = App::new((120, 40), true);
+        let now = fixtures::NOW_MS;
+        let next = next_change_ms(&app, &snapshot, now).unwrap();
+        assert!(next - now > 1_000, "woke after {} ms", next - now);
+        assert!(next - now <= MINUTE_MS);
+    }
+
+    #[test]
+    fn a_visible_backoff_wakes_every_second_and_a_hidden_one_does_not() {
+        let snapshot = fixtures::busy_snapshot();
+        let now = fixtures::NOW_MS;
+        let mut app = App::new((120, 40), true);
+        let next = next_change_ms(&app, &snapshot, now).unwrap();
+        assert!(next - now <= SECOND_MS, "accounts pane shows a countdown");
+        app.focus = Pane::Aria2;
+        let next = next_change_ms(&app, &snapshot, now).unwrap();
+        assert!(next - now > SECOND_MS, "aria2 pane shows no countdown");
+    }
+}
