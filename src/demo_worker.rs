@@ -1,7 +1,8 @@
 //! The built-in reference worker (`steward demo-worker`): what a well-behaved
 //! worker does. It appends a heartbeat to its session file, keeps a scratch
 //! file in its TMPDIR, logs now and then, and on SIGTERM/SIGINT finishes the
-//! write in hand and exits 0 within a second.
+//! write in hand and exits 0 within a second. `STEWARD_DEMO_STOP_DELAY_MS`
+//! makes it take that long to clean up, to show a slow worker's stop.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -59,9 +60,17 @@ pub async fn run() -> i32 {
             }
         }
     }
+    println!("demo worker for {account} stopping");
+    let delay = std::env::var("STEWARD_DEMO_STOP_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if delay > 0 {
+        // A stand-in for real cleanup work (flushing, closing connections).
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     if let Some(path) = &scratch {
         let _ = std::fs::remove_file(path);
     }
-    println!("demo worker for {account} stopping");
     0
 }

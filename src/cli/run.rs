@@ -92,11 +92,39 @@ pub(super) fn summary(report: &ShutdownView) -> String {
     }
 }
 
-/// The full-screen dashboard.
-pub(super) fn dashboard(_globals: &Globals) -> Result<(), Failure> {
-    Err(Failure::runtime(
-        "the dashboard is not built yet (use `steward run --headless` and `steward status`)",
-    ))
+/// The full-screen dashboard over the embedded manager. The UI turns
+/// q / Ctrl+C / SIGINT / SIGTERM / SIGHUP into the shutdown plan and returns
+/// once it has finished; the summary line is printed after the terminal is back.
+pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
+    let options = options(globals)?;
+    crate::tui::start_log_capture(tui_logger::LevelFilter::Debug)
+        .map_err(|e| Failure::runtime(format!("cannot start the log pane: {e}")))?;
+    let _log = crate::logging::init(
+        &options.data_dir,
+        Some(Box::new(crate::tui::tracing_layer())),
+    )
+    .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    runtime()?.block_on(async move {
+        let running = Manager::start(options).await.map_err(start_failure)?;
+        let ui = crate::tui::run(running.handle.clone(), crate::tui::UiOptions::from_env()).await;
+        // The UI may have ended on a terminal error before any shutdown began:
+        // stop everything anyway (a second request would mean force, so only
+        // ask when no shutdown runs yet).
+        if running.handle.snapshots.borrow().shutdown.is_none() {
+            let _ = running
+                .handle
+                .commands
+                .send(Command::Shutdown { force: false })
+                .await;
+        }
+        let report = running
+            .done
+            .await
+            .map_err(|e| Failure::runtime(format!("manager task failed: {e}")))?;
+        ui.map_err(|e| Failure::runtime(format!("terminal error: {e} (workers were stopped)")))?;
+        println!("{}", summary(&report));
+        Ok(())
+    })
 }
 
 pub(super) fn demo_worker() -> Result<(), Failure> {

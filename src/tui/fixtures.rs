@@ -49,6 +49,7 @@ fn account(id: &str, name: &str, state: WorkerState, pid: Option<i32>) -> Accoun
                 format!("{id}: connected"),
                 format!("{id}: 3 messages answered"),
             ],
+            stop_forced: false,
         },
     }
 }
@@ -247,6 +248,7 @@ pub fn shutting_down_snapshot() -> Snapshot {
             started_ms: started,
             ended_ms: ended,
             deadline_ms: None,
+            detail: None,
             pending: Vec::new(),
         };
     let start = NOW_MS - 3_000;
@@ -269,6 +271,8 @@ pub fn shutting_down_snapshot() -> Snapshot {
     snapshot.shutdown = Some(ShutdownView {
         started_ms: start,
         forced: false,
+        forced_ms: None,
+        killed_workers: Vec::new(),
         phases: vec![
             phase(
                 "stop intake",
