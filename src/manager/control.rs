@@ -382,6 +382,18 @@ impl Control {
         });
         self.progress = Some(progress.clone());
         let force = self.plan_force.clone();
+        if let Some(after) = self.options.config.shutdown.force_after {
+            // An operator-set ceiling on the whole plan: past it, stop waiting.
+            let (force, progress) = (force.clone(), progress.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                if !force.is_cancelled() {
+                    warn!(after = ?after, "shutdown still running at force_after: forcing");
+                    force.cancel();
+                    progress.mark_forced();
+                }
+            });
+        }
         tokio::spawn(async move { shutdown::run(phases, &progress, force).await })
     }
 
