@@ -4,6 +4,7 @@
 //! (`store`, `proc`, `lock`, `config`, `paths`, `time`).
 
 pub mod accounts;
+pub mod aria2;
 pub mod config;
 pub mod lock;
 pub mod manager;
