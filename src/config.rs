@@ -1,1 +1,903 @@
+//! The configuration file (`steward.toml`): its shape, defaults, duration
+//! syntax, validation, and one-line errors that name the file, line and key.
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::paths::DataDir;
+
+/// Signal names accepted for `[worker].stop_signal` (without the `SIG` prefix).
+pub const STOP_SIGNALS: &[&str] = &["TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL"];
+
+const DURATION_HINT: &str = "use e.g. 500ms, 10s, 2m";
+
+/// The whole configuration. Every field has a default, so an empty file (or
+/// no file) is a valid configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub worker: WorkerConfig,
+    pub aria2: Aria2Config,
+    pub temp: TempConfig,
+    pub trash: TrashConfig,
+    pub shutdown: ShutdownConfig,
+    pub ui: UiConfig,
+}
+
+/// `[worker]`: how each account's worker process is run and restarted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// argv of the worker; `None` means the built-in demo worker.
+    #[serde(deserialize_with = "de_command")]
+    pub command: Option<Vec<String>>,
+    /// Signal name without the `SIG` prefix, one of [`STOP_SIGNALS`].
+    #[serde(deserialize_with = "de_signal")]
+    pub stop_signal: String,
+    #[serde(with = "duration")]
+    pub stop_timeout: Duration,
+    pub restart: RestartPolicy,
+    #[serde(with = "duration")]
+    pub backoff_initial: Duration,
+    #[serde(with = "duration")]
+    pub backoff_max: Duration,
+    /// A worker that stayed up this long gets its backoff reset.
+    #[serde(with = "duration")]
+    pub backoff_reset_after: Duration,
+    /// Extra environment variables for every worker.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            command: None,
+            stop_signal: "TERM".to_owned(),
+            stop_timeout: Duration::from_secs(10),
+            restart: RestartPolicy::OnFailure,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            backoff_reset_after: Duration::from_secs(30),
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[worker].restart`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl<'de> Deserialize<'de> for RestartPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "always" => Ok(RestartPolicy::Always),
+            "on-failure" => Ok(RestartPolicy::OnFailure),
+            "never" => Ok(RestartPolicy::Never),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid restart policy {s:?} (expected always, on-failure or never)"
+            ))),
+        }
+    }
+}
+
+/// `[aria2]`: the shared download daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Aria2Config {
+    pub enabled: bool,
+    pub binary: String,
+    /// `None` (or `""`) means `<data-dir>/downloads`.
+    #[serde(deserialize_with = "de_opt_path")]
+    pub download_dir: Option<PathBuf>,
+    pub max_concurrent: u32,
+    pub extra_args: Vec<String>,
+    #[serde(with = "duration")]
+    pub restart_backoff_max: Duration,
+}
+
+impl Default for Aria2Config {
+    fn default() -> Self {
+        Aria2Config {
+            enabled: true,
+            binary: "aria2c".to_owned(),
+            download_dir: None,
+            max_concurrent: 5,
+            extra_args: Vec::new(),
+            restart_backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[temp]`: the registered temp tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TempConfig {
+    /// `None` (or `""`) means `<data-dir>/tmp`.
+    #[serde(deserialize_with = "de_opt_path")]
+    pub root: Option<PathBuf>,
+    #[serde(with = "duration")]
+    pub max_age: Duration,
+    #[serde(with = "duration")]
+    pub stats_interval: Duration,
+}
+
+impl Default for TempConfig {
+    fn default() -> Self {
+        TempConfig {
+            root: None,
+            max_age: Duration::from_secs(24 * 3600),
+            stats_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[trash]`: how long trashed session files are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrashConfig {
+    #[serde(with = "duration")]
+    pub keep: Duration,
+}
+
+impl Default for TrashConfig {
+    fn default() -> Self {
+        TrashConfig {
+            keep: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// `[shutdown]`: the deadline of each shutdown phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    #[serde(with = "duration")]
+    pub cancel_tasks: Duration,
+    #[serde(with = "duration")]
+    pub save_downloads: Duration,
+    /// `None` means `worker.stop_timeout + 1s` (see [`Config::stop_workers_deadline`]).
+    #[serde(with = "opt_duration")]
+    pub stop_workers: Option<Duration>,
+    #[serde(with = "duration")]
+    pub stop_aria2: Duration,
+    #[serde(with = "duration")]
+    pub clean_temp: Duration,
+    #[serde(with = "duration")]
+    pub close_store: Duration,
+    /// When set, the whole shutdown is forced after this long.
+    #[serde(with = "opt_duration")]
+    pub force_after: Option<Duration>,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            cancel_tasks: Duration::from_secs(5),
+            save_downloads: Duration::from_secs(3),
+            stop_workers: None,
+            stop_aria2: Duration::from_secs(3),
+            clean_temp: Duration::from_secs(10),
+            close_store: Duration::from_secs(5),
+            force_after: None,
+        }
+    }
+}
+
+/// `[ui]`: the terminal UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    #[serde(with = "duration")]
+    pub tick: Duration,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            tick: Duration::from_millis(250),
+        }
+    }
+}
+
+/// A config file that could not be read or is not valid. Display is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config error in {file}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Invalid {
+        /// The file name as given by the caller.
+        file: String,
+        /// 1-based line of the offending key or value, when known.
+        line: Option<usize>,
+        /// What is wrong, naming the key and table, e.g.
+        /// `unknown key "comand" in [worker]`.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates `path`. A missing file gives the defaults unless
+    /// `required` (the file was named explicitly, e.g. by `--config`).
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_str_named(&text, &name),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Io { file: name, source }),
+        }
+    }
+
+    /// Parses and validates `text`; `display_name` is the file name used in errors.
+    pub fn from_str_named(text: &str, display_name: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: display_name.to_owned(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: describe(text, &e),
+        })?;
+        config.validate().map_err(|(table, key, what)| {
+            let line = find_key_line(text, table, key);
+            ConfigError::Invalid {
+                file: display_name.to_owned(),
+                line,
+                message: with_key(&what, key, table),
+            }
+        })?;
+        Ok(config)
+    }
+
+    /// Checks that relate several fields. Err = (table, key, message).
+    fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        let w = &self.worker;
+        if w.backoff_initial.is_zero() {
+            return Err((
+                "worker",
+                "backoff_initial",
+                "backoff_initial must be more than 0 (use e.g. 500ms, 1s)".to_owned(),
+            ));
+        }
+        if w.backoff_initial > w.backoff_max {
+            return Err((
+                "worker",
+                "backoff_max",
+                format!(
+                    "backoff_max {} is below backoff_initial {} (make it at least as large)",
+                    format_duration(w.backoff_max),
+                    format_duration(w.backoff_initial)
+                ),
+            ));
+        }
+        if self.ui.tick.is_zero() {
+            return Err((
+                "ui",
+                "tick",
+                "tick must be more than 0 (use e.g. 250ms)".to_owned(),
+            ));
+        }
+        if self.temp.stats_interval.is_zero() {
+            return Err((
+                "temp",
+                "stats_interval",
+                "stats_interval must be more than 0 (use e.g. 5s)".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The deadline of the "stop workers" shutdown phase.
+    pub fn stop_workers_deadline(&self) -> Duration {
+        self.shutdown
+            .stop_workers
+            .unwrap_or(self.worker.stop_timeout + Duration::from_secs(1))
+    }
+
+    /// Where aria2c puts downloads.
+    pub fn download_dir(&self, data_dir: &DataDir) -> PathBuf {
+        self.aria2
+            .download_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.downloads_dir())
+    }
+
+    /// Root of the registered temp tree.
+    pub fn temp_root(&self, data_dir: &DataDir) -> PathBuf {
+        self.temp.root.clone().unwrap_or_else(|| data_dir.tmp_dir())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Durations
+
+/// Parses `500ms`, `10s`, `2m`, `1h`, `7d` (a whole number and one unit).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    if num.is_empty() {
+        return None;
+    }
+    let n: u64 = num.parse().ok()?;
+    let ms_per = match unit.trim_start() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(ms_per).map(Duration::from_millis)
+}
+
+/// The inverse of [`parse_duration`]: the largest unit that divides exactly.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms != 0 && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+fn duration_from_str<E: serde::de::Error>(s: &str) -> Result<Duration, E> {
+    parse_duration(s).ok_or_else(|| E::custom(format!("invalid duration {s:?} ({DURATION_HINT})")))
+}
+
+mod duration {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        duration_from_str(&s)
+    }
+}
+
+/// Like `duration`, with `""` meaning `None`.
+mod opt_duration {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_duration(*d)),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            Ok(None)
+        } else {
+            duration_from_str(&s).map(Some)
+        }
+    }
+}
+
+fn de_opt_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(if s.is_empty() {
+        None
+    } else {
+        Some(PathBuf::from(s))
+    })
+}
+
+fn de_command<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let argv = Vec::<String>::deserialize(d)?;
+    if argv.is_empty() {
+        return Err(serde::de::Error::custom(
+            "empty command (remove the key to use the built-in demo worker, or give an argv like [\"python3\", \"bot.py\"])",
+        ));
+    }
+    if argv[0].is_empty() {
+        return Err(serde::de::Error::custom(
+            "empty program name (the first element is the program to run)",
+        ));
+    }
+    Ok(Some(argv))
+}
+
+fn de_signal<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    let upper = raw.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if STOP_SIGNALS.contains(&name) {
+        Ok(name.to_owned())
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "invalid signal {raw:?} (expected one of {})",
+            STOP_SIGNALS.join(", ")
+        )))
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Never => "never",
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Error positions
+
+/// 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    let at = at.min(text.len());
+    text.as_bytes()[..at]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Byte offset where the line holding `at` starts.
+fn line_start(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0)
+}
+
+/// The table header in effect for the line holding byte offset `at`
+/// (`worker` under `[worker]`, `""` at the top level). A header on that very
+/// line does not count: there it is the thing in error, not its context.
+fn table_at(text: &str, at: usize) -> String {
+    let end = line_start(text, at);
+    text[..end]
+        .lines()
+        .filter_map(header_name)
+        .next_back()
+        .unwrap_or_default()
+}
+
+/// `Some("worker.sub")` for a line `[worker.sub]` (or `[[...]]`), ignoring comments.
+fn header_name(line: &str) -> Option<String> {
+    let t = line.trim();
+    let t = t.split('#').next().unwrap_or(t).trim();
+    let inner = t.strip_prefix('[')?.strip_suffix(']')?;
+    let inner = inner
+        .strip_prefix('[')
+        .and_then(|i| i.strip_suffix(']'))
+        .unwrap_or(inner);
+    Some(clean_dotted(inner))
+}
+
+fn clean_dotted(s: &str) -> String {
+    s.split('.')
+        .map(|p| p.trim().trim_matches('"').trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The key of a `key = value` line, if the line starts with one.
+fn key_of_line(line: &str) -> Option<String> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let bare = |c: char| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c);
+    (!key.is_empty() && key.chars().all(bare)).then(|| clean_dotted(key))
+}
+
+/// The key whose value holds byte offset `at`: the nearest `key = ` line at
+/// or above it (values such as arrays may span several lines).
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let end = line_start(text, at);
+    let this_line = text[end..].lines().next().unwrap_or("");
+    std::iter::once(this_line)
+        .chain(text[..end].lines().rev())
+        .take_while(|l| header_name(l).is_none())
+        .find_map(key_of_line)
+}
+
+/// Splits a dotted key into (table, last key) relative to the header table.
+fn qualify(table: &str, key: &str) -> (String, String) {
+    let mut parts: Vec<&str> = table.split('.').filter(|p| !p.is_empty()).collect();
+    let key_parts: Vec<&str> = key.split('.').collect();
+    let (last, prefix) = key_parts.split_last().unwrap_or((&"", &[]));
+    parts.extend(prefix.iter().copied());
+    (parts.join("."), (*last).to_owned())
+}
+
+/// `in [worker]`, or `at the top level`.
+fn place(table: &str) -> String {
+    if table.is_empty() {
+        "at the top level".to_owned()
+    } else {
+        format!("in [{table}]")
+    }
+}
+
+/// `what (hint)` from serde/toml's `what, expected X` or an already
+/// parenthesised hint.
+fn split_hint(what: &str) -> (&str, Option<String>) {
+    if let Some(i) = what.rfind(", expected ") {
+        return (&what[..i], Some(what[i + 2..].to_owned()));
+    }
+    if what.ends_with(')')
+        && let Some(i) = what.rfind(" (")
+    {
+        return (&what[..i], Some(what[i + 2..what.len() - 1].to_owned()));
+    }
+    (what, None)
+}
+
+/// `invalid duration "10x" (use ...)` → `invalid duration "10x" for key
+/// "stop_timeout" in [worker] (use ...)`.
+fn with_key(what: &str, key: &str, table: &str) -> String {
+    let (head, hint) = split_hint(what);
+    let hint = hint.map(|h| format!(" ({h})")).unwrap_or_default();
+    format!("{head} for key {key:?} {}{hint}", place(table))
+}
+
+/// Turns a toml error into one line naming the key and table.
+fn describe(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().lines().next().unwrap_or("").trim();
+    let Some(span) = e.span() else {
+        let (head, hint) = split_hint(msg);
+        return hint.map_or(head.to_owned(), |h| format!("{head} ({h})"));
+    };
+    let context = table_at(text, span.start);
+
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        let expected = rest
+            .split_once(", expected ")
+            .map(|(_, e)| e.trim_start_matches("one of ").replace('`', ""));
+        let start = line_start(text, span.start);
+        let line = text[start..].lines().next().unwrap_or("");
+        if header_name(line).is_some() {
+            // `[foo]` or `[worker.sub]`: the header up to the unknown name.
+            let upto = &text[start..span.end.min(text.len()).max(start)];
+            let name = clean_dotted(upto.trim_start().trim_start_matches('['));
+            let parent = parent_table(&name);
+            let hint = match expected {
+                Some(e) if parent.is_empty() => {
+                    let tables: Vec<String> = e.split(", ").map(|t| format!("[{t}]")).collect();
+                    format!(" (expected one of {})", tables.join(", "))
+                }
+                Some(e) => format!(" ([{parent}] takes only the keys {e})"),
+                None => String::new(),
+            };
+            return format!("unknown table [{name}]{hint}");
+        }
+        let (table, key) = match key_at(text, span.start) {
+            Some(written) if written.ends_with(field) => qualify(&context, &written),
+            _ => (context.clone(), field.to_owned()),
+        };
+        let hint = match expected {
+            Some(e) if table.is_empty() => format!(
+                " (expected one of the tables {})",
+                e.split(", ")
+                    .map(|t| format!("[{t}]"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(e) => format!(" (expected one of {e})"),
+            None => String::new(),
+        };
+        return format!("unknown key {key:?} {}{hint}", place(&table));
+    }
+
+    match key_at(text, span.start) {
+        Some(written) => {
+            let (table, key) = qualify(&context, &written);
+            with_key(msg, &key, &table)
+        }
+        None => {
+            let (head, hint) = split_hint(msg);
+            hint.map_or(head.to_owned(), |h| format!("{head} ({h})"))
+        }
+    }
+}
+
+/// `worker` for `worker.sub`.
+fn parent_table(name: &str) -> &str {
+    name.rsplit_once('.').map_or("", |(p, _)| p)
+}
+
+/// Line of `key = ...` inside `[table]`, for errors found after parsing.
+fn find_key_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(h) = header_name(line) {
+            current = h;
+            continue;
+        }
+        if let Some(k) = key_of_line(line)
+            && qualify(&current, &k) == (table.to_owned(), key.to_owned())
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::from_str_named(text, "steward.toml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn empty_file_and_missing_file_give_defaults() {
+        let c = Config::from_str_named("", "steward.toml").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.worker.command, None);
+        assert_eq!(c.worker.stop_signal, "TERM");
+        assert_eq!(c.worker.stop_timeout, Duration::from_secs(10));
+        assert_eq!(c.worker.restart, RestartPolicy::OnFailure);
+        assert_eq!(c.worker.backoff_initial, Duration::from_secs(1));
+        assert_eq!(c.worker.backoff_max, Duration::from_secs(60));
+        assert_eq!(c.worker.backoff_reset_after, Duration::from_secs(30));
+        assert!(c.aria2.enabled);
+        assert_eq!(c.aria2.binary, "aria2c");
+        assert_eq!(c.aria2.max_concurrent, 5);
+        assert_eq!(c.temp.max_age, Duration::from_secs(86_400));
+        assert_eq!(c.trash.keep, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.shutdown.stop_workers, None);
+        assert_eq!(c.stop_workers_deadline(), Duration::from_secs(11));
+        assert_eq!(c.ui.tick, Duration::from_millis(250));
+        let d = DataDir::new("/srv/s");
+        assert_eq!(c.download_dir(&d), PathBuf::from("/srv/s/downloads"));
+        assert_eq!(c.temp_root(&d), PathBuf::from("/srv/s/tmp"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        assert_eq!(Config::load(&missing, false).unwrap(), Config::default());
+        let e = Config::load(&missing, true).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("cannot read config {}: ", missing.display())),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn full_valid_file() {
+        let text = r#"
+[worker]
+command = ["python3", "bot.py"]
+stop_signal = "SIGint"
+stop_timeout = "500ms"
+restart = "always"
+backoff_initial = "2s"
+backoff_max = "2m"
+backoff_reset_after = "1h"
+env = { LANG = "C", X = "y" }
+
+[aria2]
+enabled = false
+binary = "/usr/bin/aria2c"
+download_dir = "/data/dl"
+max_concurrent = 9
+extra_args = ["--foo"]
+restart_backoff_max = "7d"
+
+[temp]
+root = "/tmp/st"
+max_age = "12h"
+stats_interval = "1s"
+
+[trash]
+keep = "1d"
+
+[shutdown]
+cancel_tasks = "1s"
+save_downloads = "2s"
+stop_workers = "20s"
+stop_aria2 = "4s"
+clean_temp = "5s"
+close_store = "6s"
+force_after = "1m"
+
+[ui]
+tick = "100ms"
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steward.toml");
+        std::fs::write(&path, text).unwrap();
+        let c = Config::load(&path, true).unwrap();
+        assert_eq!(
+            c.worker.command,
+            Some(vec!["python3".to_owned(), "bot.py".to_owned()])
+        );
+        assert_eq!(c.worker.stop_signal, "INT");
+        assert_eq!(c.worker.stop_timeout, Duration::from_millis(500));
+        assert_eq!(c.worker.restart, RestartPolicy::Always);
+        assert_eq!(c.worker.backoff_max, Duration::from_secs(120));
+        assert_eq!(c.worker.backoff_reset_after, Duration::from_secs(3600));
+        assert_eq!(c.worker.env.get("LANG").map(String::as_str), Some("C"));
+        assert!(!c.aria2.enabled);
+        assert_eq!(c.aria2.download_dir, Some(PathBuf::from("/data/dl")));
+        assert_eq!(c.aria2.max_concurrent, 9);
+        assert_eq!(c.aria2.extra_args, vec!["--foo".to_owned()]);
+        assert_eq!(c.aria2.restart_backoff_max, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.temp.root, Some(PathBuf::from("/tmp/st")));
+        assert_eq!(c.trash.keep, Duration::from_secs(86_400));
+        assert_eq!(c.shutdown.stop_workers, Some(Duration::from_secs(20)));
+        assert_eq!(c.stop_workers_deadline(), Duration::from_secs(20));
+        assert_eq!(c.shutdown.force_after, Some(Duration::from_secs(60)));
+        assert_eq!(c.ui.tick, Duration::from_millis(100));
+
+        // Empty strings mean "unset" for the optional paths and durations.
+        let c = Config::from_str_named(
+            "[aria2]\ndownload_dir = \"\"\n[shutdown]\nforce_after = \"\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.aria2.download_dir, None);
+        assert_eq!(c.shutdown.force_after, None);
+    }
+
+    #[test]
+    fn unknown_key_names_line_key_and_table() {
+        let text = "# steward\n\n[worker]\ncomand = [\"x\"]\n";
+        let e = err(text);
+        assert!(
+            e.starts_with(
+                "config error in steward.toml line 4: unknown key \"comand\" in [worker]"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        let e = err("[ui]\ntick = \"1s\"\n\n\n[shutdown]\n  bogus = 1\n");
+        assert!(
+            e.starts_with(
+                "config error in steward.toml line 6: unknown key \"bogus\" in [shutdown]"
+            ),
+            "{e}"
+        );
+        let e = err("worker.comand = 1\n");
+        assert!(
+            e.starts_with(
+                "config error in steward.toml line 1: unknown key \"comand\" in [worker]"
+            ),
+            "{e}"
+        );
+        let e = err("x = 1\n");
+        assert!(
+            e.starts_with(
+                "config error in steward.toml line 1: unknown key \"x\" at the top level"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_table() {
+        let e = err("[worker]\nrestart = \"never\"\n[workers]\ncommand = [\"a\"]\n");
+        assert!(
+            e.starts_with("config error in steward.toml line 3: unknown table [workers] (expected one of [worker], [aria2],"),
+            "{e}"
+        );
+        let e = err("[worker.sub]\nx = 1\n");
+        assert!(
+            e.starts_with("config error in steward.toml line 1: unknown table [worker.sub]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_duration() {
+        let e = err("[worker]\nstop_signal = \"TERM\"\nstop_timeout = \"10x\"\n");
+        assert_eq!(
+            e,
+            "config error in steward.toml line 3: invalid duration \"10x\" for key \"stop_timeout\" in [worker] (use e.g. 500ms, 10s, 2m)"
+        );
+        for bad in [
+            "",
+            "s",
+            "10",
+            "-1s",
+            "1.5s",
+            "1 h x",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("0ms"), Some(Duration::ZERO));
+        let e = err("[ui]\ntick = 5\n");
+        assert!(
+            e.starts_with("config error in steward.toml line 2: invalid type: integer `5` for key \"tick\" in [ui] (expected"),
+            "{e}"
+        );
+        let e = err("[ui]\ntick = \"0s\"\n");
+        assert!(
+            e.starts_with("config error in steward.toml line 2: tick must be more than 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_restart_policy() {
+        let e = err("[worker]\nrestart = \"sometimes\"\n");
+        assert_eq!(
+            e,
+            "config error in steward.toml line 2: invalid restart policy \"sometimes\" for key \"restart\" in [worker] (expected always, on-failure or never)"
+        );
+    }
+
+    #[test]
+    fn empty_command_is_an_error() {
+        let e = err("[worker]\ncommand = []\n");
+        assert!(
+            e.starts_with("config error in steward.toml line 2: empty command for key \"command\" in [worker] ("),
+            "{e}"
+        );
+        let e = err("[worker]\ncommand = [\n  \"a\",\n  1,\n]\n");
+        assert!(e.starts_with("config error in steward.toml line 4: invalid type: integer `1` for key \"command\" in [worker]"), "{e}");
+    }
+
+    #[test]
+    fn stop_signal_is_validated() {
+        let e = err("[worker]\nstop_signal = \"NOPE\"\n");
+        assert_eq!(
+            e,
+            "config error in steward.toml line 2: invalid signal \"NOPE\" for key \"stop_signal\" in [worker] (expected one of TERM, INT, HUP, QUIT, USR1, USR2, KILL)"
+        );
+        for ok in ["TERM", "SIGTERM", "hup", "SIGKILL", "usr2"] {
+            let c =
+                Config::from_str_named(&format!("[worker]\nstop_signal = {ok:?}\n"), "x").unwrap();
+            assert!(STOP_SIGNALS.contains(&c.worker.stop_signal.as_str()));
+        }
+    }
+
+    #[test]
+    fn cross_field_checks_and_syntax_errors_have_lines() {
+        let e = err("[worker]\n\nbackoff_initial = \"10s\"\nbackoff_max = \"5s\"\n");
+        assert_eq!(
+            e,
+            "config error in steward.toml line 4: backoff_max 5s is below backoff_initial 10s for key \"backoff_max\" in [worker] (make it at least as large)"
+        );
+        let e = err("[worker\n");
+        assert!(
+            e.starts_with("config error in steward.toml line 1: "),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn durations_round_trip_through_format() {
+        for s in ["500ms", "10s", "2m", "1h", "7d", "0ms", "90s"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+        let json = serde_json::to_value(Config::default()).unwrap();
+        assert_eq!(json["worker"]["stop_timeout"], "10s");
+        assert_eq!(json["worker"]["restart"], "on-failure");
+    }
+}

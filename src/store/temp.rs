@@ -1,0 +1,124 @@
+//! The `temp_entries` table: every registered temp file or dir and the
+//! process that owns it. Plain CRUD; the registry logic lives in `temp`.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Row, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, Store, StoreError, get_u64, u64_sql};
+
+/// Whether a temp entry is a file or a directory (`'file'` / `'dir'` in SQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TempKind {
+    File,
+    Dir,
+}
+
+impl TempKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TempKind::File => "file",
+            TempKind::Dir => "dir",
+        }
+    }
+}
+
+/// One registered temp path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TempRow {
+    /// Assigned by the store; ignored by [`Store::insert_temp`].
+    pub id: i64,
+    pub path: PathBuf,
+    pub kind: TempKind,
+    pub owner_pid: i32,
+    pub owner_start_time: u64,
+    pub account: Option<String>,
+    pub label: Option<String>,
+    pub created_ms: i64,
+    pub bytes: Option<i64>,
+}
+
+fn utf8(path: &Path) -> Result<&str, StoreError> {
+    path.to_str()
+        .ok_or_else(|| StoreError::NonUtf8Path(path.to_owned()))
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<TempRow> {
+    let kind: String = r.get(2)?;
+    let kind = match kind.as_str() {
+        "file" => TempKind::File,
+        "dir" => TempKind::Dir,
+        other => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Text,
+                format!("unknown temp entry kind {other:?}").into(),
+            ));
+        }
+    };
+    Ok(TempRow {
+        id: r.get(0)?,
+        path: PathBuf::from(r.get::<_, String>(1)?),
+        kind,
+        owner_pid: r.get(3)?,
+        owner_start_time: get_u64(r, 4)?,
+        account: r.get(5)?,
+        label: r.get(6)?,
+        created_ms: r.get(7)?,
+        bytes: r.get(8)?,
+    })
+}
+
+impl Store {
+    /// Registers a temp path; returns its id. Fails if the path is already
+    /// registered (UNIQUE) or is not UTF-8.
+    pub fn insert_temp(&self, t: &TempRow) -> Result<i64, StoreError> {
+        let path = utf8(&t.path)?;
+        self.conn
+            .execute(
+                "INSERT INTO temp_entries
+                    (path, kind, owner_pid, owner_start_time, account, label, created_ms, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    path,
+                    t.kind.as_str(),
+                    t.owner_pid,
+                    u64_sql(t.owner_start_time),
+                    t.account,
+                    t.label,
+                    t.created_ms,
+                    t.bytes
+                ],
+            )
+            .ctx(&self.path)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Unregisters a temp path; false if it was not registered.
+    pub fn delete_temp(&self, path: &Path) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM temp_entries WHERE path = ?1", [utf8(path)?])
+            .ctx(&self.path)?;
+        Ok(n > 0)
+    }
+
+    /// Every registered temp path, ordered by id (registration order).
+    pub fn temp_entries(&self) -> Result<Vec<TempRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, path, kind, owner_pid, owner_start_time, account, label, created_ms, bytes
+                 FROM temp_entries ORDER BY id",
+            )
+            .ctx(&self.path)?;
+        let rows = stmt
+            .query_map([], from_row)
+            .ctx(&self.path)?
+            .collect::<Result<Vec<_>, _>>()
+            .ctx(&self.path)?;
+        Ok(rows)
+    }
+}
