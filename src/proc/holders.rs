@@ -1,0 +1,180 @@
+//! Which processes hold a file: flock holders from `/proc/locks`, open-file holders from `/proc/*/fd`.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::list::proc_pids;
+
+/// One lock line of `/proc/locks` (waiters excluded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LockLine {
+    kind: String,
+    pid: i32,
+    major: u32,
+    minor: u32,
+    inode: u64,
+}
+
+/// Parses one `/proc/locks` line, e.g. `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`.
+/// The kernel prints the file as `%02x:%02x:%lu` (hex major and minor of the superblock's
+/// device, decimal inode). Waiters (`1: -> FLOCK ...`) and malformed lines are `None`.
+fn parse_lock_line(line: &str) -> Option<LockLine> {
+    let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
+    if tokens.contains(&"->") {
+        return None;
+    }
+    let kind = tokens.get(1)?;
+    let dev_at = tokens.iter().position(|t| t.matches(':').count() == 2)?;
+    let mut parts = tokens[dev_at].splitn(3, ':');
+    let major = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let minor = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let inode = parts.next()?.parse().ok()?;
+    let pid = tokens.get(dev_at.checked_sub(1)?)?.parse().ok()?;
+    Some(LockLine {
+        kind: kind.to_string(),
+        pid,
+        major,
+        minor,
+        inode,
+    })
+}
+
+fn lock_holders(path: &Path, kind: Option<&str>) -> Vec<i32> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let Ok(text) = std::fs::read_to_string("/proc/locks") else {
+        return Vec::new();
+    };
+    let (major, minor) = (rustix::fs::major(meta.dev()), rustix::fs::minor(meta.dev()));
+    let lines: Vec<LockLine> = text
+        .lines()
+        .filter_map(parse_lock_line)
+        .filter(|l| l.inode == meta.ino() && l.pid > 0)
+        .filter(|l| kind.is_none_or(|k| l.kind == k))
+        .collect();
+    let mut pids: Vec<i32> = lines
+        .iter()
+        .filter(|l| l.major == major && l.minor == minor)
+        .map(|l| l.pid)
+        .collect();
+    if pids.is_empty() {
+        // On btrfs subvolumes and overlayfs, stat's st_dev differs from the superblock device
+        // /proc/locks prints. Accept an inode-only match when that process has the file open.
+        if let Ok(canonical) = path.canonicalize() {
+            pids = lines
+                .iter()
+                .map(|l| l.pid)
+                .filter(|&pid| has_open(pid, &canonical))
+                .collect();
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// The pids holding a BSD `flock` on `path` (one read of `/proc/locks`). The pid shown is the
+/// one that took the lock; a lock handed down to children over fork/exec still shows it.
+pub fn flock_holders(path: &Path) -> Vec<i32> {
+    lock_holders(path, Some("FLOCK"))
+}
+
+/// The pids holding any kind of lock on `path` (flock, POSIX record locks such as SQLite's,
+/// open file description locks, leases). OFD locks show no pid and are left out.
+pub fn any_lock_holders(path: &Path) -> Vec<i32> {
+    lock_holders(path, None)
+}
+
+fn has_open(pid: i32, canonical: &Path) -> bool {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    dir.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == canonical))
+}
+
+/// The pids that have `path` open (a `/proc/*/fd/*` link resolving to its canonical path).
+/// Processes whose fds we may not read (other users' without privilege) are skipped, so this is
+/// complete only for steward's own user (or root).
+pub fn open_file_holders(path: &Path) -> Vec<i32> {
+    let Ok(canonical): Result<PathBuf, _> = path.canonicalize() else {
+        return Vec::new();
+    };
+    proc_pids()
+        .filter(|&pid| has_open(pid, &canonical))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proc::testutil::{Spawned, wait_until};
+    use std::fs::File;
+    use std::process::Stdio;
+
+    #[test]
+    fn parses_lock_lines() {
+        let l = parse_lock_line("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF").unwrap();
+        assert_eq!(
+            l,
+            LockLine {
+                kind: "FLOCK".into(),
+                pid: 1234,
+                major: 8,
+                minor: 1,
+                inode: 5678
+            }
+        );
+        let l = parse_lock_line("12: POSIX  ADVISORY  READ 99 fd:0a:131 128 128").unwrap();
+        assert_eq!(
+            (l.kind.as_str(), l.pid, l.major, l.minor, l.inode),
+            ("POSIX", 99, 0xfd, 0x0a, 131)
+        );
+        let l = parse_lock_line("3: OFDLCK ADVISORY  WRITE -1 00:2a:77 0 EOF").unwrap();
+        assert_eq!((l.pid, l.major, l.minor), (-1, 0, 0x2a));
+        assert_eq!(
+            parse_lock_line("1: -> FLOCK  ADVISORY  WRITE 555 08:01:5678 0 EOF"),
+            None
+        );
+        assert_eq!(
+            parse_lock_line(" 1: -> FLOCK  ADVISORY  WRITE 555 08:01:5678 0 EOF"),
+            None
+        );
+        assert_eq!(parse_lock_line("garbage"), None);
+        assert_eq!(parse_lock_line(""), None);
+    }
+
+    #[test]
+    fn finds_flock_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("session.lock");
+        File::create(&file).unwrap();
+        assert!(flock_holders(&file).is_empty());
+        let s = Spawned::group(&["flock", file.to_str().unwrap(), "sleep", "30"]);
+        wait_until("flock taken", || flock_holders(&file).contains(&s.pid()));
+        assert!(any_lock_holders(&file).contains(&s.pid()));
+        // Our own lock attempt agrees that it is held.
+        let ours = File::open(&file).unwrap();
+        assert!(ours.try_lock().is_err());
+        drop(s);
+        wait_until("flock released", || flock_holders(&file).is_empty());
+    }
+
+    #[test]
+    fn finds_open_file_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("held");
+        File::create(&file).unwrap();
+        // A symlink to the file still resolves to the same file.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let s = Spawned::group_with(&["sleep", "30"], Stdio::from(File::open(&file).unwrap()));
+        // `contains`, not equality: a parallel test's fork may briefly copy our fds before exec.
+        let holders = open_file_holders(&file);
+        assert!(holders.contains(&s.pid()), "{holders:?}");
+        assert!(!holders.contains(&(std::process::id() as i32)));
+        assert!(open_file_holders(&link).contains(&s.pid()));
+        assert!(open_file_holders(&dir.path().join("missing")).is_empty());
+    }
+}

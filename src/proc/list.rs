@@ -1,0 +1,73 @@
+//! Listing processes: one pass over `/proc/[0-9]*/stat` (`list_processes`, `find_by_comm`).
+
+use super::stat::{Stat, read_stat_into};
+
+/// The pids of `/proc/[0-9]*` (thread group leaders, i.e. processes), in directory order.
+pub(crate) fn proc_pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid > 0)
+}
+
+/// Every process's `Stat`, zombies included, skipping processes that vanish during the scan.
+/// One read per process and one reused buffer: about 10 ms for 1000 processes.
+pub fn list_processes() -> Vec<Stat> {
+    let mut buf = Vec::with_capacity(512);
+    proc_pids()
+        .filter_map(|pid| read_stat_into(pid, &mut buf).ok())
+        .collect()
+}
+
+/// The processes whose comm (the kernel's 15-byte name, e.g. `aria2c`) equals `comm`.
+/// Names longer than 15 bytes are compared on their first 15 bytes, as the kernel truncates.
+pub fn find_by_comm(comm: &str) -> Vec<Stat> {
+    const TASK_COMM_LEN: usize = 15;
+    let want = truncate_bytes(comm, TASK_COMM_LEN);
+    list_processes()
+        .into_iter()
+        .filter(|st| st.comm == want)
+        .collect()
+}
+
+fn truncate_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proc::testutil::Spawned;
+
+    #[test]
+    fn lists_self_and_finds_child_by_comm() {
+        let me = std::process::id() as i32;
+        let all = list_processes();
+        assert!(all.iter().any(|st| st.pid == me));
+        assert!(all.iter().any(|st| st.pid == 1));
+
+        let s = Spawned::group(&["sleep", "30"]);
+        let found = find_by_comm("sleep");
+        let st = found.iter().find(|st| st.pid == s.pid()).unwrap();
+        assert_eq!(st.pgrp, s.pid());
+        assert_eq!(st.start_time, s.id().start_time);
+    }
+
+    #[test]
+    fn truncates_like_the_kernel() {
+        assert_eq!(truncate_bytes("aria2c", 15), "aria2c");
+        assert_eq!(
+            truncate_bytes("a-very-long-process-name", 15),
+            "a-very-long-pro"
+        );
+        assert_eq!(truncate_bytes("ééééééééé", 15), "ééééééé");
+    }
+}
