@@ -15,7 +15,10 @@ const SCHEMES: &[&str] = &["http", "https", "ftp", "sftp", "magnet", "file"];
 
 pub fn check_url(url: &str) -> Result<(), Aria2Error> {
     let bad = || Aria2Error::InvalidUrl(url.to_owned());
-    if url.is_empty() || url.len() > 8192 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if url.is_empty()
+        || url.len() > 8192
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(bad());
     }
     let (scheme, _) = url.split_once(':').ok_or_else(bad)?;
@@ -75,7 +78,11 @@ pub async fn add(
     if let Some(account) = account
         && let Err(e) = record_owner(store, &gid, account)
     {
-        tracing::warn!(gid, account, "download added, but its owner was not recorded: {e}");
+        tracing::warn!(
+            gid,
+            account,
+            "download added, but its owner was not recorded: {e}"
+        );
     }
     tracing::info!(gid, account, dir = %dir.display(), "download added");
     Ok(gid)
@@ -113,7 +120,14 @@ mod tests {
         assert!(check_url("http://127.0.0.1:8000/a.bin").is_ok());
         assert!(check_url("HTTPS://x/y").is_ok());
         assert!(check_url("magnet:?xt=urn:btih:abc").is_ok());
-        for bad in ["", "x", "/etc/passwd", "http://a b", "javascript:alert(1)", "http://x/\n"] {
+        for bad in [
+            "",
+            "x",
+            "/etc/passwd",
+            "http://a b",
+            "javascript:alert(1)",
+            "http://x/\n",
+        ] {
             assert!(check_url(bad).is_err(), "{bad:?}");
         }
     }
@@ -123,7 +137,10 @@ mod tests {
         let base = Path::new("/d/downloads");
         assert_eq!(target_dir(base, None).unwrap(), base);
         assert_eq!(target_dir(base, Some("")).unwrap(), base);
-        assert_eq!(target_dir(base, Some("alice/isos")).unwrap(), base.join("alice/isos"));
+        assert_eq!(
+            target_dir(base, Some("alice/isos")).unwrap(),
+            base.join("alice/isos")
+        );
         for bad in ["../x", "/etc", "a/../../b", "a/.."] {
             assert!(target_dir(base, Some(bad)).is_err(), "{bad:?}");
         }

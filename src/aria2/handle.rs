@@ -25,7 +25,10 @@ pub(crate) enum Ctl {
     /// Poll now (a download was just added or removed).
     Poke,
     /// An owner was just recorded by this process.
-    Owner { gid: String, account: String },
+    Owner {
+        gid: String,
+        account: String,
+    },
 }
 
 /// How workers reach aria2: `ARIA2_RPC_URL` and `ARIA2_RPC_SECRET`.
@@ -98,7 +101,10 @@ impl Aria2Handle {
         make: impl FnOnce(oneshot::Sender<Result<(), Aria2Error>>) -> Ctl,
     ) -> Result<(), Aria2Error> {
         let (tx, rx) = oneshot::channel();
-        self.ctl.send(make(tx)).await.map_err(|_| Aria2Error::Gone)?;
+        self.ctl
+            .send(make(tx))
+            .await
+            .map_err(|_| Aria2Error::Gone)?;
         rx.await.map_err(|_| Aria2Error::Gone)?
     }
 

@@ -15,7 +15,10 @@ pub fn recorded_rpc(
     store: &SharedStore,
 ) -> Result<(Aria2Rpc, InstanceRecord), Aria2Error> {
     let not_running = |why: &str| Aria2Error::NotRunning {
-        state: format!("{why} for data dir {}; start steward first", data_dir.root().display()),
+        state: format!(
+            "{why} for data dir {}; start steward first",
+            data_dir.root().display()
+        ),
     };
     let rec = load_instance(store)?.ok_or_else(|| not_running("no aria2c recorded"))?;
     if !rec.proc.is_alive() {

@@ -63,7 +63,8 @@ pub fn scan(
         }
         // Unreadable (vanished, or hidden by hidepid): judged on identity alone.
         let cmd = cmdline(stat.pid).unwrap_or_default();
-        let is_recorded = recorded.is_some_and(|r| r.pid == stat.pid && r.start_time == stat.start_time);
+        let is_recorded =
+            recorded.is_some_and(|r| r.pid == stat.pid && r.start_time == stat.start_time);
         let why = if names_session(&cmd, session) {
             Some("its command line names this data dir's session file")
         } else if is_recorded {
@@ -96,9 +97,21 @@ mod tests {
     fn session_names_are_matched_exactly() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let session = Path::new("/d/aria2/session");
-        assert!(names_session(&s(&["aria2c", "--save-session=/d/aria2/session"]), session));
-        assert!(names_session(&s(&["aria2c", "--input-file", "/d/aria2/session"]), session));
-        assert!(!names_session(&s(&["aria2c", "--save-session=/d/aria2/session2"]), session));
-        assert!(!names_session(&s(&["aria2c", "--dir=/d/aria2/session"]), session));
+        assert!(names_session(
+            &s(&["aria2c", "--save-session=/d/aria2/session"]),
+            session
+        ));
+        assert!(names_session(
+            &s(&["aria2c", "--input-file", "/d/aria2/session"]),
+            session
+        ));
+        assert!(!names_session(
+            &s(&["aria2c", "--save-session=/d/aria2/session2"]),
+            session
+        ));
+        assert!(!names_session(
+            &s(&["aria2c", "--dir=/d/aria2/session"]),
+            session
+        ));
     }
 }

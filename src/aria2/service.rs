@@ -31,7 +31,9 @@ use super::rpc::Aria2Rpc;
 use super::scan::scan;
 use super::secret::{RpcSecret, write_private};
 use super::spawn::{ExitInfo, Spawned, free_port, spawn};
-use super::store::{InstanceRecord, SharedStore, audit, clear_instance, load_instance, save_instance};
+use super::store::{
+    InstanceRecord, SharedStore, audit, clear_instance, load_instance, save_instance,
+};
 use super::terminate::{Ended, KILL_WAIT, Target, terminate};
 use crate::config::Aria2Config;
 use crate::manager::snapshot::{Aria2Exit, Aria2State, Aria2View};
@@ -336,11 +338,11 @@ impl Supervisor {
 
     async fn backoff(&mut self, reason: String) -> Next {
         let exp = self.failures.saturating_sub(1).min(16);
-        let delay = self
-            .opts
-            .backoff_initial
-            .saturating_mul(1u32 << exp)
-            .min(self.config.restart_backoff_max.max(self.opts.backoff_initial));
+        let delay = self.opts.backoff_initial.saturating_mul(1u32 << exp).min(
+            self.config
+                .restart_backoff_max
+                .max(self.opts.backoff_initial),
+        );
         let until = tokio::time::Instant::now() + delay;
         let until_ms = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         tracing::info!("aria2: restarting in {delay:?} ({reason})");
@@ -387,7 +389,11 @@ impl Supervisor {
                 self.set_state(Aria2State::NotInstalled {
                     binary: binary.clone(),
                 });
-                self.answer_pending(|| Err(Aria2Error::NotInstalled { binary: binary.clone() }));
+                self.answer_pending(|| {
+                    Err(Aria2Error::NotInstalled {
+                        binary: binary.clone(),
+                    })
+                });
                 Next::Idle
             }
             Err(LaunchFailure::PortTaken(port)) => {
@@ -407,7 +413,11 @@ impl Supervisor {
                 self.failures += 1;
                 self.note_error(reason.clone());
                 let reply = reason.clone();
-                self.answer_pending(|| Err(Aria2Error::NotRunning { state: reply.clone() }));
+                self.answer_pending(|| {
+                    Err(Aria2Error::NotRunning {
+                        state: reply.clone(),
+                    })
+                });
                 Next::Backoff(reason)
             }
         }
@@ -455,12 +465,19 @@ impl Supervisor {
         let old_secret = RpcSecret::read_file(&self.paths.secret_file).ok();
         for leftover in found.ours {
             let pid = leftover.stat.pid;
-            tracing::warn!(pid, "aria2: stopping leftover aria2c of this data dir: {}", leftover.why);
+            tracing::warn!(
+                pid,
+                "aria2: stopping leftover aria2c of this data dir: {}",
+                leftover.why
+            );
             if let (Some(port), Some(secret)) = (leftover.port(), old_secret.clone()) {
                 let rpc = Aria2Rpc::new(port, secret).with_timeout(Duration::from_secs(2));
                 match rpc.save_session().await {
                     Ok(()) => tracing::info!(pid, "aria2: leftover saved its session"),
-                    Err(e) => tracing::info!(pid, "aria2: leftover's session not saved over RPC ({e}); SIGTERM saves it too"),
+                    Err(e) => tracing::info!(
+                        pid,
+                        "aria2: leftover's session not saved over RPC ({e}); SIGTERM saves it too"
+                    ),
                 }
             }
             let ended = terminate(Target::of(&leftover.stat), self.opts.stop_deadline).await;
@@ -517,7 +534,9 @@ impl Supervisor {
             },
         };
         let write = write_private(&self.paths.secret_file, &format!("{}\n", secret.expose()))
-            .and_then(|()| write_private(&self.paths.conf_file, &LaunchSpec::conf_contents(&secret)));
+            .and_then(|()| {
+                write_private(&self.paths.conf_file, &LaunchSpec::conf_contents(&secret))
+            });
         if let Err(e) = write {
             return Err(LaunchFailure::Failed(e.to_string()));
         }
@@ -579,14 +598,14 @@ impl Supervisor {
         match self.verify(&mut child, &rpc).await {
             Ok(version) => {
                 tracing::info!(pid, port, version, "aria2: running");
-                self.last_error = None;
+                // The client first: whoever sees `running` can use it.
+                let _ = self.rpc.send(Some(rpc.clone()));
+                // `last_error` stays: it tells why the port changed, or why the last one crashed.
                 self.view.send_modify(|v| {
                     v.version = Some(version);
                     v.started_ms = Some(now_ms());
                     v.state = Aria2State::Running;
-                    v.last_error = None;
                 });
-                let _ = self.rpc.send(Some(rpc.clone()));
                 Ok(Instance {
                     child,
                     id,
@@ -606,7 +625,11 @@ impl Supervisor {
     }
 
     /// Waits for the fresh aria2c to answer as our instance.
-    async fn verify(&mut self, child: &mut Spawned, rpc: &Aria2Rpc) -> Result<String, LaunchFailure> {
+    async fn verify(
+        &mut self,
+        child: &mut Spawned,
+        rpc: &Aria2Rpc,
+    ) -> Result<String, LaunchFailure> {
         let deadline = Instant::now() + self.opts.start_timeout;
         let probe = rpc.clone().with_timeout(Duration::from_secs(1));
         loop {
@@ -804,12 +827,19 @@ impl Supervisor {
             deadline_ms: now_ms() + i64::try_from(deadline.as_millis()).unwrap_or(0),
         });
         if inst.child.exited().is_none() {
-            let save = inst.rpc.clone().with_timeout(deadline.min(Duration::from_secs(2)));
+            let save = inst
+                .rpc
+                .clone()
+                .with_timeout(deadline.min(Duration::from_secs(2)));
             if let Err(e) = save.save_session().await {
-                tracing::warn!(pid = inst.child.pid, "aria2: saveSession before stopping: {e} (SIGTERM saves it too)");
+                tracing::warn!(
+                    pid = inst.child.pid,
+                    "aria2: saveSession before stopping: {e} (SIGTERM saves it too)"
+                );
             }
         }
-        self.terminate_child(&mut inst.child, inst.id, deadline).await;
+        self.terminate_child(&mut inst.child, inst.id, deadline)
+            .await;
         if let Some(id) = inst.id
             && let Err(e) = clear_instance(&self.store, id)
         {
@@ -820,10 +850,16 @@ impl Supervisor {
 
     /// Stops a child that never got to `running` (no session worth saving).
     async fn kill_child(&mut self, child: &mut Spawned, id: Option<ProcId>) {
-        self.terminate_child(child, id, Duration::from_millis(500)).await;
+        self.terminate_child(child, id, Duration::from_millis(500))
+            .await;
     }
 
-    async fn terminate_child(&mut self, child: &mut Spawned, id: Option<ProcId>, deadline: Duration) {
+    async fn terminate_child(
+        &mut self,
+        child: &mut Spawned,
+        id: Option<ProcId>,
+        deadline: Duration,
+    ) {
         let pid = child.pid;
         let Some(id) = id else {
             // Its identity could not be read: it had already exited. Just reap it.
@@ -834,9 +870,18 @@ impl Supervisor {
         if child.exited().is_none() {
             send_group(&group, Sig::Term);
             if child.wait_timeout(deadline).await.is_none() {
-                tracing::warn!(pid, "aria2: still running {deadline:?} after SIGTERM: SIGKILL");
+                tracing::warn!(
+                    pid,
+                    "aria2: still running {deadline:?} after SIGTERM: SIGKILL"
+                );
                 send_group(&group, Sig::Kill);
-                audit(&self.store, "aria2.kill", &format!("pid {pid}"), "no exit after SIGTERM", "SIGKILL sent");
+                audit(
+                    &self.store,
+                    "aria2.kill",
+                    &format!("pid {pid}"),
+                    "no exit after SIGTERM",
+                    "SIGKILL sent",
+                );
                 if child.wait_timeout(KILL_WAIT).await.is_none() {
                     self.note_error(format!("aria2c pid {pid} did not exit even after SIGKILL"));
                     return;

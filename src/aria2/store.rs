@@ -61,9 +61,7 @@ pub fn load_instance(store: &SharedStore) -> Result<Option<InstanceRecord>, Aria
 
 pub fn save_instance(store: &SharedStore, rec: &InstanceRecord) -> Result<(), Aria2Error> {
     let text = serde_json::to_string(rec).map_err(store_err)?;
-    lock(store)
-        .set_meta(INSTANCE_KEY, &text)
-        .map_err(store_err)
+    lock(store).set_meta(INSTANCE_KEY, &text).map_err(store_err)
 }
 
 /// Removes the record if it still names `proc` (a newer record is left alone).

@@ -82,7 +82,10 @@ pub async fn terminate(target: Target, deadline: Duration) -> Ended {
     if wait_gone(&target, deadline).await {
         return Ended::Exited;
     }
-    tracing::warn!(?target, "still running {deadline:?} after SIGTERM: sending SIGKILL");
+    tracing::warn!(
+        ?target,
+        "still running {deadline:?} after SIGTERM: sending SIGKILL"
+    );
     match target.send(Sig::Kill) {
         Ok(()) => {}
         Err(SignalError::Gone | SignalError::NotSameProcess { .. }) => return Ended::Killed,

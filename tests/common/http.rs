@@ -156,7 +156,10 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 
 /// sha256 of a file, via coreutils' `sha256sum`.
 pub fn sha256_file(path: &std::path::Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "sha256sum {}", path.display());
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
