@@ -15,7 +15,8 @@ use steward::aria2::args::LaunchSpec;
 use steward::aria2::scan::names_session;
 use steward::aria2::store::{InstanceRecord, load_instance, save_instance};
 use steward::aria2::{
-    Aria2Error, Aria2Handle, Aria2Options, Aria2Paths, Aria2Service, add_download_via_data_dir,
+    Aria2Error, Aria2Handle, Aria2Options, Aria2Paths, Aria2Service, Ended,
+    add_download_via_data_dir, stop_foreign,
 };
 use steward::config::Aria2Config;
 use steward::manager::snapshot::{Aria2State, Aria2View, DownloadStatus};
@@ -26,6 +27,38 @@ use tokio_util::sync::CancellationToken;
 
 const LONG: Duration = Duration::from_secs(20);
 
+/// Everything steward logs in this test binary (all tests share one subscriber).
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("steward=trace"))
+            .with_ansi(false)
+            .with_writer(move || LogSink(sink.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logged() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+}
+
 struct Env {
     _dir: tempfile::TempDir,
     data: DataDir,
@@ -35,6 +68,7 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
+        logs();
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
         std::fs::create_dir_all(data.root()).unwrap();
@@ -73,6 +107,9 @@ impl Env {
     }
 
     async fn shutdown(&self, handle: &Aria2Handle) {
+        if std::env::var_os("STEWARD_TEST_LOGS").is_some() {
+            eprintln!("{}", logged());
+        }
         self.cancel.cancel();
         tokio::time::timeout(LONG, handle.join())
             .await
@@ -229,6 +266,43 @@ async fn exactly_one_through_start_restart_and_rapid_restarts() {
 
     env.shutdown(&handle).await;
     assert!(load_instance(&env.store).unwrap().is_none());
+    let text = logged();
+    assert!(text.contains("aria2: running"), "logs not captured");
+    assert!(
+        !text.contains(info.secret.expose()),
+        "the secret reached the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_aria2c_is_replaced() {
+    if !aria2c_available() {
+        return;
+    }
+    let env = Env::new();
+    let opts = Aria2Options {
+        unresponsive_after: Duration::from_secs(1),
+        stop_deadline: Duration::from_millis(500),
+        poll_idle: Duration::from_millis(200),
+        ..fast()
+    };
+    let handle = env.start(Aria2Config::default(), opts);
+    let pid1 = running(&handle).await.pid.unwrap();
+    // Frozen: alive, but never answers.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid1).unwrap(),
+        rustix::process::Signal::STOP,
+    )
+    .unwrap();
+    let view = wait_view(&handle, "a replacement", |v| {
+        v.state == Aria2State::Running && v.pid.is_some_and(|p| p != pid1)
+    })
+    .await;
+    assert!(!alive(pid1), "the hung aria2c is still there");
+    assert_eq!(env.ours(), vec![view.pid.unwrap()]);
+    let line = view.last_error.unwrap_or_default();
+    assert!(line.contains("has not answered RPC"), "{line}");
+    env.shutdown(&handle).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,6 +364,14 @@ async fn foreign_aria2c_is_listed_and_never_touched() {
     running(&handle).await;
     env.shutdown(&handle).await;
     assert!(alive(fpid), "foreign aria2c killed by shutdown");
+
+    // Only an operator's confirmed kill stops it, and only the very process shown.
+    let mut stale = shown.clone();
+    stale.start_time += 1;
+    assert!(stop_foreign(&stale, Duration::from_secs(2)).await.is_err());
+    assert!(alive(fpid));
+    let ended = stop_foreign(shown, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(ended, Ended::Exited);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,6 +80,7 @@ pub fn scan(
             }),
             None => out.foreign.push(ForeignAria2 {
                 pid: stat.pid,
+                start_time: stat.start_time,
                 port: option_value(&cmd, "rpc-listen-port").and_then(|p| p.parse().ok()),
                 cmdline: redact_cmdline(&cmd),
             }),

@@ -142,6 +142,11 @@ impl Aria2Service {
         let paths = Aria2Paths::new(&data_dir, &config);
         let (ctl_tx, ctl_rx) = mpsc::channel(64);
         let (view_tx, view_rx) = watch::channel(Aria2View {
+            state: if config.enabled {
+                Aria2State::Starting
+            } else {
+                Aria2State::Disabled
+            },
             download_dir: Some(paths.download_dir.clone()),
             ..Aria2View::default()
         });
@@ -682,6 +687,8 @@ impl Supervisor {
         let mut next_poll = tokio::time::Instant::now();
         let mut next_rescan = tokio::time::Instant::now() + self.opts.rescan_every;
         let mut last_ok = Instant::now();
+        // Other aria2c using our session file, already reported.
+        let mut intruders: Vec<i32> = Vec::new();
         loop {
             let rescan_due = next_rescan;
             tokio::select! {
@@ -751,8 +758,9 @@ impl Supervisor {
                             tracing::debug!("aria2: poll failed: {e}");
                             if last_ok.elapsed() >= self.opts.unresponsive_after {
                                 self.note_error(format!(
-                                    "aria2c pid {} has not answered RPC for {:?} ({e}); restarting it",
-                                    inst.child.pid, self.opts.unresponsive_after
+                                    "aria2c pid {} has not answered RPC for {} ({e}); restarting it",
+                                    inst.child.pid,
+                                    crate::time::human(last_ok.elapsed())
                                 ));
                                 self.stop_child(&mut inst, self.opts.stop_deadline).await;
                                 self.failures += 1;
@@ -765,12 +773,13 @@ impl Supervisor {
                 }
                 _ = sleep_until(rescan_due) => {
                     let found = scan(&self.comms, &self.paths.session_file, None, Some(inst.child.pid));
-                    if !found.ours.is_empty() {
-                        let pids: Vec<i32> = found.ours.iter().map(|l| l.stat.pid).collect();
+                    let pids: Vec<i32> = found.ours.iter().map(|l| l.stat.pid).collect();
+                    if !pids.is_empty() && pids != intruders {
                         self.note_error(format!(
                             "another aria2c uses this data dir's session file (pids {pids:?}); it is stopped at the next restart"
                         ));
                     }
+                    intruders = pids;
                     self.view.send_if_modified(|v| {
                         let changed = v.foreign != found.foreign;
                         v.foreign = found.foreign;

@@ -5,7 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::proc::{Group, ProcId, Sig, SignalError, Stat, group_members, signal, signal_group};
+use super::error::Aria2Error;
+use crate::manager::snapshot::ForeignAria2;
+use crate::proc::{
+    Group, ProcId, Sig, SignalError, Stat, group_members, read_stat, signal, signal_group,
+};
 
 /// How long to wait for the exit after SIGKILL.
 pub const KILL_WAIT: Duration = Duration::from_secs(2);
@@ -96,4 +100,21 @@ pub async fn terminate(target: Target, deadline: Duration) -> Ended {
     } else {
         Ended::StillAlive
     }
+}
+
+/// Stops a foreign aria2c the operator selected and confirmed: only if the
+/// process with that pid still has the start time shown and is still named
+/// `aria2c` (otherwise `NotRunning`, nothing sent). Never called by steward on its own.
+pub async fn stop_foreign(foreign: &ForeignAria2, deadline: Duration) -> Result<Ended, Aria2Error> {
+    let gone = || Aria2Error::NotRunning {
+        state: format!(
+            "aria2c pid {} is gone or is another process now",
+            foreign.pid
+        ),
+    };
+    let stat = read_stat(foreign.pid).map_err(|_| gone())?;
+    if stat.start_time != foreign.start_time || stat.comm != "aria2c" || stat.is_zombie() {
+        return Err(gone());
+    }
+    Ok(terminate(Target::of(&stat), deadline).await)
 }

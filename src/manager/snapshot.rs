@@ -418,6 +418,8 @@ impl DownloadStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForeignAria2 {
     pub pid: i32,
+    /// With `pid`, its identity: a confirmed kill acts on exactly the process shown.
+    pub start_time: u64,
     /// Its `--rpc-listen-port`, when its command line names one.
     pub port: Option<u16>,
     /// Its command line, with any `--rpc-secret` value masked.
