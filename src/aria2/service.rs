@@ -342,11 +342,10 @@ impl Supervisor {
     }
 
     async fn backoff(&mut self, reason: String) -> Next {
-        let exp = self.failures.saturating_sub(1).min(16);
-        let delay = self.opts.backoff_initial.saturating_mul(1u32 << exp).min(
-            self.config
-                .restart_backoff_max
-                .max(self.opts.backoff_initial),
+        let delay = backoff_delay(
+            self.opts.backoff_initial,
+            self.failures,
+            self.config.restart_backoff_max,
         );
         let until = tokio::time::Instant::now() + delay;
         let until_ms = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
@@ -380,7 +379,8 @@ impl Supervisor {
     async fn start_once(&mut self) -> Next {
         match self.launch().await {
             Ok(instance) => {
-                self.failures = 0;
+                // `failures` is not reset here: an instance that starts and soon
+                // crashes must back off further each time (see `crashed`).
                 self.port_conflicts = 0;
                 self.answer_pending(|| Ok(()));
                 self.supervise(instance).await
@@ -714,6 +714,7 @@ impl Supervisor {
                             }
                         }
                         tracing::info!(pid = inst.child.pid, "aria2: restart requested");
+                        self.failures = 0;
                         self.stop_child(&mut inst, self.opts.stop_deadline).await;
                         audit(&self.store, "aria2.restart", &format!("pid {}", inst.child.pid), "restart command", "ok");
                         self.view.send_modify(|v| v.restarts += 1);
@@ -763,6 +764,9 @@ impl Supervisor {
                                     crate::time::human(last_ok.elapsed())
                                 ));
                                 self.stop_child(&mut inst, self.opts.stop_deadline).await;
+                                if inst.started.elapsed() >= self.opts.stable_after {
+                                    self.failures = 0;
+                                }
                                 self.failures += 1;
                                 self.view.send_modify(|v| v.restarts += 1);
                                 return Next::Backoff("not answering RPC".into());
@@ -904,9 +908,47 @@ impl Supervisor {
     }
 }
 
+/// `initial` doubled for each failure after the first, capped at `max` (never below `initial`).
+pub fn backoff_delay(initial: Duration, failures: u32, max: Duration) -> Duration {
+    let exp = failures.saturating_sub(1).min(20);
+    initial.saturating_mul(1u32 << exp).min(max.max(initial))
+}
+
 fn send_group(group: &Group, sig: Sig) {
     match signal_group(group, sig) {
         Ok(_) | Err(SignalError::Gone) => {}
         Err(e) => tracing::warn!(pgid = group.pgid, "aria2: SIG{}: {e}", sig.name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let ms = Duration::from_millis;
+        let max = Duration::from_secs(30);
+        let got: Vec<Duration> = (0..10).map(|n| backoff_delay(ms(500), n, max)).collect();
+        assert_eq!(got[..5], [ms(500), ms(500), ms(1000), ms(2000), ms(4000)]);
+        assert_eq!(got[9], max);
+        assert_eq!(backoff_delay(ms(500), u32::MAX, max), max);
+        assert_eq!(backoff_delay(ms(500), 3, ms(0)), ms(500));
+    }
+
+    #[test]
+    fn paths_default_to_the_data_dir() {
+        let data = DataDir::new("/srv/steward");
+        let p = Aria2Paths::new(&data, &Aria2Config::default());
+        assert_eq!(p.session_file, PathBuf::from("/srv/steward/aria2/session"));
+        assert_eq!(p.download_dir, PathBuf::from("/srv/steward/downloads"));
+        let custom = Aria2Config {
+            download_dir: Some("/mnt/dl".into()),
+            ..Aria2Config::default()
+        };
+        assert_eq!(
+            Aria2Paths::new(&data, &custom).download_dir,
+            PathBuf::from("/mnt/dl")
+        );
     }
 }
