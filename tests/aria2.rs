@@ -615,3 +615,63 @@ async fn downloads_complete_resume_after_restart_and_show_owners() {
     env.shutdown(&handle).await;
     assert!(Path::new(&env.session()).exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aria2c_that_cannot_start_backs_off_with_its_output_shown() {
+    if !aria2c_available() {
+        return;
+    }
+    let env = Env::new();
+    let config = Aria2Config {
+        extra_args: vec!["--no-such-option=1".into()],
+        ..Aria2Config::default()
+    };
+    let handle = env.start(config, fast());
+    let view = wait_view(&handle, "a failed start", |v| {
+        v.last_exit.is_some() && matches!(v.state, Aria2State::Restarting { .. })
+    })
+    .await;
+    let exit = view.last_exit.clone().unwrap();
+    assert_eq!(exit.code, Some(28));
+    assert!(
+        exit.stderr_tail
+            .iter()
+            .any(|l| l.contains("no-such-option")),
+        "{:?}",
+        exit.stderr_tail
+    );
+    assert!(view.label(0).starts_with("restarting"), "{}", view.label(0));
+    // No busy loop: each retry waits longer than the one before.
+    let mut rx = handle.view();
+    let mut delays = Vec::new();
+    let mut last_until = None;
+    while delays.len() < 3 {
+        let until = tokio::time::timeout(
+            LONG,
+            rx.wait_for(|v| match &v.state {
+                Aria2State::Restarting { until_ms, .. } => Some(*until_ms) != last_until,
+                _ => false,
+            }),
+        )
+        .await
+        .expect("another retry")
+        .map(|v| match &v.state {
+            Aria2State::Restarting { until_ms, .. } => *until_ms,
+            _ => unreachable!(),
+        })
+        .unwrap();
+        delays.push(until - steward::time::now_ms());
+        last_until = Some(until);
+    }
+    assert!(
+        delays[2] > delays[0] + 200,
+        "delays do not grow: {delays:?}"
+    );
+    let crashes = env.store.lock().unwrap().recent_events(100).unwrap();
+    assert!(
+        crashes.is_empty(),
+        "a failed start is no crash event: {crashes:?}"
+    );
+    assert!(env.ours().is_empty());
+    env.shutdown(&handle).await;
+}
