@@ -549,6 +549,70 @@ mod tests {
     }
 
     #[test]
+    fn aria2_labels_read_like_the_issue_says() {
+        let now = 100_000;
+        let mut view = Aria2View {
+            state: Aria2State::Running,
+            pid: Some(4242),
+            port: Some(6800),
+            version: Some("1.36.0".into()),
+            ..Default::default()
+        };
+        assert_eq!(view.label(now), "running (pid 4242, port 6800, 1.36.0)");
+        view.state = Aria2State::Restarting {
+            until_ms: now + 1_500,
+            reason: "crashed: signal 9".into(),
+        };
+        assert_eq!(
+            view.label(now),
+            "restarting (next in 2s: crashed: signal 9)"
+        );
+        view.state = Aria2State::NotInstalled {
+            binary: "aria2c".into(),
+        };
+        assert_eq!(
+            view.label(now),
+            "not installed (aria2c not found on PATH: apt install aria2)"
+        );
+        let crashed = Aria2State::Crashed {
+            code: Some(7),
+            signal: None,
+            stderr_tail: vec![],
+        };
+        assert_eq!(crashed.label(now), "crashed (exit code 7)");
+    }
+
+    #[test]
+    fn aria2_view_round_trips_through_json() {
+        let view = Aria2View {
+            state: Aria2State::Stopping { deadline_ms: 9 },
+            downloads: vec![DownloadView {
+                gid: "2089b05ecca3d829".into(),
+                status: DownloadStatus::Active,
+                name: "a.iso".into(),
+                path: None,
+                total: 10,
+                completed: 5,
+                speed: 1,
+                eta_secs: Some(5),
+                account: Some("alice".into()),
+                error: None,
+            }],
+            foreign: vec![ForeignAria2 {
+                pid: 7,
+                start_time: 8,
+                port: Some(6800),
+                cmdline: vec!["aria2c".into()],
+            }],
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&view).unwrap();
+        assert!(text.contains(r#""state":"stopping""#), "{text}");
+        assert_eq!(serde_json::from_str::<Aria2View>(&text).unwrap(), view);
+        assert_eq!(view.downloads[0].progress(), Some(0.5));
+    }
+
+    #[test]
     fn snapshot_round_trips_through_json() {
         let snap = Snapshot {
             seq: 3,

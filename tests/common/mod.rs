@@ -12,6 +12,8 @@ pub fn aria2c_available() -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("aria2c not installed, and CI=true: install it (apt-get install aria2)");
     }
-    println!("skipped: aria2c not installed");
+    // Straight to stderr, past libtest's capture of print macros, so the skip is seen.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: aria2c not installed");
     false
 }
