@@ -675,3 +675,22 @@ async fn an_aria2c_that_cannot_start_backs_off_with_its_output_shown() {
     assert!(env.ours().is_empty());
     env.shutdown(&handle).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_means_disabled() {
+    let env = Env::new();
+    let config = Aria2Config {
+        enabled: false,
+        ..Aria2Config::default()
+    };
+    let handle = env.start(config, fast());
+    assert_eq!(handle.view().borrow().state, Aria2State::Disabled);
+    let err = handle.restart().await.unwrap_err();
+    assert!(matches!(err, Aria2Error::Disabled), "{err}");
+    let err = handle.save_session().await.unwrap_err();
+    assert!(matches!(err, Aria2Error::Disabled), "{err}");
+    assert!(handle.rpc_info().is_none());
+    env.cancel.cancel();
+    tokio::time::timeout(LONG, handle.join()).await.unwrap();
+    assert!(!env.data.aria2_dir().exists());
+}

@@ -15,6 +15,11 @@
 //! store's meta table names the account (gids survive restarts through the
 //! session file). Downloads added by workers directly over RPC have no owner.
 
+//! Manager wiring: `Aria2Service::start(config.aria2, data_dir, store, cancel)`
+//! once; publish `handle.view()` as `Snapshot::aria2`; give workers
+//! `handle.rpc_info()?.env()`; shutdown = `save_session()` (phase "save aria2
+//! session"), then `stop(deadline)` (phase "stop aria2"), then cancel + `join()`.
+
 pub mod args;
 pub mod binary;
 pub mod downloads;
