@@ -4,6 +4,7 @@
 //! (`store`, `proc`, `lock`, `config`, `paths`, `time`).
 
 pub mod accounts;
+pub mod aria2;
 pub mod cli;
 pub mod config;
 pub mod demo_worker;

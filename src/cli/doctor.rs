@@ -87,6 +87,26 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
             },
         });
     }
+    if let Some(config) = &config {
+        let binary = &config.aria2.binary;
+        checks.push(if !config.aria2.enabled {
+            Check {
+                ok: true,
+                what: "aria2 disabled in the config".into(),
+            }
+        } else {
+            match crate::aria2::binary::resolve(binary) {
+                Some(path) => Check {
+                    ok: true,
+                    what: format!("aria2c found at {}", path.display()),
+                },
+                None => Check {
+                    ok: false,
+                    what: format!("{binary} not found on PATH (apt install aria2, or set [aria2].binary); steward runs without downloads"),
+                },
+            }
+        });
+    }
     println!("steward {}", env!("CARGO_PKG_VERSION"));
     for c in &checks {
         println!("{} {}", if c.ok { "ok  " } else { "FAIL" }, c.what);

@@ -4,6 +4,7 @@
 
 mod account;
 mod doctor;
+mod download;
 mod failure;
 mod run;
 mod status;
@@ -57,7 +58,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: AccountCmd,
     },
-    /// Check the setup: data dir, lock, store, worker command
+    /// Hand a download to the running instance's aria2c
+    Download {
+        #[command(subcommand)]
+        command: DownloadCmd,
+    },
+    /// Check the setup: data dir, lock, store, worker command, aria2c
     Doctor,
     /// Ask the running instance to shut down and follow its progress
     Stop {
@@ -100,6 +106,20 @@ pub enum AccountCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DownloadCmd {
+    /// Add a URL to aria2c (resumes across restarts; see `steward status`)
+    Add {
+        url: String,
+        /// The account the download belongs to
+        #[arg(long)]
+        account: Option<String>,
+        /// Sub-directory of the download dir to save into
+        #[arg(long = "dir", value_name = "SUBDIR")]
+        subdir: Option<String>,
+    },
+}
+
 /// Resolved global options.
 pub struct Globals {
     pub data_dir: DataDir,
@@ -139,6 +159,7 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Run { headless: true }) => run::headless(&globals),
         Some(Cmd::Status { json }) => status::run(&globals, json),
         Some(Cmd::Account { command }) => account::run(&globals, command),
+        Some(Cmd::Download { command }) => download::run(&globals, command),
         Some(Cmd::Doctor) => doctor::run(&globals),
         Some(Cmd::Stop { force }) => stop::run(&globals, force),
         Some(Cmd::DemoWorker) => run::demo_worker(),

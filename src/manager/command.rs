@@ -39,6 +39,18 @@ pub enum Command {
     Shutdown {
         force: bool,
     },
+    /// Save aria2's session, stop its process group, start it again.
+    RestartAria2,
+    /// `aria2.addUri` into the download dir (or `SUBDIR` below it), owned by `account`.
+    AddDownload {
+        url: String,
+        account: Option<String>,
+        subdir: Option<String>,
+    },
+    /// `aria2.remove` (or `removeDownloadResult` for a finished one).
+    RemoveDownload {
+        gid: String,
+    },
 }
 
 impl Command {
@@ -50,6 +62,8 @@ impl Command {
                 | Command::StartWorker { .. }
                 | Command::RestartWorker { .. }
                 | Command::SetEnabled { enabled: true, .. }
+                | Command::RestartAria2
+                | Command::AddDownload { .. }
         )
     }
 }

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::download_tasks::DownloadTasks;
 use super::fleet::Fleet;
 use super::publish::{Parts, Publisher};
 use super::{
@@ -18,8 +19,10 @@ use super::{
 };
 use crate::accounts::id::validate;
 use crate::accounts::supervisor::{Op, SupervisorContext};
+use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
 use crate::manager::command::Command;
+use crate::manager::snapshot::{Aria2State, Aria2View};
 use crate::manager::snapshot::{Instance, LastShutdown, NoticeLevel, ShutdownView};
 use crate::proc::{self, ProcId, Sampler, Usage};
 use crate::shutdown::{self, Progress};
@@ -33,6 +36,9 @@ const STORE_POLL: Duration = Duration::from_millis(500);
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 /// Deadline announced for a task cancel (the task's own stop applies it).
 const CANCEL_DEADLINE: Duration = Duration::from_secs(10);
+/// How long start-up waits for aria2c to answer before starting workers
+/// without its RPC coordinates (a broken aria2 must not hold workers back).
+const ARIA2_READY_LIMIT: Duration = Duration::from_secs(5);
 
 pub(super) async fn start(
     options: ManagerOptions,
@@ -57,6 +63,14 @@ pub(super) async fn start(
     for finding in leftovers::stop_leftovers(&store, options.config.worker.stop_timeout).await {
         publisher.notice(NoticeLevel::Warn, finding);
     }
+    let aria2_cancel = CancellationToken::new();
+    let aria2 = Aria2Service::start(
+        options.config.aria2.clone(),
+        options.data_dir.clone(),
+        store.clone(),
+        aria2_cancel.clone(),
+    );
+    let worker_env = aria2_env(&aria2).await;
     let plan_force = CancellationToken::new();
     let kill_workers = plan_force.child_token();
     let ctx = SupervisorContext {
@@ -71,11 +85,14 @@ pub(super) async fn start(
         options.config.clone(),
         options.data_dir.clone(),
         options.self_exe.clone(),
+        worker_env,
     );
     fleet.reconcile(accounts);
     info!(accounts = fleet.len(), data_dir = %options.data_dir.root().display(), "manager started");
 
+    let changed_tasks = tasks.clone();
     let (commands, rx) = mpsc::channel(64);
+    let (notices, notices_rx) = mpsc::unbounded_channel();
     let instance = Instance {
         data_dir: options.data_dir.root().to_path_buf(),
         pid: me.pid,
@@ -90,6 +107,11 @@ pub(super) async fn start(
         tasks,
         changed,
         publisher,
+        notices,
+        aria2_view: aria2.view(),
+        download_tasks: DownloadTasks::new(changed_tasks),
+        aria2,
+        aria2_cancel,
         instance,
         last_shutdown,
         data_version,
@@ -102,7 +124,7 @@ pub(super) async fn start(
         holders: HashMap::new(),
         _lock: lock,
     };
-    let done = tokio::spawn(control.run(rx));
+    let done = tokio::spawn(control.run(rx, notices_rx));
     Ok(RunningManager {
         handle: ManagerHandle {
             commands,
@@ -112,6 +134,23 @@ pub(super) async fn start(
     })
 }
 
+/// Waits (bounded) until aria2c answers, and returns the variables workers
+/// need to reach it; none when aria2 is disabled, missing or broken.
+async fn aria2_env(aria2: &Aria2Handle) -> Vec<(String, String)> {
+    let mut view = aria2.view();
+    let settled = |v: &Aria2View| !matches!(v.state, Aria2State::Starting | Aria2State::Stopped);
+    let _ = tokio::time::timeout(ARIA2_READY_LIMIT, view.wait_for(settled)).await;
+    aria2
+        .rpc_info()
+        .map(|info| {
+            info.env()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 struct Control {
     options: ManagerOptions,
     store: SharedStore,
@@ -119,6 +158,12 @@ struct Control {
     tasks: TaskTable,
     changed: Arc<Notify>,
     publisher: Publisher,
+    /// Outcomes of commands that finish later (aria2 restarts, downloads).
+    notices: mpsc::UnboundedSender<(NoticeLevel, String)>,
+    aria2: Aria2Handle,
+    aria2_view: tokio::sync::watch::Receiver<Aria2View>,
+    aria2_cancel: CancellationToken,
+    download_tasks: DownloadTasks,
     instance: Instance,
     last_shutdown: Option<LastShutdown>,
     data_version: i64,
@@ -135,7 +180,11 @@ struct Control {
 }
 
 impl Control {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) -> ShutdownView {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        mut notices: mpsc::UnboundedReceiver<(NoticeLevel, String)>,
+    ) -> ShutdownView {
         let mut store_poll = tokio::time::interval(STORE_POLL);
         let mut sample = tokio::time::interval(SAMPLE_EVERY);
         store_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,6 +211,13 @@ impl Control {
                     }
                 },
                 _ = changed.notified() => {}
+                Some((level, text)) = notices.recv() => self.publisher.notice(level, text),
+                Ok(()) = self.aria2_view.changed() => {
+                    let view = self.aria2_view.borrow_and_update().clone();
+                    if plan.is_none() {
+                        self.download_tasks.sync(&view, &self.aria2);
+                    }
+                }
                 _ = store_poll.tick(), if plan.is_none() => self.poll_store(),
                 _ = sample.tick() => self.sample(),
                 // Lands a throttled status-file write once things went quiet.
@@ -172,6 +228,10 @@ impl Control {
             }
             self.publish();
         };
+        self.download_tasks.end_all();
+        // aria2c was stopped by its phase; this ends its supervisor task.
+        self.aria2_cancel.cancel();
+        self.aria2.join().await;
         let outcome = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             run_record::finish(&store, &report)
@@ -256,6 +316,43 @@ impl Control {
             Command::StartWorker { id } => self.send_op(&id, Op::Start, "starting"),
             Command::StopWorker { id } => self.send_op(&id, Op::Stop { done: None }, "stopping"),
             Command::RestartWorker { id } => self.send_op(&id, Op::Restart, "restarting"),
+            Command::RestartAria2 => {
+                let (aria2, notices) = (self.aria2.clone(), self.notices.clone());
+                self.publisher
+                    .notice(NoticeLevel::Info, "restarting aria2c");
+                tokio::spawn(async move {
+                    let _ = notices.send(match aria2.restart().await {
+                        Ok(()) => (NoticeLevel::Info, "aria2c restarted".to_string()),
+                        Err(e) => (NoticeLevel::Error, format!("aria2c restart failed: {e}")),
+                    });
+                });
+            }
+            Command::AddDownload {
+                url,
+                account,
+                subdir,
+            } => {
+                let (aria2, notices) = (self.aria2.clone(), self.notices.clone());
+                tokio::spawn(async move {
+                    let added = aria2.add_download(&url, account, subdir).await;
+                    let _ = notices.send(match added {
+                        Ok(gid) => (NoticeLevel::Info, format!("download {gid} added")),
+                        Err(e) => (NoticeLevel::Error, format!("cannot add download: {e}")),
+                    });
+                });
+            }
+            Command::RemoveDownload { gid } => {
+                let (aria2, notices) = (self.aria2.clone(), self.notices.clone());
+                tokio::spawn(async move {
+                    let _ = notices.send(match aria2.remove(&gid).await {
+                        Ok(()) => (NoticeLevel::Info, format!("download {gid} removed")),
+                        Err(e) => (
+                            NoticeLevel::Error,
+                            format!("cannot remove download {gid}: {e}"),
+                        ),
+                    });
+                });
+            }
             Command::CancelTask { id, force } => {
                 match self.tasks.cancel(id, force, CANCEL_DEADLINE) {
                     Ok(()) => self.publisher.notice(
@@ -379,6 +476,7 @@ impl Control {
             store: self.store.clone(),
             kill_workers: self.kill_workers.clone(),
             progress: progress.clone(),
+            aria2: self.aria2.clone(),
         });
         self.progress = Some(progress.clone());
         let force = self.plan_force.clone();
@@ -402,6 +500,7 @@ impl Control {
             instance: self.instance.clone(),
             accounts: self.fleet.views(),
             tasks: self.tasks.views(),
+            aria2: Some(self.aria2_view.borrow().clone()),
             shutdown: self.progress.as_ref().and_then(|p| p.view()),
             last_shutdown: self.last_shutdown,
             usage: self.usage.clone(),

@@ -26,6 +26,8 @@ pub(super) struct Fleet {
     config: Config,
     data_dir: DataDir,
     self_exe: PathBuf,
+    /// Variables every worker gets beside its own (aria2's RPC coordinates).
+    shared_env: Vec<(String, String)>,
     members: BTreeMap<String, Member>,
 }
 
@@ -43,12 +45,14 @@ impl Fleet {
         config: Config,
         data_dir: DataDir,
         self_exe: PathBuf,
+        shared_env: Vec<(String, String)>,
     ) -> Self {
         Fleet {
             ctx,
             config,
             data_dir,
             self_exe,
+            shared_env,
             members: BTreeMap::new(),
         }
     }
@@ -71,7 +75,8 @@ impl Fleet {
             }
         }
         for (id, row) in wanted {
-            let spec = WorkerSpec::resolve(&self.config, &self.data_dir, &row, &self.self_exe);
+            let mut spec = WorkerSpec::resolve(&self.config, &self.data_dir, &row, &self.self_exe);
+            spec.env.extend(self.shared_env.iter().cloned());
             match self.members.get_mut(&id) {
                 None => {
                     let handle = spawn_supervisor(spec.clone(), self.ctx.clone(), row.enabled);

@@ -3,6 +3,7 @@
 
 pub mod command;
 mod control;
+mod download_tasks;
 mod fleet;
 mod leftovers;
 mod publish;

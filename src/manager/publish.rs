@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::manager::snapshot::{
-    AccountView, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState,
+    AccountView, Aria2View, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState,
     ShutdownView, Snapshot, TaskView,
 };
 use crate::proc::Usage;
@@ -36,6 +36,7 @@ pub(super) struct Parts {
     pub instance: Instance,
     pub accounts: Vec<AccountView>,
     pub tasks: Vec<TaskView>,
+    pub aria2: Option<Aria2View>,
     pub shutdown: Option<ShutdownView>,
     pub last_shutdown: Option<LastShutdown>,
     pub usage: HashMap<i32, Usage>,
@@ -113,6 +114,7 @@ fn build(parts: Parts) -> Snapshot {
         instance,
         mut accounts,
         tasks,
+        aria2,
         mut shutdown,
         last_shutdown,
         usage,
@@ -152,7 +154,7 @@ fn build(parts: Parts) -> Snapshot {
         instance,
         accounts,
         tasks,
-        aria2: None,
+        aria2,
         temp: None,
         shutdown,
         last_shutdown,

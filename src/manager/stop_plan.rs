@@ -7,11 +7,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::supervisor::SupervisorHandle;
+use crate::aria2::Aria2Handle;
 use crate::config::Config;
-use crate::manager::snapshot::TaskKind;
+use crate::manager::snapshot::{Aria2State, TaskKind};
 use crate::shutdown::{Phase, Progress};
 use crate::store::SharedStore;
 use crate::tasks::TaskTable;
+use crate::time::now_ms;
 
 /// How often "cancel tasks" re-checks that the cancelled tasks have ended.
 const TASK_POLL: Duration = Duration::from_millis(20);
@@ -24,6 +26,7 @@ pub(super) struct PlanInputs {
     /// Cancelled to make every worker stop skip its wait and SIGKILL now.
     pub kill_workers: CancellationToken,
     pub progress: Progress,
+    pub aria2: Aria2Handle,
 }
 
 pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
@@ -34,9 +37,14 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
         store,
         kill_workers,
         progress,
+        aria2,
     } = inputs;
     let s = &config.shutdown;
-    let not_worker = |k: TaskKind| k != TaskKind::Worker;
+    // Workers stop in their own phase; download monitors end with aria2 (a
+    // shutdown must not remove downloads: they resume at the next start).
+    let not_worker = |k: TaskKind| k != TaskKind::Worker && k != TaskKind::Download;
+    let saver = aria2.clone();
+    let aria2_deadline = s.stop_aria2;
     vec![
         // The control loop refuses new work and stops watching the store the
         // moment the plan is built; the phase makes that step visible.
@@ -58,6 +66,19 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                 }
                 Ok(format!("{cancelled} cancelled"))
             }
+        }),
+        Phase::new("save downloads", s.save_downloads, move |_| async move {
+            match saver.view().borrow().state {
+                Aria2State::Running => {}
+                ref other => {
+                    return Ok(format!("aria2 {}: nothing to save", other.label(now_ms())));
+                }
+            }
+            saver
+                .save_session()
+                .await
+                .map(|()| "aria2 session saved".to_string())
+                .map_err(|e| e.to_string())
         }),
         Phase::new(
             "stop workers",
@@ -92,6 +113,15 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                 Ok(detail)
             },
         ),
+        // Workers are gone before aria2 is signalled: none of them can be in
+        // the middle of an RPC call when it goes.
+        Phase::new("stop aria2", aria2_deadline, move |_| async move {
+            aria2
+                .stop(aria2_deadline)
+                .await
+                .map(|()| "aria2c stopped (session saved)".to_string())
+                .map_err(|e| e.to_string())
+        }),
         Phase::new("close store", s.close_store, move |_| async move {
             let store = store.lock().unwrap_or_else(|p| p.into_inner());
             match store.checkpoint() {

@@ -44,7 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
     match app.focus {
         Pane::Accounts => accounts_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
         Pane::Tasks => tasks_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
-        Pane::Aria2 => info_panes::render_aria2(frame, body_area, snapshot, &theme),
+        Pane::Aria2 => info_panes::render_aria2(frame, body_area, snapshot, now_ms, &theme),
         Pane::Temp => info_panes::render_temp(frame, body_area, snapshot, now_ms, &theme),
         Pane::Logs => logs_pane::render(frame, body_area, app, &theme),
     }

@@ -208,10 +208,11 @@ pub fn busy_snapshot() -> Snapshot {
             ),
         ],
         aria2: Some(Aria2View {
-            state: "running".into(),
+            state: Aria2State::Running,
             pid: Some(4150),
             port: Some(6800),
             version: Some("1.37.0".into()),
+            ..Default::default()
         }),
         temp: Some(TempView {
             files: 12,

@@ -46,7 +46,7 @@ pub fn render(frame: &mut Frame, area: Rect, snapshot: &Snapshot, now_ms: i64, t
     let aria2 = snapshot
         .aria2
         .as_ref()
-        .map_or_else(|| "n/a".to_string(), |a| a.state.clone());
+        .map_or_else(|| "n/a".to_string(), |a| a.state.label(now_ms));
     let temp = snapshot
         .temp
         .as_ref()

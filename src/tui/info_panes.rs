@@ -36,7 +36,13 @@ fn placeholder(frame: &mut Frame, area: Rect, title: &str, what: &str, theme: &T
     );
 }
 
-pub fn render_aria2(frame: &mut Frame, area: Rect, snapshot: &Snapshot, theme: &Theme) {
+pub fn render_aria2(
+    frame: &mut Frame,
+    area: Rect,
+    snapshot: &Snapshot,
+    now_ms: i64,
+    theme: &Theme,
+) {
     let Some(aria2) = &snapshot.aria2 else {
         return placeholder(
             frame,
@@ -47,7 +53,7 @@ pub fn render_aria2(frame: &mut Frame, area: Rect, snapshot: &Snapshot, theme: &
         );
     };
     let lines = vec![
-        field("state", aria2.state.clone(), theme),
+        field("state", aria2.label(now_ms), theme),
         field("pid", format::or_dash(aria2.pid), theme),
         field("rpc port", format::or_dash(aria2.port), theme),
         field("version", format::or_dash(aria2.version.clone()), theme),

@@ -2,6 +2,8 @@
 //! binary, and polling with a deadline (never fixed sleeps).
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -193,4 +195,19 @@ pub fn worker_state(status: &serde_json::Value, account: &str) -> Option<String>
         .iter()
         .find(|a| a["id"] == account)
         .and_then(|a| a["worker"]["state"]["state"].as_str().map(str::to_string))
+}
+
+/// True when aria2c can be run. Otherwise prints `skipped: aria2c not installed`
+/// and returns false, except under `CI=true`, where a missing aria2c fails the test.
+pub fn aria2c_available() -> bool {
+    if steward::aria2::binary::resolve("aria2c").is_some() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("aria2c not installed, and CI=true: install it (apt-get install aria2)");
+    }
+    // Straight to stderr, past libtest's capture of print macros, so the skip is seen.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: aria2c not installed");
+    false
 }

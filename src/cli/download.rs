@@ -1,0 +1,51 @@
+//! `steward download add URL`: hands a URL to the running instance's aria2c,
+//! through the RPC coordinates it recorded in the data dir.
+
+use std::sync::{Arc, Mutex};
+
+use super::status::{lock_state, store_failure};
+use super::{DownloadCmd, Failure, Globals};
+use crate::accounts::id::validate;
+use crate::lock::LockState;
+use crate::store::Store;
+
+pub(super) fn run(globals: &Globals, command: DownloadCmd) -> Result<(), Failure> {
+    let DownloadCmd::Add {
+        url,
+        account,
+        subdir,
+    } = command;
+    if let Some(id) = &account {
+        validate(id).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    if let LockState::Free = lock_state(globals)? {
+        return Err(Failure::runtime(format!(
+            "no steward is running on {} (start it: steward run --headless)",
+            globals.data_dir.root().display()
+        )));
+    }
+    let store = Store::open(&globals.data_dir.db_file()).map_err(store_failure)?;
+    if let Some(id) = &account
+        && store.account(id).map_err(store_failure)?.is_none()
+    {
+        return Err(Failure::usage(format!(
+            "no account {id} (see: steward account list)"
+        )));
+    }
+    let store = Arc::new(Mutex::new(store));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+    let gid = rt
+        .block_on(crate::aria2::add_download_via_data_dir(
+            &globals.data_dir,
+            &store,
+            &url,
+            account.as_deref(),
+            subdir.as_deref(),
+        ))
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    println!("download {gid} added");
+    Ok(())
+}
