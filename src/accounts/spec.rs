@@ -10,8 +10,9 @@ use crate::paths::DataDir;
 use crate::proc::Sig;
 use crate::store::AccountRow;
 
-/// How one account's worker runs, stops and restarts.
-#[derive(Debug, Clone, PartialEq)]
+/// How one account's worker runs, stops and restarts. `Debug` shows the
+/// names of the variables only: values may be secrets (aria2's RPC secret).
+#[derive(Clone, PartialEq)]
 pub struct WorkerSpec {
     pub account: String,
     pub command: Vec<String>,
@@ -23,6 +24,22 @@ pub struct WorkerSpec {
     pub stop_timeout: Duration,
     pub restart: RestartPolicy,
     pub backoff: Backoff,
+}
+
+impl std::fmt::Debug for WorkerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerSpec")
+            .field("account", &self.account)
+            .field("command", &self.command)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("secret", &self.secret)
+            .field("session_file", &self.session_file)
+            .field("stop_signal", &self.stop_signal)
+            .field("stop_timeout", &self.stop_timeout)
+            .field("restart", &self.restart)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
 }
 
 /// Exponential backoff between restarts: `initial`, doubling, capped at `max`;
@@ -105,6 +122,28 @@ impl WorkerSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_variable_values() {
+        let spec = WorkerSpec {
+            account: "a".into(),
+            command: vec!["w".into()],
+            env: vec![("ARIA2_RPC_SECRET".into(), "topsecret".into())],
+            secret: Some(Secret("hunter2".into())),
+            session_file: "/x".into(),
+            stop_signal: Sig::Term,
+            stop_timeout: Duration::from_secs(1),
+            restart: RestartPolicy::Never,
+            backoff: Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(2),
+                reset_after: Duration::from_secs(3),
+            },
+        };
+        let text = format!("{spec:?}");
+        assert!(text.contains("ARIA2_RPC_SECRET"), "{text}");
+        assert!(!text.contains("topsecret") && !text.contains("hunter2"), "{text}");
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
