@@ -269,6 +269,13 @@ impl Control {
                     Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
                 }
             }
+            // Placeholder until the lead wires `orphans` in (see the temp branch's report).
+            Command::PreviewSweep | Command::ApplySweep { .. } | Command::DismissSweep => {
+                self.publisher.notice(
+                    NoticeLevel::Warn,
+                    "sweep from the dashboard is not wired yet (use `steward sweep`)",
+                );
+            }
         }
         None
     }
