@@ -47,9 +47,15 @@ fn worker_tmpdir_left_by_sigkill_is_listed_then_swept() {
     let mut out = BufReader::new(steward.0.stdout.take().unwrap());
     let tmpdir = PathBuf::from(read_line_with(&mut out, "dir ").expect("dir line"));
     let worker: i32 = read_line_with(&mut out, "pid ").unwrap().parse().unwrap();
-    assert!(tmpdir.starts_with(dir.path().join("tmp")), "{}", tmpdir.display());
-    wait_for(Duration::from_secs(10), || tmpdir.join("env").exists().then_some(()))
-        .expect("worker wrote into its TMPDIR");
+    assert!(
+        tmpdir.starts_with(dir.path().join("tmp")),
+        "{}",
+        tmpdir.display()
+    );
+    wait_for(Duration::from_secs(10), || {
+        tmpdir.join("env").exists().then_some(())
+    })
+    .expect("worker wrote into its TMPDIR");
     assert!(flock_is_held(&tmpdir), "a live worker's dir is flock-held");
 
     // While both live: nothing to sweep there.
@@ -62,8 +68,10 @@ fn worker_tmpdir_left_by_sigkill_is_listed_then_swept() {
     let _ = steward.0.wait();
     kill9(worker);
     wait_for(Duration::from_secs(10), || (!alive(worker)).then_some(())).unwrap();
-    wait_for(Duration::from_secs(10), || (!flock_is_held(&tmpdir)).then_some(()))
-        .expect("the lock dies with the worker tree");
+    wait_for(Duration::from_secs(10), || {
+        (!flock_is_held(&tmpdir)).then_some(())
+    })
+    .expect("the lock dies with the worker tree");
     assert!(tmpdir.join("out").exists());
 
     let (out, plan) = sweep_json(&dir, true);
@@ -98,7 +106,8 @@ fn worker_tmpdir_is_swept_at_next_start() {
     assert!(dir.run(&["account", "add", "alice"]).status.success());
     let mut steward = dir.spawn_headless();
     let status = wait_for(Duration::from_secs(10), || {
-        dir.status_json().filter(|s| worker_pid(s, "alice").is_some())
+        dir.status_json()
+            .filter(|s| worker_pid(s, "alice").is_some())
     })
     .expect("worker running");
     let worker = worker_pid(&status, "alice").unwrap();
@@ -114,15 +123,19 @@ fn worker_tmpdir_is_swept_at_next_start() {
     for pid in group_members(worker) {
         kill9(pid);
     }
-    wait_for(Duration::from_secs(10), || group_members(worker).is_empty().then_some(())).unwrap();
+    wait_for(Duration::from_secs(10), || {
+        group_members(worker).is_empty().then_some(())
+    })
+    .unwrap();
     let (_, plan) = sweep_json(&dir, true);
-    assert!(plan_items_for(&plan, &tmpdir)[0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("owner dead"));
+    assert!(
+        plan_items_for(&plan, &tmpdir)[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("owner dead")
+    );
     let mut steward = dir.spawn_headless();
-    wait_for(Duration::from_secs(10), || (!tmpdir.exists()).then_some(()))
-        .expect("swept at start");
+    wait_for(Duration::from_secs(10), || (!tmpdir.exists()).then_some(())).expect("swept at start");
     kill9(steward.id() as i32);
     let _ = steward.wait();
 }
@@ -137,7 +150,10 @@ fn a_dir_flocked_by_a_live_process_is_never_swept() {
     let mut flock = Command::new("flock");
     flock.arg(&held).args(["sleep", "60"]);
     let flock = GroupChild::spawn(flock);
-    wait_for(Duration::from_secs(10), || flock_is_held(&held).then_some(())).unwrap();
+    wait_for(Duration::from_secs(10), || {
+        flock_is_held(&held).then_some(())
+    })
+    .unwrap();
     age_days(&held.join("f"), 3);
     age_days(&held, 3);
 
@@ -152,9 +168,16 @@ fn a_dir_flocked_by_a_live_process_is_never_swept() {
 
     // Once the holder is gone, the same dir goes.
     drop(flock);
-    wait_for(Duration::from_secs(10), || (!flock_is_held(&held)).then_some(())).unwrap();
+    wait_for(Duration::from_secs(10), || {
+        (!flock_is_held(&held)).then_some(())
+    })
+    .unwrap();
     let (_, sweep) = sweep_json(&dir, false);
-    assert_eq!(outcome_for(&sweep, &held).as_deref(), Some("done"), "{sweep}");
+    assert_eq!(
+        outcome_for(&sweep, &held).as_deref(),
+        Some("done"),
+        "{sweep}"
+    );
     assert!(!held.exists());
 }
 
@@ -188,8 +211,16 @@ fn a_symlink_under_the_temp_root_is_removed_not_its_target() {
 
     let (out, sweep) = sweep_json(&dir, false);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(outcome_for(&sweep, &link).as_deref(), Some("done"), "{sweep}");
-    assert_eq!(outcome_for(&sweep, &reg_dir).as_deref(), Some("done"), "{sweep}");
+    assert_eq!(
+        outcome_for(&sweep, &link).as_deref(),
+        Some("done"),
+        "{sweep}"
+    );
+    assert_eq!(
+        outcome_for(&sweep, &reg_dir).as_deref(),
+        Some("done"),
+        "{sweep}"
+    );
     assert!(std::fs::symlink_metadata(&link).is_err(), "link removed");
     assert!(!reg_dir.exists());
     assert_eq!(
@@ -231,9 +262,8 @@ fn crash_consistency_under_sigkill_at_random_moments() {
         cmd.stdout(Stdio::piped());
         let mut child = GroupChild::spawn(cmd);
         let mut out = BufReader::new(child.0.stdout.take().unwrap());
-        read_line_with(&mut out, "ready").unwrap_or_else(|| {
-            panic!("run {run}: churn never got ready (seed {base})")
-        });
+        read_line_with(&mut out, "ready")
+            .unwrap_or_else(|| panic!("run {run}: churn never got ready (seed {base})"));
         std::thread::sleep(Duration::from_micros(next() % 60_000));
         kill9(child.pid());
         let _ = child.0.wait();
@@ -250,13 +280,23 @@ fn crash_consistency_under_sigkill_at_random_moments() {
         }
         // Restart + sweep: nothing is left that is not registered to a live owner.
         let (out, sweep) = sweep_json(&dir, false);
-        assert_eq!(out.status.code(), Some(0), "run {run} (seed {base}): {sweep}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "run {run} (seed {base}): {sweep}"
+        );
         let (paths, rows) = tree_and_rows(&dir);
         assert!(paths.is_empty(), "run {run} (seed {base}): left {paths:?}");
-        assert!(rows.is_empty(), "run {run} (seed {base}): rows left {rows:?}");
+        assert!(
+            rows.is_empty(),
+            "run {run} (seed {base}): rows left {rows:?}"
+        );
     }
     assert!(entries_seen > 0, "the kills never caught a live entry");
-    eprintln!("50 crash runs in {:?}, {entries_seen} entries swept", started.elapsed());
+    eprintln!(
+        "50 crash runs in {:?}, {entries_seen} entries swept",
+        started.elapsed()
+    );
 }
 
 /// Builds `dirs` x `per_dir` empty files under `root`.
@@ -321,7 +361,10 @@ fn stats_of_100k_files_never_block_the_registry() {
             view.walk_ms
         );
         assert!(probes_during_walk > 0, "the walk ended before any probe");
-        assert!(worst < Duration::from_millis(50), "an answer took {worst:?}");
+        assert!(
+            worst < Duration::from_millis(50),
+            "an answer took {worst:?}"
+        );
         assert_eq!(view.files, 100_000);
         assert_eq!(view.dirs, 1001);
         // The big dir, and perhaps a probe's entry registered at that instant.

@@ -161,7 +161,16 @@ impl SweepLock {
             .mode(0o644)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
+        // A probe (`flock -n`, a status check) holds the lock for an instant:
+        // only a holder that stays past a short grace is another sweeper.
+        let grace = std::time::Instant::now() + Duration::from_millis(100);
+        let mut attempt = file.try_lock();
+        while matches!(attempt, Err(TryLockError::WouldBlock)) && std::time::Instant::now() < grace
+        {
+            std::thread::sleep(Duration::from_millis(5));
+            attempt = file.try_lock();
+        }
+        match attempt {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();

@@ -40,6 +40,8 @@ pub(super) fn tracked(rows: &[TempRow], path: &Path) -> bool {
         .any(|r| r.path == path || r.path.starts_with(path) || path.starts_with(&r.path))
 }
 
+// `st_ctime` is i64 on 64-bit targets but not everywhere: keep the conversion.
+#[allow(clippy::useless_conversion)]
 /// The unix ms a trash entry was trashed: from its `.<ms>` or `.<ms>.<n>`
 /// suffix, else its ctime (a rename sets it).
 pub(super) fn trashed_at(path: &Path) -> Option<i64> {
@@ -53,7 +55,7 @@ pub(super) fn trashed_at(path: &Path) -> Option<i64> {
     };
     parsed.or_else(|| {
         let st = fsops::lstat(path).ok()?;
-        Some((st.st_ctime as i64) * 1000 + (st.st_ctime_nsec as i64) / 1_000_000)
+        Some(i64::from(st.st_ctime) * 1000 + (st.st_ctime_nsec as i64) / 1_000_000)
     })
 }
 

@@ -59,8 +59,10 @@ impl Measure {
 }
 
 /// Modification time of a stat in unix milliseconds.
+// `st_mtime` is i64 on 64-bit targets but not everywhere: keep the conversion.
+#[allow(clippy::useless_conversion)]
 pub fn mtime_ms(st: &rustix::fs::Stat) -> i64 {
-    (st.st_mtime as i64)
+    i64::from(st.st_mtime)
         .saturating_mul(1000)
         .saturating_add(st.st_mtime_nsec as i64 / 1_000_000)
 }
@@ -325,7 +327,7 @@ fn empty_dir(
 pub fn flock_held(path: &Path) -> bool {
     let file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc_flags())
+        .custom_flags(probe_flags())
         .open(path)
     {
         Ok(f) => f,
@@ -334,7 +336,7 @@ pub fn flock_held(path: &Path) -> bool {
     probe(&file)
 }
 
-fn libc_flags() -> i32 {
+fn probe_flags() -> i32 {
     (OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32
 }
 

@@ -283,10 +283,7 @@ pub fn outcome_for(sweep: &serde_json::Value, path: &Path) -> Option<String> {
 }
 
 /// Reads lines from a child's stdout until one starts with `prefix`.
-pub fn read_line_with(
-    reader: &mut impl std::io::BufRead,
-    prefix: &str,
-) -> Option<String> {
+pub fn read_line_with(reader: &mut impl std::io::BufRead, prefix: &str) -> Option<String> {
     let mut line = String::new();
     loop {
         line.clear();
