@@ -107,6 +107,9 @@ impl WorkerSpec {
             "STEWARD_ACCOUNT",
             "STEWARD_SESSION_FILE",
             "STEWARD_SESSION_LOCK_FD",
+            "TMPDIR",
+            "STEWARD_TMPDIR",
+            "STEWARD_TMPDIR_LOCK_FD",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -142,7 +145,10 @@ mod tests {
         };
         let text = format!("{spec:?}");
         assert!(text.contains("ARIA2_RPC_SECRET"), "{text}");
-        assert!(!text.contains("topsecret") && !text.contains("hunter2"), "{text}");
+        assert!(
+            !text.contains("topsecret") && !text.contains("hunter2"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::manager::snapshot::{ExitView, RestartRecord, TaskKind, WorkerState, W
 use crate::proc::{self, Group, ProcId, Sig};
 use crate::store::{SharedStore, WorkerRow};
 use crate::tasks::{TaskTable, TaskTicket};
+use crate::temp::{TempGuard, TempRegistry};
 use crate::time::now_ms;
 
 /// Log lines kept per worker for the details view.
@@ -61,6 +62,8 @@ pub struct SupervisorContext {
     pub force: CancellationToken,
     /// This steward's identity, recorded beside each worker it starts.
     pub owner: ProcId,
+    /// Where each worker's own registered `TMPDIR` comes from.
+    pub temp: TempRegistry,
 }
 
 /// The client side of a supervisor.
@@ -131,6 +134,8 @@ struct LiveWorker {
     started: Instant,
     /// Steward's copy of the session lock: dropped only once the group is gone.
     lock: SessionLock,
+    /// The worker's registered temp dir (flock-held like the session file).
+    tmp: TempGuard,
     /// The leader's exit status, once reaped.
     exit: Option<ExitStatus>,
 }
@@ -368,6 +373,11 @@ impl Supervisor {
                 format!("session file locked by pid {holders:?}")
             }
         })?;
+        let tmp = self
+            .ctx
+            .temp
+            .worker_dir(&spec.account)
+            .map_err(|e| format!("cannot create the worker's temp dir: {e}"))?;
         let lock_fd = lock.file().as_raw_fd();
         let (program, args) = spec
             .command
@@ -400,6 +410,7 @@ impl Supervisor {
                 Ok(())
             });
         }
+        tmp.apply_to(cmd.as_std_mut());
         let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
         // The child is not reaped yet, so its /proc entry exists; `None` only
         // if spawn itself failed, which returned above.
@@ -408,6 +419,9 @@ impl Supervisor {
             ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
         let group = Group { pgid: pid, leader };
         self.record_worker(&group);
+        if let Err(e) = tmp.reassign(leader) {
+            warn!(account = %self.spec.account, error = %e, "cannot hand the temp dir to the worker");
+        }
         if let Some(out) = child.stdout.take() {
             self.forward_lines(out, "stdout");
         }
@@ -419,6 +433,7 @@ impl Supervisor {
             group,
             started: Instant::now(),
             lock,
+            tmp,
             exit: None,
         })
     }
@@ -543,9 +558,17 @@ impl Supervisor {
         self.set_state(WorkerState::Stopped);
     }
 
-    /// Drops steward's lock copy and the identity record: the group is gone.
+    /// Drops steward's lock copy, removes the worker's temp dir (off the
+    /// async threads: a big tree takes a while) and the identity record: the
+    /// group is gone.
     fn release(&self, w: LiveWorker) {
         drop(w.lock);
+        let (tmp, account) = (w.tmp, self.spec.account.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = tmp.release() {
+                warn!(account = %account, error = %e, "worker temp dir left for the sweep");
+            }
+        });
         self.clear_worker_record();
     }
 

@@ -9,6 +9,8 @@ mod failure;
 mod run;
 mod status;
 mod stop;
+mod sweep;
+mod trash;
 
 use std::path::PathBuf;
 
@@ -74,6 +76,51 @@ pub enum Cmd {
     /// The built-in reference worker (used when no worker command is configured)
     #[command(hide = true)]
     DemoWorker,
+    /// Find leftovers (dead owners' temp files, session files with no account, processes of a dead steward, stale lock files, expired trash) and clean them up
+    Sweep {
+        /// Print the plan only; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the plan and results as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List trashed session files, or restore one
+    Trash {
+        #[command(subcommand)]
+        command: TrashCmd,
+    },
+    /// Test driver: create and release temp entries in a loop through the registry
+    #[command(hide = true)]
+    TempChurn {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// 0 = until killed
+        #[arg(long, default_value_t = 0)]
+        iterations: u64,
+    },
+    /// Test driver: run a command with its own registered TMPDIR, as a supervisor does
+    #[command(hide = true)]
+    TempWorker {
+        account: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrashCmd {
+    /// List what the trash holds, with when each entry expires
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a trashed session file back (its account must exist)
+    Restore {
+        /// A name from `trash list`, or an account id (its newest session file)
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,5 +210,16 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Doctor) => doctor::run(&globals),
         Some(Cmd::Stop { force }) => stop::run(&globals, force),
         Some(Cmd::DemoWorker) => run::demo_worker(),
+        Some(Cmd::Sweep { dry_run, json }) => sweep::run(&globals, dry_run, json),
+        Some(Cmd::Trash {
+            command: TrashCmd::List { json },
+        }) => trash::list(&globals, json),
+        Some(Cmd::Trash {
+            command: TrashCmd::Restore { name },
+        }) => trash::restore(&globals, &name),
+        Some(Cmd::TempChurn { seed, iterations }) => sweep::churn(&globals, seed, iterations),
+        Some(Cmd::TempWorker { account, command }) => {
+            sweep::temp_worker(&globals, &account, &command)
+        }
     }
 }

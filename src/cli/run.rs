@@ -30,6 +30,9 @@ pub(super) fn start_failure(e: StartError) -> Failure {
     match e {
         StartError::InUse(e) => Failure::in_use(e.to_string()),
         StartError::Store(e) => super::status::store_failure(e),
+        StartError::Temp(e) => Failure::runtime(format!(
+            "{e} (check permissions of the temp root, or set [temp] root)"
+        )),
         StartError::DataDir { .. } => {
             Failure::runtime(format!("{e} (check permissions or use another --data-dir)"))
         }

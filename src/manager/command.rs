@@ -51,6 +51,15 @@ pub enum Command {
     RemoveDownload {
         gid: String,
     },
+    /// Scan for orphans and publish the plan (`Snapshot` sweep view) without acting.
+    PreviewSweep,
+    /// Apply the previewed plan `plan_id` (each item re-checked first). A stale
+    /// id (another plan was previewed since) is refused.
+    ApplySweep {
+        plan_id: u64,
+    },
+    /// Close the sweep preview / results.
+    DismissSweep,
 }
 
 impl Command {

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use super::download_tasks::DownloadTasks;
 use super::fleet::Fleet;
 use super::publish::{Parts, Publisher};
+use super::sweeps::Sweeps;
 use super::{
     ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, run_record, stop_plan,
 };
@@ -22,12 +23,14 @@ use crate::accounts::supervisor::{Op, SupervisorContext};
 use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
 use crate::manager::command::Command;
-use crate::manager::snapshot::{Aria2State, Aria2View};
+use crate::manager::snapshot::{Aria2State, Aria2View, SweepOutcome};
 use crate::manager::snapshot::{Instance, LastShutdown, NoticeLevel, ShutdownView};
+use crate::orphans::{self, SweepScope};
 use crate::proc::{self, ProcId, Sampler, Usage};
 use crate::shutdown::{self, Progress};
 use crate::store::{AccountRow, SharedStore, StoreError};
 use crate::tasks::TaskTable;
+use crate::temp::TempRegistry;
 use crate::time::now_ms;
 
 /// How often the store is checked for commits by other processes.
@@ -63,6 +66,35 @@ pub(super) async fn start(
     for finding in leftovers::stop_leftovers(&store, options.config.worker.stop_timeout).await {
         publisher.notice(NoticeLevel::Warn, finding);
     }
+    // With leftover workers gone, their temp dirs are free: sweep dead owners'.
+    let scope = SweepScope::new(&options.config, &options.data_dir);
+    let swept = {
+        let (scope, store) = (scope.clone(), store.clone());
+        tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
+            .await
+            .unwrap_or_default()
+    };
+    let freed: u64 = swept
+        .iter()
+        .filter_map(|r| match r.outcome {
+            SweepOutcome::Done { .. } => Some(r.freed),
+            _ => None,
+        })
+        .sum();
+    if !swept.is_empty() {
+        publisher.notice(
+            NoticeLevel::Info,
+            format!(
+                "start-up sweep: {} temp entries of dead owners removed ({})",
+                swept.len(),
+                crate::time::human_bytes(freed)
+            ),
+        );
+    }
+    let temp = TempRegistry::from_config(&options.config, &options.data_dir, store.clone())?;
+    temp.set_changed_notify(changed.clone());
+    let walker_stop = CancellationToken::new();
+    temp.spawn_stats_walker(options.config.temp.stats_interval, walker_stop.clone());
     let aria2_cancel = CancellationToken::new();
     let aria2 = Aria2Service::start(
         options.config.aria2.clone(),
@@ -79,6 +111,7 @@ pub(super) async fn start(
         changed: changed.clone(),
         force: kill_workers.clone(),
         owner: me,
+        temp: temp.clone(),
     };
     let mut fleet = Fleet::new(
         ctx,
@@ -93,6 +126,14 @@ pub(super) async fn start(
     let changed_tasks = tasks.clone();
     let (commands, rx) = mpsc::channel(64);
     let (notices, notices_rx) = mpsc::unbounded_channel();
+    let sweeps = Sweeps::new(
+        scope,
+        store.clone(),
+        changed_tasks.clone(),
+        temp.clone(),
+        notices.clone(),
+        changed.clone(),
+    );
     let instance = Instance {
         data_dir: options.data_dir.root().to_path_buf(),
         pid: me.pid,
@@ -112,6 +153,9 @@ pub(super) async fn start(
         download_tasks: DownloadTasks::new(changed_tasks),
         aria2,
         aria2_cancel,
+        temp,
+        walker_stop,
+        sweeps,
         instance,
         last_shutdown,
         data_version,
@@ -164,6 +208,9 @@ struct Control {
     aria2_view: tokio::sync::watch::Receiver<Aria2View>,
     aria2_cancel: CancellationToken,
     download_tasks: DownloadTasks,
+    temp: TempRegistry,
+    walker_stop: CancellationToken,
+    sweeps: Sweeps,
     instance: Instance,
     last_shutdown: Option<LastShutdown>,
     data_version: i64,
@@ -229,6 +276,7 @@ impl Control {
             self.publish();
         };
         self.download_tasks.end_all();
+        self.walker_stop.cancel();
         // aria2c was stopped by its phase; this ends its supervisor task.
         self.aria2_cancel.cancel();
         self.aria2.join().await;
@@ -369,6 +417,10 @@ impl Control {
                     Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
                 }
             }
+            // Placeholder until the lead wires `orphans` in (see the temp branch's report).
+            Command::PreviewSweep => self.sweeps.preview(),
+            Command::ApplySweep { plan_id } => self.sweeps.apply(plan_id),
+            Command::DismissSweep => self.sweeps.dismiss(),
         }
         None
     }
@@ -477,6 +529,7 @@ impl Control {
             kill_workers: self.kill_workers.clone(),
             progress: progress.clone(),
             aria2: self.aria2.clone(),
+            temp: self.temp.clone(),
         });
         self.progress = Some(progress.clone());
         let force = self.plan_force.clone();
@@ -501,6 +554,8 @@ impl Control {
             accounts: self.fleet.views(),
             tasks: self.tasks.views(),
             aria2: Some(self.aria2_view.borrow().clone()),
+            temp: Some(self.temp.stats()),
+            sweep: self.sweeps.view(),
             shutdown: self.progress.as_ref().and_then(|p| p.view()),
             last_shutdown: self.last_shutdown,
             usage: self.usage.clone(),

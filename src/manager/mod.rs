@@ -10,6 +10,7 @@ mod publish;
 mod run_record;
 pub mod snapshot;
 mod stop_plan;
+mod sweeps;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -56,6 +57,8 @@ pub enum StartError {
     InUse(LockError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Temp(#[from] crate::temp::TempError),
     #[error("cannot prepare data dir {path}: {source}")]
     DataDir {
         path: PathBuf,

@@ -12,7 +12,7 @@ use tracing::warn;
 
 use crate::manager::snapshot::{
     AccountView, Aria2View, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState,
-    ShutdownView, Snapshot, TaskView,
+    ShutdownView, Snapshot, SweepView, TaskView, TempView,
 };
 use crate::proc::Usage;
 use crate::time::now_ms;
@@ -37,6 +37,8 @@ pub(super) struct Parts {
     pub accounts: Vec<AccountView>,
     pub tasks: Vec<TaskView>,
     pub aria2: Option<Aria2View>,
+    pub temp: Option<TempView>,
+    pub sweep: Option<SweepView>,
     pub shutdown: Option<ShutdownView>,
     pub last_shutdown: Option<LastShutdown>,
     pub usage: HashMap<i32, Usage>,
@@ -115,6 +117,8 @@ fn build(parts: Parts) -> Snapshot {
         mut accounts,
         tasks,
         aria2,
+        temp,
+        sweep,
         mut shutdown,
         last_shutdown,
         usage,
@@ -155,7 +159,8 @@ fn build(parts: Parts) -> Snapshot {
         accounts,
         tasks,
         aria2,
-        temp: None,
+        temp,
+        sweep,
         shutdown,
         last_shutdown,
         notices: Vec::new(),

@@ -20,6 +20,9 @@ pub struct Snapshot {
     pub aria2: Option<Aria2View>,
     /// Filled by the temp registry; `None` where it is not part of this build.
     pub temp: Option<TempView>,
+    /// The dashboard's sweep: a preview, then its results, until dismissed.
+    #[serde(default)]
+    pub sweep: Option<SweepView>,
     /// Present while a shutdown runs (and in its final form once it ended).
     pub shutdown: Option<ShutdownView>,
     /// How the previous run of this data dir ended.
@@ -428,14 +431,241 @@ pub struct ForeignAria2 {
     pub cmdline: Vec<String>,
 }
 
-/// The temp registry's figures (filled by the temp-files issue).
+/// The temp registry's figures (filled by the `temp` stats walker). Totals
+/// are adjusted at once on every create / release and recomputed by a
+/// throttled background walk; `refreshed_ms` is when that walk last ended.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TempView {
+    /// The temp root (`[temp] root`, default `<data-dir>/tmp`).
+    pub root: PathBuf,
+    /// Registered entries (rows in the store).
+    pub entries: u64,
     pub files: u64,
     pub dirs: u64,
     pub bytes: u64,
+    /// Registered entries whose owner process is dead (swept at start / on demand).
     pub orphaned: u64,
+    /// Paths directly under the root with no registration.
+    pub untracked: u64,
+    /// When the oldest entry was created (registration time, or the newest
+    /// mtime inside an untracked path); `None` when the root is empty.
+    pub oldest_ms: Option<i64>,
+    /// Per owner process and account, largest first.
+    pub owners: Vec<TempOwnerView>,
+    /// When the last full walk ended (0: not yet).
     pub refreshed_ms: i64,
+    /// How long that walk took.
+    pub walk_ms: u64,
+    /// True while a walk is running.
+    pub walking: bool,
+}
+
+/// One owner's share of the temp tree.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TempOwnerView {
+    pub pid: i32,
+    pub start_time: u64,
+    pub account: Option<String>,
+    /// False when the owner process is gone: its entries are orphans.
+    pub alive: bool,
+    pub entries: u64,
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+}
+
+/// What the orphan sweep found: every item with why, how big, and what
+/// applying the plan would do to it. Built by `orphans::scan`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepPlan {
+    /// Distinguishes plans, so a confirm applies exactly the plan previewed.
+    pub id: u64,
+    pub created_ms: i64,
+    pub items: Vec<SweepItem>,
+    /// Bytes the `delete` / `trash` items would free.
+    pub total_bytes: u64,
+    /// Things the scan could not look at (one line each), e.g. an unreadable dir.
+    pub notes: Vec<String>,
+}
+
+impl SweepPlan {
+    /// Items that applying would act on (not the ones left alone).
+    pub fn actionable(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| i.action != SweepAction::Leave)
+            .count()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepItem {
+    /// Index in the plan.
+    pub id: usize,
+    pub kind: SweepKind,
+    pub target: SweepTarget,
+    /// Why it is in the plan, e.g. `owner dead (pid 4242)`.
+    pub reason: String,
+    /// Bytes on disk, for paths.
+    pub size: Option<u64>,
+    pub action: SweepAction,
+    /// For `Leave` items: the live process holding the path.
+    pub holder_pid: Option<i32>,
+    /// The account the item belongs to, if any.
+    pub account: Option<String>,
+}
+
+/// What kind of leftover an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepKind {
+    /// A registered temp entry whose owner process is dead.
+    TempDeadOwner,
+    /// A path under the temp root with no registration, older than `max_age`.
+    TempUntracked,
+    /// A session file with no account.
+    SessionNoAccount,
+    /// A worker group recorded by a steward that is no longer running.
+    LeftoverWorker,
+    /// An aria2c of this data dir not owned by the running instance.
+    LeftoverAria2,
+    /// A pid/lock file nobody holds.
+    StaleLockFile,
+    /// A trashed file older than `[trash] keep`.
+    TrashExpired,
+}
+
+impl SweepKind {
+    pub const ALL: [SweepKind; 7] = [
+        SweepKind::TempDeadOwner,
+        SweepKind::TempUntracked,
+        SweepKind::SessionNoAccount,
+        SweepKind::LeftoverWorker,
+        SweepKind::LeftoverAria2,
+        SweepKind::StaleLockFile,
+        SweepKind::TrashExpired,
+    ];
+
+    /// Short label for lists: `temp (owner dead)`, `session`, ...
+    pub fn label(self) -> &'static str {
+        match self {
+            SweepKind::TempDeadOwner => "temp (owner dead)",
+            SweepKind::TempUntracked => "temp (untracked)",
+            SweepKind::SessionNoAccount => "session (no account)",
+            SweepKind::LeftoverWorker => "leftover worker",
+            SweepKind::LeftoverAria2 => "leftover aria2c",
+            SweepKind::StaleLockFile => "stale lock/pid file",
+            SweepKind::TrashExpired => "expired trash",
+        }
+    }
+
+    /// The `events` table kind of an applied item, e.g. `sweep.temp_dead_owner`.
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            SweepKind::TempDeadOwner => "sweep.temp_dead_owner",
+            SweepKind::TempUntracked => "sweep.temp_untracked",
+            SweepKind::SessionNoAccount => "sweep.session_no_account",
+            SweepKind::LeftoverWorker => "sweep.leftover_worker",
+            SweepKind::LeftoverAria2 => "sweep.leftover_aria2",
+            SweepKind::StaleLockFile => "sweep.stale_lock_file",
+            SweepKind::TrashExpired => "sweep.trash_expired",
+        }
+    }
+}
+
+/// A path, or a process (with the identity it had when scanned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SweepTarget {
+    Path {
+        path: PathBuf,
+    },
+    Process {
+        pid: i32,
+        start_time: u64,
+        pgid: i32,
+    },
+}
+
+impl std::fmt::Display for SweepTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SweepTarget::Path { path } => write!(f, "{}", path.display()),
+            SweepTarget::Process { pid, pgid, .. } if pid == pgid => {
+                write!(f, "pid {pid} (group)")
+            }
+            SweepTarget::Process { pid, .. } => write!(f, "pid {pid}"),
+        }
+    }
+}
+
+/// What applying does to an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepAction {
+    /// Remove the path (a symlink itself, never its target).
+    Delete,
+    /// Move to `<data-dir>/trash/` (session files are never deleted outright).
+    Trash,
+    /// SIGTERM, a deadline, then SIGKILL.
+    Stop,
+    /// Listed for information only (held by a live process): nothing is done.
+    Leave,
+}
+
+impl SweepAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            SweepAction::Delete => "delete",
+            SweepAction::Trash => "trash",
+            SweepAction::Stop => "stop",
+            SweepAction::Leave => "leave",
+        }
+    }
+}
+
+/// How applying one item went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SweepOutcome {
+    Done { detail: String },
+    Skipped { reason: String },
+    Failed { error: String },
+}
+
+impl SweepOutcome {
+    pub fn label(&self) -> String {
+        match self {
+            SweepOutcome::Done { detail } => format!("done ({detail})"),
+            SweepOutcome::Skipped { reason } => format!("skipped ({reason})"),
+            SweepOutcome::Failed { error } => format!("failed ({error})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepItemResult {
+    /// `SweepItem::id` in the applied plan.
+    pub item: usize,
+    pub kind: SweepKind,
+    pub target: SweepTarget,
+    pub outcome: SweepOutcome,
+    /// Bytes actually freed.
+    pub freed: u64,
+}
+
+/// A sweep as the TUI shows it: the preview, then (once applied) the results,
+/// kept until dismissed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepView {
+    pub plan: SweepPlan,
+    /// True while `apply` runs.
+    pub applying: bool,
+    /// Empty until applied.
+    pub results: Vec<SweepItemResult>,
+    pub finished_ms: Option<i64>,
 }
 
 /// A shutdown in progress (or finished): the phases as a checklist.

@@ -13,8 +13,11 @@ use crate::manager::snapshot::{Aria2State, TaskKind};
 use crate::shutdown::{Phase, Progress};
 use crate::store::SharedStore;
 use crate::tasks::TaskTable;
+use crate::temp::TempRegistry;
 use crate::time::now_ms;
 
+/// How long a forced shutdown lets aria2c exit on SIGTERM before SIGKILL.
+const FORCED_ARIA2_GRACE: Duration = Duration::from_millis(100);
 /// How often "cancel tasks" re-checks that the cancelled tasks have ended.
 const TASK_POLL: Duration = Duration::from_millis(20);
 
@@ -27,6 +30,7 @@ pub(super) struct PlanInputs {
     pub kill_workers: CancellationToken,
     pub progress: Progress,
     pub aria2: Aria2Handle,
+    pub temp: TempRegistry,
 }
 
 pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
@@ -38,6 +42,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
         kill_workers,
         progress,
         aria2,
+        temp,
     } = inputs;
     let s = &config.shutdown;
     // Workers stop in their own phase; download monitors end with aria2 (a
@@ -115,12 +120,41 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
         ),
         // Workers are gone before aria2 is signalled: none of them can be in
         // the middle of an RPC call when it goes.
-        Phase::new("stop aria2", aria2_deadline, move |_| async move {
-            aria2
-                .stop(aria2_deadline)
+        Phase::new(
+            "stop aria2",
+            aria2_deadline,
+            move |hurry: CancellationToken| async move {
+                // aria2c answers SIGTERM at its next event-loop turn, which is up
+                // to 1 s away once it has served RPC; forced, it gets 100 ms
+                // (its session was just saved over RPC) before SIGKILL.
+                let deadline = if hurry.is_cancelled() {
+                    FORCED_ARIA2_GRACE
+                } else {
+                    aria2_deadline
+                };
+                aria2
+                    .stop(deadline)
+                    .await
+                    .map(|()| "aria2c stopped (session saved)".to_string())
+                    .map_err(|e| e.to_string())
+            },
+        ),
+        // Workers' dirs were released by their supervisors once each group
+        // was gone; what is left registered to steward itself goes now.
+        Phase::new("clean temp", s.clean_temp, move |_| async move {
+            let report = tokio::task::spawn_blocking(move || temp.clean_own())
                 .await
-                .map(|()| "aria2c stopped (session saved)".to_string())
-                .map_err(|e| e.to_string())
+                .map_err(|e| format!("clean-up task failed: {e}"))?;
+            let done = format!(
+                "{} removed ({})",
+                report.removed,
+                crate::time::human_bytes(report.freed)
+            );
+            if report.left.is_empty() {
+                Ok(done)
+            } else {
+                Err(format!("{done}; left: {}", report.left.join("; ")))
+            }
         }),
         Phase::new("close store", s.close_store, move |_| async move {
             let store = store.lock().unwrap_or_else(|p| p.into_inner());

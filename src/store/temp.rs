@@ -121,4 +121,54 @@ impl Store {
             .ctx(&self.path)?;
         Ok(rows)
     }
+
+    /// The registration of `path`, if any.
+    pub fn temp_entry(&self, path: &Path) -> Result<Option<TempRow>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row(
+                "SELECT id, path, kind, owner_pid, owner_start_time, account, label, created_ms, bytes
+                 FROM temp_entries WHERE path = ?1",
+                [utf8(path)?],
+                from_row,
+            )
+            .optional()
+            .ctx(&self.path)
+    }
+
+    /// Hands `path` to another owner process (e.g. the worker it was made
+    /// for, once spawned); false if it is not registered.
+    pub fn set_temp_owner(
+        &self,
+        path: &Path,
+        owner_pid: i32,
+        owner_start_time: u64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE temp_entries SET owner_pid = ?2, owner_start_time = ?3 WHERE path = ?1",
+                params![utf8(path)?, owner_pid, u64_sql(owner_start_time)],
+            )
+            .ctx(&self.path)?;
+        Ok(n > 0)
+    }
+
+    /// Records measured sizes (`(path, bytes)`) in one transaction; rows that
+    /// are gone are ignored.
+    pub fn set_temp_bytes(&self, sizes: &[(PathBuf, i64)]) -> Result<(), StoreError> {
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction().ctx(&self.path)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE temp_entries SET bytes = ?2 WHERE path = ?1")
+                .ctx(&self.path)?;
+            for (path, bytes) in sizes {
+                stmt.execute(params![utf8(path)?, bytes]).ctx(&self.path)?;
+            }
+        }
+        tx.commit().ctx(&self.path)
+    }
 }

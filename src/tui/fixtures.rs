@@ -220,6 +220,7 @@ pub fn busy_snapshot() -> Snapshot {
             bytes: 5 * 1024 * 1024 + 300 * 1024,
             orphaned: 2,
             refreshed_ms: NOW_MS - 3 * MINUTE,
+            ..Default::default()
         }),
         last_shutdown: Some(LastShutdown::Crashed),
         notices: vec![

@@ -23,6 +23,14 @@ impl TestDir {
             tmp: tempfile::tempdir().expect("temp dir"),
         }
     }
+    /// A data dir on tmpfs (`/dev/shm`) when there is one: for tests that
+    /// build very big trees, where the disk would only measure itself.
+    pub fn new_on_tmpfs() -> TestDir {
+        match tempfile::tempdir_in("/dev/shm") {
+            Ok(tmp) => TestDir { tmp },
+            Err(_) => TestDir::new(),
+        }
+    }
     pub fn path(&self) -> &Path {
         self.tmp.path()
     }
@@ -210,4 +218,97 @@ pub fn aria2c_available() -> bool {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped: aria2c not installed");
     false
+}
+
+/// A child in its own process group, SIGKILLed (group and all) and reaped on drop.
+pub struct GroupChild(pub Child);
+
+impl GroupChild {
+    /// Spawns `cmd` as the leader of a new process group.
+    pub fn spawn(mut cmd: Command) -> GroupChild {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        GroupChild(cmd.spawn().expect("spawn child"))
+    }
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for GroupChild {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sets a path's mtime (of a symlink itself, not its target) `days` days back.
+pub fn age_days(path: &Path, days: u32) {
+    let ok = Command::new("touch")
+        .arg("-h")
+        .arg("-d")
+        .arg(format!("{days} days ago"))
+        .arg(path)
+        .status()
+        .expect("run touch")
+        .success();
+    assert!(ok, "touch -d failed on {}", path.display());
+}
+
+/// The data dir's store, opened for writing from the test.
+pub fn open_store(dir: &TestDir) -> steward::store::Store {
+    std::fs::create_dir_all(dir.path()).expect("data dir");
+    steward::store::Store::open(&dir.path().join("steward.db")).expect("open store")
+}
+
+/// A `steward sweep` run with `--json`, parsed.
+pub fn sweep_json(dir: &TestDir, dry_run: bool) -> (Output, serde_json::Value) {
+    let mut args = vec!["sweep", "--json"];
+    if dry_run {
+        args.push("--dry-run");
+    }
+    let out = dir.run(&args);
+    let value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, value)
+}
+
+/// The plan items of a sweep JSON whose target path is `path`.
+pub fn plan_items_for<'a>(sweep: &'a serde_json::Value, path: &Path) -> Vec<&'a serde_json::Value> {
+    let want = path.to_string_lossy();
+    sweep["plan"]["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i["target"]["path"].as_str() == Some(want.as_ref()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The result outcome (`done` / `skipped` / `failed`) of the item for `path`.
+pub fn outcome_for(sweep: &serde_json::Value, path: &Path) -> Option<String> {
+    let want = path.to_string_lossy();
+    sweep["results"]
+        .as_array()?
+        .iter()
+        .find(|r| r["target"]["path"].as_str() == Some(want.as_ref()))
+        .and_then(|r| r["outcome"]["outcome"].as_str().map(str::to_string))
+}
+
+/// Reads lines from a child's stdout until one starts with `prefix`.
+pub fn read_line_with(reader: &mut impl std::io::BufRead, prefix: &str) -> Option<String> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(rest) = line.trim_end().strip_prefix(prefix) {
+            return Some(rest.to_string());
+        }
+    }
 }

@@ -1,0 +1,146 @@
+//! `steward sweep [--dry-run] [--json]`: scan for orphans, print the plan,
+//! and apply it unless `--dry-run`. Works with or without a running
+//! instance: the sweep takes `<data-dir>/sweep.lock` (a second sweeper
+//! refuses, exit 1, naming the holder's pid) and runs scan and apply here,
+//! where identity and lock checks protect everything a live instance holds
+//! (see `orphans`). Also the hidden test drivers `temp-churn` / `temp-worker`.
+
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use super::status::{lock_state, store_failure};
+use super::{Failure, Globals};
+use crate::lock::LockState;
+use crate::orphans::{self, SweepAction, SweepOutcome, SweepReport, SweepScope};
+use crate::store::{SharedStore, Store};
+use crate::temp::TempRegistry;
+use crate::time::human_bytes;
+
+fn open_store(globals: &Globals) -> Result<SharedStore, Failure> {
+    let root = globals.data_dir.root();
+    std::fs::create_dir_all(root).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot create data dir {}: {e} (check permissions or use --data-dir)",
+            root.display()
+        ))
+    })?;
+    let store = Store::open(&globals.data_dir.db_file()).map_err(store_failure)?;
+    Ok(Arc::new(Mutex::new(store)))
+}
+
+pub(super) fn run(globals: &Globals, dry_run: bool, json: bool) -> Result<(), Failure> {
+    let config = globals.config()?;
+    let store = open_store(globals)?;
+    let scope = SweepScope::new(&config, &globals.data_dir);
+    let instance = match lock_state(globals)? {
+        LockState::HeldBy(pid) => Some(pid),
+        LockState::Free => None,
+    };
+    let report = orphans::run(&scope, &store, dry_run, &CancellationToken::new())
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    if json {
+        let value = serde_json::json!({
+            "dry_run": report.dry_run,
+            "instance_running": instance.is_some(),
+            "instance_pid": instance.flatten(),
+            "plan": report.plan,
+            "results": report.results,
+            "summary": {
+                "done": report.count(|o| matches!(o, SweepOutcome::Done { .. })),
+                "skipped": report.count(|o| matches!(o, SweepOutcome::Skipped { .. })),
+                "failed": report.count(|o| matches!(o, SweepOutcome::Failed { .. })),
+                "freed": report.freed(),
+            },
+        });
+        println!("{value}");
+    } else {
+        print_text(&report, instance);
+    }
+    if report.count(|o| matches!(o, SweepOutcome::Failed { .. })) > 0 {
+        return Err(Failure::runtime(
+            "some sweep items failed (see above and the log)",
+        ));
+    }
+    Ok(())
+}
+
+fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
+    let plan = &report.plan;
+    if let Some(pid) = instance {
+        let pid = pid.map_or("?".to_owned(), |p| p.to_string());
+        println!("instance pid {pid} is running: what it holds is kept");
+    }
+    for note in &plan.notes {
+        println!("note: {note}");
+    }
+    if plan.items.is_empty() {
+        println!("nothing to sweep");
+        return;
+    }
+    println!(
+        "sweep plan: {} items, {} to act on, {} to free",
+        plan.items.len(),
+        plan.actionable(),
+        human_bytes(plan.total_bytes)
+    );
+    for item in &plan.items {
+        let size = item.size.map(human_bytes).unwrap_or_else(|| "-".into());
+        println!(
+            "  {:<6}  {:<21}  {:>9}  {}  ({})",
+            item.action.label(),
+            item.kind.label(),
+            size,
+            item.target,
+            item.reason
+        );
+    }
+    if report.dry_run {
+        println!("dry run: nothing was changed");
+        return;
+    }
+    let count = |f: fn(&SweepOutcome) -> bool| report.count(f);
+    println!(
+        "results: {} done, {} skipped, {} failed, {} freed",
+        count(|o| matches!(o, SweepOutcome::Done { .. })),
+        count(|o| matches!(o, SweepOutcome::Skipped { .. })),
+        count(|o| matches!(o, SweepOutcome::Failed { .. })),
+        human_bytes(report.freed())
+    );
+    for r in &report.results {
+        let left = plan
+            .items
+            .get(r.item)
+            .is_some_and(|i| i.action == SweepAction::Leave);
+        if left {
+            continue;
+        }
+        println!("  {}  {}", r.target, r.outcome.label());
+    }
+}
+
+fn registry(globals: &Globals) -> Result<TempRegistry, Failure> {
+    let config = globals.config()?;
+    let store = open_store(globals)?;
+    TempRegistry::from_config(&config, &globals.data_dir, store)
+        .map_err(|e| Failure::runtime(e.to_string()))
+}
+
+/// Hidden `temp-churn`: create and release temp entries in a loop.
+pub(super) fn churn(globals: &Globals, seed: u64, iterations: u64) -> Result<(), Failure> {
+    let reg = registry(globals)?;
+    crate::temp::churn::churn(&reg, seed, iterations).map_err(Failure::runtime)
+}
+
+/// Hidden `temp-worker`: run a command with its own registered TMPDIR.
+pub(super) fn temp_worker(
+    globals: &Globals,
+    account: &str,
+    command: &[String],
+) -> Result<(), Failure> {
+    let reg = registry(globals)?;
+    match crate::temp::churn::worker(&reg, account, command).map_err(Failure::runtime)? {
+        0 => Ok(()),
+        code => Err(Failure::runtime(format!("worker exited with code {code}"))),
+    }
+}

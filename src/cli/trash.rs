@@ -1,0 +1,208 @@
+//! `steward trash list [--json]` and `steward trash restore NAME`: what the
+//! trash holds (session files moved there by account removal or the sweep)
+//! and putting a session file back once its account exists again.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::status::store_failure;
+use super::{Failure, Globals};
+use crate::store::Store;
+use crate::time::{human, human_bytes, now_ms};
+
+/// One trash entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrashEntry {
+    /// The name in the trash, e.g. `alice.session.1700000000000`.
+    pub name: String,
+    /// The name it had, e.g. `alice.session`.
+    pub original: String,
+    /// The account of a session file.
+    pub account: Option<String>,
+    pub trashed_ms: Option<i64>,
+    pub bytes: u64,
+    /// When the sweep may delete it (`[trash] keep` after trashing).
+    pub expires_ms: Option<i64>,
+}
+
+/// Splits `alice.session.1700000000000[.2]` into (`alice.session`, ms).
+fn split_name(name: &str) -> (String, Option<i64>) {
+    let is_ms = |s: &str| s.len() >= 13 && s.chars().all(|c| c.is_ascii_digit());
+    let mut parts: Vec<&str> = name.split('.').collect();
+    if parts.len() >= 3
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && is_ms(parts[parts.len() - 2])
+    {
+        parts.pop();
+    }
+    if parts.len() >= 2 && is_ms(parts[parts.len() - 1]) {
+        let ms = parts.pop().and_then(|s| s.parse().ok());
+        return (parts.join("."), ms);
+    }
+    (name.to_owned(), None)
+}
+
+fn entries(trash: &Path, keep_ms: i64) -> Vec<TrashEntry> {
+    let Ok(read) = std::fs::read_dir(trash) else {
+        return Vec::new();
+    };
+    let mut out: Vec<TrashEntry> = read
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let (original, trashed_ms) = split_name(&name);
+            let account = original
+                .strip_suffix(".session")
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned);
+            let bytes = crate::temp::fsops::measure(&e.path(), None)
+                .map(|m| m.bytes)
+                .unwrap_or(0);
+            TrashEntry {
+                name,
+                original,
+                account,
+                trashed_ms,
+                bytes,
+                expires_ms: trashed_ms.map(|t| t + keep_ms),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.trashed_ms.cmp(&b.trashed_ms).then(a.name.cmp(&b.name)));
+    out
+}
+
+pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
+    let config = globals.config()?;
+    let keep_ms = config.trash.keep.as_millis() as i64;
+    let list = entries(&globals.data_dir.trash_dir(), keep_ms);
+    if json {
+        let text = serde_json::to_string(&list)
+            .map_err(|e| Failure::runtime(format!("cannot encode the list: {e}")))?;
+        println!("{text}");
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("trash is empty");
+        return Ok(());
+    }
+    let now = now_ms();
+    let w = list.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);
+    println!("{:<w$}  {:>9}  {:<10}  EXPIRES", "NAME", "SIZE", "TRASHED");
+    for e in list {
+        let ago = |t: i64| human(std::time::Duration::from_millis((now - t).max(0) as u64));
+        let trashed = e.trashed_ms.map(|t| format!("{} ago", ago(t)));
+        let expires = match e.expires_ms {
+            Some(t) if t <= now => "expired (next sweep deletes it)".to_owned(),
+            Some(t) => format!(
+                "in {}",
+                human(std::time::Duration::from_millis((t - now) as u64))
+            ),
+            None => "-".to_owned(),
+        };
+        println!(
+            "{:<w$}  {:>9}  {:<10}  {expires}",
+            e.name,
+            human_bytes(e.bytes),
+            trashed.unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
+
+/// Picks the trash entry `name` names: an exact trash name, else the newest
+/// entry whose original name is `name` or `name.session`.
+fn resolve(list: &[TrashEntry], name: &str) -> Option<TrashEntry> {
+    if let Some(e) = list.iter().find(|e| e.name == name) {
+        return Some(e.clone());
+    }
+    let session = format!("{name}.session");
+    list.iter()
+        .filter(|e| e.original == name || e.original == session)
+        .max_by_key(|e| e.trashed_ms)
+        .cloned()
+}
+
+pub(super) fn restore(globals: &Globals, name: &str) -> Result<(), Failure> {
+    let data_dir = &globals.data_dir;
+    let trash = data_dir.trash_dir();
+    let list = entries(&trash, 0);
+    let entry = resolve(&list, name).ok_or_else(|| {
+        Failure::usage(format!(
+            "nothing named {name:?} in the trash (see: steward trash list)"
+        ))
+    })?;
+    let Some(account) = entry.account.clone() else {
+        return Err(Failure::usage(format!(
+            "{} is not a session file: only session files are restored",
+            entry.name
+        )));
+    };
+    let db = data_dir.db_file();
+    let exists = db.exists()
+        && Store::open_readonly(&db)
+            .and_then(|s| s.account(&account))
+            .map_err(store_failure)?
+            .is_some();
+    if !exists {
+        return Err(Failure::usage(format!(
+            "account {account} does not exist (add it first: steward account add {account})"
+        )));
+    }
+    let from: PathBuf = trash.join(&entry.name);
+    let to = data_dir.session_file(&account);
+    std::fs::create_dir_all(data_dir.sessions_dir())
+        .map_err(|e| Failure::runtime(format!("cannot create sessions dir: {e}")))?;
+    // No overwrite, atomically: a live worker may have made a new session file.
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &from,
+        rustix::fs::CWD,
+        &to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST) => {
+            return Err(Failure::runtime(format!(
+                "{} already exists: move it away first (the account's worker may have created it)",
+                to.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Failure::runtime(format!(
+                "cannot restore {} to {}: {e}",
+                from.display(),
+                to.display()
+            )));
+        }
+    }
+    if let Ok(store) = Store::open(&db) {
+        let _ = store.record_event(
+            "trash.restore",
+            &account,
+            &format!("{} restored to {}", entry.name, to.display()),
+            "ok",
+        );
+    }
+    println!("restored {} to {}", entry.name, to.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_trash_names() {
+        assert_eq!(
+            split_name("alice.session.1700000000000"),
+            ("alice.session".into(), Some(1_700_000_000_000))
+        );
+        assert_eq!(
+            split_name("alice.session.1700000000000.3"),
+            ("alice.session".into(), Some(1_700_000_000_000))
+        );
+        assert_eq!(split_name("weird"), ("weird".into(), None));
+    }
+}

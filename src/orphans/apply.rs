@@ -1,0 +1,356 @@
+//! `apply`: acts on a sweep plan, re-checking every item just before acting
+//! (the world may have changed since the scan), recording each outcome in
+//! the events table and the log.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::scan::{alive, session_account, session_in_use, stale_lock_reason, tracked, trashed_at};
+use super::{
+    SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepScope,
+    SweepTarget,
+};
+use crate::proc::{self, Group, ProcId, Sig, SignalError};
+use crate::store::{SharedStore, Store};
+use crate::temp::fsops;
+use crate::time::now_ms;
+
+/// Poll interval while waiting for a stopped process to go.
+const POLL: Duration = Duration::from_millis(20);
+/// After SIGKILL, how long to wait before reporting a process as stuck.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+fn lock_store(store: &SharedStore) -> std::sync::MutexGuard<'_, Store> {
+    // A poisoned mutex means a panic elsewhere mid-statement; SQLite is fine.
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn done(detail: impl Into<String>) -> SweepOutcome {
+    SweepOutcome::Done {
+        detail: detail.into(),
+    }
+}
+fn skipped(reason: impl Into<String>) -> SweepOutcome {
+    SweepOutcome::Skipped {
+        reason: reason.into(),
+    }
+}
+fn failed(error: impl Into<String>) -> SweepOutcome {
+    SweepOutcome::Failed {
+        error: error.into(),
+    }
+}
+
+fn held_text(holder: Option<i32>) -> String {
+    match holder {
+        Some(pid) => format!("in use by pid {pid}"),
+        None => "in use by another process".to_owned(),
+    }
+}
+
+/// Applies `plan`: items in order, each re-checked first; `Leave` items are
+/// reported as skipped. Stops early (remaining items skipped) when `cancel`
+/// fires. Blocking (file removal, waits for stopped processes): run it on
+/// `spawn_blocking` from async code. Take the [`SweepLock`](super::SweepLock)
+/// around it.
+pub fn apply(
+    scope: &SweepScope,
+    store: &SharedStore,
+    plan: &SweepPlan,
+    cancel: &CancellationToken,
+) -> Vec<SweepItemResult> {
+    let mut results = Vec::with_capacity(plan.items.len());
+    for item in &plan.items {
+        let (outcome, freed) = if cancel.is_cancelled() {
+            (skipped("sweep cancelled"), 0)
+        } else if item.action == SweepAction::Leave {
+            (skipped(item.reason.clone()), 0)
+        } else {
+            apply_one(scope, store, item, cancel)
+        };
+        record(store, item, &outcome);
+        results.push(SweepItemResult {
+            item: item.id,
+            kind: item.kind,
+            target: item.target.clone(),
+            outcome,
+            freed,
+        });
+    }
+    results
+}
+
+fn record(store: &SharedStore, item: &SweepItem, outcome: &SweepOutcome) {
+    let subject = item.target.to_string();
+    let result = match outcome {
+        SweepOutcome::Done { .. } => "ok".to_owned(),
+        other => other.label(),
+    };
+    let detail = match outcome {
+        SweepOutcome::Done { detail } => format!("{}; {detail}", item.reason),
+        _ => item.reason.clone(),
+    };
+    match outcome {
+        SweepOutcome::Done { .. } => {
+            info!(kind = item.kind.event_kind(), target = %subject, %detail, "sweep: done")
+        }
+        SweepOutcome::Skipped { reason } => {
+            info!(kind = item.kind.event_kind(), target = %subject, %reason, "sweep: skipped")
+        }
+        SweepOutcome::Failed { error } => {
+            warn!(kind = item.kind.event_kind(), target = %subject, %error, "sweep: failed")
+        }
+    }
+    if let Err(e) =
+        lock_store(store).record_event(item.kind.event_kind(), &subject, &detail, &result)
+    {
+        warn!(error = %e, "sweep: cannot record event");
+    }
+}
+
+fn apply_one(
+    scope: &SweepScope,
+    store: &SharedStore,
+    item: &SweepItem,
+    cancel: &CancellationToken,
+) -> (SweepOutcome, u64) {
+    match (&item.target, item.kind) {
+        (SweepTarget::Path { path }, SweepKind::TempDeadOwner) => {
+            temp_dead_owner(scope, store, path)
+        }
+        (SweepTarget::Path { path }, SweepKind::TempUntracked) => {
+            temp_untracked(scope, store, path)
+        }
+        (SweepTarget::Path { path }, SweepKind::SessionNoAccount) => {
+            (session(scope, store, path), 0)
+        }
+        (SweepTarget::Path { path }, SweepKind::StaleLockFile) => {
+            if stale_lock_reason(path, now_ms()).is_none() {
+                return (skipped("no longer stale"), 0);
+            }
+            remove(scope, path, None)
+        }
+        (SweepTarget::Path { path }, SweepKind::TrashExpired) => {
+            let expired = trashed_at(path)
+                .is_some_and(|at| now_ms() - at > scope.trash_keep.as_millis() as i64);
+            if !expired {
+                return (skipped("gone or no longer expired"), 0);
+            }
+            if let Some(pid) = proc::open_file_holders(path).first() {
+                return (skipped(held_text(Some(*pid))), 0);
+            }
+            let dev = fsops::lstat(&scope.data_dir.trash_dir())
+                .ok()
+                .map(|s| s.st_dev);
+            remove(scope, path, dev)
+        }
+        (
+            &SweepTarget::Process {
+                pid,
+                start_time,
+                pgid,
+            },
+            SweepKind::LeftoverWorker,
+        ) => (
+            leftover_worker(scope, store, item, pid, start_time, pgid, cancel),
+            0,
+        ),
+        (
+            &SweepTarget::Process {
+                pid,
+                start_time,
+                pgid,
+            },
+            SweepKind::LeftoverAria2,
+        ) => {
+            let still = super::aria2_leftovers(scope).iter().any(|i| {
+                matches!(i.target, SweepTarget::Process { pid: p, start_time: s, .. } if p == pid && s == start_time)
+            });
+            if !still {
+                return (skipped("gone, or now owned by the running instance"), 0);
+            }
+            (
+                stop(ProcId { pid, start_time }, pgid, scope.stop_timeout, cancel),
+                0,
+            )
+        }
+        (target, kind) => (
+            failed(format!("{} cannot apply to {target}", kind.label())),
+            0,
+        ),
+    }
+}
+
+/// The last checks and the removal itself: inside the scope, not locked.
+fn remove(scope: &SweepScope, path: &Path, dev: Option<u64>) -> (SweepOutcome, u64) {
+    if !scope.may_touch(path) {
+        return (failed("outside the data dir: refused"), 0);
+    }
+    if fsops::flock_held(path) {
+        return (
+            skipped(held_text(fsops::live_holders(path).first().copied())),
+            0,
+        );
+    }
+    match fsops::remove_path(path, dev) {
+        Ok(m) => (
+            done(format!(
+                "removed {} files, {} dirs, {} bytes",
+                m.files, m.dirs, m.bytes
+            )),
+            m.bytes,
+        ),
+        Err(e) => (failed(e.to_string()), 0),
+    }
+}
+
+fn temp_dead_owner(scope: &SweepScope, store: &SharedStore, path: &Path) -> (SweepOutcome, u64) {
+    let row = match lock_store(store).temp_entry(path) {
+        Ok(Some(row)) => row,
+        Ok(None) => return (skipped("no longer registered"), 0),
+        Err(e) => return (failed(e.to_string()), 0),
+    };
+    if alive(row.owner_pid, row.owner_start_time) {
+        return (skipped(format!("owner pid {} is alive", row.owner_pid)), 0);
+    }
+    let dev = fsops::lstat(&scope.temp_root).ok().map(|s| s.st_dev);
+    let (outcome, freed) = if fsops::lstat(path).is_err() {
+        (done("path already gone"), 0)
+    } else {
+        remove(scope, path, dev)
+    };
+    if let SweepOutcome::Done { .. } = outcome {
+        // The path is gone: now the row.
+        if let Err(e) = lock_store(store).delete_temp(path) {
+            return (
+                failed(format!("removed, but cannot unregister: {e}")),
+                freed,
+            );
+        }
+    }
+    (outcome, freed)
+}
+
+fn temp_untracked(scope: &SweepScope, store: &SharedStore, path: &Path) -> (SweepOutcome, u64) {
+    let rows = match lock_store(store).temp_entries() {
+        Ok(rows) => rows,
+        Err(e) => return (failed(e.to_string()), 0),
+    };
+    if tracked(&rows, path) {
+        return (skipped("registered since the scan"), 0);
+    }
+    let dev = fsops::lstat(&scope.temp_root).ok().map(|s| s.st_dev);
+    let Ok(m) = fsops::measure(path, dev) else {
+        return (skipped("already gone"), 0);
+    };
+    if now_ms() - m.newest_ms < scope.max_age.as_millis() as i64 {
+        return (skipped("modified since the scan"), 0);
+    }
+    remove(scope, path, dev)
+}
+
+fn session(scope: &SweepScope, store: &SharedStore, path: &Path) -> SweepOutcome {
+    let Some(account) = session_account(path) else {
+        return failed("not a session file");
+    };
+    match lock_store(store).account(&account) {
+        Ok(Some(_)) => return skipped(format!("account {account:?} exists again")),
+        Ok(None) => {}
+        Err(e) => return failed(e.to_string()),
+    }
+    if fsops::lstat(path).is_err() {
+        return skipped("already gone");
+    }
+    if let Some(holder) = session_in_use(path) {
+        return skipped(held_text(holder));
+    }
+    if !scope.may_touch(path) {
+        return failed("outside the data dir: refused");
+    }
+    match crate::trash::move_to_trash(&scope.data_dir, path) {
+        Ok(Some(to)) => done(format!("moved to {}", to.display())),
+        Ok(None) => skipped("already gone"),
+        Err(e) => failed(e.to_string()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn leftover_worker(
+    scope: &SweepScope,
+    store: &SharedStore,
+    item: &SweepItem,
+    pid: i32,
+    start_time: u64,
+    pgid: i32,
+    cancel: &CancellationToken,
+) -> SweepOutcome {
+    let Some(account) = &item.account else {
+        return failed("no account recorded");
+    };
+    let row = match lock_store(store).workers() {
+        Ok(rows) => rows.into_iter().find(|w| &w.account == account),
+        Err(e) => return failed(e.to_string()),
+    };
+    let Some(row) = row.filter(|w| w.pid == pid && w.start_time == start_time) else {
+        return skipped("the record changed since the scan");
+    };
+    if alive(row.owner_pid, row.owner_start_time) {
+        return skipped(format!("its steward pid {} is running", row.owner_pid));
+    }
+    let outcome = stop(ProcId { pid, start_time }, pgid, scope.stop_timeout, cancel);
+    if matches!(outcome, SweepOutcome::Done { .. })
+        && let Err(e) = lock_store(store).clear_worker(account)
+    {
+        warn!(%account, error = %e, "sweep: cannot clear the worker record");
+    }
+    outcome
+}
+
+/// SIGTERM (to the group when `pgid == pid`), up to `timeout`, SIGKILL,
+/// each send re-checking identity.
+fn stop(id: ProcId, pgid: i32, timeout: Duration, cancel: &CancellationToken) -> SweepOutcome {
+    let as_group = pgid == id.pid;
+    let send = |sig: Sig| -> Result<(), SignalError> {
+        if as_group {
+            proc::signal_group(&Group::of_leader(id), sig).map(|_| ())
+        } else {
+            proc::signal(&id, sig)
+        }
+    };
+    let signalled = std::time::Instant::now();
+    let gone = || {
+        if as_group {
+            proc::group_gone(pgid, signalled)
+        } else {
+            !id.is_alive()
+        }
+    };
+    match send(Sig::Term) {
+        Ok(()) => {}
+        Err(SignalError::Gone) => return skipped("already gone"),
+        Err(e @ SignalError::NotSameProcess { .. }) => return skipped(e.to_string()),
+        Err(e) => return failed(e.to_string()),
+    }
+    let deadline = Instant::now() + timeout;
+    while !gone() {
+        if Instant::now() >= deadline || cancel.is_cancelled() {
+            match send(Sig::Kill) {
+                Ok(()) | Err(SignalError::Gone) => {}
+                Err(e) => return failed(format!("SIGKILL: {e}")),
+            }
+            let end = Instant::now() + KILL_GRACE;
+            while !gone() {
+                if Instant::now() >= end {
+                    return failed("still alive after SIGKILL (stuck in the kernel?)");
+                }
+                std::thread::sleep(POLL);
+            }
+            return done("stopped with SIGKILL after the timeout");
+        }
+        std::thread::sleep(POLL);
+    }
+    done("stopped with SIGTERM")
+}

@@ -1,0 +1,238 @@
+//! The orphan sweep: [`scan`] builds a [`SweepPlan`] of everything left
+//! behind (temp entries of dead owners, old untracked temp paths, session
+//! files with no account, workers and aria2c of a steward that is gone,
+//! stale pid/lock files, expired trash); [`apply`] acts on it, re-checking
+//! every item just before acting, and reports `done` / `skipped (reason)` /
+//! `failed (error)` per item. Every applied item is written to the store's
+//! `events` table and logged.
+//!
+//! # Safety rules, checked at apply time
+//!
+//! - nothing outside the data dir is touched ([`SweepScope::may_touch`] right
+//!   before each removal; a temp root configured outside the data dir counts
+//!   for registered entries only, and untracked paths there are never swept);
+//! - symlinks are never followed: the link itself is removed;
+//! - filesystems are never crossed (`st_dev` of every directory);
+//! - a path whose flock is held is never removed, and the plan names the
+//!   holder; session files are also checked through `/proc/*/fd`, and are
+//!   moved to trash, never deleted;
+//! - processes are signalled only after their identity (pid + start time) is
+//!   re-checked (`proc::signal` / `proc::signal_group`).
+//!
+//! # One sweeper at a time, with or without a running instance
+//!
+//! Sweeps take `<data-dir>/sweep.lock` ([`SweepLock`], a non-blocking flock):
+//! a second sweeper refuses naming the holder's pid. The CLI's `steward
+//! sweep` runs scan and apply itself even while a manager runs: everything a
+//! live instance holds is protected by identity and locks, not by who sweeps
+//! (its own temp entries belong to a live `ProcId`, its workers' dirs are
+//! flock-held and owned by live workers, its workers are recorded with a live
+//! owner, its aria2c names it in `--stop-with-process`).
+
+mod apply;
+mod scan;
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Read;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use apply::apply;
+pub use scan::{aria2_leftovers, scan};
+
+use crate::config::Config;
+pub use crate::manager::snapshot::{
+    SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepTarget,
+};
+use crate::paths::DataDir;
+use crate::store::SharedStore;
+
+/// What a sweep may look at and the limits it applies.
+#[derive(Debug, Clone)]
+pub struct SweepScope {
+    pub data_dir: DataDir,
+    pub temp_root: PathBuf,
+    /// Untracked temp paths younger than this are left alone (`[temp] max_age`).
+    pub max_age: Duration,
+    /// Trash older than this is deleted (`[trash] keep`).
+    pub trash_keep: Duration,
+    /// Between SIGTERM and SIGKILL for leftover processes.
+    pub stop_timeout: Duration,
+}
+
+impl SweepScope {
+    pub fn new(config: &Config, data_dir: &DataDir) -> SweepScope {
+        SweepScope {
+            data_dir: data_dir.clone(),
+            temp_root: config.temp_root(data_dir),
+            max_age: config.temp.max_age,
+            trash_keep: config.trash.keep,
+            stop_timeout: config.worker.stop_timeout,
+        }
+    }
+
+    /// Whether the temp root lies inside the data dir (the default).
+    pub fn temp_root_inside(&self) -> bool {
+        self.data_dir.contains(&self.temp_root)
+    }
+
+    fn in_temp_root(&self, path: &Path) -> bool {
+        path.starts_with(&self.temp_root)
+            && path != self.temp_root
+            && !path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+    }
+
+    /// The check made right before every removal or move: inside the data
+    /// dir, or (registered entries only) inside a temp root the operator
+    /// configured elsewhere.
+    pub fn may_touch(&self, path: &Path) -> bool {
+        self.data_dir.contains(path) || (!self.temp_root_inside() && self.in_temp_root(path))
+    }
+}
+
+/// A plan and, unless it was a dry run, what applying it did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SweepReport {
+    pub dry_run: bool,
+    pub plan: SweepPlan,
+    pub results: Vec<SweepItemResult>,
+}
+
+impl SweepReport {
+    pub fn count(&self, f: impl Fn(&SweepOutcome) -> bool) -> usize {
+        self.results.iter().filter(|r| f(&r.outcome)).count()
+    }
+    pub fn freed(&self) -> u64 {
+        self.results.iter().map(|r| r.freed).sum()
+    }
+}
+
+/// Another sweep holds `sweep.lock`, or the lock file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepLockError {
+    #[error("another sweep is running ({}): wait for it to finish", holder_text(*pid))]
+    Busy { pid: Option<i32> },
+    #[error("cannot use sweep lock {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn holder_text(pid: Option<i32>) -> String {
+    match pid {
+        Some(pid) => format!("pid {pid}"),
+        None => "pid unknown".to_owned(),
+    }
+}
+
+/// The exclusive, non-blocking flock on `<data-dir>/sweep.lock` (holding the
+/// holder's pid). The file is never deleted: deleting a lock file would let
+/// two sweepers lock two different inodes.
+#[derive(Debug)]
+pub struct SweepLock {
+    _file: File,
+}
+
+impl SweepLock {
+    pub fn path(data_dir: &DataDir) -> PathBuf {
+        data_dir.root().join("sweep.lock")
+    }
+
+    pub fn try_acquire(data_dir: &DataDir) -> Result<SweepLock, SweepLockError> {
+        let path = Self::path(data_dir);
+        let io = |source| SweepLockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir.root()).map_err(io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&path)
+            .map_err(io)?;
+        // A probe (`flock -n`, a status check) holds the lock for an instant:
+        // only a holder that stays past a short grace is another sweeper.
+        let grace = std::time::Instant::now() + Duration::from_millis(100);
+        let mut attempt = file.try_lock();
+        while matches!(attempt, Err(TryLockError::WouldBlock)) && std::time::Instant::now() < grace
+        {
+            std::thread::sleep(Duration::from_millis(5));
+            attempt = file.try_lock();
+        }
+        match attempt {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = (&file).read_to_string(&mut text);
+                let pid = text.trim().parse().ok().filter(|&p: &i32| p > 0);
+                return Err(SweepLockError::Busy { pid });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0).map_err(io)?;
+        file.write_all_at(pid.as_bytes(), 0).map_err(io)?;
+        Ok(SweepLock { _file: file })
+    }
+}
+
+/// Scans (and unless `dry_run` applies) every kind, under the sweep lock.
+pub fn run(
+    scope: &SweepScope,
+    store: &SharedStore,
+    dry_run: bool,
+    cancel: &CancellationToken,
+) -> Result<SweepReport, SweepLockError> {
+    let _lock = SweepLock::try_acquire(&scope.data_dir)?;
+    let plan = scan(scope, store, &SweepKind::ALL);
+    let results = if dry_run {
+        Vec::new()
+    } else {
+        apply(scope, store, &plan, cancel)
+    };
+    Ok(SweepReport {
+        dry_run,
+        plan,
+        results,
+    })
+}
+
+/// The automatic sweep at manager start: temp entries whose owner is dead
+/// (the one kind that is always safe). Call it after leftover workers were
+/// stopped, so their dirs are free. Returns the applied items; empty when
+/// another sweep holds the lock (logged).
+pub fn sweep_dead_temp(scope: &SweepScope, store: &SharedStore) -> Vec<SweepItemResult> {
+    let _lock = match SweepLock::try_acquire(&scope.data_dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            warn!(error = %e, "automatic temp sweep skipped");
+            return Vec::new();
+        }
+    };
+    let plan = scan(scope, store, &[SweepKind::TempDeadOwner]);
+    if plan.items.is_empty() {
+        return Vec::new();
+    }
+    let results = apply(scope, store, &plan, &CancellationToken::new());
+    let done = results
+        .iter()
+        .filter(|r| matches!(r.outcome, SweepOutcome::Done { .. }))
+        .count();
+    info!(
+        found = plan.items.len(),
+        removed = done,
+        "automatic sweep of dead owners' temp entries"
+    );
+    results
+}

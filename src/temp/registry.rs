@@ -1,0 +1,678 @@
+//! `TempRegistry` and `TempGuard`: create, register, hand over and release
+//! temp paths, always row first / path second on the way in and path first /
+//! row second on the way out.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustix::fs::OFlags;
+use tracing::{debug, warn};
+
+use super::fsops::{self, Measure, RemoveError};
+use super::stats::Stats;
+use crate::config::Config;
+use crate::manager::snapshot::TempView;
+use crate::paths::DataDir;
+use crate::proc::ProcId;
+use crate::store::{SharedStore, Store, StoreError, TempKind, TempRow};
+use crate::time::now_ms;
+
+/// How long `release` waits for a lock to go away before leaving the path to
+/// the sweep: long enough for a sibling thread's fork-before-exec (which
+/// copies every descriptor for an instant), far shorter than any real holder.
+const RELEASE_GRACE: Duration = Duration::from_millis(200);
+
+/// Who owns a temp path: a process identity (steward itself or a worker) and
+/// the account it works for, if any. A path whose owner process is gone is an
+/// orphan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub id: ProcId,
+    pub account: Option<String>,
+}
+
+impl Owner {
+    /// This steward process, for no account.
+    pub fn steward() -> Owner {
+        Owner {
+            id: ProcId::current(),
+            account: None,
+        }
+    }
+
+    /// This steward process, on behalf of `account`.
+    pub fn for_account(account: &str) -> Owner {
+        Owner {
+            id: ProcId::current(),
+            account: Some(account.to_owned()),
+        }
+    }
+}
+
+/// Temp registry failures; one line each.
+#[derive(Debug, thiserror::Error)]
+pub enum TempError {
+    #[error("cannot create temp root {}: {source}", path.display())]
+    Root { path: PathBuf, source: io::Error },
+    #[error("{} is not inside the temp root {}", path.display(), root.display())]
+    Outside { path: PathBuf, root: PathBuf },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create temp path {}: {source}", path.display())]
+    Create { path: PathBuf, source: io::Error },
+    #[error("cannot lock temp path {}: {source}", path.display())]
+    Lock { path: PathBuf, source: io::Error },
+    #[error("{} is still in use by {} (left registered for the sweep)", path.display(), pids_text(pids))]
+    Held { path: PathBuf, pids: Vec<i32> },
+    #[error(transparent)]
+    Remove(#[from] RemoveError),
+}
+
+fn pids_text(pids: &[i32]) -> String {
+    match pids {
+        [] => "another process".to_owned(),
+        [one] => format!("pid {one}"),
+        many => format!(
+            "pids {}",
+            many.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The registry of temp paths under one temp root. Cheap to clone; all
+/// clones share the state. Every method does blocking file system and
+/// SQLite work (short for creation; removal is proportional to the tree):
+/// call `release` of big trees from `spawn_blocking`.
+#[derive(Clone)]
+pub struct TempRegistry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    root_dev: u64,
+    data_dir: DataDir,
+    store: SharedStore,
+    seq: AtomicU64,
+    /// Paths that have a guard alive in this process.
+    live: Mutex<HashSet<PathBuf>>,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for TempRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TempRegistry")
+            .field("root", &self.inner.root)
+            .finish()
+    }
+}
+
+/// Keeps only characters that are safe in a file name.
+fn sanitize(text: &str, max: usize) -> String {
+    let s: String = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(max)
+        .collect();
+    let s = s.trim_start_matches('.').to_owned();
+    if s.is_empty() { "tmp".to_owned() } else { s }
+}
+
+impl TempRegistry {
+    /// Opens the registry on `root` (created with mode 0700 if missing).
+    pub fn open(data_dir: &DataDir, root: PathBuf, store: SharedStore) -> Result<Self, TempError> {
+        let root_err = |source| TempError::Root {
+            path: root.clone(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(root_err)?;
+        let root_dev = fsops::lstat(&root).map_err(root_err)?.st_dev;
+        Ok(TempRegistry {
+            inner: Arc::new(Inner {
+                stats: Stats::new(root.clone()),
+                root,
+                root_dev,
+                data_dir: data_dir.clone(),
+                store,
+                seq: AtomicU64::new(0),
+                live: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// `open` on the configured root (`[temp] root`, default `<data-dir>/tmp`).
+    pub fn from_config(
+        config: &Config,
+        data_dir: &DataDir,
+        store: SharedStore,
+    ) -> Result<Self, TempError> {
+        Self::open(data_dir, config.temp_root(data_dir), store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    pub(super) fn root_dev(&self) -> u64 {
+        self.inner.root_dev
+    }
+
+    pub(super) fn store(&self) -> &SharedStore {
+        &self.inner.store
+    }
+
+    pub(super) fn stats_state(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    fn lock_store(&self) -> MutexGuard<'_, Store> {
+        // A poisoned store mutex only means a panic elsewhere mid-statement;
+        // SQLite itself is consistent, so keep using it.
+        self.inner.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn live(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh, unused name under the root.
+    fn fresh_path(&self, label: &str, suffix: &str) -> PathBuf {
+        let n = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let suffix = if suffix.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", sanitize(suffix.trim_start_matches('.'), 16))
+        };
+        self.inner.root.join(format!(
+            "{}-{}-{n}-{nanos:08x}{suffix}",
+            sanitize(label, 40),
+            std::process::id()
+        ))
+    }
+
+    /// True when `path` is strictly inside the temp root, lexically.
+    fn in_root(&self, path: &Path) -> bool {
+        path.starts_with(&self.inner.root)
+            && path != self.inner.root
+            && !path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+    }
+
+    /// The check made right before every removal: inside the temp root, and
+    /// inside the data dir unless the operator configured a root elsewhere.
+    pub(super) fn may_remove(&self, path: &Path) -> bool {
+        self.in_root(path)
+            && (self.inner.data_dir.contains(path)
+                || !self.inner.data_dir.contains(&self.inner.root))
+    }
+
+    fn insert_row(
+        &self,
+        path: &Path,
+        kind: TempKind,
+        owner: &Owner,
+        label: &str,
+    ) -> Result<(), TempError> {
+        let row = TempRow {
+            id: 0,
+            path: path.to_owned(),
+            kind,
+            owner_pid: owner.id.pid,
+            owner_start_time: owner.id.start_time,
+            account: owner.account.clone(),
+            label: Some(label.to_owned()),
+            created_ms: now_ms(),
+            bytes: None,
+        };
+        self.lock_store().insert_temp(&row)?;
+        Ok(())
+    }
+
+    fn forget_row(&self, path: &Path) {
+        if let Err(e) = self.lock_store().delete_temp(path) {
+            warn!(path = %path.display(), error = %e, "cannot unregister temp path (the sweep will)");
+        }
+    }
+
+    /// Creates a registered directory (mode 0700) under the root, holding an
+    /// exclusive flock on it for the guard's life.
+    pub fn create_dir(&self, owner: &Owner, label: &str) -> Result<TempGuard, TempError> {
+        self.create(owner, label, "", TempKind::Dir)
+    }
+
+    /// Creates a registered empty file (mode 0600) under the root, named
+    /// `<label>-...<.suffix>`, flock-held and open for reading and writing
+    /// through [`TempGuard::file`].
+    pub fn create_file(
+        &self,
+        owner: &Owner,
+        label: &str,
+        suffix: &str,
+    ) -> Result<TempGuard, TempError> {
+        self.create(owner, label, suffix, TempKind::File)
+    }
+
+    /// A worker's own temp dir: registered to this steward for `account`
+    /// until [`TempGuard::reassign`] hands it to the spawned worker. Export
+    /// it with [`TempGuard::apply_to`] before the spawn.
+    pub fn worker_dir(&self, account: &str) -> Result<TempGuard, TempError> {
+        self.create_dir(&Owner::for_account(account), &format!("worker-{account}"))
+    }
+
+    fn create(
+        &self,
+        owner: &Owner,
+        label: &str,
+        suffix: &str,
+        kind: TempKind,
+    ) -> Result<TempGuard, TempError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let path = self.fresh_path(label, suffix);
+            // 1. The row, before the path exists.
+            if let Err(e) = self.insert_row(&path, kind, owner, label) {
+                // A stale row with this very name (a crash left it): try another name.
+                if attempts < 5 && self.lock_store().temp_entry(&path).ok().flatten().is_some() {
+                    continue;
+                }
+                return Err(e);
+            }
+            // 2. The path, created exclusively.
+            let created = match kind {
+                TempKind::Dir => std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&path)
+                    .and_then(|()| {
+                        OpenOptions::new()
+                            .read(true)
+                            .custom_flags((OFlags::DIRECTORY | OFlags::NOFOLLOW).bits() as i32)
+                            .open(&path)
+                    }),
+                TempKind::File => OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+                    .open(&path),
+            };
+            let file = match created {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 5 => {
+                    // Someone else's path: not ours to touch; drop our row only.
+                    self.forget_row(&path);
+                    continue;
+                }
+                Err(source) => {
+                    // The path may exist (mkdir ok, open failed): path first, then row.
+                    if fsops::remove_path(&path, Some(self.inner.root_dev)).is_ok() {
+                        self.forget_row(&path);
+                    }
+                    return Err(TempError::Create { path, source });
+                }
+            };
+            // 3. The flock that marks it in use.
+            if let Err(source) = lock_exclusive(&file) {
+                drop(file);
+                if fsops::remove_path(&path, Some(self.inner.root_dev)).is_ok() {
+                    self.forget_row(&path);
+                }
+                return Err(TempError::Lock { path, source });
+            }
+            self.live().insert(path.clone());
+            self.inner.stats.on_created(kind);
+            debug!(path = %path.display(), pid = owner.id.pid, account = ?owner.account, "temp path created");
+            return Ok(TempGuard {
+                registry: self.clone(),
+                path,
+                kind,
+                lock: Some(file),
+                released: false,
+            });
+        }
+    }
+
+    /// Registers `path` (inside the root) for `owner` without creating it:
+    /// for paths another program creates (call this *before* it does, so a
+    /// crash can leave only a row without a path). The guard holds no lock.
+    pub fn register(
+        &self,
+        path: &Path,
+        owner: &Owner,
+        kind: TempKind,
+    ) -> Result<TempGuard, TempError> {
+        if !self.in_root(path) {
+            return Err(TempError::Outside {
+                path: path.to_owned(),
+                root: self.inner.root.clone(),
+            });
+        }
+        let label = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.insert_row(path, kind, owner, &label)?;
+        self.live().insert(path.to_owned());
+        self.inner.stats.on_created(kind);
+        Ok(TempGuard {
+            registry: self.clone(),
+            path: path.to_owned(),
+            kind,
+            lock: None,
+            released: false,
+        })
+    }
+
+    /// Hands a registered path to another owner process (a worker, once its
+    /// identity is known after spawn).
+    pub fn reassign(&self, path: &Path, owner: ProcId) -> Result<bool, TempError> {
+        Ok(self
+            .lock_store()
+            .set_temp_owner(path, owner.pid, owner.start_time)?)
+    }
+
+    /// Removes a registered path now, then its row. Refuses (leaving both)
+    /// while anyone holds a flock on it — including a guard of this process:
+    /// use [`TempGuard::release`] for those.
+    pub fn release(&self, path: &Path) -> Result<Measure, TempError> {
+        if !self.may_remove(path) {
+            return Err(TempError::Outside {
+                path: path.to_owned(),
+                root: self.inner.root.clone(),
+            });
+        }
+        let end = Instant::now() + RELEASE_GRACE;
+        while fsops::flock_held(path) {
+            if Instant::now() >= end {
+                return Err(TempError::Held {
+                    path: path.to_owned(),
+                    pids: fsops::live_holders(path),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let measure = fsops::remove_path(path, Some(self.inner.root_dev))?;
+        // The path is gone: now, and only now, the row.
+        self.lock_store().delete_temp(path)?;
+        self.inner.stats.on_removed(&measure);
+        debug!(path = %path.display(), bytes = measure.bytes, "temp path released");
+        Ok(measure)
+    }
+
+    /// The shutdown phase "clean own temp": releases every entry registered
+    /// to this steward process that no guard in this process still holds
+    /// (guards are released by their owners, e.g. a supervisor once its
+    /// worker is gone). Returns one line per entry that could not go.
+    pub fn clean_own(&self) -> CleanReport {
+        let me = ProcId::current();
+        let rows = match self.lock_store().temp_entries() {
+            Ok(rows) => rows,
+            Err(e) => {
+                return CleanReport {
+                    left: vec![format!("cannot read temp entries: {e}")],
+                    ..Default::default()
+                };
+            }
+        };
+        let live = self.live().clone();
+        let mut report = CleanReport::default();
+        for row in rows {
+            if row.owner_pid != me.pid || row.owner_start_time != me.start_time {
+                continue;
+            }
+            if live.contains(&row.path) {
+                report
+                    .left
+                    .push(format!("{} is still in use here", row.path.display()));
+                continue;
+            }
+            match self.release(&row.path) {
+                Ok(m) => {
+                    report.removed += 1;
+                    report.freed += m.bytes;
+                }
+                Err(e) => report.left.push(e.to_string()),
+            }
+        }
+        report
+    }
+
+    /// The current figures (cheap: a copy of what the walker and the
+    /// create/release calls keep up to date).
+    pub fn stats(&self) -> TempView {
+        self.inner.stats.view()
+    }
+}
+
+/// What `clean_own` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanReport {
+    pub removed: u64,
+    pub freed: u64,
+    /// One line per entry left in place.
+    pub left: Vec<String>,
+}
+
+/// Takes an exclusive flock, retrying briefly: only a sweeper's shared probe
+/// (held for an instant) can be in the way of a path we just created.
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    let end = Instant::now() + Duration::from_secs(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "locked by another process",
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// A registered temp path. Dropping it (or [`TempGuard::release`]) removes
+/// the path, then its row; if another process still holds the path's flock
+/// (a worker's leftover child), both stay for the sweep.
+#[must_use = "dropping the guard removes the temp path at once"]
+pub struct TempGuard {
+    registry: TempRegistry,
+    path: PathBuf,
+    kind: TempKind,
+    /// The flock-held description (the file itself for `create_file`).
+    lock: Option<File>,
+    released: bool,
+}
+
+/// The guard of a worker's temp dir (same type).
+pub type TempDirGuard = TempGuard;
+
+impl std::fmt::Debug for TempGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TempGuard")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl TempGuard {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn kind(&self) -> TempKind {
+        self.kind
+    }
+
+    /// The open file of a `create_file` guard (the flock-held description).
+    pub fn file(&self) -> Option<&File> {
+        match self.kind {
+            TempKind::File => self.lock.as_ref(),
+            TempKind::Dir => None,
+        }
+    }
+
+    /// The descriptor holding the flock (`None` for `register`ed paths). A
+    /// child that inherits it (see [`TempGuard::apply_to`]) keeps the path
+    /// marked in use for as long as any process of its tree is alive.
+    pub fn lock_fd(&self) -> Option<RawFd> {
+        self.lock.as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// Hands the path to `owner` (e.g. the worker, right after spawn).
+    pub fn reassign(&self, owner: ProcId) -> Result<(), TempError> {
+        self.registry.reassign(&self.path, owner).map(|_| ())
+    }
+
+    /// Prepares `cmd` to run with this directory as its temp dir: sets
+    /// `TMPDIR`, `STEWARD_TMPDIR` and `STEWARD_TMPDIR_LOCK_FD`, and makes the
+    /// child inherit the flock-held descriptor (close-on-exec cleared in the
+    /// child only). Keep the guard alive until the spawn has returned. For a
+    /// `tokio::process::Command`, pass `cmd.as_std_mut()`.
+    pub fn apply_to(&self, cmd: &mut std::process::Command) {
+        cmd.env("TMPDIR", &self.path)
+            .env("STEWARD_TMPDIR", &self.path);
+        let Some(fd) = self.lock_fd() else { return };
+        cmd.env("STEWARD_TMPDIR_LOCK_FD", fd.to_string());
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls fcntl, which is async-signal-safe. If the guard were dropped
+        // before the spawn, `fd` could name another descriptor, which would
+        // then merely be inherited by the child: no memory is touched.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = BorrowedFd::borrow_raw(fd);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+                Ok(())
+            });
+        }
+    }
+
+    /// Removes the path (after closing steward's copy of its lock), then the
+    /// row. `Held` if another process still holds the lock: the path and row
+    /// then stay, registered to their owner, for the sweep.
+    pub fn release(mut self) -> Result<Measure, TempError> {
+        self.release_inner()
+    }
+
+    fn release_inner(&mut self) -> Result<Measure, TempError> {
+        self.released = true;
+        self.registry.live().remove(&self.path);
+        drop(self.lock.take());
+        self.registry.release(&self.path)
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        if let Err(e) = self.release_inner() {
+            warn!(path = %self.path.display(), error = %e, "temp path not removed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> (tempfile::TempDir, TempRegistry) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dd = DataDir::new(tmp.path());
+        let store = Store::open(&dd.db_file()).unwrap();
+        let reg = TempRegistry::open(&dd, dd.tmp_dir(), Arc::new(Mutex::new(store))).unwrap();
+        (tmp, reg)
+    }
+
+    fn rows(reg: &TempRegistry) -> Vec<TempRow> {
+        reg.lock_store().temp_entries().unwrap()
+    }
+
+    #[test]
+    fn create_registers_first_and_release_unregisters_last() {
+        let (_tmp, reg) = registry();
+        let dir = reg.create_dir(&Owner::steward(), "unit").unwrap();
+        assert!(dir.path().is_dir());
+        assert!(fsops::flock_held(dir.path()));
+        std::fs::write(dir.path().join("x"), "hello").unwrap();
+        let file = reg
+            .create_file(&Owner::for_account("alice"), "f", "json")
+            .unwrap();
+        assert!(file.path().to_string_lossy().ends_with(".json"));
+        let r = rows(&reg);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].account.as_deref(), Some("alice"));
+        assert_eq!(reg.stats().entries, 2);
+        let path = dir.path().to_owned();
+        let m = dir.release().unwrap();
+        assert_eq!((m.files, m.dirs, m.bytes), (1, 1, 5));
+        assert!(!path.exists());
+        let fpath = file.path().to_owned();
+        drop(file);
+        assert!(!fpath.exists());
+        assert!(rows(&reg).is_empty());
+    }
+
+    #[test]
+    fn reassign_and_register() {
+        let (_tmp, reg) = registry();
+        let g = reg.worker_dir("bob").unwrap();
+        g.reassign(ProcId {
+            pid: 1,
+            start_time: 7,
+        })
+        .unwrap();
+        let r = reg.lock_store().temp_entry(g.path()).unwrap().unwrap();
+        assert_eq!((r.owner_pid, r.owner_start_time), (1, 7));
+        assert_eq!(r.account.as_deref(), Some("bob"));
+        let outside = reg.register(Path::new("/etc/passwd"), &Owner::steward(), TempKind::File);
+        assert!(matches!(outside, Err(TempError::Outside { .. })));
+        let p = reg.root().join("aria2-part");
+        let g2 = reg.register(&p, &Owner::steward(), TempKind::File).unwrap();
+        std::fs::write(&p, "x").unwrap();
+        drop(g2);
+        assert!(!p.exists());
+        assert_eq!(rows(&reg).len(), 1);
+    }
+
+    #[test]
+    fn clean_own_leaves_live_guards() {
+        let (_tmp, reg) = registry();
+        let kept = reg.create_dir(&Owner::steward(), "kept").unwrap();
+        let leaked = reg.create_dir(&Owner::steward(), "leaked").unwrap();
+        let leaked_path = leaked.path().to_owned();
+        std::mem::forget(leaked); // as if its owner lost it; its lock fd leaks too
+        // The leaked description still holds the flock: clean_own reports it.
+        let report = reg.clean_own();
+        assert_eq!(report.removed, 0);
+        assert_eq!(report.left.len(), 2, "{report:?}");
+        assert!(leaked_path.exists());
+        assert!(kept.path().exists());
+    }
+}

@@ -1,0 +1,253 @@
+//! `steward sweep` and `steward trash` with real processes and files:
+//! session files, leftover workers, stale lock files, expired trash, a
+//! running instance and a stopped one, and two sweepers at once.
+
+mod common;
+
+use std::fs::File;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn session_files_with_no_account_go_to_trash_unless_held() {
+    let dir = TestDir::new();
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let sessions = dir.path().join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    let alice = dir.session_file("alice");
+    let ghost = dir.session_file("ghost");
+    let open_held = dir.session_file("opened");
+    let flock_held = dir.session_file("flocked");
+    for f in [&alice, &ghost, &open_held, &flock_held] {
+        std::fs::write(f, "state").unwrap();
+    }
+    // Held open (no lock) by a live process: its stdin.
+    let mut sleeper = Command::new("sleep");
+    sleeper
+        .arg("60")
+        .stdin(Stdio::from(File::open(&open_held).unwrap()));
+    let opener = GroupChild::spawn(sleeper);
+    let mut flocker = Command::new("flock");
+    flocker.arg(&flock_held).args(["sleep", "60"]);
+    let flocker = GroupChild::spawn(flocker);
+    wait_for(Duration::from_secs(10), || {
+        flock_is_held(&flock_held).then_some(())
+    })
+    .unwrap();
+
+    let (out, plan) = sweep_json(&dir, true);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(plan_items_for(&plan, &alice).is_empty(), "{plan}");
+    let held = plan_items_for(&plan, &open_held);
+    assert_eq!(held[0]["action"], "leave", "{plan}");
+    assert_eq!(held[0]["holder_pid"], opener.pid(), "{plan}");
+    assert!(
+        held[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&opener.pid().to_string())
+    );
+    let locked = plan_items_for(&plan, &flock_held);
+    assert_eq!(locked[0]["action"], "leave", "{plan}");
+    assert_eq!(locked[0]["holder_pid"], flocker.pid(), "{plan}");
+    assert_eq!(plan_items_for(&plan, &ghost)[0]["action"], "trash");
+
+    let (out, result) = sweep_json(&dir, false);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(outcome_for(&result, &ghost).as_deref(), Some("done"));
+    assert_eq!(outcome_for(&result, &open_held).as_deref(), Some("skipped"));
+    assert!(!ghost.exists());
+    assert!(open_held.exists() && flock_held.exists() && alice.exists());
+    let trashed: Vec<String> = std::fs::read_dir(dir.path().join("trash"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(trashed.len(), 1, "{trashed:?}");
+    assert!(trashed[0].starts_with("ghost.session."), "{trashed:?}");
+
+    // Restore needs the account back.
+    let out = dir.run(&["trash", "restore", "ghost"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("account ghost does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        dir.run(&["account", "add", "ghost", "--disabled"])
+            .status
+            .success()
+    );
+    let list = stdout(&dir.run(&["trash", "list"]));
+    assert!(list.contains("ghost.session."), "{list}");
+    let out = dir.run(&["trash", "restore", &trashed[0]]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&ghost).unwrap(), "state");
+    let events = open_store(&dir).recent_events(20).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "sweep.session_no_account" && e.result == "ok")
+    );
+}
+
+#[test]
+fn expired_trash_and_stale_pid_files_go_steward_lock_stays() {
+    let dir = TestDir::new();
+    dir.write_config("[trash]\nkeep = \"1d\"\n");
+    let trash = dir.path().join("trash");
+    std::fs::create_dir_all(&trash).unwrap();
+    let old = trash.join("bob.session.1600000000000");
+    let fresh = trash.join(format!("carol.session.{}", steward::time::now_ms()));
+    std::fs::write(&old, "old").unwrap();
+    std::fs::write(&fresh, "fresh").unwrap();
+    let stale = dir.path().join("thing.pid");
+    std::fs::write(&stale, "999999\n").unwrap();
+    age_days(&stale, 1);
+    let steward_lock = dir.path().join("steward.lock");
+    std::fs::write(&steward_lock, "").unwrap();
+    age_days(&steward_lock, 1);
+
+    let (out, result) = sweep_json(&dir, false);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(plan_items_for(&result, &old)[0]["kind"], "trash_expired");
+    assert_eq!(outcome_for(&result, &old).as_deref(), Some("done"));
+    assert_eq!(
+        plan_items_for(&result, &stale)[0]["kind"],
+        "stale_lock_file"
+    );
+    assert!(!old.exists() && !stale.exists());
+    assert!(fresh.exists() && steward_lock.exists());
+    assert!(plan_items_for(&result, &steward_lock).is_empty());
+}
+
+#[test]
+fn sweep_against_a_running_instance_and_a_stopped_one() {
+    let dir = TestDir::new();
+    dir.write_config("[temp]\nmax_age = \"1h\"\n");
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut steward = dir.spawn_headless();
+    let status = wait_for(Duration::from_secs(15), || {
+        dir.status_json()
+            .filter(|s| worker_pid(s, "alice").is_some())
+    })
+    .expect("alice's worker runs");
+    let worker = worker_pid(&status, "alice").unwrap();
+    let old = dir.path().join("tmp/left-by-someone");
+    std::fs::create_dir_all(&old).unwrap();
+    age_days(&old, 2);
+
+    let (out, result) = sweep_json(&dir, false);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(result["instance_running"], true);
+    assert_eq!(result["instance_pid"], steward.id());
+    assert_eq!(
+        outcome_for(&result, &old).as_deref(),
+        Some("done"),
+        "{result}"
+    );
+    // Nothing the live instance holds is in the plan.
+    let items = result["plan"]["items"].as_array().unwrap();
+    assert!(
+        items.iter().all(|i| i["account"] != "alice"),
+        "live instance's things in the plan: {result}"
+    );
+    assert!(alive(worker), "the sweep stopped a live worker");
+    assert!(dir.session_file("alice").exists());
+    let text = stdout(&dir.run(&["sweep", "--dry-run"]));
+    assert!(text.contains("is running"), "{text}");
+
+    // Stop it, then sweep the stopped data dir.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(steward.id().to_string())
+        .status();
+    let end = Instant::now() + Duration::from_secs(20);
+    while steward.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "steward did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (out, result) = sweep_json(&dir, false);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(result["instance_running"], false);
+    assert_eq!(result["summary"]["failed"], 0, "{result}");
+}
+
+#[test]
+fn two_sweeps_at_once_one_refuses() {
+    let dir = TestDir::new();
+    dir.write_config("[worker]\nstop_timeout = \"2s\"\n");
+    // A worker left by a steward that is gone, and that ignores SIGTERM, so
+    // the first sweep takes stop_timeout to stop it.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "trap '' TERM; echo up; exec sleep 60"])
+        .stdout(Stdio::piped());
+    let mut leftover = GroupChild::spawn(cmd);
+    let mut out = std::io::BufReader::new(leftover.0.stdout.take().unwrap());
+    read_line_with(&mut out, "up").unwrap();
+    let pid = leftover.pid();
+    let start_time = steward::proc::ProcId::of(pid).unwrap().start_time;
+    open_store(&dir)
+        .record_worker(&steward::store::WorkerRow {
+            account: "zed".into(),
+            pid,
+            start_time,
+            pgid: pid,
+            owner_pid: 999_999,
+            owner_start_time: 1,
+            started_ms: 0,
+        })
+        .unwrap();
+
+    let first = dir
+        .cmd(&["sweep", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = first;
+    let first_pid = first.id();
+    // Wait until the first sweep holds the lock, then start a second one.
+    let lock = dir.path().join("sweep.lock");
+    // Read /proc/locks rather than probing: a probe would itself take the lock.
+    let holds = || steward::proc::flock_holders(&lock).contains(&(first_pid as i32));
+    if wait_for(Duration::from_secs(10), || holds().then_some(())).is_none() {
+        let _ = first.kill();
+        let out = first.wait_with_output().unwrap();
+        panic!(
+            "the first sweep never held the lock: {} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    let second = dir.run(&["sweep"]);
+    assert_eq!(second.status.code(), Some(1), "{}", stdout(&second));
+    let err = stderr(&second);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("another sweep is running (pid {first_pid})")),
+        "{err}"
+    );
+
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let result: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let items = result["plan"]["items"].as_array().unwrap();
+    assert_eq!(items[0]["kind"], "leftover_worker", "{result}");
+    assert_eq!(
+        result["results"][0]["outcome"]["outcome"], "done",
+        "{result}"
+    );
+    assert!(
+        result["results"][0]["outcome"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SIGKILL"),
+        "{result}"
+    );
+    wait_for(Duration::from_secs(5), || (!alive(pid)).then_some(())).expect("leftover stopped");
+    assert!(open_store(&dir).workers().unwrap().is_empty());
+}
