@@ -31,9 +31,15 @@ pub enum Action {
     RestartWorker,
     AddAccount,
     RemoveAccount,
+    /// `r` in the Aria2 pane: confirm, then `Command::RestartAria2`.
+    RestartAria2,
+    /// `x`/Delete on a download: confirm, then `Command::RemoveDownload`.
+    RemoveDownload,
+    /// `a` in the Aria2 pane: the add-download form.
+    AddDownload,
     /// Show one more (or, wrapping, fewer) log level in the Logs pane.
     CycleLogLevel,
-    /// Tab in the add-account form.
+    /// Tab in an add form.
     NextField,
     /// A typed character while a text field has the keyboard.
     InputChar(char),

@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use crate::accounts::id;
 use crate::manager::{Command, Snapshot};
 
+use super::action::Action;
 use super::draw::{centered, key_hints};
 use super::keymap::Mode;
 use super::theme::Theme;
@@ -74,6 +75,18 @@ impl AddAccountForm {
             FormField::Id => FormField::Name,
             FormField::Name => FormField::Id,
         };
+    }
+
+    /// Applies a key of the form's keymap context; `Some` once a valid account is submitted.
+    pub fn update(&mut self, action: Action, snapshot: &Snapshot) -> Option<Command> {
+        match action {
+            Action::InputChar(c) => self.type_char(c, snapshot),
+            Action::DeleteChar => self.delete_char(snapshot),
+            Action::NextField => self.next_field(),
+            Action::Accept => return self.submit(snapshot),
+            _ => {}
+        }
+        None
     }
 
     /// The command to send, or `None` with `error` set.

@@ -4,11 +4,12 @@
 
 use tui_logger::LevelFilter;
 
-use crate::manager::{Command, Notice, Snapshot};
+use crate::manager::{Aria2State, Command, DownloadView, Notice, Snapshot};
 
 use super::action::Action;
 use super::add_form::AddAccountForm;
 use super::confirm::ConfirmDialog;
+use super::download_form::AddDownloadForm;
 use super::keymap::{self, Mode};
 use super::pane::Pane;
 use super::rows::{self, PaneState};
@@ -25,6 +26,8 @@ const CHROME_ROWS: u16 = 8;
 pub enum DetailsTarget {
     Account(String),
     Task(u64),
+    /// A download, by gid.
+    Download(String),
 }
 
 /// A dialog over the panes. The top of `App::modals` has the keyboard.
@@ -34,6 +37,7 @@ pub enum Modal {
     Details(DetailsTarget),
     Confirm(ConfirmDialog),
     AddAccount(AddAccountForm),
+    AddDownload(AddDownloadForm),
 }
 
 /// What the UI asked of the manager about shutting down.
@@ -96,7 +100,7 @@ impl App {
             Some(Modal::Help { .. }) => Mode::Help,
             Some(Modal::Details(_)) => Mode::Details,
             Some(Modal::Confirm(_)) => Mode::Confirm,
-            Some(Modal::AddAccount(_)) => Mode::Form,
+            Some(Modal::AddAccount(_) | Modal::AddDownload(_)) => Mode::Form,
             None if self.filter_editing => Mode::Filter,
             None => Mode::Pane(self.focus),
         }
@@ -130,7 +134,8 @@ impl App {
         match self.focus {
             Pane::Accounts => rows::account_keys(&rows::accounts(snapshot, filter)),
             Pane::Tasks => rows::task_keys(&rows::tasks(snapshot, filter)),
-            _ => Vec::new(),
+            Pane::Aria2 => rows::download_keys(&rows::downloads(snapshot, filter)),
+            Pane::Temp | Pane::Logs => Vec::new(),
         }
     }
 
@@ -154,6 +159,14 @@ impl App {
         let index = self
             .pane(Pane::Tasks)
             .selected(&rows::task_keys(&visible))?;
+        visible.get(index).copied()
+    }
+
+    pub fn selected_download<'s>(&self, snapshot: &'s Snapshot) -> Option<&'s DownloadView> {
+        let visible = rows::downloads(snapshot, &self.pane(Pane::Aria2).filter);
+        let index = self
+            .pane(Pane::Aria2)
+            .selected(&rows::download_keys(&visible))?;
         visible.get(index).copied()
     }
 
@@ -241,25 +254,22 @@ impl App {
     }
 
     fn update_form(&mut self, action: Action, snapshot: &Snapshot) -> Vec<Command> {
-        let Some(Modal::AddAccount(form)) = self.modals.last_mut() else {
+        if action == Action::Back {
+            self.modals.pop();
             return Vec::new();
-        };
-        match action {
-            Action::InputChar(c) => form.type_char(c, snapshot),
-            Action::DeleteChar => form.delete_char(snapshot),
-            Action::NextField => form.next_field(),
-            Action::Back => {
-                self.modals.pop();
-            }
-            Action::Accept => {
-                if let Some(command) = form.submit(snapshot) {
-                    self.modals.pop();
-                    return vec![command];
-                }
-            }
-            _ => {}
         }
-        Vec::new()
+        let submitted = match self.modals.last_mut() {
+            Some(Modal::AddAccount(form)) => form.update(action, snapshot),
+            Some(Modal::AddDownload(form)) => form.update(action),
+            _ => None,
+        };
+        match submitted {
+            Some(command) => {
+                self.modals.pop();
+                vec![command]
+            }
+            None => Vec::new(),
+        }
     }
 
     fn update_filter(&mut self, action: Action, snapshot: &Snapshot) {
@@ -334,6 +344,17 @@ impl App {
                     self.hint = Some("no account selected".into());
                 }
             }
+            Action::RestartAria2 => self.restart_aria2(snapshot),
+            Action::RemoveDownload => match self.selected_download(snapshot) {
+                Some(download) => {
+                    let dialog = ConfirmDialog::remove_download(download);
+                    self.modals.push(Modal::Confirm(dialog));
+                }
+                None => self.hint = Some("no download selected".into()),
+            },
+            Action::AddDownload => self
+                .modals
+                .push(Modal::AddDownload(AddDownloadForm::default())),
             Action::CancelTask => return self.cancel_task(snapshot, false),
             Action::ForceCancelTask => return self.cancel_task(snapshot, true),
             _ => {}
@@ -351,6 +372,21 @@ impl App {
             None => {
                 self.hint = Some("no account selected".into());
                 Vec::new()
+            }
+        }
+    }
+
+    /// `r`: a confirm dialog, unless there is no aria2 to restart.
+    fn restart_aria2(&mut self, snapshot: &Snapshot) {
+        match &snapshot.aria2 {
+            None => self.hint = Some("this build has no aria2 subsystem".into()),
+            Some(aria2) if aria2.state == Aria2State::Disabled => {
+                self.hint =
+                    Some("aria2 is disabled: set [aria2] enabled = true in the config".into());
+            }
+            Some(aria2) => {
+                let dialog = ConfirmDialog::restart_aria2(aria2);
+                self.modals.push(Modal::Confirm(dialog));
             }
         }
     }
@@ -381,7 +417,10 @@ impl App {
             Pane::Tasks => self
                 .selected_task(snapshot)
                 .map(|t| DetailsTarget::Task(t.id)),
-            _ => None,
+            Pane::Aria2 => self
+                .selected_download(snapshot)
+                .map(|d| DetailsTarget::Download(d.gid.clone())),
+            Pane::Temp | Pane::Logs => None,
         };
         match target {
             Some(target) => self.modals.push(Modal::Details(target)),

@@ -298,9 +298,9 @@ fn the_filter_narrows_rows_keeps_on_enter_and_clears_on_esc() {
     run(
         &mut app,
         &snapshot,
-        &[Action::FocusPane(Pane::Aria2), Action::StartFilter],
+        &[Action::FocusPane(Pane::Temp), Action::StartFilter],
     );
-    assert_eq!(app.mode(&snapshot), Mode::Pane(Pane::Aria2));
+    assert_eq!(app.mode(&snapshot), Mode::Pane(Pane::Temp));
 }
 
 #[test]
@@ -371,5 +371,180 @@ fn s_on_a_stopping_worker_stops_it_again_rather_than_starting_a_second() {
     assert_eq!(
         run(&mut app, &snapshot, &[Action::ToggleWorker]),
         vec![Command::StopWorker { id: "alice".into() }]
+    );
+}
+
+/// Presses `code` through the keymap, as the loop does, and returns the commands.
+fn press(app: &mut App, snapshot: &Snapshot, code: crossterm::event::KeyCode) -> Vec<Command> {
+    let event = crossterm::event::KeyEvent::new(code, crossterm::event::KeyModifiers::NONE);
+    match super::keymap::action_for(app.mode(snapshot), &event) {
+        Some(action) => app.update(action, snapshot),
+        None => Vec::new(),
+    }
+}
+
+fn press_chars(app: &mut App, snapshot: &Snapshot, text: &str) -> Vec<Command> {
+    text.chars()
+        .flat_map(|c| press(app, snapshot, crossterm::event::KeyCode::Char(c)))
+        .collect()
+}
+
+#[test]
+fn r_in_the_aria2_pane_asks_then_restarts_exactly_once() {
+    use crossterm::event::KeyCode;
+    let snapshot = fixtures::busy_snapshot();
+    let mut app = app();
+    press(&mut app, &snapshot, KeyCode::Char('3'));
+    assert_eq!(app.focus, Pane::Aria2);
+    // Esc backs out: nothing is sent.
+    assert!(press_chars(&mut app, &snapshot, "r").is_empty());
+    assert_eq!(app.mode(&snapshot), Mode::Confirm);
+    let Some(Modal::Confirm(dialog)) = app.modals.last() else {
+        panic!("no confirm dialog: {:?}", app.modals);
+    };
+    assert_eq!(dialog.command, Command::RestartAria2);
+    assert!(dialog.lines[0].contains("Its session is saved first; downloads resume."));
+    assert!(press(&mut app, &snapshot, KeyCode::Esc).is_empty());
+    assert!(app.modals.is_empty());
+    // Enter confirms.
+    press_chars(&mut app, &snapshot, "r");
+    assert_eq!(
+        press(&mut app, &snapshot, KeyCode::Enter),
+        vec![Command::RestartAria2]
+    );
+    assert!(app.modals.is_empty());
+    // So does y; a second y is a pane key again and sends nothing.
+    assert_eq!(
+        press_chars(&mut app, &snapshot, "ryy"),
+        vec![Command::RestartAria2]
+    );
+    // `r` in the Accounts pane is not a restart of aria2.
+    press(&mut app, &snapshot, KeyCode::Char('1'));
+    assert!(press_chars(&mut app, &snapshot, "r").is_empty());
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn r_without_an_aria2_to_restart_says_why() {
+    let mut snapshot = fixtures::idle_snapshot();
+    let mut app = app();
+    run(&mut app, &snapshot, &[Action::FocusPane(Pane::Aria2)]);
+    assert!(run(&mut app, &snapshot, &[Action::RestartAria2]).is_empty());
+    assert_eq!(
+        app.hint.as_deref(),
+        Some("this build has no aria2 subsystem")
+    );
+    snapshot.aria2 = Some(crate::manager::Aria2View {
+        state: crate::manager::Aria2State::Disabled,
+        ..Default::default()
+    });
+    assert!(run(&mut app, &snapshot, &[Action::RestartAria2]).is_empty());
+    assert!(app.hint.as_deref().unwrap().contains("enabled = true"));
+    assert!(app.modals.is_empty());
+    // Not installed: `r` asks, and the dialog says it will be started.
+    let snapshot = fixtures::aria2_not_installed_snapshot();
+    run(&mut app, &snapshot, &[Action::RestartAria2]);
+    let Some(Modal::Confirm(dialog)) = app.modals.last() else {
+        panic!("no confirm dialog: {:?}", app.modals);
+    };
+    assert!(dialog.lines.iter().any(|l| l.contains("not installed now")));
+}
+
+#[test]
+fn x_removes_the_selected_download_after_a_confirm() {
+    use crossterm::event::KeyCode;
+    let snapshot = fixtures::busy_snapshot();
+    let mut app = app();
+    press_chars(&mut app, &snapshot, "3j");
+    assert_eq!(
+        app.selected_download(&snapshot).unwrap().gid,
+        "d7a0f1c2b3e4a5f6"
+    );
+    assert!(press_chars(&mut app, &snapshot, "x").is_empty());
+    let Some(Modal::Confirm(dialog)) = app.modals.last() else {
+        panic!("no confirm dialog: {:?}", app.modals);
+    };
+    assert!(dialog.lines[0].contains("d7a0f1c2b3e4a5f6 (debian-13.iso, waiting)"));
+    // Esc (and n) back out.
+    assert!(press(&mut app, &snapshot, KeyCode::Esc).is_empty());
+    assert!(app.modals.is_empty());
+    assert!(press_chars(&mut app, &snapshot, "xn").is_empty());
+    assert!(app.modals.is_empty());
+    // Delete is the same key; y confirms, sending exactly one command.
+    press(&mut app, &snapshot, KeyCode::Delete);
+    assert_eq!(app.mode(&snapshot), Mode::Confirm);
+    assert_eq!(
+        press_chars(&mut app, &snapshot, "y"),
+        vec![Command::RemoveDownload {
+            gid: "d7a0f1c2b3e4a5f6".into()
+        }]
+    );
+    assert!(app.modals.is_empty());
+    // The filter narrows what `x` acts on; with no match there is nothing to remove.
+    press_chars(&mut app, &snapshot, "/report");
+    press(&mut app, &snapshot, KeyCode::Enter);
+    assert_eq!(app.selected_download(&snapshot).unwrap().name, "report.pdf");
+    press_chars(&mut app, &snapshot, "/zzz");
+    assert!(press(&mut app, &snapshot, KeyCode::Enter).is_empty());
+    assert!(press_chars(&mut app, &snapshot, "x").is_empty());
+    assert_eq!(app.hint.as_deref(), Some("no download selected"));
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn a_in_the_aria2_pane_adds_a_download_only_when_valid() {
+    use crossterm::event::KeyCode;
+    let snapshot = fixtures::busy_snapshot();
+    let mut app = app();
+    let form_error = |app: &App| match app.modals.last() {
+        Some(Modal::AddDownload(form)) => form.error.clone(),
+        other => panic!("no download form: {other:?}"),
+    };
+    press_chars(&mut app, &snapshot, "3a");
+    assert_eq!(app.mode(&snapshot), Mode::Form);
+    assert!(press(&mut app, &snapshot, KeyCode::Enter).is_empty());
+    assert!(form_error(&app).unwrap().contains("empty"));
+    // Esc backs out, sending nothing.
+    assert!(press(&mut app, &snapshot, KeyCode::Esc).is_empty());
+    assert!(app.modals.is_empty());
+
+    press_chars(&mut app, &snapshot, "a");
+    // `q`, `r`, `x` are text here.
+    assert!(press_chars(&mut app, &snapshot, "example.org/rqx.iso").is_empty());
+    assert!(press(&mut app, &snapshot, KeyCode::Enter).is_empty());
+    assert!(form_error(&app).unwrap().contains("refused"), "no scheme");
+    for _ in 0.."example.org/rqx.iso".len() {
+        press(&mut app, &snapshot, KeyCode::Backspace);
+    }
+    press_chars(&mut app, &snapshot, "https://example.org/rqx.iso");
+    assert_eq!(form_error(&app), None);
+    press(&mut app, &snapshot, KeyCode::Tab);
+    press_chars(&mut app, &snapshot, "bad/id");
+    assert!(form_error(&app).unwrap().contains("character other than"));
+    assert!(press(&mut app, &snapshot, KeyCode::Enter).is_empty());
+    for _ in 0.."/id".len() {
+        press(&mut app, &snapshot, KeyCode::Backspace);
+    }
+    assert_eq!(
+        press(&mut app, &snapshot, KeyCode::Enter),
+        vec![Command::AddDownload {
+            url: "https://example.org/rqx.iso".into(),
+            account: Some("bad".into()),
+            subdir: None,
+        }]
+    );
+    assert!(app.modals.is_empty());
+    assert_eq!(app.shutdown, ShutdownAsked::No);
+
+    // No account: the download has no owner.
+    press_chars(&mut app, &snapshot, "a");
+    press_chars(&mut app, &snapshot, "magnet:?xt=urn:btih:abc");
+    assert_eq!(
+        press(&mut app, &snapshot, KeyCode::Enter),
+        vec![Command::AddDownload {
+            url: "magnet:?xt=urn:btih:abc".into(),
+            account: None,
+            subdir: None,
+        }]
     );
 }

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::manager::{AccountView, Command};
+use crate::manager::{AccountView, Aria2State, Aria2View, Command, DownloadView};
 
 use super::draw::{centered, key_hints};
 use super::keymap::Mode;
@@ -46,6 +46,77 @@ impl ConfirmDialog {
             ],
             command: Command::RemoveAccount {
                 id: account.id.clone(),
+            },
+        }
+    }
+
+    /// `r` in the Aria2 pane: save the session, stop aria2c's group, start it again.
+    pub fn restart_aria2(aria2: &Aria2View) -> ConfirmDialog {
+        let mut lines =
+            vec!["Restart aria2c? Its session is saved first; downloads resume.".to_string()];
+        match (&aria2.state, aria2.pid) {
+            (Aria2State::Running | Aria2State::Starting, Some(pid)) => lines.push(format!(
+                "• aria2c (pid {pid}) gets SIGTERM, then SIGKILL at the deadline"
+            )),
+            (Aria2State::Running | Aria2State::Starting, None) => {
+                lines.push("• aria2c gets SIGTERM, then SIGKILL at the deadline".into())
+            }
+            (state, _) => lines.push(format!(
+                "• aria2c is {} now: it is started",
+                super::format::aria2_word(state)
+            )),
+        }
+        let live = aria2
+            .downloads
+            .iter()
+            .filter(|d| d.status.is_live())
+            .count();
+        if live > 0 {
+            let (noun, verb) = if live == 1 {
+                ("download", "stops")
+            } else {
+                ("downloads", "stop")
+            };
+            lines.push(format!(
+                "• {live} unfinished {noun} {verb} and resume from the saved session"
+            ));
+        }
+        if !aria2.foreign.is_empty() {
+            lines.push("• foreign aria2c processes are not touched".into());
+        }
+        ConfirmDialog {
+            title: "Restart aria2c?".into(),
+            lines,
+            command: Command::RestartAria2,
+        }
+    }
+
+    /// `x` on a download: `aria2.remove` (live) or `removeDownloadResult` (stopped).
+    pub fn remove_download(download: &DownloadView) -> ConfirmDialog {
+        let short = super::format::short_gid(&download.gid);
+        let what = if download.status.is_live() {
+            "• aria2 stops the transfer; it stays listed as removed"
+        } else {
+            "• it is dropped from aria2's list of stopped downloads"
+        };
+        let file = match &download.path {
+            Some(path) => format!("• the file stays on disk: {}", path.display()),
+            None => "• what was downloaded stays on disk".into(),
+        };
+        ConfirmDialog {
+            title: format!("Remove download {short}?"),
+            lines: vec![
+                format!(
+                    "Remove download {} ({}, {})?",
+                    download.gid,
+                    download.name,
+                    download.status.label()
+                ),
+                what.into(),
+                file,
+            ],
+            command: Command::RemoveDownload {
+                gid: download.gid.clone(),
             },
         }
     }

@@ -1,13 +1,15 @@
 //! The details view opened by Enter: for an account, everything about its
 //! worker (command, env names but never values, pid, pgid, session file and
-//! lock holders, last exit, restart history, last log lines); for a task, its fields.
+//! lock holders, last exit, restart history, last log lines); for a task or a
+//! download, its fields (a download's whole gid, path and error, which the
+//! table cuts on narrow screens).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::manager::{AccountView, Snapshot, TaskView};
+use crate::manager::{AccountView, DownloadView, Snapshot, TaskView};
 
 use super::app::DetailsTarget;
 use super::format;
@@ -50,12 +52,34 @@ pub fn render(
                 vec![Line::from(format!("task {id} is gone"))],
             ),
         },
+        DetailsTarget::Download(gid) => {
+            let found = snapshot
+                .aria2
+                .iter()
+                .flat_map(|a| a.downloads.iter())
+                .find(|d| &d.gid == gid);
+            match found {
+                Some(download) => (
+                    format!(" Download {gid} · Esc close "),
+                    download_lines(download, theme),
+                ),
+                None => (
+                    format!(" Download {gid} "),
+                    vec![Line::from(format!("download {gid} is gone"))],
+                ),
+            }
+        }
     };
+    // Only a download's lines wrap (a long URL-made path or error); account
+    // details size their log tail to the rows and must not wrap.
+    let wrap = matches!(target, DetailsTarget::Download(_));
+    let mut paragraph =
+        Paragraph::new(lines).block(Block::bordered().title(Span::styled(title, theme.bold())));
+    if wrap {
+        paragraph = paragraph.wrap(Wrap { trim: false });
+    }
     frame.render_widget(Clear, area);
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(Span::styled(title, theme.bold()))),
-        area,
-    );
+    frame.render_widget(paragraph, area);
 }
 
 fn field(name: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
@@ -194,4 +218,77 @@ fn task_lines(task: &TaskView, now_ms: i64, theme: &Theme) -> Vec<Line<'static>>
         field("age", format::coarse_age(task.started_ms, now_ms), theme),
         field("restarts", task.restarts.to_string(), theme),
     ]
+}
+
+fn download_lines(download: &DownloadView, theme: &Theme) -> Vec<Line<'static>> {
+    let size = if download.total > 0 {
+        format!(
+            "{} of {}",
+            crate::time::human_bytes(download.completed),
+            crate::time::human_bytes(download.total)
+        )
+    } else {
+        format!(
+            "{} of unknown size",
+            crate::time::human_bytes(download.completed)
+        )
+    };
+    let mut lines = vec![
+        field(
+            "download",
+            format!("{} · {}", download.gid, download.name),
+            theme,
+        ),
+        Line::from(vec![
+            Span::styled(format!("{:<10}", "status"), theme.bold()),
+            Span::styled(
+                format!(
+                    "{} {}",
+                    format::download_symbol(download.status),
+                    download.status.label()
+                ),
+                theme.download_status(download.status),
+            ),
+        ]),
+        field(
+            "owner",
+            download.account.clone().unwrap_or_else(|| "-".into()),
+            theme,
+        ),
+        field(
+            "path",
+            download
+                .path
+                .as_ref()
+                .map_or_else(|| "not known yet".into(), |p| p.display().to_string()),
+            theme,
+        ),
+        field(
+            "progress",
+            format!("{} · {size}", format::progress_bar(download.progress(), 20)),
+            theme,
+        ),
+    ];
+    if download.status.is_live() {
+        lines.push(field(
+            "speed",
+            format!(
+                "{}/s · eta {}",
+                crate::time::human_bytes(download.speed),
+                format::or_dash(
+                    download
+                        .eta_secs
+                        .map(|s| crate::time::human(std::time::Duration::from_secs(s)))
+                )
+            ),
+            theme,
+        ));
+    }
+    if let Some(error) = &download.error {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<10}", "error"), theme.bold()),
+            Span::styled(format!("✗ {error}"), theme.error()),
+        ]));
+    }
+    lines
 }

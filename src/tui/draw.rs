@@ -14,8 +14,8 @@ use super::keymap::{self, Mode};
 use super::pane::Pane;
 use super::theme::Theme;
 use super::{
-    accounts_pane, add_form, confirm, details, format, header, help, info_panes, logs_pane,
-    shutdown_view, tasks_pane,
+    accounts_pane, add_form, aria2_pane, confirm, details, download_form, format, header, help,
+    info_panes, logs_pane, shutdown_view, tasks_pane,
 };
 
 /// The smallest screen the layout is made for.
@@ -44,7 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
     match app.focus {
         Pane::Accounts => accounts_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
         Pane::Tasks => tasks_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
-        Pane::Aria2 => info_panes::render_aria2(frame, body_area, snapshot, now_ms, &theme),
+        Pane::Aria2 => aria2_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
         Pane::Temp => info_panes::render_temp(frame, body_area, snapshot, now_ms, &theme),
         Pane::Logs => logs_pane::render(frame, body_area, app, &theme),
     }
@@ -62,6 +62,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
             }
             Modal::Confirm(dialog) => confirm::render(frame, area, dialog, &theme),
             Modal::AddAccount(form) => add_form::render(frame, area, form, &theme),
+            Modal::AddDownload(form) => download_form::render(frame, area, form, &theme),
         }
     }
     if app.shutdown_shown(snapshot) {

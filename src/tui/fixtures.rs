@@ -207,13 +207,7 @@ pub fn busy_snapshot() -> Snapshot {
                 TaskState::Running,
             ),
         ],
-        aria2: Some(Aria2View {
-            state: Aria2State::Running,
-            pid: Some(4150),
-            port: Some(6800),
-            version: Some("1.37.0".into()),
-            ..Default::default()
-        }),
+        aria2: Some(aria2_running()),
         temp: Some(TempView {
             files: 12,
             dirs: 3,
@@ -239,6 +233,111 @@ pub fn busy_snapshot() -> Snapshot {
         ],
         ..Default::default()
     }
+}
+
+fn download(gid: &str, status: DownloadStatus, name: &str, account: Option<&str>) -> DownloadView {
+    DownloadView {
+        gid: gid.into(),
+        status,
+        name: name.into(),
+        path: Some(PathBuf::from(format!("/srv/steward/downloads/{name}"))),
+        total: 0,
+        completed: 0,
+        speed: 0,
+        eta_secs: None,
+        account: account.map(str::to_string),
+        error: None,
+    }
+}
+
+/// aria2c running for 25 minutes after one crash, with an active download
+/// (speed, ETA), a waiting one, a failed one, and a foreign aria2c beside it.
+pub fn aria2_running() -> Aria2View {
+    let mut active = download(
+        "2089b05ecca3d829",
+        DownloadStatus::Active,
+        "ubuntu-24.04-desktop-amd64.iso",
+        Some("alice"),
+    );
+    active.total = 6_000_000_000;
+    active.completed = 2_700_000_000;
+    active.speed = 12 * 1024 * 1024 + 300 * 1024;
+    active.eta_secs = Some(281);
+    let mut waiting = download(
+        "d7a0f1c2b3e4a5f6",
+        DownloadStatus::Waiting,
+        "debian-13.iso",
+        Some("bob"),
+    );
+    waiting.total = 700 * 1024 * 1024;
+    let mut failed = download(
+        "5c1e9f00aa11bb22",
+        DownloadStatus::Error,
+        "report.pdf",
+        None,
+    );
+    failed.total = 0;
+    failed.completed = 0;
+    failed.path = None;
+    failed.error = Some("3: resource not found (HTTP 404)".into());
+    Aria2View {
+        state: Aria2State::Running,
+        pid: Some(4150),
+        port: Some(6800),
+        version: Some("1.37.0".into()),
+        started_ms: Some(NOW_MS - 25 * MINUTE - 10_000),
+        restarts: 1,
+        last_exit: Some(Aria2Exit {
+            pid: 4120,
+            code: None,
+            signal: Some(9),
+            at_ms: NOW_MS - 25 * MINUTE - 12_000,
+            stderr_tail: vec![
+                "11/22 09:34:40 [NOTICE] Serialized session to '/srv/steward/aria2/session' successfully.".into(),
+                "11/22 09:34:45 [NOTICE] Download complete: /srv/steward/downloads/notes.txt".into(),
+            ],
+        }),
+        last_error: None,
+        download_dir: Some(PathBuf::from("/srv/steward/downloads")),
+        global: Some(Aria2Global {
+            download_speed: active.speed,
+            upload_speed: 0,
+            num_active: 1,
+            num_waiting: 1,
+            num_stopped: 1,
+        }),
+        downloads: vec![active, waiting, failed],
+        foreign: vec![ForeignAria2 {
+            pid: 3877,
+            start_time: 123_456,
+            port: Some(6801),
+            cmdline: vec![
+                "aria2c".into(),
+                "--enable-rpc".into(),
+                "--rpc-listen-port=6801".into(),
+                "--rpc-secret=••••".into(),
+                "--dir=/home/ops/Downloads".into(),
+            ],
+        }],
+        polled_ms: Some(NOW_MS - 700),
+    }
+}
+
+/// The idle instance on a host without aria2c: the degraded state.
+pub fn aria2_not_installed_snapshot() -> Snapshot {
+    let mut snapshot = idle_snapshot();
+    snapshot.aria2 = Some(Aria2View {
+        state: Aria2State::NotInstalled {
+            binary: "aria2c".into(),
+        },
+        last_error: Some(
+            "aria2c not installed (aria2c not found on PATH: apt install aria2); downloads are unavailable"
+                .into(),
+        ),
+        download_dir: Some(PathBuf::from("/srv/steward/downloads")),
+        ..Default::default()
+    });
+    snapshot
 }
 
 /// The idle instance halfway through a graceful shutdown.
@@ -325,6 +424,19 @@ pub fn shifted(mut snapshot: Snapshot, shift_ms: i64) -> Snapshot {
         if let TaskState::Cancelling { deadline_ms, .. } = &mut task.state {
             mv(deadline_ms);
         }
+    }
+    if let Some(aria2) = &mut snapshot.aria2 {
+        match &mut aria2.state {
+            Aria2State::Restarting { until_ms: at, .. }
+            | Aria2State::Stopping { deadline_ms: at } => mv(at),
+            _ => {}
+        }
+        aria2.started_ms.iter_mut().for_each(mv);
+        aria2.polled_ms.iter_mut().for_each(mv);
+        aria2
+            .last_exit
+            .iter_mut()
+            .for_each(|exit| mv(&mut exit.at_ms));
     }
     snapshot
         .temp

@@ -43,20 +43,30 @@ pub fn render(frame: &mut Frame, area: Rect, snapshot: &Snapshot, now_ms: i64, t
         .filter(|a| a.worker.state.is_active())
         .count();
     let live_tasks = snapshot.tasks.iter().filter(|t| t.state.is_live()).count();
-    let aria2 = snapshot
-        .aria2
-        .as_ref()
-        .map_or_else(|| "n/a".to_string(), |a| a.state.label(now_ms));
+    // Short and free of countdowns: the line fits 80 columns and never ticks;
+    // the Aria2 pane has the full label.
+    let aria2 = match &snapshot.aria2 {
+        Some(a) => Span::styled(
+            format!(
+                "{} {}",
+                format::aria2_symbol(&a.state),
+                format::aria2_word(&a.state)
+            ),
+            theme.aria2_state(&a.state),
+        ),
+        None => Span::raw("n/a"),
+    };
     let temp = snapshot
         .temp
         .as_ref()
         .map_or_else(|| "n/a".to_string(), |t| time::human_bytes(t.bytes));
-    let second = format!(
-        "accounts {running}/{} running · tasks {live_tasks} live · aria2 {aria2} · temp {temp}",
-        snapshot.accounts.len()
-    );
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(first), Line::from(second)]),
-        area,
-    );
+    let second = Line::from(vec![
+        Span::raw(format!(
+            "accounts {running}/{} running · tasks {live_tasks} live · aria2 ",
+            snapshot.accounts.len()
+        )),
+        aria2,
+        Span::raw(format!(" · temp {temp}")),
+    ]);
+    frame.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
 }

@@ -1,5 +1,5 @@
-//! The Aria2 and Temp panes: what their subsystems publish when present, and
-//! a plain "not built yet" placeholder while `snapshot.aria2` / `snapshot.temp` are `None`.
+//! The Temp pane (what the temp registry publishes), and the plain "not built
+//! yet" placeholder a pane shows while its subsystem's part of `Snapshot` is `None`.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -19,7 +19,7 @@ fn field(name: &str, value: String, theme: &Theme) -> Line<'static> {
     ])
 }
 
-fn placeholder(frame: &mut Frame, area: Rect, title: &str, what: &str, theme: &Theme) {
+pub fn placeholder(frame: &mut Frame, area: Rect, title: &str, what: &str, theme: &Theme) {
     let lines = vec![
         Line::from(Span::styled(
             format!("{title}: not built yet"),
@@ -32,34 +32,6 @@ fn placeholder(frame: &mut Frame, area: Rect, title: &str, what: &str, theme: &T
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .block(Block::bordered().title(format!(" {title} "))),
-        area,
-    );
-}
-
-pub fn render_aria2(
-    frame: &mut Frame,
-    area: Rect,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
-    let Some(aria2) = &snapshot.aria2 else {
-        return placeholder(
-            frame,
-            area,
-            "Aria2",
-            "This build has no aria2 subsystem yet. When it lands, this pane shows the aria2c daemon (state, pid, RPC port, version) and its downloads.",
-            theme,
-        );
-    };
-    let lines = vec![
-        field("state", aria2.label(now_ms), theme),
-        field("pid", format::or_dash(aria2.pid), theme),
-        field("rpc port", format::or_dash(aria2.port), theme),
-        field("version", format::or_dash(aria2.version.clone()), theme),
-    ];
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Aria2 ")),
         area,
     );
 }

@@ -25,10 +25,11 @@ pub enum Context {
     Anywhere,
     /// Any pane, no dialog up.
     Main,
-    /// Panes made of rows (Accounts, Tasks).
+    /// Panes made of rows (Accounts, Tasks, Aria2's downloads).
     Rows,
     Accounts,
     Tasks,
+    Aria2,
     Logs,
     Help,
     Details,
@@ -44,26 +45,28 @@ impl Context {
         match self {
             Context::Anywhere => "Everywhere",
             Context::Main => "Any pane",
-            Context::Rows => "Lists (Accounts, Tasks)",
+            Context::Rows => "Lists (Accounts, Tasks, Aria2 downloads)",
             Context::Accounts => "Accounts pane",
             Context::Tasks => "Tasks pane",
+            Context::Aria2 => "Aria2 pane",
             Context::Logs => "Logs pane",
             Context::Help => "This help",
             Context::Details => "Details view",
             Context::Confirm => "Confirm dialog",
-            Context::Form => "Add-account form",
+            Context::Form => "Add forms (account, download)",
             Context::Filter => "Filter line",
             Context::Shutdown => "Shutdown progress",
         }
     }
 
     /// Every context, in the order the help overlay lists them.
-    pub const ALL: [Context; 12] = [
+    pub const ALL: [Context; 13] = [
         Context::Anywhere,
         Context::Main,
         Context::Rows,
         Context::Accounts,
         Context::Tasks,
+        Context::Aria2,
         Context::Logs,
         Context::Details,
         Context::Confirm,
@@ -189,11 +192,14 @@ pub static KEYMAP: &[Binding] = &[
     bind(&[ch('d')],                                         C::Accounts, Action::RemoveAccount,             "remove the account (asks first)",                  Some("remove")),
     bind(&[ch('c')],                                         C::Tasks,    Action::CancelTask,                "cancel the selected task (with a deadline)",       Some("cancel")),
     bind(&[ch('C')],                                         C::Tasks,    Action::ForceCancelTask,           "force-cancel the selected task",                   Some("force-cancel")),
+    bind(&[ch('r')],                                         C::Aria2,    Action::RestartAria2,              "restart aria2c, keeping its session (asks first)", Some("restart")),
+    bind(&[ch('x'), key(KeyCode::Delete)],                   C::Aria2,    Action::RemoveDownload,            "remove the selected download (asks first)",        Some("remove")),
+    bind(&[ch('a')],                                         C::Aria2,    Action::AddDownload,               "add a download (URL, optional account)",           Some("add")),
     bind(&[ch('l')],                                         C::Logs,     Action::CycleLogLevel,             "change the lowest level shown",                    Some("level")),
     bind(&[key(KeyCode::Esc), key(KeyCode::Enter), ch('q')], C::Details,  Action::Back,                      "close the details",                                Some("close")),
     bind(&[key(KeyCode::Enter), ch('y')],                    C::Confirm,  Action::Accept,                    "do it",                                            Some("confirm")),
     bind(&[key(KeyCode::Esc), ch('n')],                      C::Confirm,  Action::Back,                      "do not do it",                                     Some("back")),
-    bind(&[key(KeyCode::Enter)],                             C::Form,     Action::Accept,                    "add the account",                                  Some("add")),
+    bind(&[key(KeyCode::Enter)],                             C::Form,     Action::Accept,                    "add the account or download",                      Some("add")),
     bind(&[key(KeyCode::Tab), key(KeyCode::BackTab)],        C::Form,     Action::NextField,                 "next field",                                       Some("field")),
     bind(&[key(KeyCode::Backspace)],                         C::Form,     Action::DeleteChar,                "delete a character",                               None),
     bind(&[key(KeyCode::Esc)],                               C::Form,     Action::Back,                      "close the form without adding",                    Some("back")),
@@ -217,8 +223,9 @@ pub fn contexts(mode: Mode) -> &'static [Context] {
         Mode::Filter => &[C::Filter, C::Anywhere],
         Mode::Pane(Pane::Accounts) => &[C::Accounts, C::Rows, C::Main, C::Anywhere],
         Mode::Pane(Pane::Tasks) => &[C::Tasks, C::Rows, C::Main, C::Anywhere],
+        Mode::Pane(Pane::Aria2) => &[C::Aria2, C::Rows, C::Main, C::Anywhere],
         Mode::Pane(Pane::Logs) => &[C::Logs, C::Main, C::Anywhere],
-        Mode::Pane(Pane::Aria2 | Pane::Temp) => &[C::Main, C::Anywhere],
+        Mode::Pane(Pane::Temp) => &[C::Main, C::Anywhere],
     }
 }
 

@@ -84,12 +84,122 @@ fn tasks_pane() {
 }
 
 #[test]
-fn aria2_and_temp_panes_with_data() {
+fn aria2_pane_running_with_downloads_and_a_foreign_aria2c() {
     let snapshot = fixtures::busy_snapshot();
     let aria2 = app_after(&[Action::FocusPane(Pane::Aria2)], &snapshot);
-    for text in snapshot_both("aria2", &aria2, &snapshot) {
-        assert!(text.contains("6800") && text.contains("1.37.0"));
+    let texts = snapshot_both("aria2", &aria2, &snapshot);
+    for text in &texts {
+        assert!(text.contains("aria2 ● running ·"), "short header: {text}");
+        assert!(text.contains("● running (pid 4150, port 6800, 1.37.0)"));
+        assert!(text.contains("up 25m · restarts 1"), "{text}");
+        assert!(text.contains("↓ 12.3 MiB/s ↑ 0 B/s · 1 active · 1 waiting · 1 stopped"));
+        assert!(text.contains("✗ pid 4120 · signal 9 · 25m ago"));
+        assert!(text.contains("│ 11/22 09:34:45 [NOTICE] Download complete"));
+        assert!(text.contains("Downloads (3)"));
+        assert!(
+            text.contains("↓ active") && text.contains("… waiting") && text.contains("✗ error")
+        );
+        assert!(
+            text.contains("███░░") && text.contains("45%"),
+            "a gauge: {text}"
+        );
+        assert!(text.contains("2.5G/5.6G") && text.contains("12M/s") && text.contains("4m41s"));
+        assert!(text.contains("foreign (not steward's; never touched)"));
+        assert!(text.contains("pid 3877") && text.contains("port 6801"));
+        assert!(
+            text.contains("r restart")
+                && text.contains("x/Delete remove")
+                && text.contains("a add")
+        );
+        // Active first, then waiting, then stopped.
+        let order: Vec<usize> = ["ubuntu-24", "debian-13", "report.pdf"]
+            .iter()
+            .map(|name| text.find(name).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
     }
+    assert!(
+        texts[0].contains("▸ 2089b0 "),
+        "narrow: short gid, first row selected"
+    );
+    assert!(texts[1].contains("▸ 2089b05ecca3d829"), "wide: whole gid");
+    assert!(
+        texts[1].contains("3: resource not"),
+        "wide: an error column"
+    );
+    // The selected row's whole error shows under the table.
+    let failed = app_after(&[Action::FocusPane(Pane::Aria2), Action::Bottom], &snapshot);
+    let text = render(&failed, &snapshot, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("✗ 5c1e9f: 3: resource not found (HTTP 404)"),
+        "{text}"
+    );
+    let text = render(&failed, &snapshot, (120, 40)).backend().to_string();
+    assert!(
+        text.contains("✗ 5c1e9f00aa11bb22: 3: resource not found (HTTP 404)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn aria2_pane_when_aria2c_is_not_installed() {
+    let snapshot = fixtures::aria2_not_installed_snapshot();
+    let app = app_after(&[Action::FocusPane(Pane::Aria2)], &snapshot);
+    for text in snapshot_both("aria2_not_installed", &app, &snapshot) {
+        assert!(text.contains("aria2 ✗ not installed ·"), "{text}");
+        assert!(text.contains("✗ not installed (aria2c not found on PATH: apt install aria2)"));
+        assert!(text.contains("no downloads (aria2c is not running)"));
+        assert!(!text.contains("foreign"));
+    }
+}
+
+#[test]
+fn aria2_confirm_dialogs_and_download_details() {
+    let snapshot = fixtures::busy_snapshot();
+    let restart = app_after(
+        &[Action::FocusPane(Pane::Aria2), Action::RestartAria2],
+        &snapshot,
+    );
+    for text in snapshot_both("confirm_restart_aria2", &restart, &snapshot) {
+        assert!(text.contains("Restart aria2c? Its session is saved first; downloads resume."));
+        assert!(text.contains("pid 4150"));
+        assert!(text.contains("Enter/y confirm"));
+    }
+    let remove = app_after(
+        &[Action::FocusPane(Pane::Aria2), Action::RemoveDownload],
+        &snapshot,
+    );
+    let text = render(&remove, &snapshot, (80, 24)).backend().to_string();
+    assert!(text.contains("Remove download 2089b0?"), "{text}");
+    assert!(text.contains("aria2 stops the transfer"));
+    let details = app_after(
+        &[
+            Action::FocusPane(Pane::Aria2),
+            Action::Bottom,
+            Action::OpenDetails,
+        ],
+        &snapshot,
+    );
+    let text = render(&details, &snapshot, (80, 24)).backend().to_string();
+    assert!(text.contains("Download 5c1e9f00aa11bb22"), "{text}");
+    assert!(text.contains("✗ 3: resource not found (HTTP 404)"));
+}
+
+#[test]
+fn add_download_form_with_an_error() {
+    let snapshot = fixtures::busy_snapshot();
+    let mut actions = vec![Action::FocusPane(Pane::Aria2), Action::AddDownload];
+    actions.extend("ftp:/x y".chars().map(Action::InputChar));
+    let app = app_after(&actions, &snapshot);
+    for text in snapshot_both("add_download_error", &app, &snapshot) {
+        assert!(text.contains("Add download"));
+        assert!(text.contains("✗ URL \"ftp:/x y\" refused"), "{text}");
+    }
+}
+
+#[test]
+fn temp_pane_with_data() {
+    let snapshot = fixtures::busy_snapshot();
     let temp = app_after(&[Action::FocusPane(Pane::Temp)], &snapshot);
     for text in snapshot_both("temp", &temp, &snapshot) {
         assert!(text.contains("5.3 MiB") && text.contains("3m ago"));

@@ -1,7 +1,7 @@
 //! Which rows a list pane shows (after its filter) and which one is selected.
 //! Shared by `App::update` (what a key acts on) and drawing (what is highlighted).
 
-use crate::manager::{AccountView, Snapshot, TaskView};
+use crate::manager::{AccountView, DownloadStatus, DownloadView, Snapshot, TaskView};
 
 use super::format;
 
@@ -82,12 +82,52 @@ pub fn tasks<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s TaskView> {
         .collect()
 }
 
+/// Where a download sorts: active, then waiting (and paused), then stopped.
+fn download_rank(status: DownloadStatus) -> u8 {
+    match status {
+        DownloadStatus::Active => 0,
+        DownloadStatus::Waiting | DownloadStatus::Paused => 1,
+        DownloadStatus::Error | DownloadStatus::Complete | DownloadStatus::Removed => 2,
+    }
+}
+
+/// aria2's downloads, active first, then waiting, then stopped (each group in
+/// the order aria2 listed them), whose gid, name, owner, status or error
+/// contain `filter`. Empty when there is no aria2 subsystem.
+pub fn downloads<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s DownloadView> {
+    let Some(aria2) = &snapshot.aria2 else {
+        return Vec::new();
+    };
+    let mut rows: Vec<&DownloadView> = aria2
+        .downloads
+        .iter()
+        .filter(|d| {
+            matches(
+                filter,
+                &[
+                    &d.gid,
+                    &d.name,
+                    d.account.as_deref().unwrap_or(""),
+                    d.status.label(),
+                    d.error.as_deref().unwrap_or(""),
+                ],
+            )
+        })
+        .collect();
+    rows.sort_by_key(|d| download_rank(d.status));
+    rows
+}
+
 pub fn account_keys(rows: &[&AccountView]) -> Vec<String> {
     rows.iter().map(|a| a.id.clone()).collect()
 }
 
 pub fn task_keys(rows: &[&TaskView]) -> Vec<String> {
     rows.iter().map(|t| t.id.to_string()).collect()
+}
+
+pub fn download_keys(rows: &[&DownloadView]) -> Vec<String> {
+    rows.iter().map(|d| d.gid.clone()).collect()
 }
 
 #[cfg(test)]
@@ -106,5 +146,27 @@ mod tests {
         assert_eq!(state.selected(&keys(&["a", "c"])), Some(1));
         assert_eq!(state.selected(&keys(&["a"])), Some(0));
         assert_eq!(state.selected(&[]), None);
+    }
+
+    #[test]
+    fn downloads_sort_active_waiting_stopped_and_filter_by_owner() {
+        let mut snapshot = crate::tui::fixtures::busy_snapshot();
+        let aria2 = snapshot.aria2.as_mut().unwrap();
+        aria2.downloads.reverse();
+        let statuses: Vec<_> = downloads(&snapshot, "").iter().map(|d| d.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                DownloadStatus::Active,
+                DownloadStatus::Waiting,
+                DownloadStatus::Error
+            ]
+        );
+        let bob: Vec<_> = downloads(&snapshot, "BOB")
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(bob, ["debian-13.iso"]);
+        assert!(downloads(&crate::manager::Snapshot::default(), "").is_empty());
     }
 }

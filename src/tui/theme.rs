@@ -4,7 +4,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::manager::{NoticeLevel, PhaseState, TaskState, WorkerState};
+use crate::manager::{Aria2State, DownloadStatus, NoticeLevel, PhaseState, TaskState, WorkerState};
 
 /// Whether the environment asks for no colour (`NO_COLOR` set and non-empty).
 pub fn no_color_requested() -> bool {
@@ -81,6 +81,28 @@ impl Theme {
         }
     }
 
+    pub fn aria2_state(&self, state: &Aria2State) -> Style {
+        match state {
+            Aria2State::Running => self.good(),
+            Aria2State::Starting | Aria2State::Restarting { .. } | Aria2State::Stopping { .. } => {
+                self.warn()
+            }
+            Aria2State::Crashed { .. }
+            | Aria2State::NotInstalled { .. }
+            | Aria2State::Failed { .. } => self.error(),
+            Aria2State::Disabled | Aria2State::Stopped => self.dim(),
+        }
+    }
+
+    pub fn download_status(&self, status: DownloadStatus) -> Style {
+        match status {
+            DownloadStatus::Active => self.good(),
+            DownloadStatus::Waiting | DownloadStatus::Paused => self.warn(),
+            DownloadStatus::Error => self.error(),
+            DownloadStatus::Complete | DownloadStatus::Removed => self.dim(),
+        }
+    }
+
     pub fn phase_state(&self, state: &PhaseState) -> Style {
         match state {
             PhaseState::Pending => self.dim(),
@@ -120,6 +142,8 @@ mod tests {
             theme.good(),
             theme.worker_state(&WorkerState::Running),
             theme.notice(NoticeLevel::Error),
+            theme.aria2_state(&Aria2State::Running),
+            theme.download_status(DownloadStatus::Error),
         ] {
             assert_eq!(style.fg, None);
             assert_eq!(style.bg, None);

@@ -3,7 +3,9 @@
 //! sleeps until then and not a moment more often; with nothing of the sort
 //! visible it does not wake at all.
 
-use crate::manager::{AccountView, Snapshot, TaskState, TaskView, WorkerState};
+use crate::manager::{
+    AccountView, Aria2State, Aria2View, Snapshot, TaskState, TaskView, WorkerState,
+};
 
 use super::app::{App, DetailsTarget, Modal, NOTICE_VISIBLE_MS};
 use super::pane::Pane;
@@ -53,6 +55,26 @@ fn task_ticks(task: &TaskView, now_ms: i64, out: &mut Vec<i64>) {
     out.push(age_tick(task.started_ms, now_ms, MINUTE_MS));
 }
 
+/// The Aria2 pane's clock-driven text: a restart or stop countdown, the uptime
+/// and the last exit's age. Download progress arrives with new snapshots.
+fn aria2_ticks(aria2: &Aria2View, now_ms: i64, out: &mut Vec<i64>) {
+    match aria2.state {
+        Aria2State::Restarting {
+            until_ms: deadline, ..
+        }
+        | Aria2State::Stopping {
+            deadline_ms: deadline,
+        } => out.extend(countdown_tick(deadline, now_ms)),
+        _ => {}
+    }
+    if let (Aria2State::Running, Some(started)) = (&aria2.state, aria2.started_ms) {
+        out.push(age_tick(started, now_ms, MINUTE_MS));
+    }
+    if let Some(exit) = &aria2.last_exit {
+        out.push(age_tick(exit.at_ms, now_ms, MINUTE_MS));
+    }
+}
+
 /// The next instant (unix ms) at which `draw` would paint different text, if any.
 pub fn next_change_ms(app: &App, snapshot: &Snapshot, now_ms: i64) -> Option<i64> {
     let mut ticks = vec![age_tick(snapshot.instance.started_ms, now_ms, MINUTE_MS)];
@@ -75,7 +97,12 @@ pub fn next_change_ms(app: &App, snapshot: &Snapshot, now_ms: i64) -> Option<i64
                 ticks.push(age_tick(temp.refreshed_ms, now_ms, MINUTE_MS));
             }
         }
-        Pane::Aria2 | Pane::Logs => {}
+        Pane::Aria2 => {
+            if let Some(aria2) = &snapshot.aria2 {
+                aria2_ticks(aria2, now_ms, &mut ticks);
+            }
+        }
+        Pane::Logs => {}
     }
     for modal in &app.modals {
         match modal {
@@ -149,5 +176,40 @@ mod tests {
         app.focus = Pane::Aria2;
         let next = next_change_ms(&app, &snapshot, now).unwrap();
         assert!(next - now > SECOND_MS, "aria2 pane shows no countdown");
+    }
+
+    #[test]
+    fn an_aria2_restart_countdown_wakes_every_second_only_in_its_pane() {
+        let mut snapshot = fixtures::idle_snapshot();
+        let now = fixtures::NOW_MS;
+        let mut aria2 = fixtures::aria2_running();
+        aria2.state = Aria2State::Restarting {
+            until_ms: now + 2_300,
+            reason: "crashed".into(),
+        };
+        assert!(aria2.state.has_countdown());
+        snapshot.aria2 = Some(aria2);
+        let mut app = App::new((120, 40), true);
+        app.focus = Pane::Aria2;
+        assert_eq!(next_change_ms(&app, &snapshot, now), Some(now + 300));
+        // The header shows only "↻ restarting": elsewhere nothing ticks by the second.
+        app.focus = Pane::Tasks;
+        let next = next_change_ms(&app, &snapshot, now).unwrap();
+        assert!(next - now > SECOND_MS, "woke after {} ms", next - now);
+    }
+
+    #[test]
+    fn a_running_aria2_wakes_when_its_uptime_rolls_over_a_minute() {
+        let mut snapshot = fixtures::idle_snapshot();
+        let now = fixtures::NOW_MS;
+        let mut aria2 = fixtures::aria2_running();
+        aria2.last_exit = None;
+        aria2.started_ms = Some(now - 59_500);
+        snapshot.aria2 = Some(aria2);
+        let mut app = App::new((120, 40), true);
+        app.focus = Pane::Aria2;
+        assert_eq!(next_change_ms(&app, &snapshot, now), Some(now + 500));
+        app.focus = Pane::Accounts;
+        assert_ne!(next_change_ms(&app, &snapshot, now), Some(now + 500));
     }
 }
