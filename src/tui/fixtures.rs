@@ -385,12 +385,21 @@ pub fn shutting_down_snapshot() -> Snapshot {
                 "cancel tasks",
                 PhaseState::Done,
                 Some(start + 100),
-                Some(start + 300),
+                Some(start + 250),
             ),
+            PhaseView {
+                detail: Some("aria2 session saved".into()),
+                ..phase(
+                    "save downloads",
+                    PhaseState::Done,
+                    Some(start + 250),
+                    Some(start + 300),
+                )
+            },
             stop_workers,
             phase("stop aria2", PhaseState::Pending, None, None),
-            phase("clean own temp", PhaseState::Pending, None, None),
-            phase("close the store", PhaseState::Pending, None, None),
+            phase("clean temp", PhaseState::Pending, None, None),
+            phase("close store", PhaseState::Pending, None, None),
         ],
         finished_ms: None,
     });

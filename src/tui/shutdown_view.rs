@@ -1,17 +1,17 @@
-//! The shutdown progress view: the manager's phases as a checklist, what each
-//! running phase still waits for (with pids and a countdown to its deadline),
+//! The shutdown progress view: a full-screen modal with an overall gauge, the
+//! manager's phases as a checklist (state, elapsed, deadline, outcome), what
+//! the running phase still waits for (with pids and a countdown to SIGKILL),
 //! and how to force. Up from the first `q` until the manager reports the end.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Clear, Gauge, Paragraph};
 
 use crate::manager::{PhaseState, Snapshot};
 use crate::time;
 
 use super::app::{App, ShutdownAsked};
-use super::draw::centered;
 use super::format;
 use super::keymap::{Context, KEYMAP, keys_label};
 use super::theme::Theme;
@@ -59,6 +59,10 @@ pub fn render(
                     }
                     (state, _) => state.label(),
                 };
+                let status = match &phase.detail {
+                    Some(detail) => format!("{status} · {detail}"),
+                    None => status,
+                };
                 lines.push(Line::from(vec![
                     Span::styled(
                         format!("{} {:<24}", format::phase_symbol(&phase.state), phase.name),
@@ -66,7 +70,14 @@ pub fn render(
                     ),
                     Span::styled(status, theme.phase_state(&phase.state)),
                 ]));
-                for item in &phase.pending {
+                // Hundreds of workers cannot all be listed: show what fits.
+                let room = usize::from(area.height).saturating_sub(view.phases.len() + 12);
+                let shown = if phase.pending.len() > room {
+                    room.saturating_sub(1)
+                } else {
+                    phase.pending.len()
+                };
+                for item in &phase.pending[..shown] {
                     let pids: Vec<String> = item.pids.iter().map(|p| format!("pid {p}")).collect();
                     let countdown = match item.deadline_ms {
                         _ if forced => "forced (SIGKILL)".to_string(),
@@ -82,6 +93,15 @@ pub fn render(
                             pids.join(" ")
                         ),
                         theme.plain(),
+                    )));
+                }
+                if shown < phase.pending.len() {
+                    lines.push(Line::from(Span::styled(
+                        format!(
+                            "    … and {} more still running",
+                            phase.pending.len() - shown
+                        ),
+                        theme.dim(),
                     )));
                 }
             }
@@ -106,11 +126,36 @@ pub fn render(
     } else {
         " Shutting down "
     };
-    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let popup = centered(area, area.width.saturating_sub(4).min(76), height);
-    frame.render_widget(Clear, popup);
+    frame.render_widget(Clear, area);
+    let block = Block::bordered().title(Span::styled(title, theme.error()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [gauge_area, _, list_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let (ended, total) = snapshot.shutdown.as_ref().map_or((0, 0), |v| {
+        let ended = v
+            .phases
+            .iter()
+            .filter(|p| !matches!(p.state, PhaseState::Pending | PhaseState::Running))
+            .count();
+        (ended, v.phases.len())
+    });
+    let ratio = if total == 0 {
+        0.0
+    } else {
+        ended as f64 / total as f64
+    };
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(Span::styled(title, theme.error()))),
-        popup,
+        Gauge::default()
+            .ratio(ratio)
+            .label(format!("{ended}/{total} phases"))
+            .gauge_style(theme.accent())
+            .use_unicode(true),
+        gauge_area,
     );
+    frame.render_widget(Paragraph::new(lines), list_area);
 }
