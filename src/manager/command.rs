@@ -51,6 +51,13 @@ pub enum Command {
     RemoveDownload {
         gid: String,
     },
+    /// Stop an aria2c that is not steward's (listed as foreign), after the
+    /// operator selected and confirmed it: only if that pid still has this
+    /// start time and is still aria2c.
+    StopForeignAria2 {
+        pid: i32,
+        start_time: u64,
+    },
     /// Scan for orphans and publish the plan (`Snapshot` sweep view) without acting.
     PreviewSweep,
     /// Apply the previewed plan `plan_id` (each item re-checked first). A stale

@@ -39,6 +39,8 @@ const STORE_POLL: Duration = Duration::from_millis(500);
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 /// Deadline announced for a task cancel (the task's own stop applies it).
 const CANCEL_DEADLINE: Duration = Duration::from_secs(10);
+/// SIGTERM to SIGKILL for an operator-confirmed stop of a foreign aria2c.
+const FOREIGN_STOP_DEADLINE: Duration = Duration::from_secs(3);
 /// How long start-up waits for aria2c to answer before starting workers
 /// without its RPC coordinates (a broken aria2 must not hold workers back).
 const ARIA2_READY_LIMIT: Duration = Duration::from_secs(5);
@@ -418,6 +420,49 @@ impl Control {
                 }
             }
             // Placeholder until the lead wires `orphans` in (see the temp branch's report).
+            Command::StopForeignAria2 { pid, start_time } => {
+                let foreign = self
+                    .aria2_view
+                    .borrow()
+                    .foreign
+                    .iter()
+                    .find(|f| f.pid == pid && f.start_time == start_time)
+                    .cloned();
+                let Some(foreign) = foreign else {
+                    self.publisher.notice(
+                        NoticeLevel::Error,
+                        format!("aria2c pid {pid} is not listed as foreign (any more)"),
+                    );
+                    return None;
+                };
+                let (notices, store) = (self.notices.clone(), self.store.clone());
+                tokio::spawn(async move {
+                    let result = crate::aria2::stop_foreign(&foreign, FOREIGN_STOP_DEADLINE).await;
+                    let (level, text, outcome) = match &result {
+                        Ok(ended) => (
+                            NoticeLevel::Info,
+                            format!("foreign aria2c pid {pid} stopped ({ended:?})"),
+                            "stopped",
+                        ),
+                        Err(e) => (
+                            NoticeLevel::Error,
+                            format!("cannot stop foreign aria2c pid {pid}: {e}"),
+                            "failed",
+                        ),
+                    };
+                    warn!(pid, %text, "operator-confirmed stop of a foreign aria2c");
+                    {
+                        let store = store.lock().unwrap_or_else(|p| p.into_inner());
+                        let _ = store.record_event(
+                            "aria2.stop_foreign",
+                            &format!("pid {pid}"),
+                            &text,
+                            outcome,
+                        );
+                    }
+                    let _ = notices.send((level, text));
+                });
+            }
             Command::PreviewSweep => self.sweeps.preview(),
             Command::ApplySweep { plan_id } => self.sweeps.apply(plan_id),
             Command::DismissSweep => self.sweeps.dismiss(),
