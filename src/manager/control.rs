@@ -65,34 +65,8 @@ pub(super) async fn start(
             "the previous run ended without a shutdown report (crashed or killed)",
         );
     }
-    for finding in leftovers::stop_leftovers(&store, options.config.worker.stop_timeout).await {
-        publisher.notice(NoticeLevel::Warn, finding);
-    }
-    // With leftover workers gone, their temp dirs are free: sweep dead owners'.
     let scope = SweepScope::new(&options.config, &options.data_dir);
-    let swept = {
-        let (scope, store) = (scope.clone(), store.clone());
-        tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
-            .await
-            .unwrap_or_default()
-    };
-    let freed: u64 = swept
-        .iter()
-        .filter_map(|r| match r.outcome {
-            SweepOutcome::Done { .. } => Some(r.freed),
-            _ => None,
-        })
-        .sum();
-    if !swept.is_empty() {
-        publisher.notice(
-            NoticeLevel::Info,
-            format!(
-                "start-up sweep: {} temp entries of dead owners removed ({})",
-                swept.len(),
-                crate::time::human_bytes(freed)
-            ),
-        );
-    }
+    clean_up_after_previous_run(&options, &store, &scope, &mut publisher).await;
     let temp = TempRegistry::from_config(&options.config, &options.data_dir, store.clone())?;
     temp.set_changed_notify(changed.clone());
     let walker_stop = CancellationToken::new();
@@ -125,13 +99,12 @@ pub(super) async fn start(
     fleet.reconcile(accounts);
     info!(accounts = fleet.len(), data_dir = %options.data_dir.root().display(), "manager started");
 
-    let changed_tasks = tasks.clone();
     let (commands, rx) = mpsc::channel(64);
     let (notices, notices_rx) = mpsc::unbounded_channel();
     let sweeps = Sweeps::new(
         scope,
         store.clone(),
-        changed_tasks.clone(),
+        tasks.clone(),
         temp.clone(),
         notices.clone(),
         changed.clone(),
@@ -147,12 +120,12 @@ pub(super) async fn start(
         options,
         store,
         fleet,
-        tasks,
         changed,
         publisher,
         notices,
         aria2_view: aria2.view(),
-        download_tasks: DownloadTasks::new(changed_tasks),
+        download_tasks: DownloadTasks::new(tasks.clone()),
+        tasks,
         aria2,
         aria2_cancel,
         temp,
@@ -178,6 +151,41 @@ pub(super) async fn start(
         },
         done,
     })
+}
+
+/// What a previous run may have left: its workers (stopped, so an account
+/// never has two), then the temp entries of owners now dead (their dirs are
+/// free once those workers are gone). Each finding becomes a notice.
+async fn clean_up_after_previous_run(
+    options: &ManagerOptions,
+    store: &SharedStore,
+    scope: &SweepScope,
+    publisher: &mut Publisher,
+) {
+    for finding in leftovers::stop_leftovers(store, options.config.worker.stop_timeout).await {
+        publisher.notice(NoticeLevel::Warn, finding);
+    }
+    let swept = {
+        let (scope, store) = (scope.clone(), store.clone());
+        tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
+            .await
+            .unwrap_or_default()
+    };
+    let freed: u64 = swept
+        .iter()
+        .filter(|r| matches!(r.outcome, SweepOutcome::Done { .. }))
+        .map(|r| r.freed)
+        .sum();
+    if !swept.is_empty() {
+        publisher.notice(
+            NoticeLevel::Info,
+            format!(
+                "start-up sweep: {} temp entries of dead owners removed ({})",
+                swept.len(),
+                crate::time::human_bytes(freed)
+            ),
+        );
+    }
 }
 
 /// Waits (bounded) until aria2c answers, and returns the variables workers
