@@ -112,8 +112,8 @@ fn aria2_and_temp_placeholders_until_their_subsystems_land() {
 
 #[test]
 fn logs_pane() {
-    // Empty and repeatable: no test calls `start_log_capture`, so nothing ever
-    // moves from tui-logger's intake into the buffer the widget shows.
+    // Empty and repeatable: no test puts a line into tui-logger's global buffer
+    // (the layer's own test logs to a target tui-logger is told to drop).
     let snapshot = fixtures::idle_snapshot();
     let app = app_after(
         &[Action::FocusPane(Pane::Logs), Action::CycleLogLevel],
