@@ -71,7 +71,15 @@ pub fn render(
         header.push("lock held by");
         widths.push(Constraint::Length(16));
     }
-    let table_rows = visible
+    let selected = state.selected(&rows::account_keys(&visible));
+    // Borders and the header line take three lines; only the rows that fit are built.
+    let shown = rows::on_screen(
+        visible.len(),
+        selected,
+        usize::from(area.height.saturating_sub(3)),
+    );
+    let offset = shown.start;
+    let table_rows = visible[shown]
         .iter()
         .map(|account| row(account, wide, now_ms, theme));
     let table = Table::new(table_rows, widths)
@@ -79,8 +87,7 @@ pub fn render(
         .block(block)
         .row_highlight_style(theme.selected_row())
         .highlight_symbol("▸ ");
-    let mut table_state =
-        TableState::default().with_selected(state.selected(&rows::account_keys(&visible)));
+    let mut table_state = TableState::default().with_selected(selected.map(|s| s - offset));
     frame.render_stateful_widget(table, area, &mut table_state);
 }
 

@@ -29,8 +29,7 @@ use super::pane::Pane;
 use super::signals::QuitSignals;
 use super::wakeup;
 
-/// How long after a log line the Logs pane repaints: lets tui-logger move the
-/// line into its buffer (it does so every 10 ms) and batches bursts of lines.
+/// How long after a log line the Logs pane repaints: batches bursts of lines.
 const LOG_REPAINT_DELAY_MS: i64 = 50;
 
 /// Input errors in a row after which the terminal counts as gone (one alone
@@ -140,6 +139,9 @@ pub async fn run_loop<B: Backend>(
         }
         let now_ms = time::now_ms();
         if ui.dirty && ui.screen_alive {
+            if ui.app.focus == Pane::Logs {
+                logs_pane::move_new_lines();
+            }
             let drawn = terminal.draw(|frame| draw(frame, &ui.app, &ui.snapshot, now_ms));
             if let Err(err) = drawn {
                 tracing::warn!(error = %err, "terminal write failed; drawing stops, shutdown continues");

@@ -103,6 +103,27 @@ pub fn idle_snapshot() -> Snapshot {
     }
 }
 
+/// The idle snapshot with `total` accounts (the first three are the idle
+/// ones), every extra worker running and started at the same instant, so the
+/// screen still sits still: a list much longer than one page.
+pub fn idle_snapshot_with_accounts(total: usize) -> Snapshot {
+    let mut snapshot = idle_snapshot();
+    let template = snapshot.accounts[0].clone();
+    for n in snapshot.accounts.len()..total {
+        let mut extra = template.clone();
+        let pid = 5000 + i32::try_from(n).unwrap_or(i32::MAX - 5000);
+        extra.id = format!("acct-{n:04}");
+        extra.name = format!("Account {n}");
+        extra.worker.pid = Some(pid);
+        extra.worker.pgid = Some(pid);
+        extra.worker.lock_holders = vec![pid, 4100];
+        extra.worker.session_file =
+            PathBuf::from(format!("/srv/steward/sessions/{}.session", extra.id));
+        snapshot.accounts.push(extra);
+    }
+    snapshot
+}
+
 /// Every state at once: backoff and stopping countdowns, an exit, a failure,
 /// cancelling and finished tasks, aria2 and temp present, a fresh error notice.
 pub fn busy_snapshot() -> Snapshot {

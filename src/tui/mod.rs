@@ -36,6 +36,7 @@ mod info_panes;
 mod keymap;
 mod logs_pane;
 mod pane;
+mod quiet_backend;
 mod rows;
 mod shutdown_view;
 mod signals;
@@ -54,7 +55,12 @@ mod render_tests;
 
 use std::io;
 
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
 use crate::manager::ManagerHandle;
+
+use quiet_backend::QuietBackend;
 
 pub use event_loop::run_loop;
 pub use logs_pane::{start_log_capture, tracing_layer};
@@ -96,8 +102,12 @@ impl Drop for RestoreTerminal {
 /// restores the terminal. Errors only if the terminal could not be set up.
 pub async fn run(handle: ManagerHandle, options: UiOptions) -> io::Result<()> {
     let _restore = RestoreTerminal;
-    // try_init installs ratatui's panic hook (restore, then print) before touching the terminal.
-    let mut terminal = ratatui::try_init()?;
+    // try_init installs ratatui's panic hook (restore, then print) before touching
+    // the terminal, then enters raw mode and the alternate screen. Its terminal is
+    // replaced by one whose unchanged frames write nothing.
+    drop(ratatui::try_init()?);
+    let backend = QuietBackend::new(CrosstermBackend::new(io::stdout()));
+    let mut terminal = Terminal::new(backend)?;
     let events = crossterm::event::EventStream::new();
     run_loop(&mut terminal, events, handle, &options).await
 }

@@ -222,8 +222,8 @@ fn aria2_and_temp_placeholders_until_their_subsystems_land() {
 
 #[test]
 fn logs_pane() {
-    // Empty and repeatable: no test calls `start_log_capture`, so nothing ever
-    // moves from tui-logger's intake into the buffer the widget shows.
+    // Empty and repeatable: no test puts a line into tui-logger's global buffer
+    // (the layer's own test logs to a target tui-logger is told to drop).
     let snapshot = fixtures::idle_snapshot();
     let app = app_after(
         &[Action::FocusPane(Pane::Logs), Action::CycleLogLevel],
@@ -385,4 +385,22 @@ fn no_color_draws_no_colour_but_keeps_words_and_symbols() {
     let app = App::new((120, 40), false);
     let text = render(&app, &snapshot, (120, 40)).backend().to_string();
     assert!(text.contains("● running") && text.contains("✗ failed (no such file)"));
+}
+
+#[test]
+fn a_long_list_shows_the_page_that_ends_at_the_selection() {
+    let snapshot = fixtures::idle_snapshot_with_accounts(1_000);
+    let mut app = App::new((120, 40), true);
+    for _ in 0..40 {
+        app.update(Action::MoveDown, &snapshot);
+    }
+    let text = render(&app, &snapshot, (120, 40)).backend().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    // Header (2), tabs, the pane's top border, its header line: rows start on line 6.
+    let table: Vec<&str> = lines[5..37].to_vec();
+    assert!(table[0].contains("acct-0009"), "{text}");
+    assert!(table[31].contains("▸ acct-0040"), "{text}");
+    assert!(lines[37].contains("└"), "{text}");
+    assert!(!text.contains("acct-0008") && !text.contains("acct-0041"));
+    assert!(text.contains("Accounts (1000)"), "{text}");
 }

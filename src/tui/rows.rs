@@ -1,6 +1,8 @@
 //! Which rows a list pane shows (after its filter) and which one is selected.
 //! Shared by `App::update` (what a key acts on) and drawing (what is highlighted).
 
+use std::ops::Range;
+
 use crate::manager::{AccountView, DownloadStatus, DownloadView, Snapshot, TaskView};
 
 use super::format;
@@ -118,6 +120,17 @@ pub fn downloads<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s DownloadVi
     rows
 }
 
+/// The rows of a `len`-row table that fit on a `page`-line screen: ratatui,
+/// given a fresh `TableState` with only a selection, scrolls just far enough
+/// that the selected row is on the last line. Drawing builds only these rows
+/// and the wake-up timer watches only these, so a long list costs what one
+/// page costs.
+pub fn on_screen(len: usize, selected: Option<usize>, page: usize) -> Range<usize> {
+    let page = page.max(1);
+    let start = selected.map_or(0, |s| (s + 1).saturating_sub(page));
+    start.min(len)..len.min(start + page)
+}
+
 pub fn account_keys(rows: &[&AccountView]) -> Vec<String> {
     rows.iter().map(|a| a.id.clone()).collect()
 }
@@ -168,5 +181,16 @@ mod tests {
             .collect();
         assert_eq!(bob, ["debian-13.iso"]);
         assert!(downloads(&crate::manager::Snapshot::default(), "").is_empty());
+    }
+
+    #[test]
+    fn on_screen_is_the_page_that_ends_at_the_selection() {
+        assert_eq!(on_screen(1000, Some(0), 32), 0..32);
+        assert_eq!(on_screen(1000, Some(31), 32), 0..32);
+        assert_eq!(on_screen(1000, Some(32), 32), 1..33);
+        assert_eq!(on_screen(1000, Some(999), 32), 968..1000);
+        assert_eq!(on_screen(3, Some(2), 32), 0..3);
+        assert_eq!(on_screen(0, None, 32), 0..0);
+        assert_eq!(on_screen(5, Some(4), 0), 4..5);
     }
 }

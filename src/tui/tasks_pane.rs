@@ -54,14 +54,21 @@ pub fn render(
         Constraint::Length(20),
         Constraint::Length(5),
     ];
-    let table_rows = visible.iter().map(|task| row(task, now_ms, theme));
+    let selected = state.selected(&rows::task_keys(&visible));
+    // Borders and the header line take three lines; only the rows that fit are built.
+    let shown = rows::on_screen(
+        visible.len(),
+        selected,
+        usize::from(area.height.saturating_sub(3)),
+    );
+    let offset = shown.start;
+    let table_rows = visible[shown].iter().map(|task| row(task, now_ms, theme));
     let table = Table::new(table_rows, widths)
         .header(Row::new(["id", "kind", "name", "owner", "state", "age"]).style(theme.bold()))
         .block(block)
         .row_highlight_style(theme.selected_row())
         .highlight_symbol("▸ ");
-    let mut table_state =
-        TableState::default().with_selected(state.selected(&rows::task_keys(&visible)));
+    let mut table_state = TableState::default().with_selected(selected.map(|s| s - offset));
     frame.render_stateful_widget(table, area, &mut table_state);
 }
 

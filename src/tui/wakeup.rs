@@ -82,13 +82,22 @@ pub fn next_change_ms(app: &App, snapshot: &Snapshot, now_ms: i64) -> Option<i64
         ticks.push(notice.at_ms + NOTICE_VISIBLE_MS);
     }
     match app.focus {
+        // Only rows on screen: a row scrolled out of view changes nothing visible.
         Pane::Accounts => {
-            for account in rows::accounts(snapshot, &app.pane(Pane::Accounts).filter) {
+            let visible = rows::accounts(snapshot, &app.pane(Pane::Accounts).filter);
+            let selected = app
+                .pane(Pane::Accounts)
+                .selected(&rows::account_keys(&visible));
+            let shown = rows::on_screen(visible.len(), selected, app.page_rows());
+            for account in &visible[shown] {
                 worker_ticks(account, now_ms, &mut ticks);
             }
         }
         Pane::Tasks => {
-            for task in rows::tasks(snapshot, &app.pane(Pane::Tasks).filter) {
+            let visible = rows::tasks(snapshot, &app.pane(Pane::Tasks).filter);
+            let selected = app.pane(Pane::Tasks).selected(&rows::task_keys(&visible));
+            let shown = rows::on_screen(visible.len(), selected, app.page_rows());
+            for task in &visible[shown] {
                 task_ticks(task, now_ms, &mut ticks);
             }
         }
@@ -164,6 +173,20 @@ mod tests {
         let next = next_change_ms(&app, &snapshot, now).unwrap();
         assert!(next - now > 1_000, "woke after {} ms", next - now);
         assert!(next - now <= MINUTE_MS);
+    }
+
+    #[test]
+    fn only_rows_on_screen_wake_the_loop() {
+        let mut snapshot = fixtures::idle_snapshot_with_accounts(1_000);
+        let now = fixtures::NOW_MS;
+        // Row 500's uptime rolls over to the next minute in 0.5 s.
+        snapshot.accounts[500].worker.started_ms = Some(now - 2 * MINUTE_MS + 500);
+        let mut app = App::new((120, 40), true);
+        let next = next_change_ms(&app, &snapshot, now).unwrap();
+        assert!(next - now > SECOND_MS, "row 500 is off screen");
+        let keys = rows::account_keys(&rows::accounts(&snapshot, ""));
+        app.panes[Pane::Accounts.index()].select(&keys, 500);
+        assert_eq!(next_change_ms(&app, &snapshot, now), Some(now + 500));
     }
 
     #[test]
