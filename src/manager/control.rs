@@ -137,8 +137,7 @@ pub(super) async fn start(
         plan_force,
         kill_workers,
         progress: None,
-        // Without a sampler the dashboard shows no CPU/RSS; nothing else depends on it.
-        sampler: Sampler::new().ok(),
+        sampler: Sampler::new(),
         usage: HashMap::new(),
         holders: HashMap::new(),
         _lock: lock,
@@ -229,7 +228,7 @@ struct Control {
     kill_workers: CancellationToken,
     /// Set once the shutdown plan runs.
     progress: Option<Progress>,
-    sampler: Option<Sampler>,
+    sampler: Sampler,
     usage: HashMap<i32, Usage>,
     holders: HashMap<std::path::PathBuf, Vec<i32>>,
     /// Held for the manager's whole life; released when the loop ends.
@@ -251,6 +250,9 @@ impl Control {
         self.publish();
         let report = loop {
             let changed = self.changed.clone();
+            // Only what can change the snapshot asks for a publish: an idle
+            // instance with 1,000 workers then rebuilds nothing between samples.
+            let mut dirty = true;
             tokio::select! {
                 cmd = rx.recv(), if commands_open => match cmd {
                     Some(cmd) => {
@@ -275,15 +277,20 @@ impl Control {
                         self.download_tasks.sync(&view, &self.aria2);
                     }
                 }
-                _ = store_poll.tick(), if plan.is_none() => self.poll_store(),
-                _ = sample.tick() => self.sample(),
+                _ = store_poll.tick(), if plan.is_none() => dirty = self.poll_store(),
+                _ = sample.tick() => dirty = self.sample(),
                 // Lands a throttled status-file write once things went quiet.
-                _ = tokio::time::sleep(Duration::from_secs(1)), if self.publisher.status_pending() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)), if self.publisher.status_pending() => {
+                    dirty = false;
+                    self.publisher.write_status(&self.options.data_dir.status_file(), false);
+                }
                 done = async { plan.as_mut().expect("guarded by the if").await }, if plan.is_some() => {
                     break done.unwrap_or_default();
                 }
             }
-            self.publish();
+            if dirty {
+                self.publish();
+            }
         };
         self.download_tasks.end_all();
         self.walker_stop.cancel();
@@ -524,16 +531,20 @@ impl Control {
         }
     }
 
-    /// Notices commits by other processes (`steward account add` in another shell).
-    fn poll_store(&mut self) {
+    /// Notices commits by other processes (`steward account add` in another
+    /// shell); true when it acted on one.
+    fn poll_store(&mut self) -> bool {
         let version = match self.with_store(|s| s.data_version()) {
             Ok(v) => v,
             Err(e) => {
                 warn!(error = %e, "cannot poll the store");
-                return;
+                return false;
             }
         };
-        if version != self.data_version {
+        if version == self.data_version {
+            return false;
+        }
+        {
             self.data_version = version;
             match self.with_store(|s| s.accounts()) {
                 Ok(rows) => {
@@ -554,21 +565,24 @@ impl Control {
                 Err(e) => warn!(error = %e, "cannot read accounts"),
             }
         }
+        true
     }
 
-    fn sample(&mut self) {
+    /// CPU, memory and lock holders of live workers; true when they changed.
+    fn sample(&mut self) -> bool {
         let live = self.fleet.live_workers();
-        if live.is_empty() {
-            self.usage.clear();
-            self.holders.clear();
-            return;
-        }
         let pids: Vec<i32> = live.iter().map(|(_, pid, _)| *pid).collect();
-        if let Some(sampler) = self.sampler.as_mut() {
-            self.usage = sampler.sample(&pids);
-        }
+        let usage = self.sampler.sample(&pids);
         let files: Vec<std::path::PathBuf> = live.into_iter().map(|(_, _, f)| f).collect();
-        self.holders = proc::flock_holders_of(&files);
+        let holders = if files.is_empty() {
+            HashMap::new()
+        } else {
+            proc::flock_holders_of(&files)
+        };
+        let changed = usage != self.usage || holders != self.holders;
+        self.usage = usage;
+        self.holders = holders;
+        changed
     }
 
     fn begin_shutdown(&mut self) -> JoinHandle<ShutdownView> {

@@ -21,6 +21,10 @@ pub struct Stat {
     pub session: i32,
     /// Field 22: start time in clock ticks since boot.
     pub start_time: u64,
+    /// Fields 14 + 15: user and system CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Field 24: resident set size, in pages.
+    pub rss_pages: u64,
 }
 
 impl Stat {
@@ -85,6 +89,8 @@ pub fn parse_stat(text: &str) -> Result<Stat, ProcError> {
         pgrp: field(&rest, 2, "pgrp")?,
         session: field(&rest, 3, "session")?,
         start_time: field(&rest, 19, "starttime")?,
+        cpu_ticks: field::<u64>(&rest, 11, "utime")? + field::<u64>(&rest, 12, "stime")?,
+        rss_pages: field(&rest, 21, "rss")?,
     })
 }
 
