@@ -469,7 +469,7 @@ async fn a_missing_binary_is_a_clear_degraded_state() {
     })
     .await;
     assert!(
-        view.label(0).contains("apt install aria2"),
+        view.label(0).contains("fix [aria2].binary"),
         "{}",
         view.label(0)
     );

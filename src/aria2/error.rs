@@ -10,7 +10,7 @@ use std::time::Duration;
 pub enum Aria2Error {
     #[error("aria2 is disabled in the config ([aria2] enabled = false)")]
     Disabled,
-    #[error("aria2c not installed ({binary} not found on PATH: apt install aria2)")]
+    #[error("aria2c not installed ({})", super::binary::not_found_hint(binary))]
     NotInstalled { binary: String },
     #[error("aria2 is not running ({state})")]
     NotRunning { state: String },

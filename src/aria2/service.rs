@@ -389,7 +389,8 @@ impl Supervisor {
             Err(LaunchFailure::NotInstalled) => {
                 let binary = self.config.binary.clone();
                 self.note_error(format!(
-                    "aria2c not installed ({binary} not found on PATH: apt install aria2); downloads are unavailable"
+                    "aria2c not installed ({}); downloads are unavailable",
+                    binary::not_found_hint(&binary)
                 ));
                 self.set_state(Aria2State::NotInstalled {
                     binary: binary.clone(),
