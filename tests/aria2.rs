@@ -469,7 +469,7 @@ async fn a_missing_binary_is_a_clear_degraded_state() {
     })
     .await;
     assert!(
-        view.label(0).contains("apt install aria2"),
+        view.label(0).contains("fix [aria2].binary"),
         "{}",
         view.label(0)
     );
@@ -567,9 +567,9 @@ async fn downloads_complete_resume_after_restart_and_show_owners() {
     let err = add_download_via_data_dir(&env.data, &env.store, &server.url("/x"), None, None)
         .await
         .unwrap_err();
-    assert!(matches!(err, Aria2Error::Unauthorized { .. }), "{err}");
+    assert!(matches!(err, Aria2Error::SecretFile { .. }), "{err}");
     assert!(
-        err.to_string().contains("refused steward's secret"),
+        err.to_string().contains("secret") && err.to_string().contains("aria2c refused it"),
         "{err}"
     );
     std::fs::write(&rec.secret_file, real).unwrap();

@@ -20,6 +20,16 @@ pub fn resolve(binary: &str) -> Option<PathBuf> {
         .find(|candidate| is_executable(candidate))
 }
 
+/// Why `binary` did not resolve, and what to do: a name is looked up on PATH
+/// (install aria2); a path was configured (fix `[aria2].binary`).
+pub fn not_found_hint(binary: &str) -> String {
+    if binary.contains('/') {
+        format!("{binary} does not exist or is not executable: fix [aria2].binary")
+    } else {
+        format!("{binary} not found on PATH: apt install aria2")
+    }
+}
+
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

@@ -10,7 +10,7 @@ use std::time::Duration;
 pub enum Aria2Error {
     #[error("aria2 is disabled in the config ([aria2] enabled = false)")]
     Disabled,
-    #[error("aria2c not installed ({binary} not found on PATH: apt install aria2)")]
+    #[error("aria2c not installed ({})", super::binary::not_found_hint(binary))]
     NotInstalled { binary: String },
     #[error("aria2 is not running ({state})")]
     NotRunning { state: String },
@@ -28,6 +28,15 @@ pub enum Aria2Error {
         "aria2 RPC at {addr} refused steward's secret (Unauthorized): it is not the instance steward started"
     )]
     Unauthorized { addr: SocketAddr },
+    #[error(
+        "the RPC secret in {} does not work ({detail}): the file changed after steward started aria2c pid {pid}; restart aria2 (key r in the dashboard) to write it again",
+        path.display()
+    )]
+    SecretFile {
+        path: PathBuf,
+        pid: i32,
+        detail: String,
+    },
     #[error("aria2 RPC error {code}: {message}")]
     Rpc { code: i64, message: String },
     #[error("aria2 RPC: unexpected answer to {method}: {detail}")]

@@ -153,6 +153,12 @@ impl Aria2Handle {
         Ok(gid)
     }
 
+    /// Polls aria2c now rather than at the next period (e.g. after another
+    /// process added a download: the idle period is seconds long).
+    pub fn poke(&self) {
+        let _ = self.ctl.try_send(Ctl::Poke);
+    }
+
     /// Cancels a download (`aria2.remove`), or forgets a stopped one.
     pub async fn remove(&self, gid: &str) -> Result<(), Aria2Error> {
         let rpc = self.running_rpc()?;

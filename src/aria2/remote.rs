@@ -27,8 +27,24 @@ pub fn recorded_rpc(
             rec.proc.pid
         )));
     }
-    let secret = RpcSecret::read_file(&rec.secret_file)?;
+    let secret = RpcSecret::read_file(&rec.secret_file).map_err(|e| {
+        let detail = match e {
+            Aria2Error::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        secret_file_error(&rec, detail)
+    })?;
     Ok((Aria2Rpc::new(rec.port, secret), rec))
+}
+
+/// The recorded aria2c is alive (pid and start time checked), so a refused
+/// secret means the secret file is wrong, not that another program answers.
+fn secret_file_error(rec: &InstanceRecord, detail: String) -> Aria2Error {
+    Aria2Error::SecretFile {
+        path: rec.secret_file.clone(),
+        pid: rec.proc.pid,
+        detail,
+    }
 }
 
 /// `aria2.addUri` on the running instance of `data_dir`: URL, account and
@@ -42,5 +58,12 @@ pub async fn add_download_via_data_dir(
     subdir: Option<&str>,
 ) -> Result<String, Aria2Error> {
     let (rpc, rec) = recorded_rpc(data_dir, store)?;
-    downloads::add(&rpc, store, &rec.download_dir, url, account, subdir).await
+    downloads::add(&rpc, store, &rec.download_dir, url, account, subdir)
+        .await
+        .map_err(|e| match e {
+            Aria2Error::Unauthorized { .. } => {
+                secret_file_error(&rec, "aria2c refused it".to_string())
+            }
+            other => other,
+        })
 }

@@ -389,7 +389,8 @@ impl Supervisor {
             Err(LaunchFailure::NotInstalled) => {
                 let binary = self.config.binary.clone();
                 self.note_error(format!(
-                    "aria2c not installed ({binary} not found on PATH: apt install aria2); downloads are unavailable"
+                    "aria2c not installed ({}); downloads are unavailable",
+                    binary::not_found_hint(&binary)
                 ));
                 self.set_state(Aria2State::NotInstalled {
                     binary: binary.clone(),
@@ -839,11 +840,14 @@ impl Supervisor {
         self.set_state(Aria2State::Stopping {
             deadline_ms: now_ms() + i64::try_from(deadline.as_millis()).unwrap_or(0),
         });
+        let began = Instant::now();
         if inst.child.exited().is_none() {
+            // At most half the deadline: SIGTERM saves the session too, and the
+            // wait for the exit needs the rest (a hung aria2c answers neither).
             let save = inst
                 .rpc
                 .clone()
-                .with_timeout(deadline.min(Duration::from_secs(2)));
+                .with_timeout((deadline / 2).min(Duration::from_secs(2)));
             if let Err(e) = save.save_session().await {
                 tracing::warn!(
                     pid = inst.child.pid,
@@ -851,8 +855,8 @@ impl Supervisor {
                 );
             }
         }
-        self.terminate_child(&mut inst.child, inst.id, deadline)
-            .await;
+        let left = deadline.saturating_sub(began.elapsed());
+        self.terminate_child(&mut inst.child, inst.id, left).await;
         if let Some(id) = inst.id
             && let Err(e) = clear_instance(&self.store, id)
         {

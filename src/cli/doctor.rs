@@ -102,7 +102,14 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
                 },
                 None => Check {
                     ok: false,
-                    what: format!("{binary} not found on PATH (apt install aria2, or set [aria2].binary); steward runs without downloads"),
+                    what: if binary.contains('/') {
+                        format!(
+                            "{}; steward runs without downloads",
+                            crate::aria2::binary::not_found_hint(binary)
+                        )
+                    } else {
+                        format!("{binary} not found on PATH (apt install aria2, or set [aria2].binary); steward runs without downloads")
+                    },
                 },
             }
         });

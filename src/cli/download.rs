@@ -6,8 +6,11 @@ use std::sync::{Arc, Mutex};
 use super::status::{lock_state, store_failure};
 use super::{DownloadCmd, Failure, Globals};
 use crate::accounts::id::validate;
+use crate::aria2::Aria2Error;
 use crate::lock::LockState;
+use crate::manager::snapshot::Aria2State;
 use crate::store::Store;
+use crate::time::now_ms;
 
 pub(super) fn run(globals: &Globals, command: DownloadCmd) -> Result<(), Failure> {
     let DownloadCmd::Add {
@@ -45,7 +48,25 @@ pub(super) fn run(globals: &Globals, command: DownloadCmd) -> Result<(), Failure
             account.as_deref(),
             subdir.as_deref(),
         ))
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+        .map_err(|e| match e {
+            Aria2Error::NotRunning { .. } => {
+                not_running(globals).unwrap_or_else(|| Failure::runtime(e.to_string()))
+            }
+            e => Failure::runtime(e.to_string()),
+        })?;
     println!("download {gid} added");
     Ok(())
+}
+
+/// Why the running steward has no aria2c (not installed, restarting, ...), from
+/// its published status: "no aria2c recorded; start steward first" would
+/// mislead when steward runs but aria2 does not.
+fn not_running(globals: &Globals) -> Option<Failure> {
+    let snap = super::status::snapshot(globals).ok()?;
+    let aria2 = snap.aria2.filter(|a| a.state != Aria2State::Running)?;
+    Some(Failure::runtime(format!(
+        "cannot add the download: aria2 is {} in the running steward (pid {})",
+        aria2.state.label(now_ms()),
+        snap.instance.pid
+    )))
 }

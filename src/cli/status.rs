@@ -28,8 +28,11 @@ pub(super) fn lock_state(globals: &Globals) -> Result<LockState, Failure> {
 pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
     let data_dir = &globals.data_dir;
     if let LockState::HeldBy(pid) = lock_state(globals)? {
+        // A steward killed with SIGKILL leaves its last status file behind, marked
+        // live: it counts only once the lock holder has written its own.
         if let Some(snap) = crate::manager::read_status_file(&data_dir.status_file())
             && snap.instance.live
+            && pid.is_none_or(|p| p == snap.instance.pid)
         {
             return Ok(snap);
         }

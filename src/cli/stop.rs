@@ -40,7 +40,11 @@ pub(super) fn run(globals: &Globals, force: bool) -> Result<(), Failure> {
     let mut printed: HashMap<String, String> = HashMap::new();
     let mut last: Option<ShutdownView> = None;
     loop {
-        if let Some(view) = read_status_file(&status_file).and_then(|s| s.shutdown) {
+        // (A status file of an earlier, killed steward is not this one's progress.)
+        if let Some(view) = read_status_file(&status_file)
+            .filter(|s| s.instance.pid == pid)
+            .and_then(|s| s.shutdown)
+        {
             if force && !forced_sent {
                 // The first request is in: the second one forces.
                 send(&target)?;

@@ -546,6 +546,9 @@ impl Control {
         }
         {
             self.data_version = version;
+            // `steward download add` in another shell records the owner in the
+            // store: poll aria2 now, so the download shows without the idle wait.
+            self.aria2.poke();
             match self.with_store(|s| s.accounts()) {
                 Ok(rows) => {
                     let changes = self.fleet.reconcile(rows);

@@ -306,7 +306,10 @@ impl Aria2State {
             } => format!("crashed (signal {sig})"),
             Aria2State::Crashed { .. } => "crashed".into(),
             Aria2State::NotInstalled { binary } => {
-                format!("not installed ({binary} not found on PATH: apt install aria2)")
+                format!(
+                    "not installed ({})",
+                    crate::aria2::binary::not_found_hint(binary)
+                )
             }
             Aria2State::Failed { reason } => format!("failed ({reason})"),
         }
@@ -811,6 +814,13 @@ mod tests {
         assert_eq!(
             view.label(now),
             "not installed (aria2c not found on PATH: apt install aria2)"
+        );
+        view.state = Aria2State::NotInstalled {
+            binary: "/opt/aria2/aria2c".into(),
+        };
+        assert_eq!(
+            view.label(now),
+            "not installed (/opt/aria2/aria2c does not exist or is not executable: fix [aria2].binary)"
         );
         let crashed = Aria2State::Crashed {
             code: Some(7),

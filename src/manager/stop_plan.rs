@@ -72,23 +72,28 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                 Ok(format!("{cancelled} cancelled"))
             }
         }),
-        Phase::new("save downloads", s.save_downloads, move |_| async move {
-            match saver.view().borrow().state {
-                Aria2State::Running => {}
-                ref other => {
-                    return Ok(format!("aria2 {}: nothing to save", other.label(now_ms())));
+        Phase::new(
+            "save downloads",
+            s.save_downloads,
+            move |hurry: CancellationToken| async move {
+                match saver.view().borrow().state {
+                    Aria2State::Running => {}
+                    ref other => {
+                        return Ok(format!("aria2 {}: nothing to save", other.label(now_ms())));
+                    }
                 }
-            }
-            saver
-                .save_session()
-                .await
-                .map(|()| "aria2 session saved".to_string())
-                .map_err(|e| e.to_string())
-        }),
+                // The RPC timeout (3 s) may be longer than the phase's deadline.
+                tokio::select! {
+                    saved = saver.save_session() => saved
+                        .map(|()| "aria2 session saved".to_string())
+                        .map_err(|e| e.to_string()),
+                    _ = hurry.cancelled() => Err("aria2 did not answer saveSession in time".to_string()),
+                }
+            },
+        ),
         Phase::new(
             "stop workers",
-            s.stop_workers
-                .unwrap_or(config.worker.stop_timeout + Duration::from_secs(1)),
+            config.stop_workers_deadline(),
             move |hurry: CancellationToken| async move {
                 // Every group is signalled at once: the phase lasts as long as
                 // the slowest worker, not the sum of them.
@@ -135,7 +140,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                 aria2
                     .stop(deadline)
                     .await
-                    .map(|()| "aria2c stopped (session saved)".to_string())
+                    .map(|()| "aria2c stopped".to_string())
                     .map_err(|e| e.to_string())
             },
         ),
