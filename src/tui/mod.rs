@@ -39,7 +39,9 @@ mod pane;
 mod rows;
 mod shutdown_view;
 mod signals;
+mod sweep_view;
 mod tasks_pane;
+mod temp_pane;
 mod theme;
 mod wakeup;
 
