@@ -336,6 +336,36 @@ fn sweep_applying_and_results() {
 }
 
 #[test]
+fn a_refused_sweep_shows_why_instead_of_waiting_forever() {
+    let app = sweep_app();
+    let mut snapshot = fixtures::busy_snapshot();
+    let notice = |seq: u64, text: &str| crate::manager::Notice {
+        seq,
+        at_ms: NOW_MS,
+        level: crate::manager::NoticeLevel::Error,
+        text: text.into(),
+    };
+    snapshot
+        .notices
+        .push(notice(3, "cannot sweep: another sweep runs (pid 777)"));
+    snapshot
+        .notices
+        .push(notice(4, "cannot start eve: no such file"));
+    let text = render(&app, &snapshot, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("✗ cannot sweep: another sweep runs (pid 777)"),
+        "{text}"
+    );
+    // An error from before `o` is not this sweep's.
+    let later = app_after(&[Action::Sweep], &snapshot);
+    let text = render(&later, &snapshot, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("scanning for orphans…") && !text.contains("✗ cannot sweep"),
+        "{text}"
+    );
+}
+
+#[test]
 fn an_empty_sweep_says_so() {
     let mut snapshot = fixtures::busy_snapshot();
     snapshot.sweep = Some(crate::manager::SweepView::default());

@@ -12,8 +12,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::manager::{
-    Command, Snapshot, SweepAction, SweepItem, SweepItemResult, SweepOutcome, SweepTarget,
-    SweepView,
+    Command, Notice, NoticeLevel, Snapshot, SweepAction, SweepItem, SweepItemResult, SweepOutcome,
+    SweepTarget, SweepView,
 };
 use crate::time;
 
@@ -39,6 +39,9 @@ pub struct SweepDialog {
     pub applied: Option<u64>,
     /// First body line shown.
     pub scroll: u16,
+    /// Notices up to this seq were there before `o`: newer errors (e.g.
+    /// "cannot sweep: another sweep runs") are this sweep's and are shown.
+    pub notices_before: u64,
 }
 
 /// Where the sweep is, as the dialog shows it.
@@ -57,8 +60,22 @@ impl SweepDialog {
     pub fn new(snapshot: &Snapshot) -> SweepDialog {
         SweepDialog {
             stale_plan: snapshot.sweep.as_ref().map(|s| s.plan.id),
+            notices_before: snapshot.notices.iter().map(|n| n.seq).max().unwrap_or(0),
             ..SweepDialog::default()
         }
+    }
+
+    /// The newest sweep error the manager reported since `o` (a scan or an
+    /// apply it refused: "cannot sweep: …", "that sweep plan is no longer
+    /// current …"), if any: without it the dialog would wait forever.
+    /// Notices carry no kind, so this goes by the word "sweep" in the text.
+    pub fn error<'s>(&self, snapshot: &'s Snapshot) -> Option<&'s Notice> {
+        snapshot
+            .notices
+            .iter()
+            .filter(|n| n.seq > self.notices_before && n.level == NoticeLevel::Error)
+            .filter(|n| n.text.contains("sweep"))
+            .max_by_key(|n| n.seq)
     }
 
     pub fn stage<'s>(&self, snapshot: &'s Snapshot) -> Stage<'s> {
@@ -163,7 +180,13 @@ pub fn render(
         Constraint::Min(0),
     ])
     .areas(inner);
-    frame.render_widget(Paragraph::new(summary(stage, theme)), summary_area);
+    let summary = match (stage, dialog.error(snapshot)) {
+        (Stage::Scanning | Stage::Applying(_), Some(error)) => {
+            Line::from(Span::styled(format!("✗ {}", error.text), theme.error()))
+        }
+        _ => summary(stage, theme),
+    };
+    frame.render_widget(Paragraph::new(summary), summary_area);
     frame.render_widget(
         Paragraph::new(Span::styled(column_header(stage), theme.dim())),
         header_area,
