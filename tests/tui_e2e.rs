@@ -1,6 +1,6 @@
 //! The dashboard end to end: the real binary in tmux with three demo-worker
-//! accounts, driven by keys, read back with capture-pane (polling with a
-//! deadline, no fixed sleeps).
+//! accounts (and one orphaned session file for the sweep), driven by keys,
+//! read back with capture-pane (polling with a deadline, no fixed sleeps).
 
 mod common;
 
@@ -73,6 +73,10 @@ fn dashboard_end_to_end_in_tmux() {
     for id in ["alice", "bob", "carol"] {
         assert!(dir.run(&["account", "add", id]).status.success());
     }
+    // A session file whose account does not exist: the sweep step moves it to trash.
+    let ghost = dir.session_file("ghost");
+    std::fs::create_dir_all(ghost.parent().unwrap()).unwrap();
+    std::fs::write(&ghost, b"left behind").unwrap();
     let exit_file = dir.path().join("exit-code");
     let stty_file = dir.path().join("stty-after");
     let command = format!(
@@ -135,6 +139,24 @@ fn dashboard_end_to_end_in_tmux() {
     .expect("bob removed and his session file in trash");
     tmux.wait_screen("bob gone from the list", |s| !s.contains(" bob "));
     assert!(!dir.session_file("bob").exists());
+
+    // Sweep: the preview lists the orphaned session, y applies, Esc closes.
+    tmux.keys(&["o"]);
+    tmux.wait_screen("the sweep preview", |s| {
+        s.contains("Sweep preview") && s.contains("sessions/ghost.session")
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_screen("the sweep results", |s| {
+        s.contains("Sweep results") && s.contains("✓ done") && s.contains("moved to")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the sweep dialog closed", |s| !s.contains("Sweep results"));
+    assert!(!ghost.exists(), "the orphaned session file is still there");
+    let trashed = std::fs::read_dir(dir.path().join("trash"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("ghost.session"));
+    assert!(trashed, "the orphaned session file is not in trash");
 
     // Quit: the progress view, then exit 0 with the terminal restored.
     tmux.keys(&["q"]);

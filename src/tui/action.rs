@@ -37,6 +37,8 @@ pub enum Action {
     RemoveDownload,
     /// `a` in the Aria2 pane: the add-download form.
     AddDownload,
+    /// `o`: scan for orphans (`Command::PreviewSweep`) and open the sweep preview.
+    Sweep,
     /// Show one more (or, wrapping, fewer) log level in the Logs pane.
     CycleLogLevel,
     /// Tab in an add form.

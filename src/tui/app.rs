@@ -13,6 +13,7 @@ use super::download_form::AddDownloadForm;
 use super::keymap::{self, Mode};
 use super::pane::Pane;
 use super::rows::{self, PaneState};
+use super::sweep_view::{Stage, SweepDialog};
 
 /// How long a notice from the manager stays in the status line.
 pub const NOTICE_VISIBLE_MS: i64 = 6_000;
@@ -33,11 +34,15 @@ pub enum DetailsTarget {
 /// A dialog over the panes. The top of `App::modals` has the keyboard.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Modal {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     Details(DetailsTarget),
     Confirm(ConfirmDialog),
     AddAccount(AddAccountForm),
     AddDownload(AddDownloadForm),
+    /// `o`: the sweep's preview, progress and results.
+    Sweep(SweepDialog),
 }
 
 /// What the UI asked of the manager about shutting down.
@@ -101,6 +106,7 @@ impl App {
             Some(Modal::Details(_)) => Mode::Details,
             Some(Modal::Confirm(_)) => Mode::Confirm,
             Some(Modal::AddAccount(_) | Modal::AddDownload(_)) => Mode::Form,
+            Some(Modal::Sweep(_)) => Mode::Sweep,
             None if self.filter_editing => Mode::Filter,
             None => Mode::Pane(self.focus),
         }
@@ -135,7 +141,8 @@ impl App {
             Pane::Accounts => rows::account_keys(&rows::accounts(snapshot, filter)),
             Pane::Tasks => rows::task_keys(&rows::tasks(snapshot, filter)),
             Pane::Aria2 => rows::download_keys(&rows::downloads(snapshot, filter)),
-            Pane::Temp | Pane::Logs => Vec::new(),
+            Pane::Temp => rows::temp_owner_keys(&rows::temp_owners(snapshot, filter)),
+            Pane::Logs => Vec::new(),
         }
     }
 
@@ -204,6 +211,7 @@ impl App {
                 Vec::new()
             }
             Mode::Confirm => self.update_confirm(action),
+            Mode::Sweep => self.update_sweep(action, snapshot),
             Mode::Form => self.update_form(action, snapshot),
             Mode::Filter => {
                 self.update_filter(action, snapshot);
@@ -251,6 +259,49 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Keys in the sweep dialog. `y` sends `ApplySweep` for exactly the plan on
+    /// screen, once; Esc (and Enter on results or an empty plan) closes it and
+    /// tells the manager to drop the sweep.
+    fn update_sweep(&mut self, action: Action, snapshot: &Snapshot) -> Vec<Command> {
+        let page = u16::try_from(self.page_rows()).unwrap_or(u16::MAX);
+        let size = self.size;
+        let Some(Modal::Sweep(dialog)) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        let max_scroll = dialog.max_scroll(snapshot, size);
+        let scroll = |to: u16| to.min(max_scroll);
+        match action {
+            Action::MoveUp => dialog.scroll = dialog.scroll.saturating_sub(1),
+            Action::MoveDown => dialog.scroll = scroll(dialog.scroll.saturating_add(1)),
+            Action::PageUp => dialog.scroll = dialog.scroll.saturating_sub(page),
+            Action::PageDown => dialog.scroll = scroll(dialog.scroll.saturating_add(page)),
+            Action::Top => dialog.scroll = 0,
+            Action::Bottom => dialog.scroll = max_scroll,
+            Action::Accept => match dialog.stage(snapshot) {
+                Stage::Scanning => self.hint = Some("still scanning…".into()),
+                Stage::Applying(_) => self.hint = Some("the sweep is being applied…".into()),
+                Stage::Preview(sweep) => match dialog.apply_command(snapshot) {
+                    Some(command) => {
+                        dialog.applied = Some(sweep.plan.id);
+                        dialog.scroll = 0;
+                        return vec![command];
+                    }
+                    // Nothing to do: Enter just closes.
+                    None => return self.close_sweep(),
+                },
+                Stage::Results(_) => return self.close_sweep(),
+            },
+            Action::Back => return self.close_sweep(),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn close_sweep(&mut self) -> Vec<Command> {
+        self.modals.pop();
+        vec![Command::DismissSweep]
     }
 
     fn update_form(&mut self, action: Action, snapshot: &Snapshot) -> Vec<Command> {
@@ -352,6 +403,10 @@ impl App {
                 }
                 None => self.hint = Some("no download selected".into()),
             },
+            Action::Sweep => {
+                self.modals.push(Modal::Sweep(SweepDialog::new(snapshot)));
+                return vec![Command::PreviewSweep];
+            }
             Action::AddDownload => self
                 .modals
                 .push(Modal::AddDownload(AddDownloadForm::default())),
@@ -420,7 +475,11 @@ impl App {
             Pane::Aria2 => self
                 .selected_download(snapshot)
                 .map(|d| DetailsTarget::Download(d.gid.clone())),
-            Pane::Temp | Pane::Logs => None,
+            Pane::Temp => {
+                self.hint = Some("temp owners have no details view; o previews a sweep".into());
+                return;
+            }
+            Pane::Logs => None,
         };
         match target {
             Some(target) => self.modals.push(Modal::Details(target)),

@@ -298,9 +298,9 @@ fn the_filter_narrows_rows_keeps_on_enter_and_clears_on_esc() {
     run(
         &mut app,
         &snapshot,
-        &[Action::FocusPane(Pane::Temp), Action::StartFilter],
+        &[Action::FocusPane(Pane::Logs), Action::StartFilter],
     );
-    assert_eq!(app.mode(&snapshot), Mode::Pane(Pane::Temp));
+    assert_eq!(app.mode(&snapshot), Mode::Pane(Pane::Logs));
 }
 
 #[test]
@@ -547,4 +547,119 @@ fn a_in_the_aria2_pane_adds_a_download_only_when_valid() {
             subdir: None,
         }]
     );
+}
+
+#[test]
+fn o_sends_exactly_a_sweep_preview_and_opens_the_dialog_from_any_pane() {
+    let snapshot = fixtures::busy_snapshot();
+    for pane in [Pane::Temp, Pane::Accounts, Pane::Logs] {
+        let mut app = app();
+        app.focus = pane;
+        assert_eq!(
+            run(&mut app, &snapshot, &[Action::Sweep]),
+            vec![Command::PreviewSweep],
+            "{pane:?}"
+        );
+        assert_eq!(app.mode(&snapshot), Mode::Sweep);
+        // Scanning: Enter/y have nothing to apply yet.
+        assert!(run(&mut app, &snapshot, &[Action::Accept]).is_empty());
+        assert_eq!(app.hint.as_deref(), Some("still scanning…"));
+    }
+}
+
+#[test]
+fn y_applies_exactly_the_previewed_plan_once() {
+    let mut app = app();
+    run(&mut app, &fixtures::busy_snapshot(), &[Action::Sweep]);
+    let preview = fixtures::sweep_preview_snapshot();
+    let plan_id = fixtures::sweep_plan().id;
+    assert_eq!(
+        run(&mut app, &preview, &[Action::Accept]),
+        vec![Command::ApplySweep { plan_id }]
+    );
+    // A second y before the manager said "applying", and after: nothing.
+    assert!(run(&mut app, &preview, &[Action::Accept]).is_empty());
+    let mut applying = preview.clone();
+    applying.sweep.as_mut().unwrap().applying = true;
+    assert!(run(&mut app, &applying, &[Action::Accept, Action::Accept]).is_empty());
+    assert_eq!(app.mode(&applying), Mode::Sweep, "the dialog stays up");
+    // The results stay until dismissed; Enter dismisses them.
+    let results = fixtures::sweep_results_snapshot();
+    assert!(run(&mut app, &results, &[Action::MoveDown]).is_empty());
+    assert_eq!(app.mode(&results), Mode::Sweep);
+    assert_eq!(
+        run(&mut app, &results, &[Action::Accept]),
+        vec![Command::DismissSweep]
+    );
+    assert_eq!(app.mode(&results), Mode::Pane(Pane::Accounts));
+}
+
+#[test]
+fn esc_backs_out_of_a_sweep_at_every_stage() {
+    let busy = fixtures::busy_snapshot();
+    for snapshot in [
+        busy.clone(),
+        fixtures::sweep_preview_snapshot(),
+        fixtures::sweep_results_snapshot(),
+    ] {
+        let mut app = app();
+        run(&mut app, &busy, &[Action::Sweep]);
+        assert_eq!(
+            run(&mut app, &snapshot, &[Action::Back]),
+            vec![Command::DismissSweep]
+        );
+        assert!(app.modals.is_empty());
+    }
+}
+
+#[test]
+fn an_old_plan_is_never_applied_as_the_new_preview() {
+    // A plan from before `o` still in the snapshot: the dialog waits for the new one.
+    let stale = fixtures::sweep_preview_snapshot();
+    let mut app = app();
+    run(&mut app, &stale, &[Action::Sweep]);
+    assert!(run(&mut app, &stale, &[Action::Accept]).is_empty());
+    let mut fresh = stale.clone();
+    fresh.sweep.as_mut().unwrap().plan.id += 1;
+    let plan_id = fresh.sweep.as_ref().unwrap().plan.id;
+    assert_eq!(
+        run(&mut app, &fresh, &[Action::Accept]),
+        vec![Command::ApplySweep { plan_id }]
+    );
+}
+
+#[test]
+fn an_empty_plan_closes_on_enter_without_applying() {
+    let mut app = app();
+    run(&mut app, &fixtures::busy_snapshot(), &[Action::Sweep]);
+    let mut empty = fixtures::busy_snapshot();
+    empty.sweep = Some(crate::manager::SweepView::default());
+    assert_eq!(
+        run(&mut app, &empty, &[Action::Accept]),
+        vec![Command::DismissSweep]
+    );
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn the_temp_pane_selects_and_filters_its_owners() {
+    let snapshot = fixtures::busy_snapshot();
+    let mut app = app();
+    let mut actions = vec![Action::FocusPane(Pane::Temp), Action::Bottom];
+    assert!(run(&mut app, &snapshot, &actions).is_empty());
+    assert_eq!(
+        app.pane(Pane::Temp).selected_key.as_deref(),
+        Some("4100:104100")
+    );
+    actions = vec![Action::StartFilter];
+    actions.extend(typed("dead"));
+    actions.push(Action::Accept);
+    run(&mut app, &snapshot, &actions);
+    assert_eq!(
+        app.pane(Pane::Temp).selected_key.as_deref(),
+        Some("3990:103990")
+    );
+    run(&mut app, &snapshot, &[Action::OpenDetails]);
+    assert!(app.modals.is_empty());
+    assert!(app.hint.is_some());
 }

@@ -15,7 +15,7 @@ use super::pane::Pane;
 use super::theme::Theme;
 use super::{
     accounts_pane, add_form, aria2_pane, confirm, details, download_form, format, header, help,
-    info_panes, logs_pane, shutdown_view, tasks_pane,
+    logs_pane, shutdown_view, sweep_view, tasks_pane, temp_pane,
 };
 
 /// The smallest screen the layout is made for.
@@ -45,7 +45,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
         Pane::Accounts => accounts_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
         Pane::Tasks => tasks_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
         Pane::Aria2 => aria2_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
-        Pane::Temp => info_panes::render_temp(frame, body_area, snapshot, now_ms, &theme),
+        Pane::Temp => temp_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
         Pane::Logs => logs_pane::render(frame, body_area, app, &theme),
     }
     render_status(frame, status_area, app, snapshot, now_ms, &theme);
@@ -63,6 +63,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
             Modal::Confirm(dialog) => confirm::render(frame, area, dialog, &theme),
             Modal::AddAccount(form) => add_form::render(frame, area, form, &theme),
             Modal::AddDownload(form) => download_form::render(frame, area, form, &theme),
+            Modal::Sweep(dialog) => sweep_view::render(frame, area, dialog, snapshot, &theme),
         }
     }
     if app.shutdown_shown(snapshot) {

@@ -229,14 +229,7 @@ pub fn busy_snapshot() -> Snapshot {
             ),
         ],
         aria2: Some(aria2_running()),
-        temp: Some(TempView {
-            files: 12,
-            dirs: 3,
-            bytes: 5 * 1024 * 1024 + 300 * 1024,
-            orphaned: 2,
-            refreshed_ms: NOW_MS - 3 * MINUTE,
-            ..Default::default()
-        }),
+        temp: Some(temp_view()),
         last_shutdown: Some(LastShutdown::Crashed),
         notices: vec![
             Notice {
@@ -342,6 +335,214 @@ pub fn aria2_running() -> Aria2View {
         }],
         polled_ms: Some(NOW_MS - 700),
     }
+}
+
+fn owner(
+    pid: i32,
+    account: Option<&str>,
+    alive: bool,
+    counts: [u64; 3],
+    kib: u64,
+) -> TempOwnerView {
+    TempOwnerView {
+        pid,
+        start_time: 100_000 + pid as u64,
+        account: account.map(str::to_string),
+        alive,
+        entries: counts[0],
+        files: counts[1],
+        dirs: counts[2],
+        bytes: kib * 1024,
+    }
+}
+
+/// A temp tree three minutes after its last walk: two live workers, steward
+/// itself, and a dead earlier worker of alice whose two entries are orphans.
+pub fn temp_view() -> TempView {
+    TempView {
+        root: PathBuf::from("/srv/steward/tmp"),
+        entries: 8,
+        files: 12,
+        dirs: 3,
+        bytes: 5 * 1024 * 1024 + 300 * 1024,
+        orphaned: 2,
+        untracked: 1,
+        oldest_ms: Some(NOW_MS - 26 * 60 * MINUTE - 5 * MINUTE),
+        owners: vec![
+            owner(3990, Some("alice"), false, [2, 7, 1], 3072),
+            owner(4201, Some("alice"), true, [3, 3, 1], 1536),
+            owner(4203, Some("carol"), true, [2, 1, 1], 700),
+            owner(4100, None, true, [1, 1, 0], 112),
+        ],
+        refreshed_ms: NOW_MS - 3 * MINUTE,
+        walk_ms: 140,
+        walking: false,
+    }
+}
+
+fn path_item(
+    id: usize,
+    kind: SweepKind,
+    path: &str,
+    reason: &str,
+    size: u64,
+    action: SweepAction,
+) -> SweepItem {
+    SweepItem {
+        id,
+        kind,
+        target: SweepTarget::Path {
+            path: PathBuf::from(path),
+        },
+        reason: reason.into(),
+        size: Some(size),
+        action,
+        holder_pid: None,
+        account: None,
+    }
+}
+
+/// A plan with every kind the dashboard meets: a dead owner's temp dir, an
+/// old untracked path, a session with no account (to trash) and one held by a
+/// live process (left alone), a leftover worker group, expired trash; one note.
+pub fn sweep_plan() -> SweepPlan {
+    let mut dead_owner = path_item(
+        0,
+        SweepKind::TempDeadOwner,
+        "/srv/steward/tmp/worker-alice-3990",
+        "owner dead (pid 3990 (alice))",
+        3 * 1024 * 1024,
+        SweepAction::Delete,
+    );
+    dead_owner.account = Some("alice".into());
+    let mut held = path_item(
+        3,
+        SweepKind::SessionNoAccount,
+        "/srv/steward/sessions/yan.session",
+        "no account \"yan\", but in use by pid 5150",
+        980,
+        SweepAction::Leave,
+    );
+    held.holder_pid = Some(5150);
+    held.account = Some("yan".into());
+    let mut session = path_item(
+        2,
+        SweepKind::SessionNoAccount,
+        "/srv/steward/sessions/zed.session",
+        "no account \"zed\"",
+        1_230,
+        SweepAction::Trash,
+    );
+    session.account = Some("zed".into());
+    let items = vec![
+        dead_owner,
+        path_item(
+            1,
+            SweepKind::TempUntracked,
+            "/srv/steward/tmp/dl-cache-old",
+            "untracked, last modified 1d02h ago (max_age 1d00h)",
+            800 * 1024,
+            SweepAction::Delete,
+        ),
+        session,
+        held,
+        SweepItem {
+            id: 4,
+            kind: SweepKind::LeftoverWorker,
+            target: SweepTarget::Process {
+                pid: 3991,
+                start_time: 103_991,
+                pgid: 3991,
+            },
+            reason: "worker of alice started by steward pid 3980, which is gone".into(),
+            size: None,
+            action: SweepAction::Stop,
+            holder_pid: None,
+            account: Some("alice".into()),
+        },
+        path_item(
+            5,
+            SweepKind::TrashExpired,
+            "/srv/steward/trash/old.session.20261110T090000Z",
+            "in trash for 12d01h (keep 7d00h)",
+            1_100,
+            SweepAction::Delete,
+        ),
+    ];
+    SweepPlan {
+        id: 7_301,
+        created_ms: NOW_MS - 2_000,
+        total_bytes: 3 * 1024 * 1024 + 800 * 1024 + 1_100,
+        items,
+        notes: vec!["cannot read /srv/steward/tmp/locked-by-root: permission denied".into()],
+    }
+}
+
+/// What applying `sweep_plan` gave: done, skipped (the held session) and failed items.
+pub fn sweep_results() -> Vec<SweepItemResult> {
+    let plan = sweep_plan();
+    let outcome = |id: usize, outcome: SweepOutcome, freed: u64| SweepItemResult {
+        item: id,
+        kind: plan.items[id].kind,
+        target: plan.items[id].target.clone(),
+        outcome,
+        freed,
+    };
+    let done = |detail: &str| SweepOutcome::Done {
+        detail: detail.into(),
+    };
+    vec![
+        outcome(
+            0,
+            done("removed 7 files, 1 dirs, 3145728 bytes"),
+            3 * 1024 * 1024,
+        ),
+        outcome(1, done("removed 1 files, 0 dirs, 819200 bytes"), 800 * 1024),
+        outcome(
+            2,
+            done("moved to /srv/steward/trash/zed.session.20261122T100000Z"),
+            0,
+        ),
+        outcome(
+            3,
+            SweepOutcome::Skipped {
+                reason: "no account \"yan\", but in use by pid 5150".into(),
+            },
+            0,
+        ),
+        outcome(4, done("stopped with SIGTERM"), 0),
+        outcome(
+            5,
+            SweepOutcome::Failed {
+                error: "Permission denied (os error 13)".into(),
+            },
+            0,
+        ),
+    ]
+}
+
+/// The busy instance with `sweep_plan` previewed (not applied yet).
+pub fn sweep_preview_snapshot() -> Snapshot {
+    let mut snapshot = busy_snapshot();
+    snapshot.seq = 13;
+    snapshot.sweep = Some(SweepView {
+        plan: sweep_plan(),
+        ..Default::default()
+    });
+    snapshot
+}
+
+/// The busy instance after `sweep_plan` was applied.
+pub fn sweep_results_snapshot() -> Snapshot {
+    let mut snapshot = busy_snapshot();
+    snapshot.seq = 14;
+    snapshot.sweep = Some(SweepView {
+        plan: sweep_plan(),
+        applying: false,
+        results: sweep_results(),
+        finished_ms: Some(NOW_MS - 500),
+    });
+    snapshot
 }
 
 /// The idle instance on a host without aria2c: the degraded state.
@@ -468,10 +669,14 @@ pub fn shifted(mut snapshot: Snapshot, shift_ms: i64) -> Snapshot {
             .iter_mut()
             .for_each(|exit| mv(&mut exit.at_ms));
     }
-    snapshot
-        .temp
-        .iter_mut()
-        .for_each(|temp| mv(&mut temp.refreshed_ms));
+    if let Some(temp) = &mut snapshot.temp {
+        mv(&mut temp.refreshed_ms);
+        temp.oldest_ms.iter_mut().for_each(mv);
+    }
+    if let Some(sweep) = &mut snapshot.sweep {
+        mv(&mut sweep.plan.created_ms);
+        sweep.finished_ms.iter_mut().for_each(mv);
+    }
     snapshot
         .notices
         .iter_mut()

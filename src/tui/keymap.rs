@@ -15,6 +15,8 @@ pub enum Mode {
     Form,
     Details,
     Filter,
+    /// The sweep preview, its progress, then its results.
+    Sweep,
     Pane(Pane),
 }
 
@@ -36,6 +38,7 @@ pub enum Context {
     Confirm,
     Form,
     Filter,
+    Sweep,
     Shutdown,
 }
 
@@ -45,7 +48,7 @@ impl Context {
         match self {
             Context::Anywhere => "Everywhere",
             Context::Main => "Any pane",
-            Context::Rows => "Lists (Accounts, Tasks, Aria2 downloads)",
+            Context::Rows => "Lists (Accounts, Tasks, Aria2 downloads, Temp owners)",
             Context::Accounts => "Accounts pane",
             Context::Tasks => "Tasks pane",
             Context::Aria2 => "Aria2 pane",
@@ -55,12 +58,13 @@ impl Context {
             Context::Confirm => "Confirm dialog",
             Context::Form => "Add forms (account, download)",
             Context::Filter => "Filter line",
+            Context::Sweep => "Sweep preview and results",
             Context::Shutdown => "Shutdown progress",
         }
     }
 
     /// Every context, in the order the help overlay lists them.
-    pub const ALL: [Context; 13] = [
+    pub const ALL: [Context; 14] = [
         Context::Anywhere,
         Context::Main,
         Context::Rows,
@@ -72,6 +76,7 @@ impl Context {
         Context::Confirm,
         Context::Form,
         Context::Filter,
+        Context::Sweep,
         Context::Help,
         Context::Shutdown,
     ];
@@ -178,6 +183,7 @@ pub static KEYMAP: &[Binding] = &[
     bind(&[ch('4')],                                         C::Main,     Action::FocusPane(Pane::Temp),     "Temp pane",                                        None),
     bind(&[ch('5')],                                         C::Main,     Action::FocusPane(Pane::Logs),     "Logs pane",                                        None),
     bind(&[key(KeyCode::Esc)],                               C::Main,     Action::Back,                      "clear the filter, or dismiss the notice",          None),
+    bind(&[ch('o')],                                         C::Main,     Action::Sweep,                     "sweep orphans: preview the plan, y applies it",    Some("sweep")),
     bind(&[ch('k'), key(KeyCode::Up)],                       C::Rows,     Action::MoveUp,                    "move up",                                          None),
     bind(&[ch('j'), key(KeyCode::Down)],                     C::Rows,     Action::MoveDown,                  "move down",                                        None),
     bind(&[key(KeyCode::PageUp)],                            C::Rows,     Action::PageUp,                    "page up",                                          None),
@@ -199,6 +205,14 @@ pub static KEYMAP: &[Binding] = &[
     bind(&[key(KeyCode::Esc), key(KeyCode::Enter), ch('q')], C::Details,  Action::Back,                      "close the details",                                Some("close")),
     bind(&[key(KeyCode::Enter), ch('y')],                    C::Confirm,  Action::Accept,                    "do it",                                            Some("confirm")),
     bind(&[key(KeyCode::Esc), ch('n')],                      C::Confirm,  Action::Back,                      "do not do it",                                     Some("back")),
+    bind(&[ch('y'), key(KeyCode::Enter)],                    C::Sweep,    Action::Accept,                    "apply the previewed plan; on the results: close",  Some("apply/close")),
+    bind(&[key(KeyCode::Esc), ch('n')],                      C::Sweep,    Action::Back,                      "back out, nothing applied; on the results: close",  Some("back")),
+    bind(&[ch('k'), key(KeyCode::Up)],                       C::Sweep,    Action::MoveUp,                    "scroll up",                                        None),
+    bind(&[ch('j'), key(KeyCode::Down)],                     C::Sweep,    Action::MoveDown,                  "scroll down",                                      Some("scroll")),
+    bind(&[key(KeyCode::PageUp)],                            C::Sweep,    Action::PageUp,                    "page up",                                          None),
+    bind(&[key(KeyCode::PageDown)],                          C::Sweep,    Action::PageDown,                  "page down",                                        None),
+    bind(&[ch('g'), key(KeyCode::Home)],                     C::Sweep,    Action::Top,                       "first line",                                       None),
+    bind(&[ch('G'), key(KeyCode::End)],                      C::Sweep,    Action::Bottom,                    "last line",                                        None),
     bind(&[key(KeyCode::Enter)],                             C::Form,     Action::Accept,                    "add the account or download",                      Some("add")),
     bind(&[key(KeyCode::Tab), key(KeyCode::BackTab)],        C::Form,     Action::NextField,                 "next field",                                       Some("field")),
     bind(&[key(KeyCode::Backspace)],                         C::Form,     Action::DeleteChar,                "delete a character",                               None),
@@ -221,11 +235,12 @@ pub fn contexts(mode: Mode) -> &'static [Context] {
         Mode::Form => &[C::Form, C::Anywhere],
         Mode::Details => &[C::Details, C::Anywhere],
         Mode::Filter => &[C::Filter, C::Anywhere],
+        Mode::Sweep => &[C::Sweep, C::Anywhere],
         Mode::Pane(Pane::Accounts) => &[C::Accounts, C::Rows, C::Main, C::Anywhere],
         Mode::Pane(Pane::Tasks) => &[C::Tasks, C::Rows, C::Main, C::Anywhere],
         Mode::Pane(Pane::Aria2) => &[C::Aria2, C::Rows, C::Main, C::Anywhere],
         Mode::Pane(Pane::Logs) => &[C::Logs, C::Main, C::Anywhere],
-        Mode::Pane(Pane::Temp) => &[C::Main, C::Anywhere],
+        Mode::Pane(Pane::Temp) => &[C::Rows, C::Main, C::Anywhere],
     }
 }
 
@@ -402,6 +417,7 @@ mod tests {
             Mode::Form,
             Mode::Details,
             Mode::Filter,
+            Mode::Sweep,
             Mode::Pane(Pane::Accounts),
             Mode::Pane(Pane::Tasks),
             Mode::Pane(Pane::Aria2),

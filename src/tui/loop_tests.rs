@@ -216,6 +216,9 @@ impl Harness {
                 snapshots.send_modify(|current| {
                     let mut next = Snapshot::clone(current);
                     next.seq += 1;
+                    if command == Command::PreviewSweep {
+                        next.sweep = Some(long_sweep());
+                    }
                     next.notices.push(Notice {
                         seq: next.seq,
                         at_ms: time::now_ms(),
@@ -394,6 +397,12 @@ fn starting_state(context: KeyContext, key: &Key) -> Vec<KeyEvent> {
         (KeyContext::Rows, _) => Vec::new(),
         (KeyContext::Tasks, _) => typed("2"),
         (KeyContext::Aria2, _) => typed("3"),
+        // Upward scrolls start from the plan's last line.
+        (
+            KeyContext::Sweep,
+            KeyCode::Char('k' | 'g') | KeyCode::Up | KeyCode::PageUp | KeyCode::Home,
+        ) => typed("oG"),
+        (KeyContext::Sweep, _) => typed("o"),
         (KeyContext::Logs, _) => typed("5"),
         (KeyContext::Details, _) => vec![plain(KeyCode::Enter)],
         (KeyContext::Confirm, _) => typed("d"),
@@ -405,6 +414,19 @@ fn starting_state(context: KeyContext, key: &Key) -> Vec<KeyEvent> {
     }
 }
 
+/// A sweep plan long enough to scroll: the fixture's items ten times over.
+fn long_sweep() -> crate::manager::SweepView {
+    let mut plan = fixtures::sweep_plan();
+    let items = plan.items.clone();
+    for _ in 0..9 {
+        plan.items.extend(items.iter().cloned());
+    }
+    crate::manager::SweepView {
+        plan,
+        ..Default::default()
+    }
+}
+
 /// Time from injecting `key` (after `setup`, each drawn) until the screen differs.
 async fn key_to_screen(snapshot: &Snapshot, setup: &[KeyEvent], key: KeyEvent) -> Option<Duration> {
     let mut ui = Harness::start_sized(snapshot.clone(), 120, 40);
@@ -412,7 +434,12 @@ async fn key_to_screen(snapshot: &Snapshot, setup: &[KeyEvent], key: KeyEvent) -
     ui.next_frame().await;
     for event in setup {
         ui.press_event(*event);
-        ui.next_frame().await;
+        if event.code == KeyCode::Char('o') {
+            // The sweep dialog: wait for the plan, not just "scanning…".
+            ui.frame_showing("to act on").await;
+        } else {
+            ui.next_frame().await;
+        }
     }
     let before = ui.screen.seen();
     ui.frames.borrow_and_update();

@@ -40,7 +40,9 @@ mod quiet_backend;
 mod rows;
 mod shutdown_view;
 mod signals;
+mod sweep_view;
 mod tasks_pane;
+mod temp_pane;
 mod theme;
 mod wakeup;
 

@@ -62,7 +62,10 @@ impl Pane {
 
     /// Whether the pane is a list of selectable, filterable rows.
     pub fn has_rows(self) -> bool {
-        matches!(self, Pane::Accounts | Pane::Tasks | Pane::Aria2)
+        matches!(
+            self,
+            Pane::Accounts | Pane::Tasks | Pane::Aria2 | Pane::Temp
+        )
     }
 }
 

@@ -200,10 +200,180 @@ fn add_download_form_with_an_error() {
 #[test]
 fn temp_pane_with_data() {
     let snapshot = fixtures::busy_snapshot();
-    let temp = app_after(&[Action::FocusPane(Pane::Temp)], &snapshot);
+    let temp = app_after(
+        &[Action::FocusPane(Pane::Temp), Action::MoveDown],
+        &snapshot,
+    );
     for text in snapshot_both("temp", &temp, &snapshot) {
-        assert!(text.contains("5.3 MiB") && text.contains("3m ago"));
+        assert!(text.contains("/srv/steward/tmp"), "{text}");
+        assert!(text.contains("12 files · 3 dirs · 5.3 MiB"));
+        assert!(text.contains("8 registered · 1 untracked"));
+        assert!(text.contains("⚠ 2 entries whose owner is dead"));
+        assert!(text.contains("1d02h old"));
+        assert!(text.contains("3m ago (the walk took 140ms)"));
+        assert!(!text.contains("walking now"));
+        assert!(text.contains("Owners (4)"));
+        assert!(text.contains("✗ dead") && text.contains("● live"));
+        assert!(text.contains("(steward)"));
+        assert!(
+            text.contains("▸ 4201"),
+            "the second row is selected: {text}"
+        );
+        assert!(text.contains("o sweep") && text.contains("/ filter"));
     }
+    // A walk running, nothing orphaned, and a filter on the owners.
+    let mut walking = snapshot.clone();
+    let view = walking.temp.as_mut().unwrap();
+    view.walking = true;
+    view.orphaned = 0;
+    let mut actions = vec![Action::FocusPane(Pane::Temp), Action::StartFilter];
+    actions.extend("dead".chars().map(Action::InputChar));
+    let app = app_after(&actions, &walking);
+    let text = render(&app, &walking, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("◐ walking now") && text.contains("✓ none"),
+        "{text}"
+    );
+    assert!(text.contains("Owners (1 of 4 match \"dead\")"), "{text}");
+    assert!(text.contains("3990") && !text.contains("4201"));
+}
+
+/// The app after `o` on the Temp pane (sent before the plan existed).
+fn sweep_app() -> App {
+    app_after(
+        &[Action::FocusPane(Pane::Temp), Action::Sweep],
+        &fixtures::busy_snapshot(),
+    )
+}
+
+#[test]
+fn sweep_scanning_then_preview() {
+    let app = sweep_app();
+    let scanning = render(&app, &fixtures::busy_snapshot(), (80, 24))
+        .backend()
+        .to_string();
+    assert!(scanning.contains("scanning for orphans…"), "{scanning}");
+    assert!(scanning.contains("Esc back out"));
+
+    let snapshot = fixtures::sweep_preview_snapshot();
+    let texts = snapshot_both("sweep_preview", &app, &snapshot);
+    for text in &texts {
+        assert!(text.contains("Sweep preview · /srv/steward"), "{text}");
+        assert!(text.contains("5 items to act on · 1 left alone · 3.8 MiB to free"));
+        assert!(text.contains("delete") && text.contains("tmp/worker-alice-3990"));
+        assert!(text.contains("temp (owner dead)") && text.contains("owner dead (pid 3990"));
+        assert!(text.contains("trash") && text.contains("sessions/zed.session"));
+        assert!(text.contains("leave") && text.contains("sessions/yan.session"));
+        assert!(text.contains("y/Enter apply · Esc back out"));
+    }
+    for text in &texts {
+        assert!(text.contains("in use by pid 5150"));
+        assert!(text.contains("stop") && text.contains("pid 3991 (group)"));
+        assert!(text.contains("expired trash") && text.contains("in trash for 12d01h"));
+        assert!(text.contains("! cannot read /srv/steward/tmp/locked-by-root"));
+        assert!(!text.contains("j/k scroll"), "it all fits: {text}");
+    }
+}
+
+#[test]
+fn a_long_sweep_plan_scrolls() {
+    let mut snapshot = fixtures::sweep_preview_snapshot();
+    let plan = &mut snapshot.sweep.as_mut().unwrap().plan;
+    let items = plan.items.clone();
+    for round in 1..4 {
+        plan.items.extend(items.iter().cloned().map(|mut item| {
+            item.id += round * items.len();
+            item
+        }));
+    }
+    // 24 items of two lines, then the note: 50 lines; 80x24 shows 18.
+    let mut app = sweep_app();
+    let text = render(&app, &snapshot, (80, 24)).backend().to_string();
+    assert!(text.contains("j/k scroll · lines 1-18 of 50"), "{text}");
+    app.update(Action::PageDown, &snapshot);
+    let text = render(&app, &snapshot, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("lines 17-34 of 50"),
+        "a page is 16 rows: {text}"
+    );
+    app.update(Action::Bottom, &snapshot);
+    for _ in 0..3 {
+        app.update(Action::MoveDown, &snapshot);
+    }
+    let text = render(&app, &snapshot, (80, 24)).backend().to_string();
+    assert!(text.contains("lines 33-50 of 50"), "{text}");
+    assert!(text.contains("! cannot read /srv/steward/tmp/locked-by-root"));
+    app.update(Action::MoveUp, &snapshot);
+    let text = render(&app, &snapshot, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("lines 32-49 of 50"),
+        "one up from the end: {text}"
+    );
+}
+
+#[test]
+fn sweep_applying_and_results() {
+    let mut app = sweep_app();
+    let preview = fixtures::sweep_preview_snapshot();
+    app.update(Action::Accept, &preview);
+    let text = render(&app, &preview, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("Sweep: applying…") && text.contains("applying: 5 items"),
+        "{text}"
+    );
+
+    let snapshot = fixtures::sweep_results_snapshot();
+    for text in snapshot_both("sweep_results", &app, &snapshot) {
+        assert!(text.contains("Sweep results"), "{text}");
+        assert!(text.contains("✗ swept: 4 done, 1 skipped, 1 failed · 3.8 MiB freed"));
+        assert!(text.contains("✓ done") && text.contains("removed 7 files, 1 dirs"));
+        assert!(text.contains("○ skipped") && text.contains("in use by pid 5150"));
+        assert!(text.contains("Enter/Esc close"));
+    }
+    let text = render(&app, &snapshot, (120, 40)).backend().to_string();
+    assert!(text.contains("✗ failed") && text.contains("Permission denied (os error 13)"));
+    assert!(text.contains("moved to /srv/steward/trash/zed.session"));
+}
+
+#[test]
+fn a_refused_sweep_shows_why_instead_of_waiting_forever() {
+    let app = sweep_app();
+    let mut snapshot = fixtures::busy_snapshot();
+    let notice = |seq: u64, text: &str| crate::manager::Notice {
+        seq,
+        at_ms: NOW_MS,
+        level: crate::manager::NoticeLevel::Error,
+        text: text.into(),
+    };
+    snapshot
+        .notices
+        .push(notice(3, "cannot sweep: another sweep runs (pid 777)"));
+    snapshot
+        .notices
+        .push(notice(4, "cannot start eve: no such file"));
+    let text = render(&app, &snapshot, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("✗ cannot sweep: another sweep runs (pid 777)"),
+        "{text}"
+    );
+    // An error from before `o` is not this sweep's.
+    let later = app_after(&[Action::Sweep], &snapshot);
+    let text = render(&later, &snapshot, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("scanning for orphans…") && !text.contains("✗ cannot sweep"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_empty_sweep_says_so() {
+    let mut snapshot = fixtures::busy_snapshot();
+    snapshot.sweep = Some(crate::manager::SweepView::default());
+    let text = render(&sweep_app(), &snapshot, (80, 24))
+        .backend()
+        .to_string();
+    assert!(text.contains("✓ nothing to sweep"), "{text}");
+    assert!(text.contains(" Enter/Esc close ") && !text.contains("y/Enter apply ·"));
 }
 
 #[test]

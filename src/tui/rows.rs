@@ -3,7 +3,9 @@
 
 use std::ops::Range;
 
-use crate::manager::{AccountView, DownloadStatus, DownloadView, Snapshot, TaskView};
+use crate::manager::{
+    AccountView, DownloadStatus, DownloadView, Snapshot, TaskView, TempOwnerView,
+};
 
 use super::format;
 
@@ -131,6 +133,32 @@ pub fn on_screen(len: usize, selected: Option<usize>, page: usize) -> Range<usiz
     start.min(len)..len.min(start + page)
 }
 
+/// The word a temp owner's state reads as (and is filtered by).
+pub fn owner_word(owner: &TempOwnerView) -> &'static str {
+    if owner.alive { "live" } else { "dead" }
+}
+
+/// The temp registry's owners (largest first, as published) whose pid,
+/// account or `live`/`dead` contain `filter`. Empty without a temp registry.
+pub fn temp_owners<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s TempOwnerView> {
+    let Some(temp) = &snapshot.temp else {
+        return Vec::new();
+    };
+    temp.owners
+        .iter()
+        .filter(|o| {
+            matches(
+                filter,
+                &[
+                    &o.pid.to_string(),
+                    o.account.as_deref().unwrap_or(""),
+                    owner_word(o),
+                ],
+            )
+        })
+        .collect()
+}
+
 pub fn account_keys(rows: &[&AccountView]) -> Vec<String> {
     rows.iter().map(|a| a.id.clone()).collect()
 }
@@ -141,6 +169,13 @@ pub fn task_keys(rows: &[&TaskView]) -> Vec<String> {
 
 pub fn download_keys(rows: &[&DownloadView]) -> Vec<String> {
     rows.iter().map(|d| d.gid.clone()).collect()
+}
+
+/// A temp owner is its process identity (a reused pid is another owner).
+pub fn temp_owner_keys(rows: &[&TempOwnerView]) -> Vec<String> {
+    rows.iter()
+        .map(|o| format!("{}:{}", o.pid, o.start_time))
+        .collect()
 }
 
 #[cfg(test)]

@@ -103,7 +103,13 @@ pub fn next_change_ms(app: &App, snapshot: &Snapshot, now_ms: i64) -> Option<i64
         }
         Pane::Temp => {
             if let Some(temp) = &snapshot.temp {
-                ticks.push(age_tick(temp.refreshed_ms, now_ms, MINUTE_MS));
+                // "counted 3m ago" and "oldest 2h05m old"; not yet counted shows no age.
+                if temp.refreshed_ms > 0 {
+                    ticks.push(age_tick(temp.refreshed_ms, now_ms, MINUTE_MS));
+                }
+                if let Some(oldest) = temp.oldest_ms {
+                    ticks.push(age_tick(oldest, now_ms, MINUTE_MS));
+                }
             }
         }
         Pane::Aria2 => {
@@ -234,5 +240,22 @@ mod tests {
         assert_eq!(next_change_ms(&app, &snapshot, now), Some(now + 500));
         app.focus = Pane::Accounts;
         assert_ne!(next_change_ms(&app, &snapshot, now), Some(now + 500));
+    }
+
+    #[test]
+    fn the_temp_pane_wakes_when_an_age_it_shows_rolls_over_a_minute() {
+        let mut snapshot = fixtures::busy_snapshot();
+        let now = fixtures::NOW_MS;
+        let temp = snapshot.temp.as_mut().unwrap();
+        temp.oldest_ms = Some(now - 59_700);
+        let mut app = App::new((120, 40), true);
+        app.focus = Pane::Temp;
+        assert_eq!(next_change_ms(&app, &snapshot, now), Some(now + 300));
+        // Nothing counted yet and nothing stored: only the header's uptime ticks.
+        let temp = snapshot.temp.as_mut().unwrap();
+        temp.oldest_ms = None;
+        temp.refreshed_ms = 0;
+        let next = next_change_ms(&app, &snapshot, now).unwrap();
+        assert!(next - now > 1_000, "woke after {} ms", next - now);
     }
 }
