@@ -669,6 +669,10 @@ pub struct SweepView {
     /// Empty until applied.
     pub results: Vec<SweepItemResult>,
     pub finished_ms: Option<i64>,
+    /// Why the scan or the apply could not run (e.g. another sweep holds
+    /// the data dir's sweep lock); the plan is then empty or unapplied.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// A shutdown in progress (or finished): the phases as a checklist.

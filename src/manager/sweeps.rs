@@ -80,6 +80,10 @@ impl Sweeps {
                 Ok(lock) => lock,
                 Err(e) => {
                     me.tell(NoticeLevel::Error, format!("cannot sweep: {e}"));
+                    me.set(Some(SweepView {
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    }));
                     ticket.fail(e.to_string());
                     return;
                 }
@@ -118,11 +122,14 @@ impl Sweeps {
             .tasks
             .register(TaskKind::Sweep, "sweep apply", None, &self.root);
         tokio::task::spawn_blocking(move || {
-            let results = match SweepLock::try_acquire(&me.scope.data_dir) {
-                Ok(_lock) => orphans::apply(&me.scope, &me.store, &plan, &ticket.cancel),
+            let (results, error) = match SweepLock::try_acquire(&me.scope.data_dir) {
+                Ok(_lock) => (
+                    orphans::apply(&me.scope, &me.store, &plan, &ticket.cancel),
+                    None,
+                ),
                 Err(e) => {
                     me.tell(NoticeLevel::Error, format!("cannot sweep: {e}"));
-                    Vec::new()
+                    (Vec::new(), Some(e.to_string()))
                 }
             };
             let done = results
@@ -138,6 +145,7 @@ impl Sweeps {
                 if let Some(v) = view.as_mut().filter(|v| v.plan.id == plan.id) {
                     v.applying = false;
                     v.results = results;
+                    v.error = error;
                     v.finished_ms = Some(now_ms());
                 }
             }

@@ -541,6 +541,7 @@ pub fn sweep_results_snapshot() -> Snapshot {
         applying: false,
         results: sweep_results(),
         finished_ms: Some(NOW_MS - 500),
+        error: None,
     });
     snapshot
 }
