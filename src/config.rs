@@ -25,7 +25,6 @@ pub struct Config {
     pub temp: TempConfig,
     pub trash: TrashConfig,
     pub shutdown: ShutdownConfig,
-    pub ui: UiConfig,
 }
 
 /// `[worker]`: how each account's worker process is run and restarted.
@@ -193,22 +192,6 @@ impl Default for ShutdownConfig {
     }
 }
 
-/// `[ui]`: the terminal UI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UiConfig {
-    #[serde(with = "duration")]
-    pub tick: Duration,
-}
-
-impl Default for UiConfig {
-    fn default() -> Self {
-        UiConfig {
-            tick: Duration::from_millis(250),
-        }
-    }
-}
-
 /// A config file that could not be read or is not valid. Display is one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -281,13 +264,6 @@ impl Config {
                     format_duration(w.backoff_max),
                     format_duration(w.backoff_initial)
                 ),
-            ));
-        }
-        if self.ui.tick.is_zero() {
-            return Err((
-                "ui",
-                "tick",
-                "tick must be more than 0 (use e.g. 250ms)".to_owned(),
             ));
         }
         if self.temp.stats_interval.is_zero() {
@@ -669,7 +645,6 @@ mod tests {
         assert_eq!(c.trash.keep, Duration::from_secs(7 * 86_400));
         assert_eq!(c.shutdown.stop_workers, None);
         assert_eq!(c.stop_workers_deadline(), Duration::from_secs(11));
-        assert_eq!(c.ui.tick, Duration::from_millis(250));
         let d = DataDir::new("/srv/s");
         assert_eq!(c.download_dir(&d), PathBuf::from("/srv/s/downloads"));
         assert_eq!(c.temp_root(&d), PathBuf::from("/srv/s/tmp"));
@@ -722,9 +697,6 @@ stop_aria2 = "4s"
 clean_temp = "5s"
 close_store = "6s"
 force_after = "1m"
-
-[ui]
-tick = "100ms"
 "#;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steward.toml");
@@ -750,7 +722,6 @@ tick = "100ms"
         assert_eq!(c.shutdown.stop_workers, Some(Duration::from_secs(20)));
         assert_eq!(c.stop_workers_deadline(), Duration::from_secs(20));
         assert_eq!(c.shutdown.force_after, Some(Duration::from_secs(60)));
-        assert_eq!(c.ui.tick, Duration::from_millis(100));
 
         // Empty strings mean "unset" for the optional paths and durations.
         let c = Config::from_str_named(
@@ -773,7 +744,7 @@ tick = "100ms"
             "{e}"
         );
         assert!(!e.contains('\n'));
-        let e = err("[ui]\ntick = \"1s\"\n\n\n[shutdown]\n  bogus = 1\n");
+        let e = err("[trash]\nkeep = \"1d\"\n\n\n[shutdown]\n  bogus = 1\n");
         assert!(
             e.starts_with(
                 "config error in steward.toml line 6: unknown key \"bogus\" in [shutdown]"
@@ -830,14 +801,16 @@ tick = "100ms"
         }
         assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_duration("0ms"), Some(Duration::ZERO));
-        let e = err("[ui]\ntick = 5\n");
+        let e = err("[trash]\nkeep = 5\n");
         assert!(
-            e.starts_with("config error in steward.toml line 2: invalid type: integer `5` for key \"tick\" in [ui] (expected"),
+            e.starts_with("config error in steward.toml line 2: invalid type: integer `5` for key \"keep\" in [trash] (expected"),
             "{e}"
         );
-        let e = err("[ui]\ntick = \"0s\"\n");
+        let e = err("[temp]\nstats_interval = \"0s\"\n");
         assert!(
-            e.starts_with("config error in steward.toml line 2: tick must be more than 0"),
+            e.starts_with(
+                "config error in steward.toml line 2: stats_interval must be more than 0"
+            ),
             "{e}"
         );
     }

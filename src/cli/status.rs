@@ -111,12 +111,26 @@ fn render(snap: &Snapshot, now: i64) -> String {
         )
     };
     if let Some(last) = snap.last_shutdown {
+        out.push_str(&format!("last shutdown: {}\n", last.label()));
+    }
+    if let Some(aria2) = &snap.aria2 {
+        let live = aria2
+            .downloads
+            .iter()
+            .filter(|d| d.status.is_live())
+            .count();
         out.push_str(&format!(
-            "last shutdown: {}\n",
-            serde_json::to_value(last)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            "aria2: {} · {live} downloads active or waiting\n",
+            aria2.label(now)
+        ));
+    }
+    if let Some(temp) = &snap.temp {
+        out.push_str(&format!(
+            "temp: {} files, {} dirs, {} · {} orphaned\n",
+            temp.files,
+            temp.dirs,
+            human_bytes(temp.bytes),
+            temp.orphaned
         ));
     }
     if snap.accounts.is_empty() {

@@ -745,6 +745,17 @@ pub enum LastShutdown {
     Crashed,
 }
 
+impl LastShutdown {
+    /// `clean`, `forced`, `crashed`: the same words as in JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            LastShutdown::Clean => "clean",
+            LastShutdown::Forced => "forced",
+            LastShutdown::Crashed => "crashed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub seq: u64,
