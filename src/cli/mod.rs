@@ -200,6 +200,12 @@ impl Globals {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn main(cli: Cli) -> Result<(), Failure> {
+    // Every later `ProcId::current()` is served from this first, checked read.
+    crate::proc::ProcId::try_current().map_err(|e| {
+        Failure::runtime(format!(
+            "cannot read this process's identity: {e} (steward needs /proc mounted)"
+        ))
+    })?;
     let globals = Globals::from(&cli);
     match cli.command {
         None | Some(Cmd::Run { headless: false }) => run::dashboard(&globals),
