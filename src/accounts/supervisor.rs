@@ -29,6 +29,9 @@ use crate::time::now_ms;
 const LOG_TAIL: usize = 20;
 /// Restart records kept per worker.
 const HISTORY: usize = 10;
+/// How long a session lock held only by a fork's copy of steward's own
+/// description is retried (the copy closes at the child's exec: microseconds).
+const OWN_COPY_WAIT: Duration = Duration::from_millis(50);
 /// How often a group with no leader is re-checked for remaining members.
 const GROUP_POLL: Duration = Duration::from_millis(20);
 /// After SIGKILL the kernel needs a moment; a group still alive after this is
@@ -365,14 +368,7 @@ impl Supervisor {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let lock = SessionLock::try_acquire(&spec.session_file).map_err(|e| {
-            let holders = proc::flock_holders(&spec.session_file);
-            if holders.is_empty() {
-                e.to_string()
-            } else {
-                format!("session file locked by pid {holders:?}")
-            }
-        })?;
+        let lock = acquire_session_lock(&spec.session_file, self.ctx.owner.pid)?;
         let tmp = self
             .ctx
             .temp
@@ -613,6 +609,34 @@ impl Supervisor {
     }
 }
 
+/// Takes the session file's lock. A lock this very process took (per
+/// `/proc/locks`) can still be held for a moment after steward dropped it: a
+/// child being spawned for another account forks with copies of every open
+/// file description and closes them only at exec. Only in that case is the
+/// lock tried again, for at most `OWN_COPY_WAIT`; a lock another process
+/// holds fails at once, naming it.
+fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, String> {
+    let deadline = std::time::Instant::now() + OWN_COPY_WAIT;
+    loop {
+        match SessionLock::try_acquire(path) {
+            Ok(lock) => return Ok(lock),
+            Err(e) => {
+                let holders = proc::flock_holders(path);
+                let only_ours = !holders.is_empty() && holders.iter().all(|&p| p == me);
+                if only_ours && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+                return Err(if holders.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("session file locked by pid {holders:?}")
+                });
+            }
+        }
+    }
+}
+
 /// Waits until the leader is reaped and no process of the group is left, or
 /// `deadline` passes (returns false then).
 async fn wait_group_gone(w: &mut LiveWorker, deadline: Instant) -> bool {
@@ -633,5 +657,48 @@ async fn wait_group_gone(w: &mut LiveWorker, deadline: Instant) -> bool {
             return false;
         }
         tokio::time::sleep(GROUP_POLL.min(deadline - Instant::now())).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_held_by_our_own_description_is_retried_briefly_then_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.session");
+        let me = std::process::id() as i32;
+        let held = SessionLock::try_acquire(&path).unwrap();
+        let started = std::time::Instant::now();
+        let err = acquire_session_lock(&path, me).err().unwrap();
+        assert!(started.elapsed() >= OWN_COPY_WAIT, "not retried");
+        assert!(err.contains(&me.to_string()), "{err}");
+        drop(held);
+        assert!(acquire_session_lock(&path, me).is_ok());
+    }
+
+    #[test]
+    fn a_lock_held_by_another_process_fails_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.session");
+        std::fs::write(&path, "").unwrap();
+        let mut holder = std::process::Command::new("flock")
+            .arg(&path)
+            .args(["sleep", "30"])
+            .spawn()
+            .unwrap();
+        let pid = holder.id() as i32;
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while !proc::flock_holders(&path).contains(&pid) {
+            assert!(std::time::Instant::now() < end, "flock never took the lock");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let err = acquire_session_lock(&path, std::process::id() as i32)
+            .err()
+            .unwrap();
+        assert!(err.contains(&pid.to_string()), "{err}");
+        let _ = holder.kill();
+        let _ = holder.wait();
     }
 }
