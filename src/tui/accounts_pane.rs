@@ -4,13 +4,14 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Borders, Cell, Row};
 
-use crate::manager::{AccountView, Snapshot};
+use crate::manager::AccountView;
 use crate::time;
 
-use super::app::App;
+use super::draw::Ctx;
 use super::format;
+use super::list::{ListFrame, column};
 use super::pane::Pane;
 use super::rows;
 use super::theme::Theme;
@@ -18,77 +19,48 @@ use super::theme::Theme;
 /// Inner width from which the name and lock columns are shown.
 const WIDE_FROM: u16 = 110;
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let app = ctx.app;
+    let snapshot = ctx.snapshot;
+    let now_ms = ctx.now_ms;
+    let theme = &ctx.theme;
     let state = app.pane(Pane::Accounts);
     let visible = rows::accounts(snapshot, &state.filter);
-    let block = Block::bordered().title(list_title(
-        "Accounts",
-        visible.len(),
-        snapshot.accounts.len(),
-        &state.filter,
-        theme,
-    ));
-    if visible.is_empty() {
-        let text = if snapshot.accounts.is_empty() {
-            "no accounts yet: press a to add one".to_string()
-        } else {
-            format!(
-                "no account matches \"{}\" (Esc clears the filter)",
-                state.filter
-            )
-        };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim())).block(block),
-            area,
-        );
-        return;
-    }
     let wide = area.width.saturating_sub(2) >= WIDE_FROM;
-    let mut header = vec!["id"];
-    let mut widths = vec![Constraint::Min(10)];
+    let mut columns = vec![column("id", Constraint::Min(10))];
     if wide {
-        header.push("name");
-        widths.push(Constraint::Min(12));
+        columns.push(column("name", Constraint::Min(12)));
     }
-    header.extend(["on", "state", "pid", "up", "rst", "cpu%", "rss"]);
-    widths.extend([
-        Constraint::Length(3),
-        Constraint::Length(24),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(3),
-        Constraint::Length(5),
-        Constraint::Length(9),
+    columns.extend([
+        column("on", Constraint::Length(3)),
+        column("state", Constraint::Length(24)),
+        column("pid", Constraint::Length(7)),
+        column("up", Constraint::Length(5)),
+        column("rst", Constraint::Length(3)),
+        column("cpu%", Constraint::Length(5)),
+        column("rss", Constraint::Length(9)),
     ]);
     if wide {
-        header.push("lock held by");
-        widths.push(Constraint::Length(16));
+        columns.push(column("lock held by", Constraint::Length(16)));
     }
+    let list = ListFrame {
+        name: "Accounts",
+        noun: "account",
+        empty: "no accounts yet: press a to add one",
+        total: snapshot.accounts.len(),
+        filter: &state.filter,
+        borders: Borders::ALL,
+        columns: &columns,
+    };
     let selected = state.selected(&rows::account_keys(&visible));
-    // Borders and the header line take three lines; only the rows that fit are built.
-    let shown = rows::on_screen(
-        visible.len(),
+    list.render(
+        frame,
+        area,
+        &visible,
         selected,
-        usize::from(area.height.saturating_sub(3)),
+        |&account| row(account, wide, now_ms, theme),
+        theme,
     );
-    let offset = shown.start;
-    let table_rows = visible[shown]
-        .iter()
-        .map(|account| row(account, wide, now_ms, theme));
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(theme.bold()))
-        .block(block)
-        .row_highlight_style(theme.selected_row())
-        .highlight_symbol("▸ ");
-    let mut table_state = TableState::default().with_selected(selected.map(|s| s - offset));
-    frame.render_stateful_widget(table, area, &mut table_state);
 }
 
 fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> Row<'a> {
@@ -134,20 +106,4 @@ fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> 
         cells.push(Cell::from(holders));
     }
     Row::new(cells)
-}
-
-/// ` Accounts (3) ` or ` Accounts (2 of 3 match "ali") `.
-pub fn list_title(
-    name: &str,
-    shown: usize,
-    total: usize,
-    filter: &str,
-    theme: &Theme,
-) -> Line<'static> {
-    let text = if filter.is_empty() {
-        format!(" {name} ({total}) ")
-    } else {
-        format!(" {name} ({shown} of {total} match \"{filter}\") ")
-    };
-    Line::from(Span::styled(text, theme.bold()))
 }

@@ -10,6 +10,7 @@ use super::action::Action;
 use super::add_form::AddAccountForm;
 use super::confirm::ConfirmDialog;
 use super::download_form::AddDownloadForm;
+use super::form::TextForm;
 use super::keymap::{self, Mode};
 use super::pane::Pane;
 use super::rows::{self, PaneState};
@@ -311,7 +312,7 @@ impl App {
         }
         let submitted = match self.modals.last_mut() {
             Some(Modal::AddAccount(form)) => form.update(action, snapshot),
-            Some(Modal::AddDownload(form)) => form.update(action),
+            Some(Modal::AddDownload(form)) => form.update(action, snapshot),
             _ => None,
         };
         match submitted {

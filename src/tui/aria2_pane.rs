@@ -5,15 +5,15 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row};
 
-use crate::manager::{Aria2State, Aria2View, DownloadStatus, DownloadView, Snapshot};
+use crate::manager::{Aria2State, Aria2View, DownloadStatus, DownloadView};
 use crate::time;
 
-use super::accounts_pane::list_title;
-use super::app::App;
+use super::draw::Ctx;
 use super::format;
-use super::info_panes::placeholder;
+use super::info_panes::{LABEL_WIDTH, field, placeholder};
+use super::list::{ListFrame, column};
 use super::pane::Pane;
 use super::rows;
 use super::theme::Theme;
@@ -25,14 +25,11 @@ const TAIL_SHOWN: usize = 3;
 /// Foreign processes listed at most (the rest are counted).
 const FOREIGN_SHOWN: usize = 3;
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let app = ctx.app;
+    let snapshot = ctx.snapshot;
+    let now_ms = ctx.now_ms;
+    let theme = &ctx.theme;
     let Some(aria2) = &snapshot.aria2 else {
         return placeholder(
             frame,
@@ -76,7 +73,7 @@ pub fn render(
     .areas(inner);
 
     frame.render_widget(Paragraph::new(info), info_area);
-    render_downloads(frame, table_area, app, snapshot, aria2, wide, theme);
+    render_downloads(frame, table_area, ctx, aria2, wide);
     if let Some(line) = error_line {
         frame.render_widget(Paragraph::new(line), error_area);
     }
@@ -96,12 +93,6 @@ pub fn render(
 
 fn height(lines: usize) -> u16 {
     u16::try_from(lines).unwrap_or(u16::MAX)
-}
-
-fn field(name: &str, spans: Vec<Span<'static>>, theme: &Theme) -> Line<'static> {
-    let mut line = vec![Span::styled(format!("{name:<10}"), theme.bold())];
-    line.extend(spans);
-    Line::from(line)
 }
 
 /// State, process, traffic, download dir, last error, last exit with its output.
@@ -186,7 +177,7 @@ fn info_lines(aria2: &Aria2View, now_ms: i64, theme: &Theme) -> Vec<Line<'static
     let skip = tail.len().saturating_sub(TAIL_SHOWN);
     lines.extend(tail.iter().skip(skip).map(|text| {
         Line::from(vec![
-            Span::raw(" ".repeat(10)),
+            Span::raw(" ".repeat(LABEL_WIDTH)),
             Span::styled(format!("│ {text}"), theme.dim()),
         ])
     }));
@@ -221,77 +212,47 @@ fn foreign_lines(aria2: &Aria2View, theme: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
-fn render_downloads(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    aria2: &Aria2View,
-    wide: bool,
-    theme: &Theme,
-) {
-    let state = app.pane(Pane::Aria2);
-    let visible = rows::downloads(snapshot, &state.filter);
-    let block = Block::new().borders(Borders::TOP).title(list_title(
-        "Downloads",
-        visible.len(),
-        aria2.downloads.len(),
-        &state.filter,
-        theme,
-    ));
-    if visible.is_empty() {
-        let text = if !aria2.downloads.is_empty() {
-            format!(
-                "no download matches \"{}\" (Esc clears the filter)",
-                state.filter
-            )
-        } else if aria2.state == Aria2State::Running {
-            "no downloads: press a to add one".to_string()
-        } else {
-            "no downloads (aria2c is not running)".to_string()
-        };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim())).block(block),
-            area,
-        );
-        return;
-    }
+fn render_downloads(frame: &mut Frame, area: Rect, ctx: &Ctx, aria2: &Aria2View, wide: bool) {
+    let theme = &ctx.theme;
+    let state = ctx.app.pane(Pane::Aria2);
+    let visible = rows::downloads(ctx.snapshot, &state.filter);
+    let empty = if aria2.state == Aria2State::Running {
+        "no downloads: press a to add one"
+    } else {
+        "no downloads (aria2c is not running)"
+    };
     let bar = if wide { 10 } else { 8 };
-    let mut header = vec![
-        "gid",
-        "name",
-        "owner",
-        "status",
-        "progress",
-        "done/size",
-        "speed",
-        "eta",
-    ];
-    let mut widths = vec![
-        Constraint::Length(if wide { 16 } else { 6 }),
-        Constraint::Min(if wide { 12 } else { 8 }),
-        Constraint::Length(if wide { 10 } else { 7 }),
-        Constraint::Length(10),
-        Constraint::Length(bar + 5),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(if wide { 6 } else { 5 }),
+    let mut columns = vec![
+        column("gid", Constraint::Length(if wide { 16 } else { 6 })),
+        column("name", Constraint::Min(if wide { 12 } else { 8 })),
+        column("owner", Constraint::Length(if wide { 10 } else { 7 })),
+        column("status", Constraint::Length(10)),
+        column("progress", Constraint::Length(bar + 5)),
+        column("done/size", Constraint::Length(10)),
+        column("speed", Constraint::Length(7)),
+        column("eta", Constraint::Length(if wide { 6 } else { 5 })),
     ];
     if wide {
-        header.push("error");
-        widths.push(Constraint::Min(16));
+        columns.push(column("error", Constraint::Min(16)));
     }
-    let table_rows = visible
-        .iter()
-        .map(|download| row(download, wide, usize::from(bar), theme));
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(theme.bold()))
-        .block(block)
-        .row_highlight_style(theme.selected_row())
-        .highlight_symbol("▸ ");
-    let mut table_state =
-        TableState::default().with_selected(state.selected(&rows::download_keys(&visible)));
-    frame.render_stateful_widget(table, area, &mut table_state);
+    let list = ListFrame {
+        name: "Downloads",
+        noun: "download",
+        empty,
+        total: aria2.downloads.len(),
+        filter: &state.filter,
+        borders: Borders::TOP,
+        columns: &columns,
+    };
+    let selected = state.selected(&rows::download_keys(&visible));
+    list.render(
+        frame,
+        area,
+        &visible,
+        selected,
+        |&download| row(download, wide, usize::from(bar), theme),
+        theme,
+    );
 }
 
 fn row<'a>(download: &'a DownloadView, wide: bool, bar: usize, theme: &Theme) -> Row<'a> {

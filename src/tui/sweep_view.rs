@@ -18,7 +18,7 @@ use crate::manager::{
 use crate::time;
 
 use super::draw::centered;
-use super::format;
+use super::format::{self, fit_end, fit_start};
 use super::theme::Theme;
 
 /// Rows of the popup that are not scrolled body lines: the borders (the
@@ -404,43 +404,9 @@ fn target_text(target: &SweepTarget, data_dir: &Path) -> String {
     }
 }
 
-/// `text` in at most `width` columns, its start replaced by `…` when cut (a
-/// path keeps its file name).
-fn fit_start(text: &str, width: usize) -> String {
-    let count = text.chars().count();
-    if count <= width {
-        return text.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let tail: String = text.chars().skip(count - (width - 1)).collect();
-    format!("…{tail}")
-}
-
-/// `text` in at most `width` columns, its end replaced by `…` when cut.
-fn fit_end(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let head: String = text.chars().take(width - 1).collect();
-    format!("{head}…")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cut_text_keeps_the_end_of_paths_and_the_start_of_reasons() {
-        assert_eq!(fit_start("tmp/abc/def", 20), "tmp/abc/def");
-        assert_eq!(fit_start("tmp/abc/def", 6), "…c/def");
-        assert_eq!(fit_end("owner dead (pid 4)", 8), "owner d…");
-        assert_eq!(fit_end("abc", 0), "");
-    }
 
     #[test]
     fn targets_are_shown_relative_to_the_data_dir() {

@@ -1,0 +1,105 @@
+//! `ListFrame`: what every list of the panes shares: a title with counts (and
+//! the filter), a message instead of an empty table, a header row, the
+//! selection marker, and only the rows that fit on screen being built.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
+
+use super::rows;
+use super::theme::Theme;
+
+/// One column of a list: its header word and its width.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub title: &'static str,
+    pub width: Constraint,
+}
+
+pub const fn column(title: &'static str, width: Constraint) -> Column {
+    Column { title, width }
+}
+
+/// A list's frame: its title, what it says without rows, and its borders.
+pub struct ListFrame<'a> {
+    /// The title word: `Accounts`, `Downloads`.
+    pub name: &'a str,
+    /// One row in words, for `no account matches "x"`.
+    pub noun: &'a str,
+    /// What the list says when there are no rows at all.
+    pub empty: &'a str,
+    /// Rows before the filter.
+    pub total: usize,
+    pub filter: &'a str,
+    /// `ALL` for a whole pane, `TOP` for a section under other lines.
+    pub borders: Borders,
+    pub columns: &'a [Column],
+}
+
+impl ListFrame<'_> {
+    /// Draws `visible` (the filtered rows) as a table with `selected` marked,
+    /// building only the rows that fit; or the empty / no-match message.
+    pub fn render<'r, T>(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        visible: &[T],
+        selected: Option<usize>,
+        row: impl Fn(&T) -> Row<'r>,
+        theme: &Theme,
+    ) {
+        let block = Block::new().borders(self.borders).title(list_title(
+            self.name,
+            visible.len(),
+            self.total,
+            self.filter,
+            theme,
+        ));
+        if visible.is_empty() {
+            let text = if self.total == 0 {
+                self.empty.to_string()
+            } else {
+                format!(
+                    "no {} matches \"{}\" (Esc clears the filter)",
+                    self.noun, self.filter
+                )
+            };
+            frame.render_widget(
+                Paragraph::new(Span::styled(text, theme.dim())).block(block),
+                area,
+            );
+            return;
+        }
+        // The header line takes one line of the block's inside.
+        let page = usize::from(block.inner(area).height.saturating_sub(1));
+        let shown = rows::on_screen(visible.len(), selected, page);
+        let offset = shown.start;
+        let table = Table::new(
+            visible[shown].iter().map(row),
+            self.columns.iter().map(|c| c.width),
+        )
+        .header(Row::new(self.columns.iter().map(|c| c.title)).style(theme.bold()))
+        .block(block)
+        .row_highlight_style(theme.selected_row())
+        .highlight_symbol("▸ ");
+        let mut table_state = TableState::default().with_selected(selected.map(|s| s - offset));
+        frame.render_stateful_widget(table, area, &mut table_state);
+    }
+}
+
+/// ` Accounts (3) ` or ` Accounts (2 of 3 match "ali") `.
+pub fn list_title(
+    name: &str,
+    shown: usize,
+    total: usize,
+    filter: &str,
+    theme: &Theme,
+) -> Line<'static> {
+    let text = if filter.is_empty() {
+        format!(" {name} ({total}) ")
+    } else {
+        format!(" {name} ({shown} of {total} match \"{filter}\") ")
+    };
+    Line::from(Span::styled(text, theme.bold()))
+}
