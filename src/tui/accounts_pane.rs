@@ -45,6 +45,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     }
     let list = ListFrame {
         name: "Accounts",
+        note: None,
         noun: "account",
         empty: "no accounts yet: press a to add one",
         total: snapshot.accounts.len(),

@@ -27,7 +27,7 @@ pub enum Context {
     Anywhere,
     /// Any pane, no dialog up.
     Main,
-    /// Panes made of rows (Accounts, Tasks, Aria2's downloads).
+    /// Panes made of rows (Accounts, Tasks, Aria2's downloads and foreign aria2c, Temp's owners).
     Rows,
     Accounts,
     Tasks,
@@ -48,7 +48,9 @@ impl Context {
         match self {
             Context::Anywhere => "Everywhere",
             Context::Main => "Any pane",
-            Context::Rows => "Lists (Accounts, Tasks, Aria2 downloads, Temp owners)",
+            Context::Rows => {
+                "Lists (Accounts, Tasks, Aria2 downloads and foreign aria2c, Temp owners)"
+            }
             Context::Accounts => "Accounts pane",
             Context::Tasks => "Tasks pane",
             Context::Aria2 => "Aria2 pane",
@@ -201,6 +203,7 @@ pub static KEYMAP: &[Binding] = &[
     bind(&[ch('r')],                                         C::Aria2,    Action::RestartAria2,              "restart aria2c, keeping its session (asks first)", Some("restart")),
     bind(&[ch('x'), key(KeyCode::Delete)],                   C::Aria2,    Action::RemoveDownload,            "remove the selected download (asks first)",        Some("remove")),
     bind(&[ch('a')],                                         C::Aria2,    Action::AddDownload,               "add a download (URL, optional account)",           Some("add")),
+    bind(&[ch('K')],                                         C::Aria2,    Action::StopForeignAria2,          "stop the selected foreign aria2c (asks first)",    Some("stop foreign")),
     bind(&[ch('l')],                                         C::Logs,     Action::CycleLogLevel,             "change the lowest level shown",                    Some("level")),
     bind(&[key(KeyCode::Esc), key(KeyCode::Enter), ch('q')], C::Details,  Action::Back,                      "close the details",                                Some("close")),
     bind(&[key(KeyCode::Enter), ch('y')],                    C::Confirm,  Action::Accept,                    "do it",                                            Some("confirm")),

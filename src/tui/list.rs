@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, HighlightSpacing, Paragraph, Row, Table, TableState};
 
 use super::rows;
 use super::theme::Theme;
@@ -25,6 +25,8 @@ pub const fn column(title: &'static str, width: Constraint) -> Column {
 pub struct ListFrame<'a> {
     /// The title word: `Accounts`, `Downloads`.
     pub name: &'a str,
+    /// Said in the title after the counts.
+    pub note: Option<&'a str>,
     /// One row in words, for `no account matches "x"`.
     pub noun: &'a str,
     /// What the list says when there are no rows at all.
@@ -49,13 +51,9 @@ impl ListFrame<'_> {
         row: impl Fn(&T) -> Row<'r>,
         theme: &Theme,
     ) {
-        let block = Block::new().borders(self.borders).title(list_title(
-            self.name,
-            visible.len(),
-            self.total,
-            self.filter,
-            theme,
-        ));
+        let block = Block::new()
+            .borders(self.borders)
+            .title(self.title(visible.len(), theme));
         if visible.is_empty() {
             let text = if self.total == 0 {
                 self.empty.to_string()
@@ -82,24 +80,28 @@ impl ListFrame<'_> {
         .header(Row::new(self.columns.iter().map(|c| c.title)).style(theme.bold()))
         .block(block)
         .row_highlight_style(theme.selected_row())
-        .highlight_symbol("▸ ");
+        .highlight_symbol("▸ ")
+        // The marker's column stays when the selection is in another list
+        // of the pane (Aria2's downloads, then its foreign rows).
+        .highlight_spacing(HighlightSpacing::Always);
         let mut table_state = TableState::default().with_selected(selected.map(|s| s - offset));
         frame.render_stateful_widget(table, area, &mut table_state);
     }
 }
 
-/// ` Accounts (3) ` or ` Accounts (2 of 3 match "ali") `.
-pub fn list_title(
-    name: &str,
-    shown: usize,
-    total: usize,
-    filter: &str,
-    theme: &Theme,
-) -> Line<'static> {
-    let text = if filter.is_empty() {
-        format!(" {name} ({total}) ")
-    } else {
-        format!(" {name} ({shown} of {total} match \"{filter}\") ")
-    };
-    Line::from(Span::styled(text, theme.bold()))
+impl ListFrame<'_> {
+    /// ` Accounts (3) ` or ` Accounts (2 of 3 match "ali") `, then the note if any.
+    fn title(&self, shown: usize, theme: &Theme) -> Line<'static> {
+        let (name, total, filter) = (self.name, self.total, self.filter);
+        let counts = if filter.is_empty() {
+            format!("{name} ({total})")
+        } else {
+            format!("{name} ({shown} of {total} match \"{filter}\")")
+        };
+        let text = match self.note {
+            Some(note) => format!(" {counts}: {note} "),
+            None => format!(" {counts} "),
+        };
+        Line::from(Span::styled(text, theme.bold()))
+    }
 }

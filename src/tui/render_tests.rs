@@ -104,8 +104,8 @@ fn aria2_pane_running_with_downloads_and_a_foreign_aria2c() {
             "a gauge: {text}"
         );
         assert!(text.contains("2.5G/5.6G") && text.contains("12M/s") && text.contains("4m41s"));
-        assert!(text.contains("foreign (not steward's; never touched)"));
-        assert!(text.contains("pid 3877") && text.contains("port 6801"));
+        assert!(text.contains("Foreign aria2c (1): not steward's"));
+        assert!(text.contains("3877") && text.contains("6801"));
         assert!(
             text.contains("r restart")
                 && text.contains("x/Delete remove")
@@ -127,8 +127,16 @@ fn aria2_pane_running_with_downloads_and_a_foreign_aria2c() {
         texts[1].contains("3: resource not"),
         "wide: an error column"
     );
-    // The selected row's whole error shows under the table.
-    let failed = app_after(&[Action::FocusPane(Pane::Aria2), Action::Bottom], &snapshot);
+    // The selected row's whole error shows under the table. (The last
+    // download is one up from the bottom: the foreign row comes last.)
+    let failed = app_after(
+        &[
+            Action::FocusPane(Pane::Aria2),
+            Action::Bottom,
+            Action::MoveUp,
+        ],
+        &snapshot,
+    );
     let text = render(&failed, &snapshot, (80, 24)).backend().to_string();
     assert!(
         text.contains("✗ 5c1e9f: 3: resource not found (HTTP 404)"),
@@ -149,7 +157,7 @@ fn aria2_pane_when_aria2c_is_not_installed() {
         assert!(text.contains("aria2 ✗ not installed ·"), "{text}");
         assert!(text.contains("✗ not installed (aria2c not found on PATH: apt install aria2)"));
         assert!(text.contains("no downloads (aria2c is not running)"));
-        assert!(!text.contains("foreign"));
+        assert!(!text.contains("Foreign aria2c"));
     }
 }
 
@@ -176,6 +184,7 @@ fn aria2_confirm_dialogs_and_download_details() {
         &[
             Action::FocusPane(Pane::Aria2),
             Action::Bottom,
+            Action::MoveUp,
             Action::OpenDetails,
         ],
         &snapshot,
@@ -183,6 +192,53 @@ fn aria2_confirm_dialogs_and_download_details() {
     let text = render(&details, &snapshot, (80, 24)).backend().to_string();
     assert!(text.contains("Download 5c1e9f00aa11bb22"), "{text}");
     assert!(text.contains("✗ 3: resource not found (HTTP 404)"));
+}
+
+#[test]
+fn a_foreign_aria2c_is_selected_below_the_downloads_and_k_asks_first() {
+    let snapshot = fixtures::busy_snapshot();
+    let selected = app_after(&[Action::FocusPane(Pane::Aria2), Action::Bottom], &snapshot);
+    for text in snapshot_both("aria2_foreign_selected", &selected, &snapshot) {
+        assert!(
+            text.contains("Foreign aria2c (1): not steward's · K stops the selected one"),
+            "{text}"
+        );
+        assert!(
+            text.contains("▸ 3877"),
+            "the foreign row is selected: {text}"
+        );
+        assert!(!text.contains("▸ 2089b0") && !text.contains("▸ 5c1e9f"));
+        assert!(text.contains("K stop foreign"), "{text}");
+    }
+    let mut actions = vec![Action::FocusPane(Pane::Aria2), Action::Bottom];
+    actions.push(Action::StopForeignAria2);
+    let confirm = app_after(&actions, &snapshot);
+    for text in snapshot_both("confirm_stop_foreign", &confirm, &snapshot) {
+        assert!(text.contains("Stop foreign aria2c pid 3877?"), "{text}");
+        assert!(
+            text.contains("(RPC port 6801)? It is not steward's."),
+            "{text}"
+        );
+        assert!(
+            text.contains("--dir=/home/ops/Downloads"),
+            "the whole command line: {text}"
+        );
+        assert!(text.contains("Enter/y confirm") && text.contains("Esc/n back"));
+    }
+    // Many foreign processes: the selection scrolls through them.
+    let mut many = snapshot.clone();
+    let aria2 = many.aria2.as_mut().unwrap();
+    let first = aria2.foreign[0].clone();
+    aria2.foreign = (0..6)
+        .map(|n| crate::manager::ForeignAria2 {
+            pid: 7000 + n,
+            ..first.clone()
+        })
+        .collect();
+    let last = app_after(&[Action::FocusPane(Pane::Aria2), Action::Bottom], &many);
+    let text = render(&last, &many, (80, 24)).backend().to_string();
+    assert!(text.contains("Foreign aria2c (6)"), "{text}");
+    assert!(text.contains("▸ 7005") && !text.contains("7000 "), "{text}");
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let visible = rows::tasks(snapshot, &state.filter);
     let list = ListFrame {
         name: "Tasks",
+        note: None,
         noun: "task",
         empty: "no tasks",
         total: snapshot.tasks.len(),

@@ -130,6 +130,7 @@ fn render_owners(frame: &mut Frame, area: Rect, ctx: &Ctx, temp: &TempView) {
     let visible = rows::temp_owners(ctx.snapshot, &state.filter);
     let list = ListFrame {
         name: "Owners",
+        note: None,
         noun: "owner",
         empty: "no owners: nothing is registered",
         total: temp.owners.len(),
