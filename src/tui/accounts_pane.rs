@@ -3,15 +3,15 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Borders, Cell, Row};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::Borders;
 
 use crate::manager::AccountView;
 use crate::time;
 
 use super::draw::Ctx;
 use super::format;
-use super::list::{ListFrame, column};
+use super::list::{ListFrame, column, number};
 use super::pane::Pane;
 use super::rows;
 use super::theme::Theme;
@@ -34,11 +34,11 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     columns.extend([
         column("on", Constraint::Length(3)),
         column("state", Constraint::Length(24)),
-        column("pid", Constraint::Length(7)),
-        column("up", Constraint::Length(5)),
-        column("rst", Constraint::Length(3)),
-        column("cpu%", Constraint::Length(5)),
-        column("rss", Constraint::Length(9)),
+        number("pid", Constraint::Length(7)),
+        number("up", Constraint::Length(5)),
+        number("rst", Constraint::Length(3)),
+        number("cpu%", Constraint::Length(5)),
+        number("rss", Constraint::Length(9)),
     ]);
     if wide {
         columns.push(column("lock held by", Constraint::Length(16)));
@@ -64,7 +64,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     );
 }
 
-fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> Row<'a> {
+fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> Vec<Text<'a>> {
     let worker = &account.worker;
     let uptime = match (worker.state.is_active(), worker.started_ms) {
         (true, Some(started)) => format::coarse_age(started, now_ms),
@@ -78,20 +78,20 @@ fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> 
         ),
         theme.worker_state(&worker.state),
     ));
-    let mut cells = vec![Cell::from(account.id.as_str())];
+    let mut cells = vec![Text::from(account.id.as_str())];
     if wide {
-        cells.push(Cell::from(account.name.as_str()));
+        cells.push(Text::from(account.name.as_str()));
     }
     cells.extend([
-        Cell::from(if account.enabled { "yes" } else { "no" }),
-        Cell::from(state),
-        Cell::from(format::or_dash(worker.pid)),
-        Cell::from(uptime),
-        Cell::from(worker.restarts.to_string()),
-        Cell::from(format::or_dash(
+        Text::from(if account.enabled { "yes" } else { "no" }),
+        Text::from(state),
+        Text::from(format::or_dash(worker.pid)),
+        Text::from(uptime),
+        Text::from(worker.restarts.to_string()),
+        Text::from(format::or_dash(
             worker.cpu_percent.map(|c| format!("{c:.1}")),
         )),
-        Cell::from(format::or_dash(worker.rss_bytes.map(time::human_bytes))),
+        Text::from(format::or_dash(worker.rss_bytes.map(time::human_bytes))),
     ]);
     if wide {
         let holders = if worker.lock_holders.is_empty() {
@@ -104,7 +104,7 @@ fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> 
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        cells.push(Cell::from(holders));
+        cells.push(Text::from(holders));
     }
-    Row::new(cells)
+    cells
 }

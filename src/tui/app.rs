@@ -293,7 +293,7 @@ impl App {
                     // Nothing to do: Enter just closes.
                     None => return self.close_sweep(),
                 },
-                Stage::Results(_) => return self.close_sweep(),
+                Stage::Results(_) | Stage::Failed(_) => return self.close_sweep(),
             },
             Action::Back => return self.close_sweep(),
             _ => {}

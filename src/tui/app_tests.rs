@@ -773,3 +773,21 @@ fn a_selected_foreign_aria2c_is_followed_by_pid_and_start_time() {
     };
     assert_eq!((selected.pid, selected.start_time), (3877, 123_456));
 }
+
+#[test]
+fn enter_closes_a_sweep_the_manager_could_not_run() {
+    let snapshot = fixtures::busy_snapshot();
+    let mut app = app();
+    run(&mut app, &snapshot, &[Action::Sweep]);
+    let mut failed = snapshot.clone();
+    failed.sweep = Some(crate::manager::SweepView {
+        error: Some("another sweep is running".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        run(&mut app, &failed, &[Action::Accept]),
+        vec![Command::DismissSweep],
+        "nothing is applied; the dialog closes"
+    );
+    assert!(app.modals.is_empty());
+}

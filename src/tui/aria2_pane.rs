@@ -5,8 +5,8 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::manager::{Aria2State, Aria2View, DownloadStatus, DownloadView, ForeignAria2};
 use crate::time;
@@ -14,7 +14,7 @@ use crate::time;
 use super::draw::Ctx;
 use super::format;
 use super::info_panes::{LABEL_WIDTH, field, placeholder};
-use super::list::{Column, ListFrame, column};
+use super::list::{Column, ListFrame, column, number};
 use super::pane::Pane;
 use super::rows::{self, Aria2Row};
 use super::theme::Theme;
@@ -27,8 +27,8 @@ const TAIL_SHOWN: usize = 3;
 const FOREIGN_SHOWN: usize = 3;
 
 const FOREIGN_COLUMNS: [Column; 3] = [
-    column("pid", Constraint::Length(7)),
-    column("port", Constraint::Length(5)),
+    number("pid", Constraint::Length(7)),
+    number("port", Constraint::Length(5)),
     column("command line", Constraint::Min(10)),
 ];
 
@@ -247,9 +247,9 @@ fn download_columns(wide: bool) -> Vec<Column> {
         column("owner", Constraint::Length(if wide { 10 } else { 7 })),
         column("status", Constraint::Length(10)),
         column("progress", Constraint::Length(bar_width(wide) + 5)),
-        column("done/size", Constraint::Length(10)),
-        column("speed", Constraint::Length(7)),
-        column("eta", Constraint::Length(if wide { 6 } else { 5 })),
+        number("done/size", Constraint::Length(10)),
+        number("speed", Constraint::Length(7)),
+        number("eta", Constraint::Length(if wide { 6 } else { 5 })),
     ];
     if wide {
         columns.push(column("error", Constraint::Min(16)));
@@ -257,15 +257,20 @@ fn download_columns(wide: bool) -> Vec<Column> {
     columns
 }
 
-fn foreign_row(process: &ForeignAria2) -> Row<'static> {
-    Row::new([
-        Cell::from(process.pid.to_string()),
-        Cell::from(format::or_dash(process.port)),
-        Cell::from(format::command_line(&process.cmdline)),
-    ])
+fn foreign_row(process: &ForeignAria2) -> Vec<Text<'static>> {
+    vec![
+        Text::from(process.pid.to_string()),
+        Text::from(format::or_dash(process.port)),
+        Text::from(format::command_line(&process.cmdline)),
+    ]
 }
 
-fn download_row<'a>(download: &'a DownloadView, wide: bool, bar: u16, theme: &Theme) -> Row<'a> {
+fn download_row<'a>(
+    download: &'a DownloadView,
+    wide: bool,
+    bar: u16,
+    theme: &Theme,
+) -> Vec<Text<'a>> {
     let gid = if wide {
         download.gid.as_str()
     } else {
@@ -299,23 +304,23 @@ fn download_row<'a>(download: &'a DownloadView, wide: bool, bar: u16, theme: &Th
         _ => "-".into(),
     };
     let mut cells = vec![
-        Cell::from(gid),
-        Cell::from(download.name.as_str()),
-        Cell::from(download.account.as_deref().unwrap_or("-")),
-        Cell::from(status),
-        Cell::from(Span::styled(
+        Text::from(gid),
+        Text::from(download.name.as_str()),
+        Text::from(download.account.as_deref().unwrap_or("-")),
+        Text::from(status),
+        Text::from(Span::styled(
             format::progress_bar(download.progress(), usize::from(bar)),
             theme.download_status(download.status),
         )),
-        Cell::from(size),
-        Cell::from(speed),
-        Cell::from(eta),
+        Text::from(size),
+        Text::from(speed),
+        Text::from(eta),
     ];
     if wide {
-        cells.push(Cell::from(Span::styled(
+        cells.push(Text::from(Span::styled(
             download.error.as_deref().unwrap_or(""),
             theme.error(),
         )));
     }
-    Row::new(cells)
+    cells
 }

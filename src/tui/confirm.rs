@@ -173,7 +173,11 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &ConfirmDialog, theme: &The
         })
         .collect();
     lines.push(Line::default());
-    lines.push(key_hints(Mode::Confirm, theme));
+    lines.push(key_hints(
+        Mode::Confirm,
+        popup.width.saturating_sub(2),
+        theme,
+    ));
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

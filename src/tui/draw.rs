@@ -65,7 +65,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
     }
     render_status(frame, status_area, &ctx);
     frame.render_widget(
-        Paragraph::new(key_hints(app.mode(snapshot), &theme)),
+        Paragraph::new(key_hints(app.mode(snapshot), footer_area.width, &theme)),
         footer_area,
     );
 
@@ -143,15 +143,34 @@ fn render_status(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// The keys of `mode` as `? help  q quit  ...`, generated from the keymap.
-pub fn key_hints(mode: Mode, theme: &Theme) -> Line<'static> {
+/// The keys of `mode` as `? help  q quit  ...`, generated from the keymap,
+/// in at most `width` columns: when they do not all fit, whole hints are
+/// left out, least important first (help and quit always stay).
+pub fn key_hints(mode: Mode, width: u16, theme: &Theme) -> Line<'static> {
+    const GAP: &str = "  ";
+    let mut entries = keymap::footer_entries(mode);
+    let columns = |text: &str| Span::raw(text).width();
+    let hint_width = |e: &keymap::FooterEntry| columns(&e.keys) + 1 + columns(e.word);
+    let total = |entries: &[keymap::FooterEntry]| {
+        entries.iter().map(hint_width).sum::<usize>()
+            + columns(GAP) * entries.len().saturating_sub(1)
+    };
+    while total(&entries) > usize::from(width) {
+        let Some(least) = entries.iter().map(|e| e.rank).filter(|&r| r > 0).max() else {
+            break;
+        };
+        let Some(last) = entries.iter().rposition(|e| e.rank == least) else {
+            break;
+        };
+        entries.remove(last);
+    }
     let mut spans = Vec::new();
-    for (keys, word) in keymap::footer_entries(mode) {
+    for entry in entries {
         if !spans.is_empty() {
-            spans.push(Span::raw("  "));
+            spans.push(Span::raw(GAP));
         }
-        spans.push(Span::styled(keys, theme.bold()));
-        spans.push(Span::styled(format!(" {word}"), theme.dim()));
+        spans.push(Span::styled(entry.keys, theme.bold()));
+        spans.push(Span::styled(format!(" {}", entry.word), theme.dim()));
     }
     Line::from(spans)
 }

@@ -102,7 +102,7 @@ pub fn render(frame: &mut Frame, area: Rect, form: &FormView, theme: &Theme) {
         None => Line::from(Span::styled(form.hint, theme.dim())),
     });
     lines.push(Line::default());
-    lines.push(key_hints(Mode::Form, theme));
+    lines.push(key_hints(Mode::Form, popup.width.saturating_sub(2), theme));
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

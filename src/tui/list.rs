@@ -4,21 +4,47 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, HighlightSpacing, Paragraph, Row, Table, TableState};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 
 use super::rows;
 use super::theme::Theme;
 
-/// One column of a list: its header word and its width.
+/// One column of a list: its header word, its width, and whether it holds
+/// numbers (pids, counts, sizes, ages), which are right-aligned, header too.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub title: &'static str,
     pub width: Constraint,
+    pub numeric: bool,
 }
 
+/// A column of text, left-aligned.
 pub const fn column(title: &'static str, width: Constraint) -> Column {
-    Column { title, width }
+    Column {
+        title,
+        width,
+        numeric: false,
+    }
+}
+
+/// A column of numbers, right-aligned.
+pub const fn number(title: &'static str, width: Constraint) -> Column {
+    Column {
+        title,
+        width,
+        numeric: true,
+    }
+}
+
+impl Column {
+    fn cell<'r>(&self, text: Text<'r>) -> Cell<'r> {
+        Cell::from(if self.numeric {
+            text.right_aligned()
+        } else {
+            text
+        })
+    }
 }
 
 /// A list's frame: its title, what it says without rows, and its borders.
@@ -42,13 +68,14 @@ pub struct ListFrame<'a> {
 impl ListFrame<'_> {
     /// Draws `visible` (the filtered rows) as a table with `selected` marked,
     /// building only the rows that fit; or the empty / no-match message.
+    /// `cells` gives a row's cells in column order.
     pub fn render<'r, T>(
         &self,
         frame: &mut Frame,
         area: Rect,
         visible: &[T],
         selected: Option<usize>,
-        row: impl Fn(&T) -> Row<'r>,
+        cells: impl Fn(&T) -> Vec<Text<'r>>,
         theme: &Theme,
     ) {
         let block = Block::new()
@@ -73,11 +100,13 @@ impl ListFrame<'_> {
         let page = usize::from(block.inner(area).height.saturating_sub(1));
         let shown = rows::on_screen(visible.len(), selected, page);
         let offset = shown.start;
+        let row = |item: &T| Row::new(self.columns.iter().zip(cells(item)).map(|(c, t)| c.cell(t)));
+        let header = self.columns.iter().map(|c| c.cell(Text::from(c.title)));
         let table = Table::new(
             visible[shown].iter().map(row),
             self.columns.iter().map(|c| c.width),
         )
-        .header(Row::new(self.columns.iter().map(|c| c.title)).style(theme.bold()))
+        .header(Row::new(header).style(theme.bold()))
         .block(block)
         .row_highlight_style(theme.selected_row())
         .highlight_symbol("▸ ")

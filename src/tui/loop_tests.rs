@@ -395,6 +395,7 @@ fn starting_state(context: KeyContext, key: &Key) -> Vec<KeyEvent> {
             KeyCode::Char('k' | 'g') | KeyCode::Up | KeyCode::PageUp | KeyCode::Home,
         ) => typed("G"),
         (KeyContext::Rows, _) => Vec::new(),
+        (KeyContext::Openable, _) => Vec::new(),
         (KeyContext::Tasks, _) => typed("2"),
         // K acts on a foreign aria2c: the last row of the Aria2 pane.
         (KeyContext::Aria2, KeyCode::Char('K')) => typed("3G"),

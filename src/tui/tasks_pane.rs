@@ -2,25 +2,25 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Borders, Cell, Row};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::Borders;
 
 use crate::manager::TaskView;
 
 use super::draw::Ctx;
 use super::format;
-use super::list::{Column, ListFrame, column};
+use super::list::{Column, ListFrame, column, number};
 use super::pane::Pane;
 use super::rows;
 use super::theme::Theme;
 
 const COLUMNS: [Column; 6] = [
-    column("id", Constraint::Length(5)),
+    number("id", Constraint::Length(5)),
     column("kind", Constraint::Length(8)),
     column("name", Constraint::Min(14)),
     column("owner", Constraint::Length(12)),
     column("state", Constraint::Length(20)),
-    column("age", Constraint::Length(5)),
+    number("age", Constraint::Length(5)),
 ];
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
@@ -51,13 +51,13 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     );
 }
 
-fn row<'a>(task: &'a TaskView, now_ms: i64, theme: &Theme) -> Row<'a> {
-    Row::new([
-        Cell::from(task.id.to_string()),
-        Cell::from(task.kind.label()),
-        Cell::from(task.name.as_str()),
-        Cell::from(task.owner.as_deref().unwrap_or("-")),
-        Cell::from(Line::from(Span::styled(
+fn row<'a>(task: &'a TaskView, now_ms: i64, theme: &Theme) -> Vec<Text<'a>> {
+    vec![
+        Text::from(task.id.to_string()),
+        Text::from(task.kind.label()),
+        Text::from(task.name.as_str()),
+        Text::from(task.owner.as_deref().unwrap_or("-")),
+        Text::from(Line::from(Span::styled(
             format!(
                 "{} {}",
                 format::task_symbol(&task.state),
@@ -65,6 +65,6 @@ fn row<'a>(task: &'a TaskView, now_ms: i64, theme: &Theme) -> Row<'a> {
             ),
             theme.task_state(&task.state),
         ))),
-        Cell::from(format::coarse_age(task.started_ms, now_ms)),
-    ])
+        Text::from(format::coarse_age(task.started_ms, now_ms)),
+    ]
 }

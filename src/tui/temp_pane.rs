@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::manager::{TempOwnerView, TempView};
 use crate::time;
@@ -15,18 +15,18 @@ use crate::time;
 use super::draw::Ctx;
 use super::format;
 use super::info_panes::{field, placeholder};
-use super::list::{Column, ListFrame, column};
+use super::list::{Column, ListFrame, column, number};
 use super::pane::Pane;
 use super::rows;
 use super::theme::Theme;
 
 const COLUMNS: [Column; 7] = [
-    column("pid", Constraint::Length(8)),
+    number("pid", Constraint::Length(8)),
     column("account", Constraint::Min(10)),
-    column("entries", Constraint::Length(7)),
-    column("files", Constraint::Length(7)),
-    column("dirs", Constraint::Length(6)),
-    column("size", Constraint::Length(10)),
+    number("entries", Constraint::Length(7)),
+    number("files", Constraint::Length(7)),
+    number("dirs", Constraint::Length(6)),
+    number("size", Constraint::Length(10)),
     column("owner", Constraint::Length(7)),
 ];
 
@@ -150,7 +150,7 @@ fn render_owners(frame: &mut Frame, area: Rect, ctx: &Ctx, temp: &TempView) {
     );
 }
 
-fn row<'a>(owner: &'a TempOwnerView, steward_pid: i32, theme: &Theme) -> Row<'a> {
+fn row<'a>(owner: &'a TempOwnerView, steward_pid: i32, theme: &Theme) -> Vec<Text<'a>> {
     let account = match &owner.account {
         Some(account) => account.as_str(),
         None if owner.pid == steward_pid => "(steward)",
@@ -161,16 +161,16 @@ fn row<'a>(owner: &'a TempOwnerView, steward_pid: i32, theme: &Theme) -> Row<'a>
     } else {
         ("✗", theme.warn())
     };
-    Row::new([
-        Cell::from(owner.pid.to_string()),
-        Cell::from(account),
-        Cell::from(owner.entries.to_string()),
-        Cell::from(owner.files.to_string()),
-        Cell::from(owner.dirs.to_string()),
-        Cell::from(time::human_bytes(owner.bytes)),
-        Cell::from(Span::styled(
+    vec![
+        Text::from(owner.pid.to_string()),
+        Text::from(account),
+        Text::from(owner.entries.to_string()),
+        Text::from(owner.files.to_string()),
+        Text::from(owner.dirs.to_string()),
+        Text::from(time::human_bytes(owner.bytes)),
+        Text::from(Span::styled(
             format!("{symbol} {}", rows::owner_word(owner)),
             style,
         )),
-    ])
+    ]
 }
