@@ -3,14 +3,15 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::Borders;
 
-use crate::manager::{AccountView, Snapshot};
+use crate::manager::AccountView;
 use crate::time;
 
-use super::app::App;
+use super::draw::Ctx;
 use super::format;
+use super::list::{ListFrame, column, number};
 use super::pane::Pane;
 use super::rows;
 use super::theme::Theme;
@@ -18,80 +19,52 @@ use super::theme::Theme;
 /// Inner width from which the name and lock columns are shown.
 const WIDE_FROM: u16 = 110;
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let app = ctx.app;
+    let snapshot = ctx.snapshot;
+    let now_ms = ctx.now_ms;
+    let theme = &ctx.theme;
     let state = app.pane(Pane::Accounts);
     let visible = rows::accounts(snapshot, &state.filter);
-    let block = Block::bordered().title(list_title(
-        "Accounts",
-        visible.len(),
-        snapshot.accounts.len(),
-        &state.filter,
-        theme,
-    ));
-    if visible.is_empty() {
-        let text = if snapshot.accounts.is_empty() {
-            "no accounts yet: press a to add one".to_string()
-        } else {
-            format!(
-                "no account matches \"{}\" (Esc clears the filter)",
-                state.filter
-            )
-        };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim())).block(block),
-            area,
-        );
-        return;
-    }
     let wide = area.width.saturating_sub(2) >= WIDE_FROM;
-    let mut header = vec!["id"];
-    let mut widths = vec![Constraint::Min(10)];
+    let mut columns = vec![column("id", Constraint::Min(10))];
     if wide {
-        header.push("name");
-        widths.push(Constraint::Min(12));
+        columns.push(column("name", Constraint::Min(12)));
     }
-    header.extend(["on", "state", "pid", "up", "rst", "cpu%", "rss"]);
-    widths.extend([
-        Constraint::Length(3),
-        Constraint::Length(24),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(3),
-        Constraint::Length(5),
-        Constraint::Length(9),
+    columns.extend([
+        column("on", Constraint::Length(3)),
+        column("state", Constraint::Length(24)),
+        number("pid", Constraint::Length(7)),
+        number("up", Constraint::Length(5)),
+        number("rst", Constraint::Length(3)),
+        number("cpu%", Constraint::Length(5)),
+        number("rss", Constraint::Length(9)),
     ]);
     if wide {
-        header.push("lock held by");
-        widths.push(Constraint::Length(16));
+        columns.push(column("lock held by", Constraint::Length(16)));
     }
+    let list = ListFrame {
+        name: "Accounts",
+        note: None,
+        noun: "account",
+        empty: "no accounts yet: press a to add one",
+        total: snapshot.accounts.len(),
+        filter: &state.filter,
+        borders: Borders::ALL,
+        columns: &columns,
+    };
     let selected = state.selected(&rows::account_keys(&visible));
-    // Borders and the header line take three lines; only the rows that fit are built.
-    let shown = rows::on_screen(
-        visible.len(),
+    list.render(
+        frame,
+        area,
+        &visible,
         selected,
-        usize::from(area.height.saturating_sub(3)),
+        |&account| row(account, wide, now_ms, theme),
+        theme,
     );
-    let offset = shown.start;
-    let table_rows = visible[shown]
-        .iter()
-        .map(|account| row(account, wide, now_ms, theme));
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(theme.bold()))
-        .block(block)
-        .row_highlight_style(theme.selected_row())
-        .highlight_symbol("▸ ");
-    let mut table_state = TableState::default().with_selected(selected.map(|s| s - offset));
-    frame.render_stateful_widget(table, area, &mut table_state);
 }
 
-fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> Row<'a> {
+fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> Vec<Text<'a>> {
     let worker = &account.worker;
     let uptime = match (worker.state.is_active(), worker.started_ms) {
         (true, Some(started)) => format::coarse_age(started, now_ms),
@@ -105,20 +78,20 @@ fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> 
         ),
         theme.worker_state(&worker.state),
     ));
-    let mut cells = vec![Cell::from(account.id.as_str())];
+    let mut cells = vec![Text::from(account.id.as_str())];
     if wide {
-        cells.push(Cell::from(account.name.as_str()));
+        cells.push(Text::from(account.name.as_str()));
     }
     cells.extend([
-        Cell::from(if account.enabled { "yes" } else { "no" }),
-        Cell::from(state),
-        Cell::from(format::or_dash(worker.pid)),
-        Cell::from(uptime),
-        Cell::from(worker.restarts.to_string()),
-        Cell::from(format::or_dash(
+        Text::from(if account.enabled { "yes" } else { "no" }),
+        Text::from(state),
+        Text::from(format::or_dash(worker.pid)),
+        Text::from(uptime),
+        Text::from(worker.restarts.to_string()),
+        Text::from(format::or_dash(
             worker.cpu_percent.map(|c| format!("{c:.1}")),
         )),
-        Cell::from(format::or_dash(worker.rss_bytes.map(time::human_bytes))),
+        Text::from(format::or_dash(worker.rss_bytes.map(time::human_bytes))),
     ]);
     if wide {
         let holders = if worker.lock_holders.is_empty() {
@@ -131,23 +104,7 @@ fn row<'a>(account: &'a AccountView, wide: bool, now_ms: i64, theme: &Theme) -> 
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        cells.push(Cell::from(holders));
+        cells.push(Text::from(holders));
     }
-    Row::new(cells)
-}
-
-/// ` Accounts (3) ` or ` Accounts (2 of 3 match "ali") `.
-pub fn list_title(
-    name: &str,
-    shown: usize,
-    total: usize,
-    filter: &str,
-    theme: &Theme,
-) -> Line<'static> {
-    let text = if filter.is_empty() {
-        format!(" {name} ({total}) ")
-    } else {
-        format!(" {name} ({shown} of {total} match \"{filter}\") ")
-    };
-    Line::from(Span::styled(text, theme.bold()))
+    cells
 }

@@ -35,6 +35,8 @@ pub enum Action {
     RestartAria2,
     /// `x`/Delete on a download: confirm, then `Command::RemoveDownload`.
     RemoveDownload,
+    /// `K` on a foreign aria2c: confirm, then `Command::StopForeignAria2`.
+    StopForeignAria2,
     /// `a` in the Aria2 pane: the add-download form.
     AddDownload,
     /// `o`: scan for orphans (`Command::PreviewSweep`) and open the sweep preview.

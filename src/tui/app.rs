@@ -4,15 +4,16 @@
 
 use tui_logger::LevelFilter;
 
-use crate::manager::{Aria2State, Command, DownloadView, Notice, Snapshot};
+use crate::manager::{Aria2State, Command, Notice, Snapshot};
 
 use super::action::Action;
 use super::add_form::AddAccountForm;
 use super::confirm::ConfirmDialog;
 use super::download_form::AddDownloadForm;
+use super::form::TextForm;
 use super::keymap::{self, Mode};
 use super::pane::Pane;
-use super::rows::{self, PaneState};
+use super::rows::{self, Aria2Row, PaneState};
 use super::sweep_view::{Stage, SweepDialog};
 
 /// How long a notice from the manager stays in the status line.
@@ -140,7 +141,7 @@ impl App {
         match self.focus {
             Pane::Accounts => rows::account_keys(&rows::accounts(snapshot, filter)),
             Pane::Tasks => rows::task_keys(&rows::tasks(snapshot, filter)),
-            Pane::Aria2 => rows::download_keys(&rows::downloads(snapshot, filter)),
+            Pane::Aria2 => rows::aria2_keys(&rows::aria2_rows(snapshot, filter)),
             Pane::Temp => rows::temp_owner_keys(&rows::temp_owners(snapshot, filter)),
             Pane::Logs => Vec::new(),
         }
@@ -169,11 +170,12 @@ impl App {
         visible.get(index).copied()
     }
 
-    pub fn selected_download<'s>(&self, snapshot: &'s Snapshot) -> Option<&'s DownloadView> {
-        let visible = rows::downloads(snapshot, &self.pane(Pane::Aria2).filter);
+    /// The Aria2 pane's selected row: a download or a foreign aria2c.
+    pub fn selected_aria2_row<'s>(&self, snapshot: &'s Snapshot) -> Option<Aria2Row<'s>> {
+        let visible = rows::aria2_rows(snapshot, &self.pane(Pane::Aria2).filter);
         let index = self
             .pane(Pane::Aria2)
-            .selected(&rows::download_keys(&visible))?;
+            .selected(&rows::aria2_keys(&visible))?;
         visible.get(index).copied()
     }
 
@@ -291,7 +293,7 @@ impl App {
                     // Nothing to do: Enter just closes.
                     None => return self.close_sweep(),
                 },
-                Stage::Results(_) => return self.close_sweep(),
+                Stage::Results(_) | Stage::Failed(_) => return self.close_sweep(),
             },
             Action::Back => return self.close_sweep(),
             _ => {}
@@ -311,7 +313,7 @@ impl App {
         }
         let submitted = match self.modals.last_mut() {
             Some(Modal::AddAccount(form)) => form.update(action, snapshot),
-            Some(Modal::AddDownload(form)) => form.update(action),
+            Some(Modal::AddDownload(form)) => form.update(action, snapshot),
             _ => None,
         };
         match submitted {
@@ -396,12 +398,31 @@ impl App {
                 }
             }
             Action::RestartAria2 => self.restart_aria2(snapshot),
-            Action::RemoveDownload => match self.selected_download(snapshot) {
-                Some(download) => {
+            Action::RemoveDownload => match self.selected_aria2_row(snapshot) {
+                Some(Aria2Row::Download(download)) => {
                     let dialog = ConfirmDialog::remove_download(download);
                     self.modals.push(Modal::Confirm(dialog));
                 }
+                Some(Aria2Row::Foreign(_)) => {
+                    self.hint = Some("x removes downloads; K stops a foreign aria2c".into());
+                }
                 None => self.hint = Some("no download selected".into()),
+            },
+            Action::StopForeignAria2 => match self.selected_aria2_row(snapshot) {
+                Some(Aria2Row::Foreign(foreign)) => {
+                    let dialog = ConfirmDialog::stop_foreign_aria2(foreign);
+                    self.modals.push(Modal::Confirm(dialog));
+                }
+                _ => {
+                    let listed = snapshot.aria2.as_ref().map_or(0, |a| a.foreign.len());
+                    let shown = rows::foreign(snapshot, &self.pane(Pane::Aria2).filter).len();
+                    let hint = match (listed, shown) {
+                        (0, _) => "no foreign aria2c is listed",
+                        (_, 0) => "no foreign aria2c matches the filter (Esc clears it)",
+                        _ => "select a foreign aria2c first (they are below the downloads)",
+                    };
+                    self.hint = Some(hint.into());
+                }
             },
             Action::Sweep => {
                 self.modals.push(Modal::Sweep(SweepDialog::new(snapshot)));
@@ -472,9 +493,16 @@ impl App {
             Pane::Tasks => self
                 .selected_task(snapshot)
                 .map(|t| DetailsTarget::Task(t.id)),
-            Pane::Aria2 => self
-                .selected_download(snapshot)
-                .map(|d| DetailsTarget::Download(d.gid.clone())),
+            Pane::Aria2 => match self.selected_aria2_row(snapshot) {
+                Some(Aria2Row::Download(d)) => Some(DetailsTarget::Download(d.gid.clone())),
+                Some(Aria2Row::Foreign(_)) => {
+                    self.hint = Some(
+                        "a foreign aria2c has no details view; K stops it (asks first)".into(),
+                    );
+                    return;
+                }
+                None => None,
+            },
             Pane::Temp => {
                 self.hint = Some("temp owners have no details view; o previews a sweep".into());
                 return;

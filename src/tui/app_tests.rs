@@ -1,13 +1,14 @@
 //! `App::update` as plain data: actions in, UI state and `Command`s out. No
 //! terminal, no async, no clock.
 
-use crate::manager::{Command, Snapshot, WorkerState};
+use crate::manager::{Command, DownloadView, Snapshot, WorkerState};
 
 use super::action::Action;
 use super::app::{App, DetailsTarget, Modal, ShutdownAsked};
 use super::fixtures;
 use super::keymap::Mode;
 use super::pane::Pane;
+use super::rows::Aria2Row;
 
 fn app() -> App {
     App::new((80, 24), true)
@@ -450,6 +451,13 @@ fn r_without_an_aria2_to_restart_says_why() {
     assert!(dialog.lines.iter().any(|l| l.contains("not installed now")));
 }
 
+fn selected_download<'s>(app: &App, snapshot: &'s Snapshot) -> Option<&'s DownloadView> {
+    match app.selected_aria2_row(snapshot)? {
+        Aria2Row::Download(download) => Some(download),
+        Aria2Row::Foreign(_) => None,
+    }
+}
+
 #[test]
 fn x_removes_the_selected_download_after_a_confirm() {
     use crossterm::event::KeyCode;
@@ -457,7 +465,7 @@ fn x_removes_the_selected_download_after_a_confirm() {
     let mut app = app();
     press_chars(&mut app, &snapshot, "3j");
     assert_eq!(
-        app.selected_download(&snapshot).unwrap().gid,
+        selected_download(&app, &snapshot).unwrap().gid,
         "d7a0f1c2b3e4a5f6"
     );
     assert!(press_chars(&mut app, &snapshot, "x").is_empty());
@@ -483,7 +491,10 @@ fn x_removes_the_selected_download_after_a_confirm() {
     // The filter narrows what `x` acts on; with no match there is nothing to remove.
     press_chars(&mut app, &snapshot, "/report");
     press(&mut app, &snapshot, KeyCode::Enter);
-    assert_eq!(app.selected_download(&snapshot).unwrap().name, "report.pdf");
+    assert_eq!(
+        selected_download(&app, &snapshot).unwrap().name,
+        "report.pdf"
+    );
     press_chars(&mut app, &snapshot, "/zzz");
     assert!(press(&mut app, &snapshot, KeyCode::Enter).is_empty());
     assert!(press_chars(&mut app, &snapshot, "x").is_empty());
@@ -662,4 +673,121 @@ fn the_temp_pane_selects_and_filters_its_owners() {
     run(&mut app, &snapshot, &[Action::OpenDetails]);
     assert!(app.modals.is_empty());
     assert!(app.hint.is_some());
+}
+
+#[test]
+fn k_stops_the_selected_foreign_aria2c_only_after_a_confirm() {
+    use crossterm::event::KeyCode;
+    let snapshot = fixtures::busy_snapshot();
+    let foreign = &snapshot.aria2.as_ref().unwrap().foreign[0];
+    let mut app = app();
+    // On a download, K opens nothing and says where the foreign rows are.
+    assert!(press_chars(&mut app, &snapshot, "3K").is_empty());
+    assert!(app.modals.is_empty());
+    assert!(
+        app.hint
+            .as_deref()
+            .unwrap()
+            .contains("select a foreign aria2c")
+    );
+    // The selection goes on from the last download into the foreign rows.
+    press_chars(&mut app, &snapshot, "jj");
+    assert!(matches!(
+        app.selected_aria2_row(&snapshot),
+        Some(Aria2Row::Download(d)) if d.name == "report.pdf"
+    ));
+    press_chars(&mut app, &snapshot, "j");
+    assert_eq!(
+        app.selected_aria2_row(&snapshot),
+        Some(Aria2Row::Foreign(foreign))
+    );
+    // There, x and Enter say what they do not do.
+    assert!(press_chars(&mut app, &snapshot, "x").is_empty());
+    assert!(app.modals.is_empty() && app.hint.as_deref().unwrap().contains("K stops"));
+    assert!(press(&mut app, &snapshot, KeyCode::Enter).is_empty());
+    assert!(app.modals.is_empty() && app.hint.is_some());
+    // K: a confirm that names the process and says it is not steward's.
+    assert!(press_chars(&mut app, &snapshot, "K").is_empty());
+    let Some(Modal::Confirm(dialog)) = app.modals.last() else {
+        panic!("no confirm dialog: {:?}", app.modals);
+    };
+    let text = dialog.lines.join("\n");
+    assert!(
+        text.contains("pid 3877") && text.contains("RPC port 6801"),
+        "{text}"
+    );
+    assert!(text.contains("--dir=/home/ops/Downloads"), "{text}");
+    assert!(text.contains("not steward's"), "{text}");
+    // Esc and n back out without a command.
+    assert!(press(&mut app, &snapshot, KeyCode::Esc).is_empty());
+    assert!(app.modals.is_empty());
+    assert!(press_chars(&mut app, &snapshot, "Kn").is_empty());
+    assert!(app.modals.is_empty());
+    // y sends exactly one command, for exactly that process.
+    assert_eq!(
+        press_chars(&mut app, &snapshot, "Ky"),
+        vec![Command::StopForeignAria2 {
+            pid: 3877,
+            start_time: 123_456
+        }]
+    );
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn k_without_a_foreign_aria2c_to_stop_says_so() {
+    let mut snapshot = fixtures::busy_snapshot();
+    let mut app = app();
+    // A filter that hides the foreign rows leaves nothing to stop.
+    press_chars(&mut app, &snapshot, "3/debian");
+    app.update(Action::Accept, &snapshot);
+    assert!(press_chars(&mut app, &snapshot, "GK").is_empty());
+    assert!(app.modals.is_empty());
+    assert_eq!(
+        app.hint.as_deref(),
+        Some("no foreign aria2c matches the filter (Esc clears it)")
+    );
+    // So does a pane with none at all.
+    snapshot.aria2.as_mut().unwrap().foreign.clear();
+    let mut app = self::app();
+    assert!(press_chars(&mut app, &snapshot, "3GK").is_empty());
+    assert!(app.modals.is_empty());
+    assert_eq!(app.hint.as_deref(), Some("no foreign aria2c is listed"));
+}
+
+#[test]
+fn a_selected_foreign_aria2c_is_followed_by_pid_and_start_time() {
+    let snapshot = fixtures::busy_snapshot();
+    let mut app = app();
+    press_chars(&mut app, &snapshot, "3G");
+    assert_eq!(
+        app.pane(Pane::Aria2).selected_key.as_deref(),
+        Some("foreign:3877:123456")
+    );
+    // A download finishing and leaving the list does not move the selection
+    // off the foreign process onto another row.
+    let mut later = snapshot.clone();
+    later.aria2.as_mut().unwrap().downloads.remove(0);
+    let Some(Aria2Row::Foreign(selected)) = app.selected_aria2_row(&later) else {
+        panic!("the foreign row is no longer selected");
+    };
+    assert_eq!((selected.pid, selected.start_time), (3877, 123_456));
+}
+
+#[test]
+fn enter_closes_a_sweep_the_manager_could_not_run() {
+    let snapshot = fixtures::busy_snapshot();
+    let mut app = app();
+    run(&mut app, &snapshot, &[Action::Sweep]);
+    let mut failed = snapshot.clone();
+    failed.sweep = Some(crate::manager::SweepView {
+        error: Some("another sweep is running".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        run(&mut app, &failed, &[Action::Accept]),
+        vec![Command::DismissSweep],
+        "nothing is applied; the dialog closes"
+    );
+    assert!(app.modals.is_empty());
 }

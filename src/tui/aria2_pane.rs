@@ -1,38 +1,42 @@
 //! The Aria2 pane: steward's aria2c (state, pid, port, version, uptime,
-//! restarts, last error and crash output, global stat), its downloads as a
-//! selectable, filterable table, and the foreign aria2c processes it never touches.
+//! restarts, last error and crash output, global stat), its downloads, and
+//! the foreign aria2c processes, left alone unless one is selected and `K`
+//! confirmed. One selection moves through the downloads, then the foreign rows.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::manager::{Aria2State, Aria2View, DownloadStatus, DownloadView, Snapshot};
+use crate::manager::{Aria2State, Aria2View, DownloadStatus, DownloadView, ForeignAria2};
 use crate::time;
 
-use super::accounts_pane::list_title;
-use super::app::App;
+use super::draw::Ctx;
 use super::format;
-use super::info_panes::placeholder;
+use super::info_panes::{LABEL_WIDTH, field, placeholder};
+use super::list::{Column, ListFrame, column, number};
 use super::pane::Pane;
-use super::rows;
+use super::rows::{self, Aria2Row};
 use super::theme::Theme;
 
 /// Inner width from which full gids and the error column are shown.
 const WIDE_FROM: u16 = 110;
 /// Lines of aria2c's last output shown at most.
 const TAIL_SHOWN: usize = 3;
-/// Foreign processes listed at most (the rest are counted).
+/// Foreign processes on screen at most (the selection scrolls through the rest).
 const FOREIGN_SHOWN: usize = 3;
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
+const FOREIGN_COLUMNS: [Column; 3] = [
+    number("pid", Constraint::Length(7)),
+    number("port", Constraint::Length(5)),
+    column("command line", Constraint::Min(10)),
+];
+
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let app = ctx.app;
+    let snapshot = ctx.snapshot;
+    let now_ms = ctx.now_ms;
+    let theme = &ctx.theme;
     let Some(aria2) = &snapshot.aria2 else {
         return placeholder(
             frame,
@@ -47,12 +51,25 @@ pub fn render(
     frame.render_widget(block, area);
 
     let info = info_lines(aria2, now_ms, theme);
-    let foreign = foreign_lines(aria2, theme);
     let wide = inner.width >= WIDE_FROM;
-    let selected = app.selected_download(snapshot);
+    let state = app.pane(Pane::Aria2);
+    let visible = rows::aria2_rows(snapshot, &state.filter);
+    let selected = state.selected(&rows::aria2_keys(&visible));
+    let mut downloads = Vec::new();
+    let mut foreign = Vec::new();
+    for row in &visible {
+        match *row {
+            Aria2Row::Download(download) => downloads.push(download),
+            Aria2Row::Foreign(process) => foreign.push(process),
+        }
+    }
+    // Downloads come first in the selection, then the foreign rows.
+    let download_selected = selected.filter(|&i| i < downloads.len());
+    let foreign_selected = selected.and_then(|i| i.checked_sub(downloads.len()));
     // The error column is cut (or, on narrow screens, absent): the selected
     // row's error gets a whole line under the table.
-    let error_line = selected
+    let error_line = download_selected
+        .and_then(|i| downloads.get(i).copied())
         .and_then(|d| d.error.as_ref().map(|e| (d, e)))
         .map(|(d, error)| {
             let gid = if wide {
@@ -62,46 +79,71 @@ pub fn render(
             };
             Line::from(Span::styled(format!("✗ {gid}: {error}"), theme.error()))
         });
+    // The section's title line, then its header and rows, or its no-match line.
+    let foreign_height = match (aria2.foreign.is_empty(), foreign.len()) {
+        (true, _) => 0,
+        (false, 0) => 2,
+        (false, shown) => height(2 + shown.min(FOREIGN_SHOWN)),
+    };
     let [info_area, table_area, error_area, foreign_area] = Layout::vertical([
         Constraint::Length(height(info.len())),
         Constraint::Min(3),
         Constraint::Length(u16::from(error_line.is_some())),
-        // Plus the section's title line.
-        Constraint::Length(if foreign.is_empty() {
-            0
-        } else {
-            height(foreign.len() + 1)
-        }),
+        Constraint::Length(foreign_height),
     ])
     .areas(inner);
 
     frame.render_widget(Paragraph::new(info), info_area);
-    render_downloads(frame, table_area, app, snapshot, aria2, wide, theme);
+    let downloads_list = ListFrame {
+        name: "Downloads",
+        note: None,
+        noun: "download",
+        empty: if aria2.state == Aria2State::Running {
+            "no downloads: press a to add one"
+        } else {
+            "no downloads (aria2c is not running)"
+        },
+        total: aria2.downloads.len(),
+        filter: &state.filter,
+        borders: Borders::TOP,
+        columns: &download_columns(wide),
+    };
+    let bar = bar_width(wide);
+    downloads_list.render(
+        frame,
+        table_area,
+        &downloads,
+        download_selected,
+        |&download| download_row(download, wide, bar, theme),
+        theme,
+    );
     if let Some(line) = error_line {
         frame.render_widget(Paragraph::new(line), error_area);
     }
-    if !foreign.is_empty() {
-        frame.render_widget(
-            Paragraph::new(foreign).block(Block::new().borders(Borders::TOP).title(Span::styled(
-                format!(
-                    " Other aria2c ({}): foreign (not steward's; never touched) ",
-                    aria2.foreign.len()
-                ),
-                theme.bold(),
-            ))),
+    if !aria2.foreign.is_empty() {
+        let foreign_list = ListFrame {
+            name: "Foreign aria2c",
+            note: Some("not steward's · K stops the selected one (asks first)"),
+            noun: "foreign aria2c",
+            empty: "",
+            total: aria2.foreign.len(),
+            filter: &state.filter,
+            borders: Borders::TOP,
+            columns: &FOREIGN_COLUMNS,
+        };
+        foreign_list.render(
+            frame,
             foreign_area,
+            &foreign,
+            foreign_selected,
+            |&process| foreign_row(process),
+            theme,
         );
     }
 }
 
 fn height(lines: usize) -> u16 {
     u16::try_from(lines).unwrap_or(u16::MAX)
-}
-
-fn field(name: &str, spans: Vec<Span<'static>>, theme: &Theme) -> Line<'static> {
-    let mut line = vec![Span::styled(format!("{name:<10}"), theme.bold())];
-    line.extend(spans);
-    Line::from(line)
 }
 
 /// State, process, traffic, download dir, last error, last exit with its output.
@@ -186,115 +228,49 @@ fn info_lines(aria2: &Aria2View, now_ms: i64, theme: &Theme) -> Vec<Line<'static
     let skip = tail.len().saturating_sub(TAIL_SHOWN);
     lines.extend(tail.iter().skip(skip).map(|text| {
         Line::from(vec![
-            Span::raw(" ".repeat(10)),
+            Span::raw(" ".repeat(LABEL_WIDTH)),
             Span::styled(format!("│ {text}"), theme.dim()),
         ])
     }));
     lines
 }
 
-/// One line per foreign aria2c (pid, port, command line), at most `FOREIGN_SHOWN`.
-fn foreign_lines(aria2: &Aria2View, theme: &Theme) -> Vec<Line<'static>> {
-    let mut lines: Vec<Line> = aria2
-        .foreign
-        .iter()
-        .take(FOREIGN_SHOWN)
-        .map(|f| {
-            Line::from(vec![
-                Span::styled("foreign ", theme.warn()),
-                Span::raw(format!(
-                    "pid {:<7} port {:<5}  {}",
-                    f.pid,
-                    format::or_dash(f.port),
-                    format::command_line(&f.cmdline)
-                )),
-            ])
-        })
-        .collect();
-    let more = aria2.foreign.len().saturating_sub(FOREIGN_SHOWN);
-    if more > 0 {
-        lines.push(Line::from(Span::styled(
-            format!("… and {more} more"),
-            theme.dim(),
-        )));
-    }
-    lines
+/// Cells of a progress gauge.
+fn bar_width(wide: bool) -> u16 {
+    if wide { 10 } else { 8 }
 }
 
-fn render_downloads(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    aria2: &Aria2View,
-    wide: bool,
-    theme: &Theme,
-) {
-    let state = app.pane(Pane::Aria2);
-    let visible = rows::downloads(snapshot, &state.filter);
-    let block = Block::new().borders(Borders::TOP).title(list_title(
-        "Downloads",
-        visible.len(),
-        aria2.downloads.len(),
-        &state.filter,
-        theme,
-    ));
-    if visible.is_empty() {
-        let text = if !aria2.downloads.is_empty() {
-            format!(
-                "no download matches \"{}\" (Esc clears the filter)",
-                state.filter
-            )
-        } else if aria2.state == Aria2State::Running {
-            "no downloads: press a to add one".to_string()
-        } else {
-            "no downloads (aria2c is not running)".to_string()
-        };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim())).block(block),
-            area,
-        );
-        return;
-    }
-    let bar = if wide { 10 } else { 8 };
-    let mut header = vec![
-        "gid",
-        "name",
-        "owner",
-        "status",
-        "progress",
-        "done/size",
-        "speed",
-        "eta",
-    ];
-    let mut widths = vec![
-        Constraint::Length(if wide { 16 } else { 6 }),
-        Constraint::Min(if wide { 12 } else { 8 }),
-        Constraint::Length(if wide { 10 } else { 7 }),
-        Constraint::Length(10),
-        Constraint::Length(bar + 5),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(if wide { 6 } else { 5 }),
+fn download_columns(wide: bool) -> Vec<Column> {
+    let mut columns = vec![
+        column("gid", Constraint::Length(if wide { 16 } else { 6 })),
+        column("name", Constraint::Min(if wide { 12 } else { 8 })),
+        column("owner", Constraint::Length(if wide { 10 } else { 7 })),
+        column("status", Constraint::Length(10)),
+        column("progress", Constraint::Length(bar_width(wide) + 5)),
+        number("done/size", Constraint::Length(10)),
+        number("speed", Constraint::Length(7)),
+        number("eta", Constraint::Length(if wide { 6 } else { 5 })),
     ];
     if wide {
-        header.push("error");
-        widths.push(Constraint::Min(16));
+        columns.push(column("error", Constraint::Min(16)));
     }
-    let table_rows = visible
-        .iter()
-        .map(|download| row(download, wide, usize::from(bar), theme));
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(theme.bold()))
-        .block(block)
-        .row_highlight_style(theme.selected_row())
-        .highlight_symbol("▸ ");
-    let mut table_state =
-        TableState::default().with_selected(state.selected(&rows::download_keys(&visible)));
-    frame.render_stateful_widget(table, area, &mut table_state);
+    columns
 }
 
-fn row<'a>(download: &'a DownloadView, wide: bool, bar: usize, theme: &Theme) -> Row<'a> {
+fn foreign_row(process: &ForeignAria2) -> Vec<Text<'static>> {
+    vec![
+        Text::from(process.pid.to_string()),
+        Text::from(format::or_dash(process.port)),
+        Text::from(format::command_line(&process.cmdline)),
+    ]
+}
+
+fn download_row<'a>(
+    download: &'a DownloadView,
+    wide: bool,
+    bar: u16,
+    theme: &Theme,
+) -> Vec<Text<'a>> {
     let gid = if wide {
         download.gid.as_str()
     } else {
@@ -328,23 +304,23 @@ fn row<'a>(download: &'a DownloadView, wide: bool, bar: usize, theme: &Theme) ->
         _ => "-".into(),
     };
     let mut cells = vec![
-        Cell::from(gid),
-        Cell::from(download.name.as_str()),
-        Cell::from(download.account.as_deref().unwrap_or("-")),
-        Cell::from(status),
-        Cell::from(Span::styled(
-            format::progress_bar(download.progress(), bar),
+        Text::from(gid),
+        Text::from(download.name.as_str()),
+        Text::from(download.account.as_deref().unwrap_or("-")),
+        Text::from(status),
+        Text::from(Span::styled(
+            format::progress_bar(download.progress(), usize::from(bar)),
             theme.download_status(download.status),
         )),
-        Cell::from(size),
-        Cell::from(speed),
-        Cell::from(eta),
+        Text::from(size),
+        Text::from(speed),
+        Text::from(eta),
     ];
     if wide {
-        cells.push(Cell::from(Span::styled(
+        cells.push(Text::from(Span::styled(
             download.error.as_deref().unwrap_or(""),
             theme.error(),
         )));
     }
-    Row::new(cells)
+    cells
 }

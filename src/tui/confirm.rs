@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::manager::{AccountView, Aria2State, Aria2View, Command, DownloadView};
+use crate::manager::{AccountView, Aria2State, Aria2View, Command, DownloadView, ForeignAria2};
 
 use super::draw::{centered, key_hints};
 use super::keymap::Mode;
@@ -120,6 +120,36 @@ impl ConfirmDialog {
             },
         }
     }
+
+    /// `K` on a foreign aria2c: the manager re-checks that the pid is still
+    /// this process (its start time) and still aria2c, then SIGTERM, then
+    /// SIGKILL at the deadline.
+    pub fn stop_foreign_aria2(foreign: &ForeignAria2) -> ConfirmDialog {
+        let pid = foreign.pid;
+        let port = match foreign.port {
+            Some(port) => format!("RPC port {port}"),
+            None => "no RPC port on its command line".into(),
+        };
+        ConfirmDialog {
+            title: format!("Stop foreign aria2c pid {pid}?"),
+            lines: vec![
+                format!("Stop aria2c pid {pid} ({port})? It is not steward's."),
+                format!(
+                    "• its command line: {}",
+                    super::format::command_line(&foreign.cmdline)
+                ),
+                format!(
+                    "• it gets SIGTERM, then SIGKILL at the deadline; only if pid {pid} is still this same aria2c"
+                ),
+                "• whoever started it is not asked; steward does not start it again".into(),
+                "• steward's own aria2c and its downloads are not touched".into(),
+            ],
+            command: Command::StopForeignAria2 {
+                pid,
+                start_time: foreign.start_time,
+            },
+        }
+    }
 }
 
 pub fn render(frame: &mut Frame, area: Rect, dialog: &ConfirmDialog, theme: &Theme) {
@@ -143,7 +173,11 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &ConfirmDialog, theme: &The
         })
         .collect();
     lines.push(Line::default());
-    lines.push(key_hints(Mode::Confirm, theme));
+    lines.push(key_hints(
+        Mode::Confirm,
+        popup.width.saturating_sub(2),
+        theme,
+    ));
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

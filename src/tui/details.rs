@@ -6,6 +6,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
@@ -13,6 +14,7 @@ use crate::manager::{AccountView, DownloadView, Snapshot, TaskView};
 
 use super::app::DetailsTarget;
 use super::format;
+use super::info_panes::{LABEL_WIDTH, field};
 use super::theme::Theme;
 
 /// Restart records shown at most (newest first).
@@ -27,48 +29,31 @@ pub fn render(
     theme: &Theme,
 ) {
     let (title, lines) = match target {
-        DetailsTarget::Account(id) => match snapshot.accounts.iter().find(|a| &a.id == id) {
-            Some(account) => (
-                format!(" Account {id} · Esc close "),
-                account_lines(
-                    account,
-                    usize::from(area.height.saturating_sub(2)),
-                    now_ms,
-                    theme,
-                ),
-            ),
-            None => (
-                format!(" Account {id} "),
-                vec![Line::from(format!("account {id} is gone"))],
-            ),
-        },
-        DetailsTarget::Task(id) => match snapshot.tasks.iter().find(|t| t.id == *id) {
-            Some(task) => (
-                format!(" Task {id} · Esc close "),
-                task_lines(task, now_ms, theme),
-            ),
-            None => (
-                format!(" Task {id} "),
-                vec![Line::from(format!("task {id} is gone"))],
-            ),
-        },
-        DetailsTarget::Download(gid) => {
-            let found = snapshot
+        DetailsTarget::Account(id) => subject(
+            "Account",
+            id,
+            snapshot.accounts.iter().find(|a| &a.id == id),
+            |account| {
+                let rows = usize::from(area.height.saturating_sub(2));
+                account_lines(account, rows, now_ms, theme)
+            },
+        ),
+        DetailsTarget::Task(id) => subject(
+            "Task",
+            &id.to_string(),
+            snapshot.tasks.iter().find(|t| t.id == *id),
+            |task| task_lines(task, now_ms, theme),
+        ),
+        DetailsTarget::Download(gid) => subject(
+            "Download",
+            gid,
+            snapshot
                 .aria2
                 .iter()
                 .flat_map(|a| a.downloads.iter())
-                .find(|d| &d.gid == gid);
-            match found {
-                Some(download) => (
-                    format!(" Download {gid} · Esc close "),
-                    download_lines(download, theme),
-                ),
-                None => (
-                    format!(" Download {gid} "),
-                    vec![Line::from(format!("download {gid} is gone"))],
-                ),
-            }
-        }
+                .find(|d| &d.gid == gid),
+            |download| download_lines(download, theme),
+        ),
     };
     // Only a download's lines wrap (a long URL-made path or error); account
     // details size their log tail to the rows and must not wrap.
@@ -82,11 +67,31 @@ pub fn render(
     frame.render_widget(paragraph, area);
 }
 
-fn field(name: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(format!("{name:<10}"), theme.bold()),
-        Span::raw(value.into()),
-    ])
+/// The title and lines for the `kind` called `id`: its details while it is
+/// in the snapshot, else one line saying it is gone.
+fn subject<T>(
+    kind: &str,
+    id: &str,
+    found: Option<&T>,
+    lines: impl FnOnce(&T) -> Vec<Line<'static>>,
+) -> (String, Vec<Line<'static>>) {
+    match found {
+        Some(it) => (format!(" {kind} {id} · Esc close "), lines(it)),
+        None => (
+            format!(" {kind} {id} "),
+            vec![Line::from(format!("{} {id} is gone", kind.to_lowercase()))],
+        ),
+    }
+}
+
+/// A field whose value is plain text.
+fn text_field(name: &str, value: impl Into<String>, theme: &Theme) -> Line<'static> {
+    field(name, vec![Span::raw(value.into())], theme)
+}
+
+/// A state-like field: a symbol and a word, in the state's style.
+fn state_field(name: &str, text: String, style: Style, theme: &Theme) -> Line<'static> {
+    field(name, vec![Span::styled(text, style)], theme)
 }
 
 fn account_lines(
@@ -97,7 +102,7 @@ fn account_lines(
 ) -> Vec<Line<'static>> {
     let worker = &account.worker;
     let mut lines = vec![
-        field(
+        text_field(
             "account",
             format!(
                 "{} ({}) · {} · secret {}",
@@ -112,20 +117,19 @@ fn account_lines(
             ),
             theme,
         ),
-        Line::from(vec![
-            Span::styled(format!("{:<10}", "state"), theme.bold()),
-            Span::styled(
-                format!(
-                    "{} {}",
-                    format::worker_symbol(&worker.state),
-                    worker.state.label(now_ms)
-                ),
-                theme.worker_state(&worker.state),
+        state_field(
+            "state",
+            format!(
+                "{} {}",
+                format::worker_symbol(&worker.state),
+                worker.state.label(now_ms)
             ),
-        ]),
-        field("command", format::command_line(&worker.command), theme),
-        field("env", worker.env_names.join(" "), theme),
-        field(
+            theme.worker_state(&worker.state),
+            theme,
+        ),
+        text_field("command", format::command_line(&worker.command), theme),
+        text_field("env", worker.env_names.join(" "), theme),
+        text_field(
             "process",
             format!(
                 "pid {} · pgid {} · up {} · cpu {} · rss {}",
@@ -140,8 +144,8 @@ fn account_lines(
             ),
             theme,
         ),
-        field("session", worker.session_file.display().to_string(), theme),
-        field(
+        text_field("session", worker.session_file.display().to_string(), theme),
+        text_field(
             "locked by",
             if worker.lock_holders.is_empty() {
                 "nobody".to_string()
@@ -155,7 +159,7 @@ fn account_lines(
             },
             theme,
         ),
-        field(
+        text_field(
             "last exit",
             match &worker.last_exit {
                 None => "none".to_string(),
@@ -170,12 +174,12 @@ fn account_lines(
             },
             theme,
         ),
-        field("restarts", worker.restarts.to_string(), theme),
+        text_field("restarts", worker.restarts.to_string(), theme),
     ];
     for record in worker.restart_history.iter().rev().take(RESTARTS_SHOWN) {
         lines.push(Line::from(Span::styled(
             format!(
-                "{:<10}{} ago: {}",
+                "{:<LABEL_WIDTH$}{} ago: {}",
                 "",
                 format::coarse_age(record.at_ms, now_ms),
                 record.reason
@@ -197,26 +201,25 @@ fn account_lines(
 
 fn task_lines(task: &TaskView, now_ms: i64, theme: &Theme) -> Vec<Line<'static>> {
     vec![
-        field("task", format!("{} · {}", task.id, task.name), theme),
-        field("kind", task.kind.label(), theme),
-        field(
+        text_field("task", format!("{} · {}", task.id, task.name), theme),
+        text_field("kind", task.kind.label(), theme),
+        text_field(
             "owner",
             task.owner.clone().unwrap_or_else(|| "-".into()),
             theme,
         ),
-        Line::from(vec![
-            Span::styled(format!("{:<10}", "state"), theme.bold()),
-            Span::styled(
-                format!(
-                    "{} {}",
-                    format::task_symbol(&task.state),
-                    task.state.label(now_ms)
-                ),
-                theme.task_state(&task.state),
+        state_field(
+            "state",
+            format!(
+                "{} {}",
+                format::task_symbol(&task.state),
+                task.state.label(now_ms)
             ),
-        ]),
-        field("age", format::coarse_age(task.started_ms, now_ms), theme),
-        field("restarts", task.restarts.to_string(), theme),
+            theme.task_state(&task.state),
+            theme,
+        ),
+        text_field("age", format::coarse_age(task.started_ms, now_ms), theme),
+        text_field("restarts", task.restarts.to_string(), theme),
     ]
 }
 
@@ -234,28 +237,27 @@ fn download_lines(download: &DownloadView, theme: &Theme) -> Vec<Line<'static>> 
         )
     };
     let mut lines = vec![
-        field(
+        text_field(
             "download",
             format!("{} · {}", download.gid, download.name),
             theme,
         ),
-        Line::from(vec![
-            Span::styled(format!("{:<10}", "status"), theme.bold()),
-            Span::styled(
-                format!(
-                    "{} {}",
-                    format::download_symbol(download.status),
-                    download.status.label()
-                ),
-                theme.download_status(download.status),
+        state_field(
+            "status",
+            format!(
+                "{} {}",
+                format::download_symbol(download.status),
+                download.status.label()
             ),
-        ]),
-        field(
+            theme.download_status(download.status),
+            theme,
+        ),
+        text_field(
             "owner",
             download.account.clone().unwrap_or_else(|| "-".into()),
             theme,
         ),
-        field(
+        text_field(
             "path",
             download
                 .path
@@ -263,14 +265,14 @@ fn download_lines(download: &DownloadView, theme: &Theme) -> Vec<Line<'static>> 
                 .map_or_else(|| "not known yet".into(), |p| p.display().to_string()),
             theme,
         ),
-        field(
+        text_field(
             "progress",
             format!("{} · {size}", format::progress_bar(download.progress(), 20)),
             theme,
         ),
     ];
     if download.status.is_live() {
-        lines.push(field(
+        lines.push(text_field(
             "speed",
             format!(
                 "{}/s · eta {}",
@@ -285,10 +287,12 @@ fn download_lines(download: &DownloadView, theme: &Theme) -> Vec<Line<'static>> 
         ));
     }
     if let Some(error) = &download.error {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<10}", "error"), theme.bold()),
-            Span::styled(format!("✗ {error}"), theme.error()),
-        ]));
+        lines.push(state_field(
+            "error",
+            format!("✗ {error}"),
+            theme.error(),
+            theme,
+        ));
     }
     lines
 }

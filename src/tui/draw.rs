@@ -23,13 +23,28 @@ pub const MIN_COLUMNS: u16 = 80;
 pub const MIN_ROWS: u16 = 24;
 pub const TOO_SMALL: &str = "terminal too small (need 80x24)";
 
+/// What every part of the screen is drawn from: UI state, the manager's
+/// snapshot, the clock reading of this frame, and the styles.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub snapshot: &'a Snapshot,
+    pub now_ms: i64,
+    pub theme: Theme,
+}
+
 pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
     let area = frame.area();
     if area.width < MIN_COLUMNS || area.height < MIN_ROWS {
         frame.render_widget(Paragraph::new(TOO_SMALL), area);
         return;
     }
-    let theme = Theme::new(app.color);
+    let ctx = Ctx {
+        app,
+        snapshot,
+        now_ms,
+        theme: Theme::new(app.color),
+    };
+    let theme = ctx.theme;
     let [header_area, tabs_area, body_area, status_area, footer_area] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(1),
@@ -42,15 +57,15 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
     header::render(frame, header_area, snapshot, now_ms, &theme);
     render_tabs(frame, tabs_area, app, &theme);
     match app.focus {
-        Pane::Accounts => accounts_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
-        Pane::Tasks => tasks_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
-        Pane::Aria2 => aria2_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
-        Pane::Temp => temp_pane::render(frame, body_area, app, snapshot, now_ms, &theme),
+        Pane::Accounts => accounts_pane::render(frame, body_area, &ctx),
+        Pane::Tasks => tasks_pane::render(frame, body_area, &ctx),
+        Pane::Aria2 => aria2_pane::render(frame, body_area, &ctx),
+        Pane::Temp => temp_pane::render(frame, body_area, &ctx),
         Pane::Logs => logs_pane::render(frame, body_area, app, &theme),
     }
-    render_status(frame, status_area, app, snapshot, now_ms, &theme);
+    render_status(frame, status_area, &ctx);
     frame.render_widget(
-        Paragraph::new(key_hints(app.mode(snapshot), &theme)),
+        Paragraph::new(key_hints(app.mode(snapshot), footer_area.width, &theme)),
         footer_area,
     );
 
@@ -67,7 +82,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
         }
     }
     if app.shutdown_shown(snapshot) {
-        shutdown_view::render(frame, area, app, snapshot, now_ms, &theme);
+        shutdown_view::render(frame, area, &ctx);
     }
 }
 
@@ -110,14 +125,11 @@ fn render_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 /// The answer to the last key, else the newest notice from the manager.
-fn render_status(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
+fn render_status(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let app = ctx.app;
+    let snapshot = ctx.snapshot;
+    let now_ms = ctx.now_ms;
+    let theme = &ctx.theme;
     let line = if let Some(hint) = &app.hint {
         Line::from(Span::styled(format!("· {hint}"), theme.plain()))
     } else if let Some(notice) = app.visible_notice(snapshot, now_ms) {
@@ -131,15 +143,34 @@ fn render_status(
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// The keys of `mode` as `? help  q quit  ...`, generated from the keymap.
-pub fn key_hints(mode: Mode, theme: &Theme) -> Line<'static> {
+/// The keys of `mode` as `? help  q quit  ...`, generated from the keymap,
+/// in at most `width` columns: when they do not all fit, whole hints are
+/// left out, least important first (help and quit always stay).
+pub fn key_hints(mode: Mode, width: u16, theme: &Theme) -> Line<'static> {
+    const GAP: &str = "  ";
+    let mut entries = keymap::footer_entries(mode);
+    let columns = |text: &str| Span::raw(text).width();
+    let hint_width = |e: &keymap::FooterEntry| columns(&e.keys) + 1 + columns(e.word);
+    let total = |entries: &[keymap::FooterEntry]| {
+        entries.iter().map(hint_width).sum::<usize>()
+            + columns(GAP) * entries.len().saturating_sub(1)
+    };
+    while total(&entries) > usize::from(width) {
+        let Some(least) = entries.iter().map(|e| e.rank).filter(|&r| r > 0).max() else {
+            break;
+        };
+        let Some(last) = entries.iter().rposition(|e| e.rank == least) else {
+            break;
+        };
+        entries.remove(last);
+    }
     let mut spans = Vec::new();
-    for (keys, word) in keymap::footer_entries(mode) {
+    for entry in entries {
         if !spans.is_empty() {
-            spans.push(Span::raw("  "));
+            spans.push(Span::raw(GAP));
         }
-        spans.push(Span::styled(keys, theme.bold()));
-        spans.push(Span::styled(format!(" {word}"), theme.dim()));
+        spans.push(Span::styled(entry.keys, theme.bold()));
+        spans.push(Span::styled(format!(" {}", entry.word), theme.dim()));
     }
     Line::from(spans)
 }

@@ -1,5 +1,6 @@
 //! Texts the screen shows that are not already in `Snapshot` or `steward::time`:
-//! minute-grained ages (so an idle screen does not change every second) and state symbols.
+//! minute-grained ages (so an idle screen does not change every second), state
+//! symbols, and text cut to a width.
 
 use std::time::Duration;
 
@@ -179,6 +180,32 @@ pub fn command_line(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// `text` in at most `width` columns, its start replaced by `…` when cut (a
+/// path keeps its file name).
+pub fn fit_start(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail: String = text.chars().skip(count - (width - 1)).collect();
+    format!("…{tail}")
+}
+
+/// `text` in at most `width` columns, its end replaced by `…` when cut.
+pub fn fit_end(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let head: String = text.chars().take(width - 1).collect();
+    format!("{head}…")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +238,14 @@ mod tests {
         assert_eq!(progress_bar(None, 4), "░░░░   ?%");
         assert_eq!(short_gid("2089b05ecca3d829"), "2089b0");
         assert_eq!(short_gid("ab"), "ab");
+    }
+
+    #[test]
+    fn cut_text_keeps_the_end_of_paths_and_the_start_of_reasons() {
+        assert_eq!(fit_start("tmp/abc/def", 20), "tmp/abc/def");
+        assert_eq!(fit_start("tmp/abc/def", 6), "…c/def");
+        assert_eq!(fit_end("owner dead (pid 4)", 8), "owner d…");
+        assert_eq!(fit_end("abc", 0), "");
     }
 
     #[test]

@@ -27,8 +27,10 @@ pub enum Context {
     Anywhere,
     /// Any pane, no dialog up.
     Main,
-    /// Panes made of rows (Accounts, Tasks, Aria2's downloads).
+    /// Panes made of rows (Accounts, Tasks, Aria2's downloads and foreign aria2c, Temp's owners).
     Rows,
+    /// Rows with a details view (accounts, tasks, downloads).
+    Openable,
     Accounts,
     Tasks,
     Aria2,
@@ -48,7 +50,10 @@ impl Context {
         match self {
             Context::Anywhere => "Everywhere",
             Context::Main => "Any pane",
-            Context::Rows => "Lists (Accounts, Tasks, Aria2 downloads, Temp owners)",
+            Context::Rows => {
+                "Lists (Accounts, Tasks, Aria2 downloads and foreign aria2c, Temp owners)"
+            }
+            Context::Openable => "Lists with details (Accounts, Tasks, Aria2 downloads)",
             Context::Accounts => "Accounts pane",
             Context::Tasks => "Tasks pane",
             Context::Aria2 => "Aria2 pane",
@@ -64,10 +69,11 @@ impl Context {
     }
 
     /// Every context, in the order the help overlay lists them.
-    pub const ALL: [Context; 14] = [
+    pub const ALL: [Context; 15] = [
         Context::Anywhere,
         Context::Main,
         Context::Rows,
+        Context::Openable,
         Context::Accounts,
         Context::Tasks,
         Context::Aria2,
@@ -191,7 +197,7 @@ pub static KEYMAP: &[Binding] = &[
     bind(&[ch('g'), key(KeyCode::Home)],                     C::Rows,     Action::Top,                       "first row",                                        None),
     bind(&[ch('G'), key(KeyCode::End)],                      C::Rows,     Action::Bottom,                    "last row",                                         None),
     bind(&[ch('/')],                                         C::Rows,     Action::StartFilter,               "filter rows by substring (Esc clears)",            Some("filter")),
-    bind(&[key(KeyCode::Enter)],                             C::Rows,     Action::OpenDetails,               "details of the selected row",                      Some("open")),
+    bind(&[key(KeyCode::Enter)],                             C::Openable, Action::OpenDetails,               "details of the selected row",                      Some("open")),
     bind(&[ch('s')],                                         C::Accounts, Action::ToggleWorker,              "start the worker, or stop it if it runs",          Some("start/stop")),
     bind(&[ch('R')],                                         C::Accounts, Action::RestartWorker,             "restart the worker",                               Some("restart")),
     bind(&[ch('a')],                                         C::Accounts, Action::AddAccount,                "add an account",                                   Some("add")),
@@ -201,6 +207,7 @@ pub static KEYMAP: &[Binding] = &[
     bind(&[ch('r')],                                         C::Aria2,    Action::RestartAria2,              "restart aria2c, keeping its session (asks first)", Some("restart")),
     bind(&[ch('x'), key(KeyCode::Delete)],                   C::Aria2,    Action::RemoveDownload,            "remove the selected download (asks first)",        Some("remove")),
     bind(&[ch('a')],                                         C::Aria2,    Action::AddDownload,               "add a download (URL, optional account)",           Some("add")),
+    bind(&[ch('K')],                                         C::Aria2,    Action::StopForeignAria2,          "stop the selected foreign aria2c (asks first)",    Some("stop foreign")),
     bind(&[ch('l')],                                         C::Logs,     Action::CycleLogLevel,             "change the lowest level shown",                    Some("level")),
     bind(&[key(KeyCode::Esc), key(KeyCode::Enter), ch('q')], C::Details,  Action::Back,                      "close the details",                                Some("close")),
     bind(&[key(KeyCode::Enter), ch('y')],                    C::Confirm,  Action::Accept,                    "do it",                                            Some("confirm")),
@@ -236,9 +243,9 @@ pub fn contexts(mode: Mode) -> &'static [Context] {
         Mode::Details => &[C::Details, C::Anywhere],
         Mode::Filter => &[C::Filter, C::Anywhere],
         Mode::Sweep => &[C::Sweep, C::Anywhere],
-        Mode::Pane(Pane::Accounts) => &[C::Accounts, C::Rows, C::Main, C::Anywhere],
-        Mode::Pane(Pane::Tasks) => &[C::Tasks, C::Rows, C::Main, C::Anywhere],
-        Mode::Pane(Pane::Aria2) => &[C::Aria2, C::Rows, C::Main, C::Anywhere],
+        Mode::Pane(Pane::Accounts) => &[C::Accounts, C::Rows, C::Openable, C::Main, C::Anywhere],
+        Mode::Pane(Pane::Tasks) => &[C::Tasks, C::Rows, C::Openable, C::Main, C::Anywhere],
+        Mode::Pane(Pane::Aria2) => &[C::Aria2, C::Rows, C::Openable, C::Main, C::Anywhere],
         Mode::Pane(Pane::Logs) => &[C::Logs, C::Main, C::Anywhere],
         Mode::Pane(Pane::Temp) => &[C::Rows, C::Main, C::Anywhere],
     }
@@ -311,27 +318,49 @@ pub fn help_lines() -> Vec<HelpLine> {
     lines
 }
 
-/// The footer for a mode: `(keys, word)` pairs; help and quit first (a narrow
-/// screen cuts the end), then the most specific.
-pub fn footer_entries(mode: Mode) -> Vec<(String, &'static str)> {
-    let mut entries: Vec<(u8, String, &'static str)> = contexts(mode)
+/// One hint of the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FooterEntry {
+    pub keys: String,
+    pub word: &'static str,
+    /// 0 stays however narrow the footer is (help, quit); when the keys do
+    /// not fit, the highest ranks go first.
+    pub rank: u8,
+}
+
+/// How much a binding's footer hint matters: help and quit always stay;
+/// then the keys of this pane or dialog; then the keys of every pane
+/// (`o sweep`); the list keys (`/ filter`, `Enter open`) go first.
+fn footer_rank(binding: &Binding) -> u8 {
+    match (binding.action, binding.context) {
+        (Action::ToggleHelp | Action::Quit, _) => 0,
+        (_, C::Rows | C::Openable) => 3,
+        (_, C::Main | C::Anywhere) => 2,
+        _ => 1,
+    }
+}
+
+/// The footer for a mode, in the order shown: help and quit first, then
+/// the most specific contexts' keys.
+pub fn footer_entries(mode: Mode) -> Vec<FooterEntry> {
+    let mut entries: Vec<FooterEntry> = contexts(mode)
         .iter()
         .flat_map(|context| KEYMAP.iter().filter(move |b| b.context == *context))
         .filter_map(|b| {
-            let rank = match b.action {
-                Action::ToggleHelp => 0,
-                Action::Quit => 1,
-                _ => 2,
-            };
-            b.footer.map(|word| (rank, keys_label(b), word))
+            b.footer.map(|word| FooterEntry {
+                keys: keys_label(b),
+                word,
+                rank: footer_rank(b),
+            })
         })
         .collect();
     // Stable: help, then quit, then the rest in their specific-to-general order.
-    entries.sort_by_key(|(rank, _, _)| *rank);
+    entries.sort_by_key(|e| match e.word {
+        "help" => 0,
+        _ if e.rank == 0 => 1,
+        _ => 2,
+    });
     entries
-        .into_iter()
-        .map(|(_, keys, word)| (keys, word))
-        .collect()
 }
 
 #[cfg(test)]
@@ -441,8 +470,16 @@ mod tests {
             }
         }
         let footer = footer_entries(Mode::Pane(Pane::Accounts));
-        assert_eq!(footer[0], ("?".to_string(), "help"));
-        assert!(footer.contains(&("d".to_string(), "remove")));
-        assert!(!footer.iter().any(|(_, word)| *word == "cancel"));
+        let shown: Vec<(&str, &str)> = footer.iter().map(|e| (e.keys.as_str(), e.word)).collect();
+        assert_eq!(shown[..2], [("?", "help"), ("q", "quit")]);
+        assert!(shown.contains(&("d", "remove")));
+        assert!(!shown.iter().any(|(_, word)| *word == "cancel"));
+        // Owners have no details view: Enter is neither offered nor bound there.
+        let temp = footer_entries(Mode::Pane(Pane::Temp));
+        assert!(!temp.iter().any(|e| e.word == "open"));
+        assert_eq!(
+            action_for(Mode::Pane(Pane::Temp), &press(KeyCode::Enter)),
+            None
+        );
     }
 }

@@ -395,7 +395,10 @@ fn starting_state(context: KeyContext, key: &Key) -> Vec<KeyEvent> {
             KeyCode::Char('k' | 'g') | KeyCode::Up | KeyCode::PageUp | KeyCode::Home,
         ) => typed("G"),
         (KeyContext::Rows, _) => Vec::new(),
+        (KeyContext::Openable, _) => Vec::new(),
         (KeyContext::Tasks, _) => typed("2"),
+        // K acts on a foreign aria2c: the last row of the Aria2 pane.
+        (KeyContext::Aria2, KeyCode::Char('K')) => typed("3G"),
         (KeyContext::Aria2, _) => typed("3"),
         // Upward scrolls start from the plan's last line.
         (
@@ -461,7 +464,10 @@ async fn key_to_screen(snapshot: &Snapshot, setup: &[KeyEvent], key: KeyEvent) -
 
 #[tokio::test]
 async fn every_key_changes_the_screen_within_50_ms_with_1000_accounts() {
-    let snapshot = at_real_now(fixtures::idle_snapshot_with_accounts(1_000));
+    let mut snapshot = fixtures::idle_snapshot_with_accounts(1_000);
+    // aria2 with downloads and a foreign aria2c, so its keys act, not just hint.
+    snapshot.aria2 = Some(fixtures::aria2_running());
+    let snapshot = at_real_now(snapshot);
     let mut measured = Vec::new();
     for binding in KEYMAP {
         for key in binding.keys {

@@ -10,9 +10,11 @@ use crate::manager::Snapshot;
 
 use super::action::Action;
 use super::app::App;
-use super::draw::{TOO_SMALL, draw};
+use super::draw::{TOO_SMALL, draw, key_hints};
 use super::fixtures::{self, NOW_MS};
+use super::keymap::Mode;
 use super::pane::Pane;
+use super::theme::Theme;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
@@ -36,6 +38,12 @@ fn snapshot_both(name: &str, app: &App, snapshot: &Snapshot) -> Vec<String> {
             text
         })
         .collect()
+}
+
+/// The screen line with the selection marker (numbers are right-aligned,
+/// so the marker and a leading pid or id have spaces between them).
+fn selected_line(text: &str) -> &str {
+    text.lines().find(|l| l.contains('▸')).unwrap_or("")
 }
 
 fn app_after(actions: &[Action], snapshot: &Snapshot) -> App {
@@ -78,7 +86,10 @@ fn tasks_pane() {
         assert!(text.contains("[2 Tasks]"));
         assert!(text.contains("◌ cancelling (5s)"));
         assert!(text.contains("✓ finished"));
-        assert!(text.contains("▸ 2"), "{text}");
+        assert!(
+            selected_line(&text).contains("   2 worker   worker bob"),
+            "{text}"
+        );
         assert!(text.contains("c cancel"), "footer names the pane's keys");
     }
 }
@@ -104,8 +115,8 @@ fn aria2_pane_running_with_downloads_and_a_foreign_aria2c() {
             "a gauge: {text}"
         );
         assert!(text.contains("2.5G/5.6G") && text.contains("12M/s") && text.contains("4m41s"));
-        assert!(text.contains("foreign (not steward's; never touched)"));
-        assert!(text.contains("pid 3877") && text.contains("port 6801"));
+        assert!(text.contains("Foreign aria2c (1): not steward's"));
+        assert!(text.contains("3877") && text.contains("6801"));
         assert!(
             text.contains("r restart")
                 && text.contains("x/Delete remove")
@@ -127,8 +138,16 @@ fn aria2_pane_running_with_downloads_and_a_foreign_aria2c() {
         texts[1].contains("3: resource not"),
         "wide: an error column"
     );
-    // The selected row's whole error shows under the table.
-    let failed = app_after(&[Action::FocusPane(Pane::Aria2), Action::Bottom], &snapshot);
+    // The selected row's whole error shows under the table. (The last
+    // download is one up from the bottom: the foreign row comes last.)
+    let failed = app_after(
+        &[
+            Action::FocusPane(Pane::Aria2),
+            Action::Bottom,
+            Action::MoveUp,
+        ],
+        &snapshot,
+    );
     let text = render(&failed, &snapshot, (80, 24)).backend().to_string();
     assert!(
         text.contains("✗ 5c1e9f: 3: resource not found (HTTP 404)"),
@@ -149,7 +168,7 @@ fn aria2_pane_when_aria2c_is_not_installed() {
         assert!(text.contains("aria2 ✗ not installed ·"), "{text}");
         assert!(text.contains("✗ not installed (aria2c not found on PATH: apt install aria2)"));
         assert!(text.contains("no downloads (aria2c is not running)"));
-        assert!(!text.contains("foreign"));
+        assert!(!text.contains("Foreign aria2c"));
     }
 }
 
@@ -176,6 +195,7 @@ fn aria2_confirm_dialogs_and_download_details() {
         &[
             Action::FocusPane(Pane::Aria2),
             Action::Bottom,
+            Action::MoveUp,
             Action::OpenDetails,
         ],
         &snapshot,
@@ -183,6 +203,54 @@ fn aria2_confirm_dialogs_and_download_details() {
     let text = render(&details, &snapshot, (80, 24)).backend().to_string();
     assert!(text.contains("Download 5c1e9f00aa11bb22"), "{text}");
     assert!(text.contains("✗ 3: resource not found (HTTP 404)"));
+}
+
+#[test]
+fn a_foreign_aria2c_is_selected_below_the_downloads_and_k_asks_first() {
+    let snapshot = fixtures::busy_snapshot();
+    let selected = app_after(&[Action::FocusPane(Pane::Aria2), Action::Bottom], &snapshot);
+    for text in snapshot_both("aria2_foreign_selected", &selected, &snapshot) {
+        assert!(
+            text.contains("Foreign aria2c (1): not steward's · K stops the selected one"),
+            "{text}"
+        );
+        assert!(
+            selected_line(&text).contains(" 3877  6801 aria2c"),
+            "the foreign row is selected: {text}"
+        );
+        assert!(!text.contains("▸ 2089b0") && !text.contains("▸ 5c1e9f"));
+        assert!(text.contains("K stop foreign"), "{text}");
+    }
+    let mut actions = vec![Action::FocusPane(Pane::Aria2), Action::Bottom];
+    actions.push(Action::StopForeignAria2);
+    let confirm = app_after(&actions, &snapshot);
+    for text in snapshot_both("confirm_stop_foreign", &confirm, &snapshot) {
+        assert!(text.contains("Stop foreign aria2c pid 3877?"), "{text}");
+        assert!(
+            text.contains("(RPC port 6801)? It is not steward's."),
+            "{text}"
+        );
+        assert!(
+            text.contains("--dir=/home/ops/Downloads"),
+            "the whole command line: {text}"
+        );
+        assert!(text.contains("Enter/y confirm") && text.contains("Esc/n back"));
+    }
+    // Many foreign processes: the selection scrolls through them.
+    let mut many = snapshot.clone();
+    let aria2 = many.aria2.as_mut().unwrap();
+    let first = aria2.foreign[0].clone();
+    aria2.foreign = (0..6)
+        .map(|n| crate::manager::ForeignAria2 {
+            pid: 7000 + n,
+            ..first.clone()
+        })
+        .collect();
+    let last = app_after(&[Action::FocusPane(Pane::Aria2), Action::Bottom], &many);
+    let text = render(&last, &many, (80, 24)).backend().to_string();
+    assert!(text.contains("Foreign aria2c (6)"), "{text}");
+    assert!(selected_line(&text).contains(" 7005 "), "{text}");
+    assert!(!text.contains(" 7000 "), "{text}");
 }
 
 #[test]
@@ -216,7 +284,7 @@ fn temp_pane_with_data() {
         assert!(text.contains("✗ dead") && text.contains("● live"));
         assert!(text.contains("(steward)"));
         assert!(
-            text.contains("▸ 4201"),
+            selected_line(&text).contains(" 4201 alice"),
             "the second row is selected: {text}"
         );
         assert!(text.contains("o sweep") && text.contains("/ filter"));
@@ -336,31 +404,49 @@ fn sweep_applying_and_results() {
 }
 
 #[test]
-fn a_refused_sweep_shows_why_instead_of_waiting_forever() {
+fn a_refused_sweep_shows_the_managers_error_instead_of_waiting_forever() {
+    const BUSY: &str = "another sweep is running (pid 777): wait for it to finish";
     let app = sweep_app();
+    // An error notice alone is not read as the sweep's: the view says.
     let mut snapshot = fixtures::busy_snapshot();
-    let notice = |seq: u64, text: &str| crate::manager::Notice {
-        seq,
+    snapshot.notices.push(crate::manager::Notice {
+        seq: 3,
         at_ms: NOW_MS,
         level: crate::manager::NoticeLevel::Error,
-        text: text.into(),
-    };
-    snapshot
-        .notices
-        .push(notice(3, "cannot sweep: another sweep runs (pid 777)"));
-    snapshot
-        .notices
-        .push(notice(4, "cannot start eve: no such file"));
+        text: format!("cannot sweep: {BUSY}"),
+    });
     let text = render(&app, &snapshot, (80, 24)).backend().to_string();
     assert!(
-        text.contains("✗ cannot sweep: another sweep runs (pid 777)"),
+        text.contains("scanning for orphans…") && !text.contains("✗ cannot sweep"),
         "{text}"
     );
-    // An error from before `o` is not this sweep's.
-    let later = app_after(&[Action::Sweep], &snapshot);
-    let text = render(&later, &snapshot, (80, 24)).backend().to_string();
+    // The scan could not run: the view carries the error and no plan.
+    snapshot.sweep = Some(crate::manager::SweepView {
+        error: Some(BUSY.into()),
+        ..Default::default()
+    });
+    let text = render(&app, &snapshot, (120, 40)).backend().to_string();
+    assert!(text.contains("Sweep: could not run"), "{text}");
     assert!(
-        text.contains("scanning for orphans…") && !text.contains("✗ cannot sweep"),
+        text.contains(&format!("✗ cannot sweep: {BUSY} · nothing was done")),
+        "{text}"
+    );
+    assert!(text.contains(" Enter/Esc close ") && !text.contains("nothing to sweep"));
+    // The apply could not run: the previewed plan comes back finished, unapplied.
+    let mut app = sweep_app();
+    let preview = fixtures::sweep_preview_snapshot();
+    app.update(Action::Accept, &preview);
+    let mut refused = preview.clone();
+    let view = refused.sweep.as_mut().unwrap();
+    view.finished_ms = Some(NOW_MS);
+    view.error = Some(BUSY.into());
+    let text = render(&app, &refused, (80, 24)).backend().to_string();
+    assert!(
+        text.contains("Sweep: could not run") && text.contains("✗ cannot sweep: another sweep"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("swept:") && !text.contains("applying"),
         "{text}"
     );
 }
@@ -506,6 +592,39 @@ fn shutdown_progress() {
         text.contains("Shutting down (forced)") && text.contains("forced (SIGKILL)"),
         "{text}"
     );
+}
+
+#[test]
+fn the_footer_drops_whole_hints_to_fit_and_keeps_help_and_quit() {
+    let snapshot = fixtures::busy_snapshot();
+    for (pane, kept) in [
+        (Pane::Accounts, "d remove"),
+        (Pane::Aria2, "K stop foreign"),
+    ] {
+        let app = app_after(&[Action::FocusPane(pane)], &snapshot);
+        let text = render(&app, &snapshot, (80, 24)).backend().to_string();
+        let footer = text.lines().last().unwrap();
+        assert!(footer.starts_with("\"? help  q quit  "), "{footer}");
+        assert!(
+            footer.contains(kept) && footer.contains("o sweep"),
+            "{footer}"
+        );
+        assert!(
+            !footer.contains("Enter open"),
+            "least important first: {footer}"
+        );
+        assert!(
+            footer.ends_with(" \""),
+            "nothing is cut at the edge: {footer}"
+        );
+    }
+    let text = |width| -> String {
+        let line = key_hints(Mode::Pane(Pane::Aria2), width, &Theme::new(false));
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    };
+    assert_eq!(text(20), "? help  q quit");
+    assert_eq!(text(0), "? help  q quit", "help and quit are never dropped");
+    assert!(text(200).contains("/ filter  Enter open  o sweep"));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use crate::manager::{
-    AccountView, DownloadStatus, DownloadView, Snapshot, TaskView, TempOwnerView,
+    AccountView, DownloadStatus, DownloadView, ForeignAria2, Snapshot, TaskView, TempOwnerView,
 };
 
 use super::format;
@@ -122,6 +122,45 @@ pub fn downloads<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s DownloadVi
     rows
 }
 
+/// The aria2c processes that are not steward's whose pid, port or command
+/// line contain `filter`. Empty when there is no aria2 subsystem.
+pub fn foreign<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s ForeignAria2> {
+    let Some(aria2) = &snapshot.aria2 else {
+        return Vec::new();
+    };
+    aria2
+        .foreign
+        .iter()
+        .filter(|f| {
+            matches(
+                filter,
+                &[
+                    &f.pid.to_string(),
+                    &f.port.map(|p| p.to_string()).unwrap_or_default(),
+                    &f.cmdline.join(" "),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// A selectable row of the Aria2 pane: its downloads come first, then the
+/// foreign aria2c processes below them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Aria2Row<'s> {
+    Download(&'s DownloadView),
+    Foreign(&'s ForeignAria2),
+}
+
+/// The Aria2 pane's visible rows, in the order the selection moves through them.
+pub fn aria2_rows<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<Aria2Row<'s>> {
+    let downloads = downloads(snapshot, filter)
+        .into_iter()
+        .map(Aria2Row::Download);
+    let foreign = foreign(snapshot, filter).into_iter().map(Aria2Row::Foreign);
+    downloads.chain(foreign).collect()
+}
+
 /// The rows of a `len`-row table that fit on a `page`-line screen: ratatui,
 /// given a fresh `TableState` with only a selection, scrolls just far enough
 /// that the selected row is on the last line. Drawing builds only these rows
@@ -167,8 +206,15 @@ pub fn task_keys(rows: &[&TaskView]) -> Vec<String> {
     rows.iter().map(|t| t.id.to_string()).collect()
 }
 
-pub fn download_keys(rows: &[&DownloadView]) -> Vec<String> {
-    rows.iter().map(|d| d.gid.clone()).collect()
+/// A download is its gid; a foreign aria2c its process identity (a reused
+/// pid is another process, and never the one the operator selected).
+pub fn aria2_keys(rows: &[Aria2Row]) -> Vec<String> {
+    rows.iter()
+        .map(|row| match row {
+            Aria2Row::Download(d) => d.gid.clone(),
+            Aria2Row::Foreign(f) => format!("foreign:{}:{}", f.pid, f.start_time),
+        })
+        .collect()
 }
 
 /// A temp owner is its process identity (a reused pid is another owner).

@@ -8,22 +8,19 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Gauge, Paragraph};
 
-use crate::manager::{PhaseState, Snapshot};
+use crate::manager::PhaseState;
 use crate::time;
 
-use super::app::{App, ShutdownAsked};
+use super::app::ShutdownAsked;
+use super::draw::Ctx;
 use super::format;
 use super::keymap::{Context, KEYMAP, keys_label};
-use super::theme::Theme;
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let app = ctx.app;
+    let snapshot = ctx.snapshot;
+    let now_ms = ctx.now_ms;
+    let theme = &ctx.theme;
     let forced = app.shutdown == ShutdownAsked::Forcefully
         || snapshot.shutdown.as_ref().is_some_and(|s| s.forced);
     let mut lines = Vec::new();

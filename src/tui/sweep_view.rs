@@ -1,6 +1,7 @@
 //! The sweep dialog (`o`): "scanning…" until the manager publishes a plan, then
 //! every item (what, why, how big, what will be done), `y` applies exactly that
-//! plan, then progress, then per-item results until dismissed. Reads the plan
+//! plan, then progress, then per-item results until dismissed; or the reason
+//! the manager could not scan or apply (`SweepView::error`). Reads all of it
 //! from `Snapshot::sweep`; never scans or touches anything itself.
 
 use std::path::Path;
@@ -12,13 +13,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::manager::{
-    Command, Notice, NoticeLevel, Snapshot, SweepAction, SweepItem, SweepItemResult, SweepOutcome,
-    SweepTarget, SweepView,
+    Command, Snapshot, SweepAction, SweepItem, SweepItemResult, SweepOutcome, SweepTarget,
+    SweepView,
 };
 use crate::time;
 
 use super::draw::centered;
-use super::format;
+use super::format::{self, fit_end, fit_start};
 use super::theme::Theme;
 
 /// Rows of the popup that are not scrolled body lines: the borders (the
@@ -39,9 +40,6 @@ pub struct SweepDialog {
     pub applied: Option<u64>,
     /// First body line shown.
     pub scroll: u16,
-    /// Notices up to this seq were there before `o`: newer errors (e.g.
-    /// "cannot sweep: another sweep runs") are this sweep's and are shown.
-    pub notices_before: u64,
 }
 
 /// Where the sweep is, as the dialog shows it.
@@ -53,6 +51,9 @@ pub enum Stage<'s> {
     /// `ApplySweep` was sent (or the manager says it runs); no results yet.
     Applying(&'s SweepView),
     Results(&'s SweepView),
+    /// The manager could not scan or apply (`SweepView::error`), e.g.
+    /// another sweep holds the data dir's sweep lock.
+    Failed(&'s SweepView),
 }
 
 impl SweepDialog {
@@ -60,22 +61,8 @@ impl SweepDialog {
     pub fn new(snapshot: &Snapshot) -> SweepDialog {
         SweepDialog {
             stale_plan: snapshot.sweep.as_ref().map(|s| s.plan.id),
-            notices_before: snapshot.notices.iter().map(|n| n.seq).max().unwrap_or(0),
             ..SweepDialog::default()
         }
-    }
-
-    /// The newest sweep error the manager reported since `o` (a scan or an
-    /// apply it refused: "cannot sweep: …", "that sweep plan is no longer
-    /// current …"), if any: without it the dialog would wait forever.
-    /// Notices carry no kind, so this goes by the word "sweep" in the text.
-    pub fn error<'s>(&self, snapshot: &'s Snapshot) -> Option<&'s Notice> {
-        snapshot
-            .notices
-            .iter()
-            .filter(|n| n.seq > self.notices_before && n.level == NoticeLevel::Error)
-            .filter(|n| n.text.contains("sweep"))
-            .max_by_key(|n| n.seq)
     }
 
     pub fn stage<'s>(&self, snapshot: &'s Snapshot) -> Stage<'s> {
@@ -86,7 +73,9 @@ impl SweepDialog {
         else {
             return Stage::Scanning;
         };
-        if sweep.finished_ms.is_some() {
+        if sweep.error.is_some() {
+            Stage::Failed(sweep)
+        } else if sweep.finished_ms.is_some() {
             Stage::Results(sweep)
         } else if sweep.applying || self.applied == Some(sweep.plan.id) {
             Stage::Applying(sweep)
@@ -157,6 +146,7 @@ pub fn render(
             "Esc close (it finishes anyway; results in Logs)".to_string(),
         ),
         Stage::Results(_) => ("Sweep results", "Enter/Esc close".to_string()),
+        Stage::Failed(_) => ("Sweep: could not run", "Enter/Esc close".to_string()),
     };
     // Paths in the list are relative to the data dir.
     let title = format!(" {title} · {} ", snapshot.instance.data_dir.display());
@@ -180,13 +170,7 @@ pub fn render(
         Constraint::Min(0),
     ])
     .areas(inner);
-    let summary = match (stage, dialog.error(snapshot)) {
-        (Stage::Scanning | Stage::Applying(_), Some(error)) => {
-            Line::from(Span::styled(format!("✗ {}", error.text), theme.error()))
-        }
-        _ => summary(stage, theme),
-    };
-    frame.render_widget(Paragraph::new(summary), summary_area);
+    frame.render_widget(Paragraph::new(summary(stage, theme)), summary_area);
     frame.render_widget(
         Paragraph::new(Span::styled(column_header(stage), theme.dim())),
         header_area,
@@ -229,6 +213,13 @@ fn summary(stage: Stage, theme: &Theme) -> Line<'static> {
                 )),
             ])
         }
+        Stage::Failed(sweep) => {
+            let error = sweep.error.as_deref().unwrap_or("no reason given");
+            Line::from(Span::styled(
+                format!("✗ cannot sweep: {error} · nothing was done"),
+                theme.error(),
+            ))
+        }
         Stage::Results(sweep) => {
             let count = |f: fn(&SweepOutcome) -> bool| {
                 sweep.results.iter().filter(|r| f(&r.outcome)).count()
@@ -256,7 +247,7 @@ fn summary(stage: Stage, theme: &Theme) -> Line<'static> {
 
 fn column_header(stage: Stage) -> String {
     match stage {
-        Stage::Scanning => String::new(),
+        Stage::Scanning | Stage::Failed(_) => String::new(),
         Stage::Preview(sweep) | Stage::Applying(sweep) if sweep.plan.items.is_empty() => {
             String::new()
         }
@@ -283,7 +274,7 @@ fn body_lines(
     let data_dir = snapshot.instance.data_dir.as_path();
     let mut lines = Vec::new();
     let sweep = match stage {
-        Stage::Scanning => return lines,
+        Stage::Scanning | Stage::Failed(_) => return lines,
         Stage::Preview(sweep) | Stage::Applying(sweep) => {
             for item in &sweep.plan.items {
                 item_lines(item, data_dir, width, theme, &mut lines);
@@ -404,43 +395,9 @@ fn target_text(target: &SweepTarget, data_dir: &Path) -> String {
     }
 }
 
-/// `text` in at most `width` columns, its start replaced by `…` when cut (a
-/// path keeps its file name).
-fn fit_start(text: &str, width: usize) -> String {
-    let count = text.chars().count();
-    if count <= width {
-        return text.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let tail: String = text.chars().skip(count - (width - 1)).collect();
-    format!("…{tail}")
-}
-
-/// `text` in at most `width` columns, its end replaced by `…` when cut.
-fn fit_end(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let head: String = text.chars().take(width - 1).collect();
-    format!("{head}…")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cut_text_keeps_the_end_of_paths_and_the_start_of_reasons() {
-        assert_eq!(fit_start("tmp/abc/def", 20), "tmp/abc/def");
-        assert_eq!(fit_start("tmp/abc/def", 6), "…c/def");
-        assert_eq!(fit_end("owner dead (pid 4)", 8), "owner d…");
-        assert_eq!(fit_end("abc", 0), "");
-    }
 
     #[test]
     fn targets_are_shown_relative_to_the_data_dir() {

@@ -2,83 +2,62 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::Borders;
 
-use crate::manager::{Snapshot, TaskView};
+use crate::manager::TaskView;
 
-use super::accounts_pane::list_title;
-use super::app::App;
+use super::draw::Ctx;
 use super::format;
+use super::list::{Column, ListFrame, column, number};
 use super::pane::Pane;
 use super::rows;
 use super::theme::Theme;
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
+const COLUMNS: [Column; 6] = [
+    number("id", Constraint::Length(5)),
+    column("kind", Constraint::Length(8)),
+    column("name", Constraint::Min(14)),
+    column("owner", Constraint::Length(12)),
+    column("state", Constraint::Length(20)),
+    number("age", Constraint::Length(5)),
+];
+
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let app = ctx.app;
+    let snapshot = ctx.snapshot;
+    let now_ms = ctx.now_ms;
+    let theme = &ctx.theme;
     let state = app.pane(Pane::Tasks);
     let visible = rows::tasks(snapshot, &state.filter);
-    let block = Block::bordered().title(list_title(
-        "Tasks",
-        visible.len(),
-        snapshot.tasks.len(),
-        &state.filter,
-        theme,
-    ));
-    if visible.is_empty() {
-        let text = if snapshot.tasks.is_empty() {
-            "no tasks".to_string()
-        } else {
-            format!(
-                "no task matches \"{}\" (Esc clears the filter)",
-                state.filter
-            )
-        };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim())).block(block),
-            area,
-        );
-        return;
-    }
-    let widths = [
-        Constraint::Length(5),
-        Constraint::Length(8),
-        Constraint::Min(14),
-        Constraint::Length(12),
-        Constraint::Length(20),
-        Constraint::Length(5),
-    ];
+    let list = ListFrame {
+        name: "Tasks",
+        note: None,
+        noun: "task",
+        empty: "no tasks",
+        total: snapshot.tasks.len(),
+        filter: &state.filter,
+        borders: Borders::ALL,
+        columns: &COLUMNS,
+    };
     let selected = state.selected(&rows::task_keys(&visible));
-    // Borders and the header line take three lines; only the rows that fit are built.
-    let shown = rows::on_screen(
-        visible.len(),
+    list.render(
+        frame,
+        area,
+        &visible,
         selected,
-        usize::from(area.height.saturating_sub(3)),
+        |&task| row(task, now_ms, theme),
+        theme,
     );
-    let offset = shown.start;
-    let table_rows = visible[shown].iter().map(|task| row(task, now_ms, theme));
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(["id", "kind", "name", "owner", "state", "age"]).style(theme.bold()))
-        .block(block)
-        .row_highlight_style(theme.selected_row())
-        .highlight_symbol("▸ ");
-    let mut table_state = TableState::default().with_selected(selected.map(|s| s - offset));
-    frame.render_stateful_widget(table, area, &mut table_state);
 }
 
-fn row<'a>(task: &'a TaskView, now_ms: i64, theme: &Theme) -> Row<'a> {
-    Row::new([
-        Cell::from(task.id.to_string()),
-        Cell::from(task.kind.label()),
-        Cell::from(task.name.as_str()),
-        Cell::from(task.owner.as_deref().unwrap_or("-")),
-        Cell::from(Line::from(Span::styled(
+fn row<'a>(task: &'a TaskView, now_ms: i64, theme: &Theme) -> Vec<Text<'a>> {
+    vec![
+        Text::from(task.id.to_string()),
+        Text::from(task.kind.label()),
+        Text::from(task.name.as_str()),
+        Text::from(task.owner.as_deref().unwrap_or("-")),
+        Text::from(Line::from(Span::styled(
             format!(
                 "{} {}",
                 format::task_symbol(&task.state),
@@ -86,6 +65,6 @@ fn row<'a>(task: &'a TaskView, now_ms: i64, theme: &Theme) -> Row<'a> {
             ),
             theme.task_state(&task.state),
         ))),
-        Cell::from(format::coarse_age(task.started_ms, now_ms)),
-    ])
+        Text::from(format::coarse_age(task.started_ms, now_ms)),
+    ]
 }

@@ -6,28 +6,34 @@ use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::manager::{Snapshot, TempOwnerView, TempView};
+use crate::manager::{TempOwnerView, TempView};
 use crate::time;
 
-use super::accounts_pane::list_title;
-use super::app::App;
+use super::draw::Ctx;
 use super::format;
-use super::info_panes::placeholder;
+use super::info_panes::{field, placeholder};
+use super::list::{Column, ListFrame, column, number};
 use super::pane::Pane;
 use super::rows;
 use super::theme::Theme;
 
-pub fn render(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    now_ms: i64,
-    theme: &Theme,
-) {
+const COLUMNS: [Column; 7] = [
+    number("pid", Constraint::Length(8)),
+    column("account", Constraint::Min(10)),
+    number("entries", Constraint::Length(7)),
+    number("files", Constraint::Length(7)),
+    number("dirs", Constraint::Length(6)),
+    number("size", Constraint::Length(10)),
+    column("owner", Constraint::Length(7)),
+];
+
+pub fn render(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let snapshot = ctx.snapshot;
+    let now_ms = ctx.now_ms;
+    let theme = &ctx.theme;
     let Some(temp) = &snapshot.temp else {
         return placeholder(
             frame,
@@ -48,13 +54,7 @@ pub fn render(
     ])
     .areas(inner);
     frame.render_widget(Paragraph::new(info), info_area);
-    render_owners(frame, table_area, app, snapshot, temp, theme);
-}
-
-fn field(name: &str, spans: Vec<Span<'static>>, theme: &Theme) -> Line<'static> {
-    let mut line = vec![Span::styled(format!("{name:<10}"), theme.bold())];
-    line.extend(spans);
-    Line::from(line)
+    render_owners(frame, table_area, ctx, temp);
 }
 
 fn plural(count: u64, one: &str, many: &str) -> String {
@@ -124,63 +124,33 @@ fn info_lines(temp: &TempView, now_ms: i64, theme: &Theme) -> Vec<Line<'static>>
     ]
 }
 
-fn render_owners(
-    frame: &mut Frame,
-    area: Rect,
-    app: &App,
-    snapshot: &Snapshot,
-    temp: &TempView,
-    theme: &Theme,
-) {
-    let state = app.pane(Pane::Temp);
-    let visible = rows::temp_owners(snapshot, &state.filter);
-    let block = Block::new().borders(Borders::TOP).title(list_title(
-        "Owners",
-        visible.len(),
-        temp.owners.len(),
-        &state.filter,
+fn render_owners(frame: &mut Frame, area: Rect, ctx: &Ctx, temp: &TempView) {
+    let theme = &ctx.theme;
+    let state = ctx.app.pane(Pane::Temp);
+    let visible = rows::temp_owners(ctx.snapshot, &state.filter);
+    let list = ListFrame {
+        name: "Owners",
+        note: None,
+        noun: "owner",
+        empty: "no owners: nothing is registered",
+        total: temp.owners.len(),
+        filter: &state.filter,
+        borders: Borders::TOP,
+        columns: &COLUMNS,
+    };
+    let selected = state.selected(&rows::temp_owner_keys(&visible));
+    let steward_pid = ctx.snapshot.instance.pid;
+    list.render(
+        frame,
+        area,
+        &visible,
+        selected,
+        |&owner| row(owner, steward_pid, theme),
         theme,
-    ));
-    if visible.is_empty() {
-        let text = if temp.owners.is_empty() {
-            "no owners: nothing is registered".to_string()
-        } else {
-            format!(
-                "no owner matches \"{}\" (Esc clears the filter)",
-                state.filter
-            )
-        };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text, theme.dim())).block(block),
-            area,
-        );
-        return;
-    }
-    let header = [
-        "pid", "account", "entries", "files", "dirs", "size", "owner",
-    ];
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Min(10),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(10),
-        Constraint::Length(7),
-    ];
-    let steward_pid = snapshot.instance.pid;
-    let table_rows = visible.iter().map(|owner| row(owner, steward_pid, theme));
-    let table = Table::new(table_rows, widths)
-        .header(Row::new(header).style(theme.bold()))
-        .block(block)
-        .row_highlight_style(theme.selected_row())
-        .highlight_symbol("▸ ");
-    let mut table_state =
-        TableState::default().with_selected(state.selected(&rows::temp_owner_keys(&visible)));
-    frame.render_stateful_widget(table, area, &mut table_state);
+    );
 }
 
-fn row<'a>(owner: &'a TempOwnerView, steward_pid: i32, theme: &Theme) -> Row<'a> {
+fn row<'a>(owner: &'a TempOwnerView, steward_pid: i32, theme: &Theme) -> Vec<Text<'a>> {
     let account = match &owner.account {
         Some(account) => account.as_str(),
         None if owner.pid == steward_pid => "(steward)",
@@ -191,16 +161,16 @@ fn row<'a>(owner: &'a TempOwnerView, steward_pid: i32, theme: &Theme) -> Row<'a>
     } else {
         ("✗", theme.warn())
     };
-    Row::new([
-        Cell::from(owner.pid.to_string()),
-        Cell::from(account),
-        Cell::from(owner.entries.to_string()),
-        Cell::from(owner.files.to_string()),
-        Cell::from(owner.dirs.to_string()),
-        Cell::from(time::human_bytes(owner.bytes)),
-        Cell::from(Span::styled(
+    vec![
+        Text::from(owner.pid.to_string()),
+        Text::from(account),
+        Text::from(owner.entries.to_string()),
+        Text::from(owner.files.to_string()),
+        Text::from(owner.dirs.to_string()),
+        Text::from(time::human_bytes(owner.bytes)),
+        Text::from(Span::styled(
             format!("{symbol} {}", rows::owner_word(owner)),
             style,
         )),
-    ])
+    ]
 }
