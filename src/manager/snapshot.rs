@@ -487,7 +487,7 @@ pub struct SweepPlan {
     pub id: u64,
     pub created_ms: i64,
     pub items: Vec<SweepItem>,
-    /// Bytes the `delete` / `trash` items would free.
+    /// Bytes the `delete` items would free (`trash` moves keep theirs).
     pub total_bytes: u64,
     /// Things the scan could not look at (one line each), e.g. an unreadable dir.
     pub notes: Vec<String>,

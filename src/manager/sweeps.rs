@@ -80,10 +80,13 @@ impl Sweeps {
                 Ok(lock) => lock,
                 Err(e) => {
                     me.tell(NoticeLevel::Error, format!("cannot sweep: {e}"));
-                    me.set(Some(SweepView {
+                    let mut failed = SweepView {
                         error: Some(e.to_string()),
                         ..Default::default()
-                    }));
+                    };
+                    // A fresh id: a reader can tell this failure from an older one.
+                    failed.plan.id = orphans::new_plan_id(now_ms());
+                    me.set(Some(failed));
                     ticket.fail(e.to_string());
                     return;
                 }
@@ -106,11 +109,26 @@ impl Sweeps {
                     v.applying = true;
                     v.plan.clone()
                 }
-                _ => {
+                Some(v) => {
+                    // Another plan is on screen, or this one ran already: say so in
+                    // the view the operator is looking at.
+                    if v.plan.id != plan_id {
+                        v.error =
+                            Some("that sweep plan is no longer current: preview again".into());
+                    }
                     drop(view);
+                    self.changed.notify_one();
                     self.tell(
                         NoticeLevel::Error,
                         "that sweep plan is no longer current: preview again".into(),
+                    );
+                    return;
+                }
+                None => {
+                    drop(view);
+                    self.tell(
+                        NoticeLevel::Error,
+                        "no sweep plan is previewed: press o to scan".into(),
                     );
                     return;
                 }

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use apply::apply;
-pub use scan::{aria2_leftovers, scan};
+pub use scan::{aria2_leftovers, new_plan_id, scan};
 
 use crate::config::Config;
 pub use crate::manager::snapshot::{

@@ -109,7 +109,6 @@ fn path_target(path: &Path) -> SweepTarget {
 /// Builds the plan for `kinds`. Never changes anything. Holds the store
 /// mutex only to read rows, never while walking the file system.
 pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> SweepPlan {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut b = Builder {
         items: Vec::new(),
         notes: Vec::new(),
@@ -204,12 +203,18 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
         .filter_map(|i| i.size)
         .sum();
     SweepPlan {
-        id: ((now as u64) << 8) | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xff),
+        id: new_plan_id(now),
         created_ms: now,
         items: b.items,
         total_bytes,
         notes: b.notes,
     }
+}
+
+/// A plan id no earlier plan of this process had: the time, then a counter.
+pub fn new_plan_id(now_ms: i64) -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    ((now_ms as u64) << 8) | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xff)
 }
 
 fn scan_dead_owner(scope: &SweepScope, rows: &[TempRow], root_dev: Option<u64>, b: &mut Builder) {
