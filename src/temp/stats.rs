@@ -24,7 +24,7 @@ use super::fsops::Measure;
 use super::registry::TempRegistry;
 use crate::manager::snapshot::{TempOwnerView, TempView};
 use crate::proc::ProcId;
-use crate::store::TempKind;
+use crate::store::{TempKind, TempRow};
 use crate::time::now_ms;
 
 /// Every this many passes the walker re-reads unchanged directories too.
@@ -197,13 +197,20 @@ impl Stats {
                     .map_or(row.created_ms, |o| o.min(row.created_ms)),
             );
         }
+        // Each row under the top-level entry that holds it (the first row
+        // wins, as a linear search would): one lookup per entry instead of a
+        // scan of every row, which made each walk O(entries x rows).
+        let mut by_top: HashMap<PathBuf, &TempRow> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(top) = top_level(&self.root, &row.path) {
+                by_top.entry(top).or_insert(row);
+            }
+        }
         for (path, m) in &tops {
             view.files += m.files;
             view.dirs += m.dirs;
             view.bytes += m.bytes;
-            let row = rows
-                .iter()
-                .find(|r| r.path == *path || r.path.starts_with(path));
+            let row = by_top.get(path).copied();
             match row {
                 Some(row) => {
                     if let Some(o) =
@@ -243,6 +250,13 @@ impl Stats {
         self.walking.store(false, Ordering::Release);
         self.notify();
     }
+}
+
+/// The entry directly under `root` that holds `path` (`path` itself when it
+/// is directly under `root`); `None` for `root` itself and paths outside it.
+fn top_level(root: &Path, path: &Path) -> Option<PathBuf> {
+    let first = path.strip_prefix(root).ok()?.components().next()?;
+    Some(root.join(first))
 }
 
 fn walk_dir(
@@ -362,5 +376,27 @@ impl TempRegistry {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_level;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn top_level_is_the_entry_directly_under_the_root() {
+        let root = Path::new("/d/tmp");
+        assert_eq!(
+            top_level(root, Path::new("/d/tmp/w-1")),
+            Some(PathBuf::from("/d/tmp/w-1"))
+        );
+        assert_eq!(
+            top_level(root, Path::new("/d/tmp/w-1/inner/f")),
+            Some(PathBuf::from("/d/tmp/w-1"))
+        );
+        assert_eq!(top_level(root, Path::new("/d/tmp")), None);
+        assert_eq!(top_level(root, Path::new("/d/other/x")), None);
+        assert_eq!(top_level(root, Path::new("/d/tmpx/y")), None);
     }
 }

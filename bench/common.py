@@ -1,0 +1,440 @@
+"""Shared helpers for the steward benchmarks (bench/run.py): statistics,
+/proc readers, a registry of every process a benchmark starts (so all of
+them are stopped on every exit path, Ctrl+C included), and steward data dirs
+built through the real command line.
+
+Standard library only.
+"""
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+# ---------------------------------------------------------------- statistics
+
+
+class Series:
+    """A list of measurements of one quantity: median, min, max."""
+
+    def __init__(self, values=None):
+        self.values = list(values or [])
+
+    def add(self, value):
+        if value is not None:
+            self.values.append(value)
+
+    def __bool__(self):
+        return bool(self.values)
+
+    @property
+    def median(self):
+        return statistics.median(self.values) if self.values else None
+
+    @property
+    def lo(self):
+        return min(self.values) if self.values else None
+
+    @property
+    def hi(self):
+        return max(self.values) if self.values else None
+
+
+def fmt_num(value, digits=None):
+    """A number with about three significant digits (or `digits` decimals)."""
+    if value is None:
+        return "n/a"
+    if digits is not None:
+        return f"{value:.{digits}f}"
+    a = abs(value)
+    if a >= 100:
+        return f"{value:.0f}"
+    if a >= 10:
+        return f"{value:.1f}"
+    if a >= 1:
+        return f"{value:.2f}"
+    if a >= 0.01:
+        return f"{value:.3f}"
+    return f"{value:.4f}"
+
+
+def fmt_series(series, unit="", digits=None):
+    """`median (min–max) unit`, or `n/a`."""
+    if not series:
+        return "n/a"
+    if len(series.values) == 1:
+        return f"{fmt_num(series.median, digits)}{unit}"
+    return (
+        f"{fmt_num(series.median, digits)}{unit} "
+        f"({fmt_num(series.lo, digits)}–{fmt_num(series.hi, digits)})"
+    )
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{fmt_num(a / b)}x"
+
+
+def table(header, rows):
+    """A markdown table."""
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def read_file(path, mode="r"):
+    try:
+        with open(path, mode) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def stat_fields(pid):
+    """Fields of /proc/PID/stat after the name: [state, ppid, pgrp, ...]."""
+    text = read_file(f"/proc/{pid}/stat")
+    if not text:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks (None once it is gone)."""
+    f = stat_fields(pid)
+    if not f:
+        return None
+    return int(f[11]) + int(f[12])
+
+
+def rss_bytes(pid):
+    """VmRSS and VmHWM (peak) of a process, in bytes."""
+    text = read_file(f"/proc/{pid}/status") or ""
+    out = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(rest.split()[0]) * 1024
+    return out.get("VmRSS"), out.get("VmHWM")
+
+
+def alive(pid):
+    f = stat_fields(pid)
+    return bool(f) and f[0] not in ("Z", "X")
+
+
+def children(pid):
+    """Pids of the direct children of `pid` (over all its threads)."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        text = read_file(f"/proc/{pid}/task/{tid}/children")
+        if text:
+            out.extend(int(p) for p in text.split())
+    return out
+
+
+def comm(pid):
+    text = read_file(f"/proc/{pid}/comm")
+    return text.strip() if text else None
+
+
+def all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def machine():
+    """Cores, CPU model, kernel, memory: for the report header."""
+    model = "unknown CPU"
+    for line in (read_file("/proc/cpuinfo") or "").splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem = ""
+    for line in (read_file("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB RAM"
+    return {
+        "cores": os.cpu_count(),
+        "model": model,
+        "kernel": os.uname().release,
+        "memory": mem,
+    }
+
+
+def fs_type(path):
+    """The filesystem type of the mount holding `path` (from /proc/mounts)."""
+    path = os.path.realpath(path)
+    best, kind = "", "unknown"
+    for line in (read_file("/proc/mounts") or "").splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mnt = parts[1]
+        if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+            best, kind = mnt, parts[2]
+    return kind
+
+
+# ---------------------------------------------------------------- cleanup
+
+
+class Reaper:
+    """Everything a benchmark starts is registered here and stopped by
+    `cleanup()`: steward instances (SIGTERM, then SIGKILL), process groups
+    we spawned, and any process whose environment or command line names the
+    bench root (steward's workers and aria2c, even of a crashed instance)."""
+
+    def __init__(self, root):
+        self.root = root
+        self.stewards = []  # Popen
+        self.groups = set()  # pgids we created
+        self.pids = set()  # our direct children, to reap
+
+    def steward(self, popen):
+        self.stewards.append(popen)
+        return popen
+
+    def group(self, pgid):
+        self.groups.add(pgid)
+        self.pids.add(pgid)
+
+    def forget_group(self, pgid):
+        self.groups.discard(pgid)
+        self.pids.discard(pgid)
+
+    def kill_marked(self):
+        """SIGKILL every process group whose member names the bench root."""
+        marker = os.fsencode(self.root)
+        me, my_group = os.getpid(), os.getpgrp()
+        for pid in all_pids():
+            if pid == me:
+                continue
+            env = read_file(f"/proc/{pid}/environ", "rb") or b""
+            cmd = read_file(f"/proc/{pid}/cmdline", "rb") or b""
+            if marker not in env and marker not in cmd:
+                continue
+            try:
+                pgid = os.getpgid(pid)
+            except OSError:
+                continue
+            try:
+                if pgid not in (my_group, 0, 1):
+                    os.killpg(pgid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def stop_stewards(self, grace=5.0):
+        for p in self.stewards:
+            if p.poll() is None:
+                try:
+                    p.send_signal(signal.SIGTERM)
+                except OSError:
+                    pass
+        end = time.monotonic() + grace
+        for p in self.stewards:
+            try:
+                p.wait(timeout=max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.stewards = []
+
+    def cleanup(self, remove_root=True):
+        self.stop_stewards()
+        for pgid in list(self.groups):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.kill_marked()
+        for pid in list(self.pids):
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        self.groups.clear()
+        self.pids.clear()
+        # Reap whatever else we fathered (floor scripts' children).
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        if remove_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def install_signal_handlers():
+    """SIGTERM and SIGHUP end the run like Ctrl+C does (cleanup runs)."""
+
+    def raise_interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGHUP, raise_interrupt)
+
+
+# ---------------------------------------------------------------- steward
+
+
+class Steward:
+    """The steward binary and a Reaper."""
+
+    def __init__(self, binary, reaper):
+        self.binary = binary
+        self.reaper = reaper
+
+    def cmd(self, data_dir, *args):
+        return [self.binary, "--data-dir", data_dir, *args]
+
+    def run(self, data_dir, *args, check=True):
+        env = dict(os.environ)
+        env.pop("STEWARD_LOG", None)
+        out = subprocess.run(self.cmd(data_dir, *args), capture_output=True, env=env)
+        if check and out.returncode != 0:
+            raise RuntimeError(
+                f"steward {' '.join(args)} failed ({out.returncode}): {out.stderr.decode(errors='replace').strip()}"
+            )
+        return out
+
+    def make_data_dir(self, path, accounts, config, prefix="acc"):
+        """A data dir with `config` as steward.toml and `accounts` accounts
+        added through `steward account add` (timed: returns ms per add)."""
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "steward.toml"), "w") as f:
+            f.write(config)
+        t = time.monotonic()
+        for i in range(accounts):
+            self.run(path, "account", "add", f"{prefix}{i:04d}")
+        return (time.monotonic() - t) * 1000 / max(1, accounts)
+
+    def start(self, data_dir, log_name="headless.out"):
+        """`steward run --headless` in its own process group."""
+        env = dict(os.environ)
+        env.pop("STEWARD_LOG", None)
+        log = open(os.path.join(data_dir, log_name), "ab")
+        try:
+            p = subprocess.Popen(
+                self.cmd(data_dir, "run", "--headless"),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                process_group=0,
+            )
+        finally:
+            log.close()
+        return self.reaper.steward(p)
+
+    def stop(self, popen, timeout=30.0):
+        """SIGTERM and wait; SIGKILL after `timeout`. Returns the exit code."""
+        if popen.poll() is None:
+            popen.send_signal(signal.SIGTERM)
+        try:
+            code = popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            code = popen.wait()
+        if popen in self.reaper.stewards:
+            self.reaper.stewards.remove(popen)
+        return code
+
+    def kill9(self, popen):
+        popen.kill()
+        popen.wait()
+        if popen in self.reaper.stewards:
+            self.reaper.stewards.remove(popen)
+
+    def status_json(self, data_dir):
+        out = self.run(data_dir, "status", "--json", check=False)
+        if out.returncode != 0:
+            return None
+        try:
+            return json.loads(out.stdout)
+        except ValueError:
+            return None
+
+
+def status_file(data_dir):
+    """The running instance's latest snapshot (`<data-dir>/status.json`)."""
+    text = read_file(os.path.join(data_dir, "status.json"))
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def running_workers(status):
+    """{account: pid} of the workers a snapshot shows running."""
+    out = {}
+    for acc in (status or {}).get("accounts", []):
+        w = acc.get("worker") or {}
+        if (w.get("state") or {}).get("state") == "running" and w.get("pid"):
+            out[acc["id"]] = w["pid"]
+    return out
+
+
+def wait_until(check, timeout, interval=0.005):
+    """Polls `check()` until it returns a true value; returns (value, seconds)
+    or (None, None) after `timeout`."""
+    t0 = time.monotonic()
+    end = t0 + timeout
+    while True:
+        v = check()
+        if v:
+            return v, time.monotonic() - t0
+        if time.monotonic() >= end:
+            return None, None
+        time.sleep(interval)
+
+
+def exec_children(pid, want_comm, count):
+    """True when `pid` has at least `count` live children named `want_comm`."""
+    kids = children(pid)
+    if len(kids) < count:
+        return False
+    n = sum(1 for k in kids if comm(k) == want_comm)
+    return n >= count
+
+
+def spawn_groups(reaper, argv, count, env=None, envs=None):
+    """`count` processes via posix_spawn, each the leader of its own group.
+    `envs` (a list) gives each its own environment. Returns the pids."""
+    path = shutil.which(argv[0]) or argv[0]
+    pids = []
+    for i in range(count):
+        e = envs[i] if envs else (env or os.environ)
+        pid = os.posix_spawn(path, argv, e, setpgroup=0)
+        reaper.group(pid)
+        pids.append(pid)
+    return pids
+
+
+def reap_all(reaper, pids):
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+        reaper.forget_group(pid)
