@@ -168,7 +168,8 @@ fn build(parts: Parts) -> Snapshot {
 }
 
 fn write_atomically(path: &Path, snap: &Snapshot) -> std::io::Result<()> {
-    let text = serde_json::to_vec_pretty(snap).map_err(std::io::Error::other)?;
+    // Compact: with hundreds of accounts the pretty form is several times larger.
+    let text = serde_json::to_vec(snap).map_err(std::io::Error::other)?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)

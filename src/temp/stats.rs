@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,8 @@ use crate::proc::ProcId;
 use crate::store::{TempKind, TempRow};
 use crate::time::now_ms;
 
+/// A walk with unchanged figures still announces itself this often.
+const QUIET_REFRESH_MS: i64 = 60_000;
 /// Every this many passes the walker re-reads unchanged directories too.
 const FULL_EVERY: u32 = 12;
 /// Deeper directories are not descended into.
@@ -40,6 +42,8 @@ pub(super) struct Stats {
     walking: AtomicBool,
     /// Fired after every change of the view, for a snapshot publisher.
     changed: Mutex<Option<Arc<Notify>>>,
+    /// When a walk last announced its figures (unix ms).
+    notified_ms: AtomicI64,
 }
 
 #[derive(Default)]
@@ -72,6 +76,7 @@ impl Stats {
             cache: Mutex::default(),
             walking: AtomicBool::new(false),
             changed: Mutex::new(None),
+            notified_ms: AtomicI64::new(0),
         }
     }
 
@@ -246,9 +251,27 @@ impl Stats {
         view.walk_ms = started.elapsed().as_millis() as u64;
         view.refreshed_ms = now_ms();
         view.walking = false;
-        *lock(&self.view) = view;
+        // Only new figures are news: a walk that found what the last one did
+        // updates its timestamps quietly (but at least once a minute, so "counted
+        // Nm ago" stays true), and an idle instance publishes almost nothing.
+        let quiet_for = view.refreshed_ms - self.notified_ms.load(Ordering::Acquire);
+        let changed = {
+            let mut current = lock(&self.view);
+            let same = TempView {
+                walk_ms: current.walk_ms,
+                refreshed_ms: current.refreshed_ms,
+                walking: current.walking,
+                ..view.clone()
+            } == *current;
+            *current = view;
+            !same
+        };
+        let news = changed || quiet_for >= QUIET_REFRESH_MS;
         self.walking.store(false, Ordering::Release);
-        self.notify();
+        if news {
+            self.notified_ms.store(now_ms(), Ordering::Release);
+            self.notify();
+        }
     }
 }
 
