@@ -40,6 +40,36 @@ pub fn secs_until(deadline_ms: i64, now_ms: i64) -> u64 {
     left.div_ceil(1000)
 }
 
+/// The gap between two looks at something that rarely changes: `base` after
+/// a look that found news, doubling after each quiet look, up to `max`. An
+/// idle instance then looks rarely, a busy one as often as `base` allows.
+#[derive(Debug, Clone, Copy)]
+pub struct QuietBackoff {
+    base: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+impl QuietBackoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        QuietBackoff {
+            base,
+            max: max.max(base),
+            current: base,
+        }
+    }
+
+    /// The gap before the next look, given whether this one found news.
+    pub fn next(&mut self, news: bool) -> Duration {
+        self.current = if news {
+            self.base
+        } else {
+            (self.current * 2).min(self.max)
+        };
+        self.current
+    }
+}
+
 /// Bytes as `512 B`, `1.5 KiB`, `20.0 MiB`, `3.2 GiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -75,6 +105,16 @@ mod tests {
         assert_eq!(secs_until(10_001, 9_000), 2);
         assert_eq!(secs_until(10_000, 9_000), 1);
         assert_eq!(secs_until(5_000, 9_000), 0);
+    }
+
+    #[test]
+    fn quiet_backoff_doubles_while_quiet_and_resets_on_news() {
+        let mut b = QuietBackoff::new(Duration::from_secs(2), Duration::from_secs(16));
+        let gaps: Vec<u64> = [false, false, false, false, true, false]
+            .iter()
+            .map(|news| b.next(*news).as_secs())
+            .collect();
+        assert_eq!(gaps, vec![4, 8, 16, 16, 2, 4]);
     }
 
     #[test]

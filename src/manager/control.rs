@@ -31,12 +31,14 @@ use crate::shutdown::{self, Progress};
 use crate::store::{AccountRow, SharedStore, StoreError};
 use crate::tasks::TaskTable;
 use crate::temp::TempRegistry;
-use crate::time::now_ms;
+use crate::time::{QuietBackoff, now_ms};
 
 /// How often the store is checked for commits by other processes.
 const STORE_POLL: Duration = Duration::from_millis(500);
-/// How often CPU, memory and lock holders of live workers are sampled.
+/// How often CPU, memory and lock holders of live workers are sampled while
+/// they change; quiet samples space out to `SAMPLE_QUIET_MAX`.
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+const SAMPLE_QUIET_MAX: Duration = Duration::from_secs(16);
 /// Deadline announced for a task cancel (the task's own stop applies it).
 const CANCEL_DEADLINE: Duration = Duration::from_secs(10);
 /// SIGTERM to SIGKILL for an operator-confirmed stop of a foreign aria2c.
@@ -242,9 +244,9 @@ impl Control {
         mut notices: mpsc::UnboundedReceiver<(NoticeLevel, String)>,
     ) -> ShutdownView {
         let mut store_poll = tokio::time::interval(STORE_POLL);
-        let mut sample = tokio::time::interval(SAMPLE_EVERY);
+        let mut sample_gap = QuietBackoff::new(SAMPLE_EVERY, SAMPLE_QUIET_MAX);
+        let mut next_sample = tokio::time::Instant::now();
         store_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut plan: Option<JoinHandle<ShutdownView>> = None;
         let mut commands_open = true;
         self.publish();
@@ -269,7 +271,15 @@ impl Control {
                         }
                     }
                 },
-                _ = changed.notified() => {}
+                _ = changed.notified() => {
+                    // Something moved (a worker started, stopped, logged): its
+                    // figures are worth a look soon, whatever the quiet spell.
+                    let soon = tokio::time::Instant::now() + SAMPLE_EVERY;
+                    if next_sample > soon {
+                        next_sample = soon;
+                        sample_gap = QuietBackoff::new(SAMPLE_EVERY, SAMPLE_QUIET_MAX);
+                    }
+                }
                 Some((level, text)) = notices.recv() => self.publisher.notice(level, text),
                 Ok(()) = self.aria2_view.changed() => {
                     let view = self.aria2_view.borrow_and_update().clone();
@@ -278,7 +288,10 @@ impl Control {
                     }
                 }
                 _ = store_poll.tick(), if plan.is_none() => dirty = self.poll_store(),
-                _ = sample.tick() => dirty = self.sample(),
+                _ = tokio::time::sleep_until(next_sample) => {
+                    dirty = self.sample();
+                    next_sample = tokio::time::Instant::now() + sample_gap.next(dirty);
+                }
                 // Lands a throttled status-file write once things went quiet.
                 _ = tokio::time::sleep(Duration::from_secs(1)), if self.publisher.status_pending() => {
                     dirty = false;

@@ -25,6 +25,7 @@ use super::registry::TempRegistry;
 use crate::manager::snapshot::{TempOwnerView, TempView};
 use crate::proc::ProcId;
 use crate::store::{TempKind, TempRow};
+use crate::time::QuietBackoff;
 use crate::time::now_ms;
 
 /// A walk with unchanged figures still announces itself this often.
@@ -115,9 +116,10 @@ impl Stats {
     }
 
     /// One full walk; blocking. Concurrent calls: the second returns at once.
-    fn walk(&self, registry: &TempRegistry) {
+    /// True when the figures changed.
+    fn walk(&self, registry: &TempRegistry) -> bool {
         if self.walking.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         lock(&self.view).walking = true;
         let started = Instant::now();
@@ -272,6 +274,7 @@ impl Stats {
             self.notified_ms.store(now_ms(), Ordering::Release);
             self.notify();
         }
+        changed
     }
 }
 
@@ -353,7 +356,7 @@ impl TempRegistry {
     /// Recomputes the figures now (a full walk of the temp root). Blocking:
     /// from async code use [`TempRegistry::refresh_stats_async`].
     pub fn refresh_stats(&self) -> TempView {
-        self.stats_state().walk(self);
+        let _ = self.stats_state().walk(self);
         self.stats()
     }
 
@@ -382,17 +385,20 @@ impl TempRegistry {
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
+        // Walks that find nothing new space out to 8x the interval: what
+        // steward itself creates and removes is counted as it happens anyway.
+        let mut quiet = QuietBackoff::new(interval, interval * 8);
         tokio::spawn(async move {
             loop {
                 let started = Instant::now();
                 let walker = me.clone();
                 let walk = tokio::task::spawn_blocking(move || walker.stats_state().walk(&walker));
-                tokio::select! {
-                    _ = walk => {}
+                let news = tokio::select! {
+                    news = walk => news.unwrap_or(true),
                     // The blocking walk finishes on its own; we just stop waiting.
                     _ = cancel.cancelled() => return,
-                }
-                let gap = interval.max(started.elapsed() * 4);
+                };
+                let gap = quiet.next(news).max(started.elapsed() * 4);
                 tokio::select! {
                     _ = tokio::time::sleep(gap) => {}
                     _ = cancel.cancelled() => return,
