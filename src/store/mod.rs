@@ -270,8 +270,11 @@ impl Store {
     /// `PRAGMA data_version`: changes whenever *another* connection commits,
     /// so a running manager can poll it to notice e.g. `steward account add`.
     pub fn data_version(&self) -> Result<i64, StoreError> {
+        // Polled about once a second for as long as steward runs: keep the
+        // compiled statement instead of parsing the pragma every time.
         self.conn
-            .pragma_query_one(None, "data_version")
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
             .ctx(&self.path)
     }
 
