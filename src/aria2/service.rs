@@ -687,6 +687,10 @@ impl Supervisor {
     async fn supervise(&mut self, mut inst: Instance) -> Next {
         let mut next_poll = tokio::time::Instant::now();
         let mut next_rescan = tokio::time::Instant::now() + self.opts.rescan_every;
+        // A process scan reads every /proc/PID/stat: while it finds the same
+        // aria2c processes, look less and less often (up to 8x rescan_every).
+        let mut rescan_gap =
+            crate::time::QuietBackoff::new(self.opts.rescan_every, self.opts.rescan_every * 8);
         let mut last_ok = Instant::now();
         // Other aria2c using our session file, already reported.
         let mut intruders: Vec<i32> = Vec::new();
@@ -784,13 +788,14 @@ impl Supervisor {
                             "another aria2c uses this data dir's session file (pids {pids:?}); it is stopped at the next restart"
                         ));
                     }
+                    let news = pids != intruders;
                     intruders = pids;
-                    self.view.send_if_modified(|v| {
+                    let news = self.view.send_if_modified(|v| {
                         let changed = v.foreign != found.foreign;
                         v.foreign = found.foreign;
                         changed
-                    });
-                    next_rescan = tokio::time::Instant::now() + self.opts.rescan_every;
+                    }) || news;
+                    next_rescan = tokio::time::Instant::now() + rescan_gap.next(news);
                 }
             }
         }
