@@ -686,6 +686,8 @@ impl Supervisor {
 
     async fn supervise(&mut self, mut inst: Instance) -> Next {
         let mut next_poll = tokio::time::Instant::now();
+        let mut idle_gap =
+            crate::time::QuietBackoff::new(self.opts.poll_idle, self.opts.poll_idle * 6);
         let mut next_rescan = tokio::time::Instant::now() + self.opts.rescan_every;
         // A process scan reads every /proc/PID/stat: while it finds the same
         // aria2c processes, look less and less often (up to 8x rescan_every).
@@ -747,14 +749,17 @@ impl Supervisor {
                             last_ok = Instant::now();
                             self.owners.resolve(&self.store, &mut p.downloads);
                             let busy = p.global.num_active + p.global.num_waiting > 0;
-                            self.view.send_if_modified(|v| {
+                            let changed = self.view.send_if_modified(|v| {
                                 let changed = v.global.as_ref() != Some(&p.global) || v.downloads != p.downloads;
                                 v.global = Some(p.global);
                                 v.downloads = p.downloads;
                                 v.polled_ms = Some(now_ms());
                                 changed
                             });
-                            let period = if busy { self.opts.poll_active } else { self.opts.poll_idle };
+                            // Idle and unchanged: look less and less often (a
+                            // download added through steward pokes a poll at once).
+                            let idle = idle_gap.next(changed);
+                            let period = if busy { self.opts.poll_active } else { idle };
                             next_poll = tokio::time::Instant::now() + period;
                         }
                         Err(e) => {

@@ -34,8 +34,8 @@ use crate::temp::TempRegistry;
 use crate::time::{QuietBackoff, now_ms};
 
 /// How often the store is checked for commits by other processes (a CLI
-/// change takes effect within about this long).
-const STORE_POLL: Duration = Duration::from_secs(1);
+/// change takes effect within about this long: "a couple of seconds").
+const STORE_POLL: Duration = Duration::from_secs(2);
 /// How often CPU, memory and lock holders of live workers are sampled while
 /// they change; quiet samples space out to `SAMPLE_QUIET_MAX`.
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
