@@ -44,6 +44,13 @@ const SAMPLE_QUIET_MAX: Duration = Duration::from_secs(16);
 const CANCEL_DEADLINE: Duration = Duration::from_secs(10);
 /// SIGTERM to SIGKILL for an operator-confirmed stop of a foreign aria2c.
 const FOREIGN_STOP_DEADLINE: Duration = Duration::from_secs(3);
+/// Snapshots are rebuilt at most this often: a burst of changes (500 workers
+/// stopping at once) costs a few rebuilds, not one per change.
+const PUBLISH_MIN_GAP: Duration = Duration::from_millis(16);
+/// The status file is rewritten at most this often; during a shutdown, which
+/// `steward stop` follows through it, at most every `STATUS_FILE_SHUTDOWN`.
+const STATUS_FILE_EVERY: Duration = Duration::from_secs(1);
+const STATUS_FILE_SHUTDOWN: Duration = Duration::from_millis(100);
 /// How long start-up waits for aria2c to answer before starting workers
 /// without its RPC coordinates (a broken aria2 must not hold workers back).
 const ARIA2_READY_LIMIT: Duration = Duration::from_secs(5);
@@ -251,11 +258,14 @@ impl Control {
         let mut plan: Option<JoinHandle<ShutdownView>> = None;
         let mut commands_open = true;
         self.publish();
+        let mut last_publish = tokio::time::Instant::now();
+        let mut publish_due: Option<tokio::time::Instant> = None;
         let report = loop {
             let changed = self.changed.clone();
             // Only what can change the snapshot asks for a publish: an idle
             // instance with 1,000 workers then rebuilds nothing between samples.
             let mut dirty = true;
+            let status_gap = self.status_gap();
             tokio::select! {
                 cmd = rx.recv(), if commands_open => match cmd {
                     Some(cmd) => {
@@ -293,17 +303,26 @@ impl Control {
                     dirty = self.sample();
                     next_sample = tokio::time::Instant::now() + sample_gap.next(dirty);
                 }
+                // A publish held back by PUBLISH_MIN_GAP.
+                _ = async { tokio::time::sleep_until(publish_due.unwrap_or_else(tokio::time::Instant::now)).await }, if publish_due.is_some() => {}
                 // Lands a throttled status-file write once things went quiet.
-                _ = tokio::time::sleep(Duration::from_secs(1)), if self.publisher.status_pending() => {
-                    dirty = false;
-                    self.publisher.write_status(&self.options.data_dir.status_file(), false);
+                _ = tokio::time::sleep(status_gap), if self.publisher.status_pending() => {
+                    dirty = publish_due.is_some();
+                    self.publisher.write_status(&self.options.data_dir.status_file(), status_gap);
                 }
                 done = async { plan.as_mut().expect("guarded by the if").await }, if plan.is_some() => {
                     break done.unwrap_or_default();
                 }
             }
             if dirty {
-                self.publish();
+                let now = tokio::time::Instant::now();
+                if now >= last_publish + PUBLISH_MIN_GAP {
+                    self.publish();
+                    last_publish = now;
+                    publish_due = None;
+                } else if publish_due.is_none() {
+                    publish_due = Some(last_publish + PUBLISH_MIN_GAP);
+                }
             }
         };
         self.download_tasks.end_all();
@@ -318,7 +337,7 @@ impl Control {
         info!(outcome = ?outcome, "manager stopped");
         self.publish();
         self.publisher
-            .write_status(&self.options.data_dir.status_file(), true);
+            .write_status(&self.options.data_dir.status_file(), Duration::ZERO);
         report
     }
 
@@ -645,9 +664,17 @@ impl Control {
             usage: self.usage.clone(),
             holders: self.holders.clone(),
         });
-        // During a shutdown `steward stop` follows the status file: keep it current.
-        let shutting_down = self.progress.is_some();
+        let gap = self.status_gap();
         self.publisher
-            .write_status(&self.options.data_dir.status_file(), shutting_down);
+            .write_status(&self.options.data_dir.status_file(), gap);
+    }
+
+    /// During a shutdown `steward stop` follows the status file: keep it fresher.
+    fn status_gap(&self) -> Duration {
+        if self.progress.is_some() {
+            STATUS_FILE_SHUTDOWN
+        } else {
+            STATUS_FILE_EVERY
+        }
     }
 }

@@ -19,8 +19,6 @@ use crate::time::now_ms;
 
 /// Notices kept in snapshots.
 const NOTICES_KEPT: usize = 20;
-/// The status file is rewritten at most this often (the last state always lands).
-const STATUS_FILE_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct Publisher {
     tx: watch::Sender<Arc<Snapshot>>,
@@ -89,12 +87,11 @@ impl Publisher {
         self.status_dirty = true;
     }
 
-    /// Writes the status file if it is due (or `now` is set).
-    pub fn write_status(&mut self, path: &Path, now: bool) {
-        let due = self
-            .status_written
-            .is_none_or(|t| t.elapsed() >= STATUS_FILE_EVERY);
-        if !self.status_dirty || !(due || now) {
+    /// Writes the status file if it changed and the last write is at least
+    /// `min_gap` ago (`Duration::ZERO`: now).
+    pub fn write_status(&mut self, path: &Path, min_gap: Duration) {
+        let due = self.status_written.is_none_or(|t| t.elapsed() >= min_gap);
+        if !self.status_dirty || !due {
             return;
         }
         let snap = self.tx.borrow().clone();
