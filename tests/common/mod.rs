@@ -108,33 +108,33 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// Every pid under /proc right now.
+fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Live (non-zombie) pids whose process group is `pgid`.
 pub fn group_members(pgid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // fields[0] = state, [1] = ppid, [2] = pgrp
-        if fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(pgid) {
-            out.push(pid);
-        }
-    }
-    out
+    all_pids()
+        .into_iter()
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // fields[0] = state, [1] = ppid, [2] = pgrp
+            fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(pgid)
+        })
+        .collect()
 }
 
 /// Pids of live processes whose environment has STEWARD_ACCOUNT=<account>
@@ -147,28 +147,17 @@ pub fn worker_pids(dir: &Path, account: &str) -> Vec<i32> {
             .join(format!("{account}.session"))
             .display()
     );
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
-        let has = |want: &str| vars.contains(&want.as_bytes());
-        if has(&want_account) && has(&want_file) && alive(pid) {
-            out.push(pid);
-        }
-    }
-    out
+    all_pids()
+        .into_iter()
+        .filter(|pid| {
+            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+            let has = |want: &str| vars.contains(&want.as_bytes());
+            has(&want_account) && has(&want_file) && alive(*pid)
+        })
+        .collect()
 }
 
 /// Whether another process holds a flock on `path` (util-linux `flock -n`).
