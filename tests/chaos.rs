@@ -47,21 +47,7 @@ const RATE: u64 = 12 * 1024;
 /// How long the invariants may take to hold after a start.
 const SETTLE: Duration = Duration::from_secs(20);
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use steward::temp::churn::Rng;
 
 /// The seed and the iteration, for every failure message.
 #[derive(Clone, Copy)]
@@ -420,7 +406,7 @@ fn sigkill_at_random_moments_and_recover() {
 
     for i in 0..iterations {
         ctx.iteration = i + 1;
-        let churn = chaos.start_churn(rng.next());
+        let churn = chaos.start_churn(rng.next_u64());
         // One kill in three lands early: during reconciliation and startup.
         let early = rng.below(3) == 0;
         if !early {

@@ -9,10 +9,12 @@ use super::{Owner, TempGuard, TempRegistry};
 use crate::proc::ProcId;
 
 /// A small xorshift generator: deterministic from the seed, no dependency.
-struct Rng(u64);
+/// Shared with the crash-chaos test, which replays runs from a seed too.
+/// The seed must not be 0 (xorshift stays at 0): callers pass `seed | 1`.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -20,8 +22,8 @@ impl Rng {
         self.0 = x;
         x
     }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
     }
 }
 
