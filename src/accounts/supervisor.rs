@@ -559,9 +559,23 @@ impl Supervisor {
     /// group is gone.
     fn release(&self, w: LiveWorker) {
         drop(w.lock);
-        let (tmp, account) = (w.tmp, self.spec.account.clone());
+        let (tmp, account, registry) = (w.tmp, self.spec.account.clone(), self.ctx.temp.clone());
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = tmp.release() {
+            let path = tmp.path().to_path_buf();
+            let mut result = tmp.release();
+            // The same fork-copy window as for the session lock: a child being
+            // spawned for another account may hold a copy of this dir's lock
+            // description until its exec. Only then is the release retried.
+            let deadline = std::time::Instant::now() + OWN_COPY_WAIT;
+            while let Err(crate::temp::TempError::Held { pids, .. }) = &result {
+                let only_ours = pids.iter().all(|&p| p == std::process::id() as i32);
+                if !only_ours || std::time::Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                result = registry.release(&path);
+            }
+            if let Err(e) = result {
                 warn!(account = %account, error = %e, "worker temp dir left for the sweep");
             }
         });
