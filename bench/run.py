@@ -3,8 +3,8 @@
 and writes BENCHMARKS.md.
 
     cargo build --release --examples --bins
-    python3 bench/run.py            # >= 5 runs per figure (about 30 minutes)
-    python3 bench/run.py --quick    # 1-2 runs per figure (about 8 minutes)
+    python3 bench/run.py            # >= 5 runs per figure (about 50 minutes)
+    python3 bench/run.py --quick    # 1-2 runs per figure (about 12 minutes)
 
 Every figure of steward is measured next to a floor (a plain script doing
 the same kernel work) or a peer tool in the same run, with the ratio and the
@@ -25,7 +25,10 @@ goal from issue 7. Scenarios (numbered as in the issue):
     vs `fuser` and `lsof` (when installed);
  8. crash recovery: SIGKILL steward with 100 workers and 10,000 temp files
     in their dirs, start again, time until the workers run again and the
-    dead owners' temp files are gone.
+    dead owners' temp files are gone;
+ peers: supervisord and pm2 idle with the same 200 workers, htop, btop and
+    mprocs in the same pty, supervisord's shutdown of the same workers
+    (bench/peers.py; each when installed, see bench/install-peers.sh).
 
 Everything it starts is stopped on every exit path (Ctrl+C, SIGTERM, SIGHUP,
 errors): steward instances by pid, the groups it spawned, and any process
@@ -46,6 +49,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from peers import peers_section  # noqa: E402
 
 from common import (  # noqa: E402
     CLK_TCK,
@@ -109,6 +114,7 @@ class Bench:
         self.sections = []  # markdown
         self.goals = []  # (scenario, goal, figure, pass/miss)
         self.notes = []
+        self.figures = {}  # steward's own figures of this run, for the peers section
 
     def log(self, msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -166,6 +172,7 @@ class Bench:
                 rss.add(r / 1e6)
                 hwm.add(h / 1e6)
                 self.log(f"idle {n}: run {run + 1}: cpu {cpu.values[-1]:.3f} %, rss {r / 1e6:.1f} MB")
+            self.figures[("idle", n)] = (cpu, rss)
             goal = None
             if n == 200:
                 ok = cpu.median is not None and cpu.median < 0.05 and rss.median < 20
@@ -183,9 +190,9 @@ class Bench:
             f"CPU = utime+stime of steward's /proc/PID/stat over {self.args.idle_seconds:g} s, "
             f"after {self.args.settle:g} s of settling; one clock tick over that window is "
             f"{tick:.3f} %, the resolution of the CPU figure. RSS = VmRSS at the end of the window "
-            f"(MB = 10^6 bytes), peak = VmHWM. No peer is installed here to measure in the same run; "
-            "quoted from NOTES.md (same kind of machine): supervisord with 200 children 0.10 % / 34 MiB, "
-            "pm2 0.1–0.3 % / 66 MiB.\n\n"
+            f"(MB = 10^6 bytes), peak = VmHWM. supervisord and pm2 with the same 200 workers are "
+            "measured in the same run under \"Peers\" below (when installed; issue 7 quotes "
+            "supervisord 0.10 % / 34 MiB, pm2 0.1–0.3 % / 66 MiB).\n\n"
             + table(["accounts", "CPU % of one core", "RSS", "peak RSS", "goal", "result"], rows)
         )
 
@@ -203,10 +210,16 @@ class Bench:
             return
         helptext = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True).stdout
         flag = "--binary" if "--binary" in helptext else "--steward"
+        medians = os.path.join(self.root, "tui.json")
         cmd = [sys.executable, script, flag, self.args.binary, "--runs", str(self.runs),
-               "--idle-seconds", str(self.args.idle_seconds)]
+               "--idle-seconds", str(self.args.idle_seconds), "--json", medians]
         self.log("TUI: " + " ".join(cmd))
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        try:
+            with open(medians) as f:
+                self.figures["tui"] = {int(k): v for k, v in json.load(f).items()}
+        except (OSError, ValueError):
+            pass
         body = out.stdout.strip() or "(no output)"
         if out.returncode != 0:
             body += f"\n\n`tui_pty.py` exited with {out.returncode}: {out.stderr.strip()[-500:]}"
@@ -319,6 +332,7 @@ class Bench:
                         phase.add((ph["ended_ms"] - ph["started_ms"]) / 1000)
                 floor.add(self.floor_shutdown(n, ign, 2.0))
                 self.log(f"shutdown {n}/{ign}: run {run + 1}: steward {total.values[-1]:.3f} s, floor {floor.values[-1]:.3f} s")
+            self.figures[("shutdown", n, ign)] = total
             ok = total.median is not None and total.median <= floor.median + 0.050
             label = f"{n} workers" + (f", {ign} ignore TERM" if ign else "")
             rows.append([label, fmt_series(total), fmt_series(phase), fmt_series(floor),
@@ -680,7 +694,13 @@ class Bench:
         return "\n\n".join(parts) + "\n"
 
 
-SCENARIOS = ["idle", "tui", "startup", "shutdown", "sweep", "scan", "crash"]
+    # ------------------------------------------------------------ peers
+
+    def peers(self):
+        peers_section(self)
+
+
+SCENARIOS = ["idle", "tui", "startup", "shutdown", "sweep", "scan", "crash", "peers"]
 
 
 def main():

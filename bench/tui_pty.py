@@ -59,6 +59,10 @@ GOALS = {
     "key_p99_ms": 30.0,
 }
 
+# Drawn in the footer, the last row: a frame is written top to bottom, so
+# once this is out the whole first frame is on the screen.
+FOOTER_MARK = b"start/stop"
+
 # How long the pty must stay silent to count as "the screen went quiet".
 QUIET_S = 0.5
 # Between key presses: silence needed before the next press.
@@ -202,17 +206,20 @@ def running_workers(steward, data_dir):
 
 
 class Tui:
-    """steward's dashboard on a pty we hold the master side of."""
+    """A terminal program (steward's dashboard, or a peer in bench/peers.py)
+    on a pty we hold the master side of. `mark` is a path every process it
+    starts names in its command line or environment, so all of them can be
+    found and stopped; `env` adds to (and overrides) the environment."""
 
-    def __init__(self, steward, data_dir):
-        self.data_dir = data_dir
+    def __init__(self, argv, mark, env=None):
+        self.mark = mark
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-        env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(COLUMNS), LINES=str(ROWS))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(ROWS), **(env or {})}
         env.pop("NO_COLOR", None)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [steward, "--data-dir", data_dir],
+            argv,
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -295,7 +302,7 @@ class Tui:
             os.close(self.master)
         except OSError:
             pass
-        return kill_leftovers(self.data_dir)
+        return kill_leftovers(self.mark)
 
 
 # -- one run --------------------------------------------------------------
@@ -304,11 +311,11 @@ class Tui:
 def one_run(steward, template, accounts, args, scratch, run_index):
     data_dir = os.path.join(scratch, f"run-{accounts}-{run_index}")
     shutil.copytree(template, data_dir)
-    tui = Tui(steward, data_dir)
+    tui = Tui([steward, "--data-dir", data_dir], data_dir)
     figures = {}
     try:
         # 1. Startup: every worker running, then the screen quiet.
-        first_output = None
+        first_output = first_frame = None
         end = tui.started + STARTUP_TIMEOUT_S
         next_poll = 0.0
         while True:
@@ -317,14 +324,18 @@ def one_run(steward, template, accounts, args, scratch, run_index):
                 raise BenchError(f"not all {accounts} workers running after {STARTUP_TIMEOUT_S:.0f} s")
             if not tui.alive():
                 raise BenchError(f"steward exited with {tui.proc.returncode}: {tui.tail[-400:]!r}")
-            if tui.read(0.05) and first_output is None:
-                first_output = time.monotonic() - tui.started
+            if tui.read(0.05):
+                if first_output is None:
+                    first_output = time.monotonic() - tui.started
+                if first_frame is None and FOOTER_MARK in tui.tail:
+                    first_frame = time.monotonic() - tui.started
             if now >= next_poll:
                 next_poll = now + 0.25
                 if running_workers(steward, data_dir) == accounts:
                     break
         figures["all_running_s"] = time.monotonic() - tui.started
         figures["first_output_s"] = first_output
+        figures["first_frame_s"] = first_frame
         if not tui.wait_quiet(QUIET_S, 30):
             print("  (screen never went quiet for 0.5 s before the idle window)", file=sys.stderr)
 
@@ -384,6 +395,7 @@ ROWS_SHOWN = [
     ("shutdown_s", "q to exit (s)", "{:.3f}"),
     ("all_running_s", "start to all workers running (s)", "{:.2f}"),
     ("first_output_s", "start to first output (s)", "{:.3f}"),
+    ("first_frame_s", "start to first full frame (s)", "{:.3f}"),
 ]
 
 
@@ -432,6 +444,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5, help="runs per count (default: %(default)s)")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle window (default: %(default)s)")
     parser.add_argument("--keys", type=int, default=200, help="key presses per run (default: %(default)s)")
+    parser.add_argument("--json", help="also write the medians per account count to this file")
     args = parser.parse_args()
     steward = os.path.abspath(args.steward)
     if not os.access(steward, os.X_OK):
@@ -445,6 +458,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="steward-tui-bench-")
     print(f"## steward TUI in a pty ({COLUMNS}x{ROWS})\n\n{machine()}; binary {steward}\n")
     failed = False
+    medians = {}
     try:
         for accounts in counts:
             template, add_seconds = make_template(steward, accounts, scratch)
@@ -463,6 +477,10 @@ def main():
                       file=sys.stderr)
             if runs:
                 print(table(accounts, runs, add_seconds, args))
+                medians[accounts] = {
+                    key: statistics.median(v) for key in runs[0]
+                    if (v := [r[key] for r in runs if r.get(key) is not None])
+                }
             shutil.rmtree(template, ignore_errors=True)
     except (KeyboardInterrupt, Interrupted):
         print("interrupted; cleaning up", file=sys.stderr)
@@ -473,6 +491,9 @@ def main():
             if left:
                 print(f"killed {left} leftover process(es)", file=sys.stderr)
             shutil.rmtree(scratch, ignore_errors=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(medians, f)
     return 1 if failed else 0
 
 
