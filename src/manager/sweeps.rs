@@ -69,8 +69,16 @@ impl Sweeps {
         let _ = self.notices.send((level, text));
     }
 
-    /// Scans every kind into a plan and shows it.
+    /// Scans every kind into a plan and shows it; not while a plan is being
+    /// applied (the new view would replace the one its results go to).
     pub fn preview(&self) {
+        if self.lock().as_ref().is_some_and(|v| v.applying) {
+            self.tell(
+                NoticeLevel::Error,
+                "a sweep is being applied: its results come first".into(),
+            );
+            return;
+        }
         let me = self.clone();
         let ticket = self
             .tasks
@@ -173,7 +181,65 @@ impl Sweeps {
         });
     }
 
+    /// Drops the sweep on screen, but never one being applied: its results
+    /// are still to come and the operator sees them with `o`.
     pub fn dismiss(&self) {
-        self.set(None);
+        let mut view = self.lock();
+        if view.as_ref().is_some_and(|v| v.applying) {
+            return;
+        }
+        *view = None;
+        drop(view);
+        self.changed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::paths::DataDir;
+    use crate::store::Store;
+
+    fn sweeps(dir: &std::path::Path) -> (Sweeps, mpsc::UnboundedReceiver<(NoticeLevel, String)>) {
+        let data_dir = DataDir::new(dir);
+        let store: SharedStore = Arc::new(std::sync::Mutex::new(
+            Store::open(&data_dir.db_file()).unwrap(),
+        ));
+        let config = Config::default();
+        let temp =
+            TempRegistry::open(&data_dir, config.temp_root(&data_dir), store.clone()).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let scope = SweepScope::new(&config, &data_dir);
+        let sweeps = Sweeps::new(scope, store, TaskTable::new(), temp, tx, Arc::default());
+        (sweeps, rx)
+    }
+
+    #[tokio::test]
+    async fn a_sweep_being_applied_is_neither_dismissed_nor_replaced_by_a_preview() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sweeps, mut notices) = sweeps(dir.path());
+        let applying = SweepView {
+            applying: true,
+            ..Default::default()
+        };
+        sweeps.set(Some(applying.clone()));
+
+        sweeps.dismiss();
+        assert_eq!(
+            sweeps.view(),
+            Some(applying.clone()),
+            "its results are still to come"
+        );
+        sweeps.preview();
+        assert_eq!(sweeps.view(), Some(applying), "no scan replaces it");
+        let (level, text) = notices.try_recv().unwrap();
+        assert_eq!(level, NoticeLevel::Error);
+        assert!(text.contains("being applied"), "{text}");
+
+        // Once it finished, the results go with a dismiss.
+        sweeps.lock().as_mut().unwrap().applying = false;
+        sweeps.dismiss();
+        assert_eq!(sweeps.view(), None);
     }
 }

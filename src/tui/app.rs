@@ -295,6 +295,12 @@ impl App {
                 },
                 Stage::Results(_) | Stage::Failed(_) => return self.close_sweep(),
             },
+            // Esc while applying hides the dialog; the manager keeps the
+            // results for `o` (dismissing now would throw them away).
+            Action::Back if matches!(dialog.stage(snapshot), Stage::Applying(_)) => {
+                self.modals.pop();
+                self.hint = Some("the sweep goes on; o shows its results".into());
+            }
             Action::Back => return self.close_sweep(),
             _ => {}
         }
@@ -425,6 +431,12 @@ impl App {
                 }
             },
             Action::Sweep => {
+                // A sweep closed while it was applied goes on: `o` shows it
+                // (its progress, then its results) instead of scanning anew.
+                if let Some(dialog) = SweepDialog::resume(snapshot) {
+                    self.modals.push(Modal::Sweep(dialog));
+                    return Vec::new();
+                }
                 self.modals.push(Modal::Sweep(SweepDialog::new(snapshot)));
                 return vec![Command::PreviewSweep];
             }

@@ -791,3 +791,42 @@ fn enter_closes_a_sweep_the_manager_could_not_run() {
     );
     assert!(app.modals.is_empty());
 }
+
+#[test]
+fn esc_while_applying_hides_the_sweep_and_o_shows_it_again() {
+    let mut app = app();
+    let preview = fixtures::sweep_preview_snapshot();
+    run(&mut app, &fixtures::busy_snapshot(), &[Action::Sweep]);
+    let plan_id = preview.sweep.as_ref().unwrap().plan.id;
+    assert_eq!(
+        run(&mut app, &preview, &[Action::Accept]),
+        vec![Command::ApplySweep { plan_id }]
+    );
+    let mut applying = preview.clone();
+    applying.sweep.as_mut().unwrap().applying = true;
+    // Esc hides the dialog without dismissing: the results would be lost.
+    assert!(run(&mut app, &applying, &[Action::Back]).is_empty());
+    assert!(app.modals.is_empty());
+    // o shows the same sweep again, without scanning anew.
+    assert!(run(&mut app, &applying, &[Action::Sweep]).is_empty());
+    assert_eq!(app.mode(&applying), Mode::Sweep);
+    let results = fixtures::sweep_results_snapshot();
+    let Some(Modal::Sweep(dialog)) = app.modals.last() else {
+        panic!("no sweep dialog");
+    };
+    assert!(matches!(
+        dialog.stage(&results),
+        super::sweep_view::Stage::Results(_)
+    ));
+    assert_eq!(
+        run(&mut app, &results, &[Action::Accept]),
+        vec![Command::DismissSweep]
+    );
+    // With nothing left to show, o scans again.
+    let mut none = results.clone();
+    none.sweep = None;
+    assert_eq!(
+        run(&mut app, &none, &[Action::Sweep]),
+        vec![Command::PreviewSweep]
+    );
+}

@@ -389,6 +389,10 @@ fn sweep_applying_and_results() {
         text.contains("Sweep: applying…") && text.contains("applying: 5 items"),
         "{text}"
     );
+    assert!(
+        text.contains("Esc hide (it goes on; o shows it again)"),
+        "{text}"
+    );
 
     let snapshot = fixtures::sweep_results_snapshot();
     for text in snapshot_both("sweep_results", &app, &snapshot) {

@@ -84,6 +84,18 @@ impl SweepDialog {
         }
     }
 
+    /// A dialog on the sweep the manager is applying, or has applied and
+    /// still holds the results of (the dialog was closed meanwhile); `None`
+    /// when there is none and `o` should preview anew.
+    pub fn resume(snapshot: &Snapshot) -> Option<SweepDialog> {
+        let sweep = snapshot.sweep.as_ref()?;
+        let ongoing = sweep.applying || sweep.finished_ms.is_some();
+        (ongoing && sweep.error.is_none()).then(|| SweepDialog {
+            applied: Some(sweep.plan.id),
+            ..SweepDialog::default()
+        })
+    }
+
     /// What `y` would send now: applying exactly the plan on screen, if
     /// there is one with something to do and it was not applied already.
     pub fn apply_command(&self, snapshot: &Snapshot) -> Option<Command> {
@@ -143,7 +155,7 @@ pub fn render(
         Stage::Preview(_) => ("Sweep preview", "y/Enter apply · Esc back out".to_string()),
         Stage::Applying(_) => (
             "Sweep: applying…",
-            "Esc close (it finishes anyway; results in Logs)".to_string(),
+            "Esc hide (it goes on; o shows it again)".to_string(),
         ),
         Stage::Results(_) => ("Sweep results", "Enter/Esc close".to_string()),
         Stage::Failed(_) => ("Sweep: could not run", "Enter/Esc close".to_string()),
