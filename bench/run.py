@@ -604,6 +604,10 @@ class Bench:
                 raise RuntimeError("crash: workers did not write their files")
             old_dirs = [os.path.join(tmp, e) for e in os.listdir(tmp)]
             old_pids = set(running_workers(status_file(d)).values())
+            # The restarted run's workers just sleep, as the floor's do: new
+            # workers writing files would take the CPU the recovery is timed on.
+            with open(os.path.join(d, "steward.toml"), "w") as f:
+                f.write(config(SLEEP, aria2=True, stop_timeout="2s"))
             self.st.kill9(p)
             t0 = time.monotonic()
             p = self.st.start(d)
@@ -629,7 +633,8 @@ class Bench:
             "## 8. Crash recovery\n\n"
             f"{n} accounts whose worker writes {per} files of 1 KiB into its TMPDIR and then sleeps "
             f"({n * per:,} temp files), aria2 enabled. SIGKILL to steward (its workers and aria2c live on), "
-            "then `steward run --headless` again at once; timed until every old worker dir is gone and "
+            "then `steward run --headless` again at once, configured with workers that only sleep (like the "
+            "floor's new processes); timed until every old worker dir is gone and "
             "the snapshot shows all workers running with new pids. That covers the instance lock, "
             "reconciliation (stopping the crashed run's workers through their recorded identities, "
             "and the leftover aria2c), the automatic sweep of dead owners' temp entries, and starting "
