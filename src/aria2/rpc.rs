@@ -52,6 +52,17 @@ impl Aria2Rpc {
         &self.secret
     }
 
+    /// Opens and closes a connection to the RPC port, sending nothing. An
+    /// idle aria2c sits in its event loop's wait for up to a second and only
+    /// looks at a SIGTERM when that wait ends; a connection ends it at once
+    /// (measured with 1.36: 1.0 s to exit after SIGTERM when idle, under
+    /// 10 ms with this poke). Errors are of no interest: a gone aria2c
+    /// needs no waking.
+    pub async fn wake(&self) {
+        let connect = tokio::net::TcpStream::connect(self.addr);
+        let _ = tokio::time::timeout(Duration::from_millis(100), connect).await;
+    }
+
     /// `http://127.0.0.1:PORT/jsonrpc`, what workers get as `ARIA2_RPC_URL`.
     pub fn url(&self) -> String {
         format!("http://{}/jsonrpc", self.addr)

@@ -866,7 +866,8 @@ impl Supervisor {
             }
         }
         let left = deadline.saturating_sub(began.elapsed());
-        self.terminate_child(&mut inst.child, inst.id, left).await;
+        self.terminate_child(&mut inst.child, inst.id, Some(&inst.rpc), left)
+            .await;
         if let Some(id) = inst.id
             && let Err(e) = clear_instance(&self.store, id)
         {
@@ -877,7 +878,7 @@ impl Supervisor {
 
     /// Stops a child that never got to `running` (no session worth saving).
     async fn kill_child(&mut self, child: &mut Spawned, id: Option<ProcId>) {
-        self.terminate_child(child, id, Duration::from_millis(500))
+        self.terminate_child(child, id, None, Duration::from_millis(500))
             .await;
     }
 
@@ -885,6 +886,7 @@ impl Supervisor {
         &mut self,
         child: &mut Spawned,
         id: Option<ProcId>,
+        rpc: Option<&Aria2Rpc>,
         deadline: Duration,
     ) {
         let pid = child.pid;
@@ -896,6 +898,9 @@ impl Supervisor {
         let group = Group::of_leader(id);
         if child.exited().is_none() {
             send_group(&group, Sig::Term);
+            if let Some(rpc) = rpc {
+                rpc.wake().await;
+            }
             if child.wait_timeout(deadline).await.is_none() {
                 tracing::warn!(
                     pid,
