@@ -220,6 +220,19 @@ class Bench:
                 self.figures["tui"] = {int(k): v for k, v in json.load(f).items()}
         except (OSError, ValueError):
             pass
+        big = self.figures.get("tui", {}).get(1000)
+        if big:
+            cpu, rss = big.get("cpu_pct"), big.get("rss_mb")
+            bps, p99 = big.get("idle_bps"), big.get("key_p99_ms")
+            self.goals += [
+                ("1 idle TUI, 1000 accounts", "< 0.2 % CPU and < 25 MB RSS",
+                 f"{fmt_num(cpu)} %, {fmt_num(rss)} MB",
+                 goal_cell(cpu is not None and rss is not None and cpu < 0.2 and rss < 25)),
+                ("2 TUI output at idle, 1000 accounts", "< 20 B/s", f"{fmt_num(bps)} B/s",
+                 goal_cell(bps is not None and bps < 20)),
+                ("3 key latency p99, 1000 rows", "< 30 ms", f"{fmt_num(p99)} ms",
+                 goal_cell(p99 is not None and p99 < 30)),
+            ]
         body = out.stdout.strip() or "(no output)"
         if out.returncode != 0:
             body += f"\n\n`tui_pty.py` exited with {out.returncode}: {out.stderr.strip()[-500:]}"
@@ -687,7 +700,7 @@ class Bench:
             "",
             "## Goals",
             "",
-            table(["scenario", "goal (issue 7)", "steward vs floor", "result"], self.goals),
+            table(["scenario", "goal (issue 7)", "steward (vs floor)", "result"], self.goals),
         ]
         parts = ["\n".join(head)] + self.sections
         if self.notes:
