@@ -62,10 +62,30 @@ pub fn apply(
     plan: &SweepPlan,
     cancel: &CancellationToken,
 ) -> Vec<SweepItemResult> {
-    plan.items
-        .iter()
-        .map(|item| apply_item(scope, store, item, cancel))
-        .collect()
+    let items = &plan.items;
+    let mut results = Vec::with_capacity(items.len());
+    let mut start = 0;
+    while start < items.len() {
+        // A run of removals of unrelated paths goes to several threads; every
+        // other item (processes, session files) runs alone, in plan order.
+        let end = start
+            + items[start..]
+                .iter()
+                .take_while(|i| removes_a_path(i))
+                .count();
+        if end > start + 1 && !nested(&items[start..end]) {
+            results.extend(super::par_map(
+                &items[start..end],
+                super::SWEEP_THREADS,
+                |item| apply_item(scope, store, item, cancel),
+            ));
+            start = end;
+        } else {
+            results.push(apply_item(scope, store, &items[start], cancel));
+            start += 1;
+        }
+    }
+    results
 }
 
 /// Applies (or skips) one item and records the outcome.
@@ -90,6 +110,35 @@ fn apply_item(
         outcome,
         freed,
     }
+}
+
+/// Items whose whole effect is removing their own path: independent of each
+/// other unless one path holds another.
+fn removes_a_path(item: &SweepItem) -> bool {
+    matches!(item.target, SweepTarget::Path { .. })
+        && matches!(
+            item.kind,
+            SweepKind::TempDeadOwner
+                | SweepKind::TempUntracked
+                | SweepKind::StaleLockFile
+                | SweepKind::TrashExpired
+        )
+}
+
+/// Whether a path of `items` lies inside another's (registered entries may
+/// nest): such a run is applied in order, one item at a time, so no two
+/// threads ever walk the same tree.
+fn nested(items: &[SweepItem]) -> bool {
+    let mut paths: Vec<&Path> = items
+        .iter()
+        .filter_map(|i| match &i.target {
+            SweepTarget::Path { path } => Some(path.as_path()),
+            _ => None,
+        })
+        .collect();
+    // Component-wise order puts a path's descendants right after it.
+    paths.sort();
+    paths.windows(2).any(|w| w[1].starts_with(w[0]))
 }
 
 fn record(store: &SharedStore, item: &SweepItem, outcome: &SweepOutcome) {
