@@ -15,7 +15,7 @@
 //! removal may take file types from `d_type` and unlink non-directories
 //! without a `stat` ([`Count::Entries`]), as `find -delete` does.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::mem::MaybeUninit;
@@ -105,7 +105,7 @@ const DENTS_BUF: usize = 32 * 1024;
 
 /// Reads directories for a walk: one `getdents64` buffer and a pool of entry
 /// lists, reused for the whole walk, so no name is allocated per file.
-struct DirReader {
+pub struct DirReader {
     dents: Vec<MaybeUninit<u8>>,
     pool: Vec<Vec<u8>>,
 }
@@ -156,8 +156,14 @@ fn type_of_code(code: u8) -> FileType {
     }
 }
 
+impl Default for DirReader {
+    fn default() -> Self {
+        DirReader::new()
+    }
+}
+
 impl DirReader {
-    fn new() -> DirReader {
+    pub fn new() -> DirReader {
         DirReader {
             dents: vec![MaybeUninit::uninit(); DENTS_BUF],
             pool: Vec::new(),
@@ -259,6 +265,45 @@ fn walk(reader: &mut DirReader, dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure
         }
     }
     reader.recycle(list);
+}
+
+/// One directory's own entries, as the temp stats walker caches them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirContents {
+    /// Its non-directories (count, bytes, newest mtime) and the
+    /// subdirectories on another device (`other_dev`); `dirs` stays 0.
+    pub local: Measure,
+    /// The names of its subdirectories on `dev`.
+    pub subdirs: Vec<OsString>,
+}
+
+/// Reads the directory `path` (never through a final symlink) in one
+/// `getdents64` pass and `stat`s each entry relative to it. Entries that
+/// vanish meanwhile are skipped.
+pub fn dir_contents(reader: &mut DirReader, path: &Path, dev: u64) -> io::Result<DirContents> {
+    let fd = rustix::fs::openat(
+        CWD,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let list = reader.read(fd.as_fd())?;
+    let mut out = DirContents::default();
+    for (_, name) in list.iter() {
+        let Ok(st) = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        if !is_dir(&st) {
+            out.local.add_stat(&st);
+        } else if st.st_dev == dev {
+            out.subdirs
+                .push(OsStr::from_bytes(name.to_bytes()).to_owned());
+        } else {
+            out.local.other_dev += 1;
+        }
+    }
+    reader.recycle(list);
+    Ok(out)
 }
 
 /// Why a removal did not complete.
@@ -736,6 +781,23 @@ mod tests {
         let removed = remove(&tree, &by_type()).unwrap();
         assert_eq!((removed.files, removed.dirs), (n, 1));
         assert!(!tree.exists());
+    }
+
+    #[test]
+    fn dir_contents_counts_own_entries_and_lists_subdirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("sub/inner")).unwrap();
+        std::fs::write(d.join("sub/inner/f"), "not counted here").unwrap();
+        std::fs::write(d.join("f"), "123").unwrap();
+        symlink(d.join("sub"), d.join("link")).unwrap();
+        let dev = lstat(d).unwrap().st_dev;
+        let c = dir_contents(&mut DirReader::new(), d, dev).unwrap();
+        assert_eq!((c.local.files, c.local.dirs, c.local.other_dev), (2, 0, 0));
+        assert!(c.local.bytes >= 3);
+        assert_eq!(c.subdirs, [OsString::from("sub")]);
+        // Never through a symlink.
+        assert!(dir_contents(&mut DirReader::new(), &d.join("link"), dev).is_err());
     }
 
     #[test]
