@@ -51,11 +51,13 @@ fn held_text(holder: Option<i32>) -> String {
     }
 }
 
-/// Applies `plan`: items in order, each re-checked first; `Leave` items are
-/// reported as skipped. Stops early (remaining items skipped) when `cancel`
-/// fires. Blocking (file removal, waits for stopped processes): run it on
-/// `spawn_blocking` from async code. Take the [`SweepLock`](super::SweepLock)
-/// around it.
+/// Applies `plan`: items in plan order, each re-checked first; `Leave`
+/// items are reported as skipped. A run of removals of paths that do not
+/// nest is spread over `SWEEP_THREADS` (4) threads: the results keep plan
+/// order, but events and log lines follow completion. Stops early
+/// (remaining items skipped) when `cancel` fires. Blocking (file removal,
+/// waits for stopped processes): run it on `spawn_blocking` from async
+/// code. Take the [`SweepLock`](super::SweepLock) around it.
 pub fn apply(
     scope: &SweepScope,
     store: &SharedStore,
@@ -446,4 +448,42 @@ fn stop(id: ProcId, pgid: i32, timeout: Duration, cancel: &CancellationToken) ->
         std::thread::sleep(POLL);
     }
     done("stopped with SIGTERM")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn item(id: usize, path: &str) -> SweepItem {
+        SweepItem {
+            id,
+            kind: SweepKind::TempUntracked,
+            target: SweepTarget::Path {
+                path: PathBuf::from(path),
+            },
+            reason: String::new(),
+            size: None,
+            action: SweepAction::Delete,
+            holder_pid: None,
+            account: None,
+        }
+    }
+
+    #[test]
+    fn nesting_paths_are_found_whatever_their_order() {
+        let flat = [
+            item(0, "/d/tmp/a-x"),
+            item(1, "/d/tmp/a"),
+            item(2, "/d/tmp/b"),
+        ];
+        assert!(!nested(&flat));
+        let inner = [
+            item(0, "/d/tmp/a/inner/f"),
+            item(1, "/d/tmp/a-x"),
+            item(2, "/d/tmp/a"),
+        ];
+        assert!(nested(&inner));
+        assert!(nested(&[item(0, "/d/tmp/a"), item(1, "/d/tmp/a")]));
+    }
 }
