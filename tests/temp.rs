@@ -228,6 +228,109 @@ fn a_symlink_under_the_temp_root_is_removed_not_its_target() {
     );
 }
 
+/// The apply re-checks each untracked tree against the plan without a second
+/// `stat` of every file: the top level and every directory must still be
+/// older than `max_age`, and "freed" is what the plan measured.
+#[test]
+fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
+    let dir = TestDir::new();
+    let tmp = dir.path().join("tmp");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("precious"), "keep me").unwrap();
+    let steady = tmp.join("steady");
+    let grown = tmp.join("grown");
+    let touched = tmp.join("touched");
+    let deep = tmp.join("deep");
+    for d in [&steady.join("a/b"), &grown, &touched, &deep.join("sub")] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(steady.join("a/b/f1"), [0u8; 100]).unwrap();
+    std::fs::write(steady.join("f2"), [0u8; 20]).unwrap();
+    std::os::unix::fs::symlink(outside.path(), steady.join("a/out")).unwrap();
+    std::fs::write(grown.join("g"), [0u8; 10]).unwrap();
+    std::fs::write(touched.join("t"), "t").unwrap();
+    std::fs::write(deep.join("x"), "x").unwrap();
+    std::fs::write(deep.join("sub/old"), "o").unwrap();
+    for p in [
+        "steady/a/b/f1",
+        "steady/a/b",
+        "steady/a/out",
+        "steady/a",
+        "steady/f2",
+        "steady",
+        "grown/g",
+        "grown",
+        "touched/t",
+        "touched",
+        "deep/x",
+        "deep/sub/old",
+        "deep/sub",
+        "deep",
+    ] {
+        age_days(&tmp.join(p), 3);
+    }
+    let store = Arc::new(Mutex::new(open_store(&dir)));
+    let plan = orphans::scan(&scope(&dir), &store, &[orphans::SweepKind::TempUntracked]);
+    let size = |path: &Path| {
+        plan.items
+            .iter()
+            .find(|i| matches!(&i.target, orphans::SweepTarget::Path { path: p } if p == path))
+            .and_then(|i| i.size)
+    };
+    assert_eq!(size(&grown), Some(10));
+    assert_eq!(plan.items.len(), 4, "{plan:?}");
+
+    // Between plan and apply: a file grows (and is aged again), a file
+    // appears at the top of one tree and deep inside another.
+    std::fs::write(grown.join("g"), [0u8; 1000]).unwrap();
+    age_days(&grown.join("g"), 3);
+    std::fs::write(touched.join("new"), "n").unwrap();
+    std::fs::write(deep.join("sub/new"), "n").unwrap();
+
+    let results = orphans::apply(
+        &scope(&dir),
+        &store,
+        &plan,
+        &tokio_util::sync::CancellationToken::new(),
+    );
+    let result = |path: &Path| {
+        results
+            .iter()
+            .find(|r| matches!(&r.target, orphans::SweepTarget::Path { path: p } if p == path))
+            .unwrap()
+    };
+    // Results come back in plan order, whatever thread applied them.
+    let ids: Vec<usize> = results.iter().map(|r| r.item).collect();
+    assert_eq!(ids, (0..plan.items.len()).collect::<Vec<_>>());
+
+    assert!(matches!(result(&steady).outcome, SweepOutcome::Done { .. }));
+    assert_eq!(result(&steady).freed, size(&steady).unwrap());
+    assert!(!steady.exists());
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("precious")).unwrap(),
+        "keep me"
+    );
+    assert!(matches!(result(&grown).outcome, SweepOutcome::Done { .. }));
+    assert_eq!(result(&grown).freed, 10, "the plan's measure");
+    assert!(!grown.exists());
+
+    match &result(&touched).outcome {
+        SweepOutcome::Skipped { reason } => assert!(reason.contains("modified"), "{reason}"),
+        other => panic!("touched: {other:?}"),
+    }
+    assert_eq!(result(&touched).freed, 0);
+    assert!(touched.join("t").exists() && touched.join("new").exists());
+
+    // The busy directory is left whole; the rest of its tree goes.
+    match &result(&deep).outcome {
+        SweepOutcome::Failed { error } => assert!(error.contains("sub"), "{error}"),
+        other => panic!("deep: {other:?}"),
+    }
+    assert_eq!(result(&deep).freed, 0);
+    assert!(deep.join("sub/old").exists() && deep.join("sub/new").exists());
+    assert!(!deep.join("x").exists());
+}
+
 /// A seed from `STEWARD_TEST_SEED`, else the clock; printed so a failure can be replayed.
 fn seed() -> u64 {
     std::env::var("STEWARD_TEST_SEED")

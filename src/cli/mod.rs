@@ -81,7 +81,7 @@ pub enum Cmd {
         /// Print the plan only; change nothing
         #[arg(long)]
         dry_run: bool,
-        /// Print the plan and results as JSON
+        /// Print the plan and results as JSON ("freed": bytes as measured by the plan, for the items removed)
         #[arg(long)]
         json: bool,
     },

@@ -101,7 +101,7 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
     }
     let count = |f: fn(&SweepOutcome) -> bool| report.count(f);
     println!(
-        "results: {} done, {} skipped, {} failed, {} freed",
+        "results: {} done, {} skipped, {} failed, {} freed (as measured by the plan)",
         count(|o| matches!(o, SweepOutcome::Done { .. })),
         count(|o| matches!(o, SweepOutcome::Skipped { .. })),
         count(|o| matches!(o, SweepOutcome::Failed { .. })),

@@ -655,7 +655,10 @@ pub struct SweepItemResult {
     pub kind: SweepKind,
     pub target: SweepTarget,
     pub outcome: SweepOutcome,
-    /// Bytes actually freed.
+    /// Bytes freed, as measured by the plan: the item's `size` once the item
+    /// was removed, 0 when it was not (or only partly) removed. Files are
+    /// not `stat`ed again to count them, so a file that grew or shrank
+    /// between plan and apply counts at its planned size.
     pub freed: u64,
 }
 

@@ -51,36 +51,96 @@ fn held_text(holder: Option<i32>) -> String {
     }
 }
 
-/// Applies `plan`: items in order, each re-checked first; `Leave` items are
-/// reported as skipped. Stops early (remaining items skipped) when `cancel`
-/// fires. Blocking (file removal, waits for stopped processes): run it on
-/// `spawn_blocking` from async code. Take the [`SweepLock`](super::SweepLock)
-/// around it.
+/// Applies `plan`: items in plan order, each re-checked first; `Leave`
+/// items are reported as skipped. A run of removals of paths that do not
+/// nest is spread over `SWEEP_THREADS` (4) threads: the results keep plan
+/// order, but events and log lines follow completion. Stops early
+/// (remaining items skipped) when `cancel` fires. Blocking (file removal,
+/// waits for stopped processes): run it on `spawn_blocking` from async
+/// code. Take the [`SweepLock`](super::SweepLock) around it.
 pub fn apply(
     scope: &SweepScope,
     store: &SharedStore,
     plan: &SweepPlan,
     cancel: &CancellationToken,
 ) -> Vec<SweepItemResult> {
-    let mut results = Vec::with_capacity(plan.items.len());
-    for item in &plan.items {
-        let (outcome, freed) = if cancel.is_cancelled() {
-            (skipped("sweep cancelled"), 0)
-        } else if item.action == SweepAction::Leave {
-            (skipped(item.reason.clone()), 0)
+    let items = &plan.items;
+    let mut results = Vec::with_capacity(items.len());
+    let mut start = 0;
+    while start < items.len() {
+        // A run of removals of unrelated paths goes to several threads; every
+        // other item (processes, session files) runs alone, in plan order.
+        let end = start
+            + items[start..]
+                .iter()
+                .take_while(|i| removes_a_path(i))
+                .count();
+        if end > start + 1 && !nested(&items[start..end]) {
+            results.extend(super::par_map(
+                &items[start..end],
+                super::SWEEP_THREADS,
+                |item| apply_item(scope, store, item, cancel),
+            ));
+            start = end;
         } else {
-            apply_one(scope, store, item, cancel)
-        };
-        record(store, item, &outcome);
-        results.push(SweepItemResult {
-            item: item.id,
-            kind: item.kind,
-            target: item.target.clone(),
-            outcome,
-            freed,
-        });
+            results.push(apply_item(scope, store, &items[start], cancel));
+            start += 1;
+        }
     }
     results
+}
+
+/// Applies (or skips) one item and records the outcome.
+fn apply_item(
+    scope: &SweepScope,
+    store: &SharedStore,
+    item: &SweepItem,
+    cancel: &CancellationToken,
+) -> SweepItemResult {
+    let (outcome, freed) = if cancel.is_cancelled() {
+        (skipped("sweep cancelled"), 0)
+    } else if item.action == SweepAction::Leave {
+        (skipped(item.reason.clone()), 0)
+    } else {
+        apply_one(scope, store, item, cancel)
+    };
+    record(store, item, &outcome);
+    SweepItemResult {
+        item: item.id,
+        kind: item.kind,
+        target: item.target.clone(),
+        outcome,
+        freed,
+    }
+}
+
+/// Items whose whole effect is removing their own path: independent of each
+/// other unless one path holds another.
+fn removes_a_path(item: &SweepItem) -> bool {
+    matches!(item.target, SweepTarget::Path { .. })
+        && matches!(
+            item.kind,
+            SweepKind::TempDeadOwner
+                | SweepKind::TempUntracked
+                | SweepKind::StaleLockFile
+                | SweepKind::TrashExpired
+        )
+}
+
+/// Whether a path of `items` lies inside another's (registered entries may
+/// nest): such a run is applied in order, one item at a time, so no two
+/// threads ever walk the same tree.
+fn nested(items: &[SweepItem]) -> bool {
+    let mut paths: Vec<&Path> = items
+        .iter()
+        .filter_map(|i| match &i.target {
+            SweepTarget::Path { path } => Some(path.as_path()),
+            _ => None,
+        })
+        .collect();
+    // Component-wise order puts a path's descendants right after it.
+    paths.sort();
+    paths.windows(2).any(|w| w[1].starts_with(w[0]))
 }
 
 fn record(store: &SharedStore, item: &SweepItem, outcome: &SweepOutcome) {
@@ -119,10 +179,10 @@ fn apply_one(
 ) -> (SweepOutcome, u64) {
     match (&item.target, item.kind) {
         (SweepTarget::Path { path }, SweepKind::TempDeadOwner) => {
-            temp_dead_owner(scope, store, path)
+            temp_dead_owner(scope, store, path, item.size)
         }
         (SweepTarget::Path { path }, SweepKind::TempUntracked) => {
-            temp_untracked(scope, store, path)
+            temp_untracked(scope, store, path, item.size)
         }
         (SweepTarget::Path { path }, SweepKind::SessionNoAccount) => {
             (session(scope, store, path), 0)
@@ -131,7 +191,7 @@ fn apply_one(
             if stale_lock_reason(path, now_ms()).is_none() {
                 return (skipped("no longer stale"), 0);
             }
-            remove(scope, path, None)
+            remove(scope, path, None, item.size, None)
         }
         (SweepTarget::Path { path }, SweepKind::TrashExpired) => {
             let expired = trashed_at(path)
@@ -145,7 +205,7 @@ fn apply_one(
             let dev = fsops::lstat(&scope.data_dir.trash_dir())
                 .ok()
                 .map(|s| s.st_dev);
-            remove(scope, path, dev)
+            remove(scope, path, dev, item.size, None)
         }
         (
             &SweepTarget::Process {
@@ -185,7 +245,17 @@ fn apply_one(
 }
 
 /// The last checks and the removal itself: inside the scope, not locked.
-fn remove(scope: &SweepScope, path: &Path, dev: Option<u64>) -> (SweepOutcome, u64) {
+/// Files are unlinked without a `stat` ([`fsops::Count::Entries`]), so the
+/// bytes reported as freed are the plan's measure of the item (`plan_bytes`),
+/// counted once the item is gone; a removal that fails partway frees 0.
+/// `keep_newer_than_ms`: see [`fsops::Removal`].
+fn remove(
+    scope: &SweepScope,
+    path: &Path,
+    dev: Option<u64>,
+    plan_bytes: Option<u64>,
+    keep_newer_than_ms: Option<i64>,
+) -> (SweepOutcome, u64) {
     if !scope.may_touch(path) {
         return (failed("outside the data dir: refused"), 0);
     }
@@ -195,19 +265,33 @@ fn remove(scope: &SweepScope, path: &Path, dev: Option<u64>) -> (SweepOutcome, u
             0,
         );
     }
-    match fsops::remove_path(path, dev) {
-        Ok(m) => (
-            done(format!(
-                "removed {} files, {} dirs, {} bytes",
-                m.files, m.dirs, m.bytes
-            )),
-            m.bytes,
-        ),
+    let how = fsops::Removal {
+        dev,
+        count: fsops::Count::Entries,
+        keep_newer_than_ms,
+    };
+    match fsops::remove(path, &how) {
+        Ok(m) => {
+            let bytes = plan_bytes.unwrap_or(0);
+            (
+                done(format!(
+                    "removed {} files, {} dirs, {bytes} bytes (as measured by the plan)",
+                    m.files, m.dirs
+                )),
+                bytes,
+            )
+        }
+        Err(fsops::RemoveError::Modified(_)) => (skipped("modified since the scan"), 0),
         Err(e) => (failed(e.to_string()), 0),
     }
 }
 
-fn temp_dead_owner(scope: &SweepScope, store: &SharedStore, path: &Path) -> (SweepOutcome, u64) {
+fn temp_dead_owner(
+    scope: &SweepScope,
+    store: &SharedStore,
+    path: &Path,
+    plan_bytes: Option<u64>,
+) -> (SweepOutcome, u64) {
     let row = match lock_store(store).temp_entry(path) {
         Ok(Some(row)) => row,
         Ok(None) => return (skipped("no longer registered"), 0),
@@ -220,7 +304,7 @@ fn temp_dead_owner(scope: &SweepScope, store: &SharedStore, path: &Path) -> (Swe
     let (outcome, freed) = if fsops::lstat(path).is_err() {
         (done("path already gone"), 0)
     } else {
-        remove(scope, path, dev)
+        remove(scope, path, dev, plan_bytes, None)
     };
     if let SweepOutcome::Done { .. } = outcome {
         // The path is gone: now the row.
@@ -234,7 +318,17 @@ fn temp_dead_owner(scope: &SweepScope, store: &SharedStore, path: &Path) -> (Swe
     (outcome, freed)
 }
 
-fn temp_untracked(scope: &SweepScope, store: &SharedStore, path: &Path) -> (SweepOutcome, u64) {
+/// Re-checks an untracked path: still unregistered, and still older than
+/// `max_age` at the top level (its own mtime, before anything is removed)
+/// and in every directory the removal enters (checked on the `stat` each
+/// directory gets anyway; one written since the scan is left alone). Files
+/// are not `stat`ed again: their mtimes were judged by the plan.
+fn temp_untracked(
+    scope: &SweepScope,
+    store: &SharedStore,
+    path: &Path,
+    plan_bytes: Option<u64>,
+) -> (SweepOutcome, u64) {
     let rows = match lock_store(store).temp_entries() {
         Ok(rows) => rows,
         Err(e) => return (failed(e.to_string()), 0),
@@ -243,13 +337,14 @@ fn temp_untracked(scope: &SweepScope, store: &SharedStore, path: &Path) -> (Swee
         return (skipped("registered since the scan"), 0);
     }
     let dev = fsops::lstat(&scope.temp_root).ok().map(|s| s.st_dev);
-    let Ok(m) = fsops::measure(path, dev) else {
+    let Ok(st) = fsops::lstat(path) else {
         return (skipped("already gone"), 0);
     };
-    if now_ms() - m.newest_ms < scope.max_age.as_millis() as i64 {
+    let keep_newer_than = now_ms() - scope.max_age.as_millis() as i64;
+    if fsops::mtime_ms(&st) > keep_newer_than {
         return (skipped("modified since the scan"), 0);
     }
-    remove(scope, path, dev)
+    remove(scope, path, dev, plan_bytes, Some(keep_newer_than))
 }
 
 fn session(scope: &SweepScope, store: &SharedStore, path: &Path) -> SweepOutcome {
@@ -353,4 +448,42 @@ fn stop(id: ProcId, pgid: i32, timeout: Duration, cancel: &CancellationToken) ->
         std::thread::sleep(POLL);
     }
     done("stopped with SIGTERM")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn item(id: usize, path: &str) -> SweepItem {
+        SweepItem {
+            id,
+            kind: SweepKind::TempUntracked,
+            target: SweepTarget::Path {
+                path: PathBuf::from(path),
+            },
+            reason: String::new(),
+            size: None,
+            action: SweepAction::Delete,
+            holder_pid: None,
+            account: None,
+        }
+    }
+
+    #[test]
+    fn nesting_paths_are_found_whatever_their_order() {
+        let flat = [
+            item(0, "/d/tmp/a-x"),
+            item(1, "/d/tmp/a"),
+            item(2, "/d/tmp/b"),
+        ];
+        assert!(!nested(&flat));
+        let inner = [
+            item(0, "/d/tmp/a/inner/f"),
+            item(1, "/d/tmp/a-x"),
+            item(2, "/d/tmp/a"),
+        ];
+        assert!(nested(&inner));
+        assert!(nested(&[item(0, "/d/tmp/a"), item(1, "/d/tmp/a")]));
+    }
 }

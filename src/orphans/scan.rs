@@ -300,71 +300,85 @@ fn scan_untracked(
     let Ok(read) = std::fs::read_dir(&scope.temp_root) else {
         return;
     };
-    let max_age = scope.max_age.as_millis() as i64;
-    for entry in read.flatten() {
-        let path = entry.path();
-        if tracked(rows, &path) {
-            continue;
-        }
-        let Ok(st) = fsops::lstat(&path) else {
-            continue;
-        };
-        if fsops::is_dir(&st) && st.st_dev != root_dev {
+    let paths: Vec<PathBuf> = read
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| !tracked(rows, path))
+        .collect();
+    // Measuring is most of a scan (a stat per file): the entries are
+    // independent trees, judged on several threads, listed in read order.
+    let judged = super::par_map(&paths, super::SWEEP_THREADS, |path| {
+        judge_untracked(scope, path, root_dev, now)
+    });
+    for (path, judged) in paths.iter().zip(judged) {
+        if let Some(j) = judged {
             b.push(
                 SweepKind::TempUntracked,
-                path_target(&path),
-                "on another filesystem (a mount point): never touched".to_owned(),
-                None,
-                SweepAction::Leave,
-                None,
-                None,
-            );
-            continue;
-        }
-        let m = match fsops::measure(&path, Some(root_dev)) {
-            Ok(m) => m,
-            Err(_) => continue,
-        };
-        let age = now - m.newest_ms;
-        if age < max_age {
-            continue;
-        }
-        let what = if fsops::is_symlink(&st) {
-            "untracked symlink (the link is removed, never its target)"
-        } else {
-            "untracked"
-        };
-        let reason = format!(
-            "{what}, last modified {} ago (max_age {})",
-            age_text(age),
-            human(scope.max_age)
-        );
-        if !fsops::is_symlink(&st) && fsops::flock_held(&path) {
-            let holder = first_holder(&path);
-            b.push(
-                SweepKind::TempUntracked,
-                path_target(&path),
-                format!(
-                    "{reason}, but locked by {}",
-                    holder.map_or("another process".to_owned(), |p| format!("pid {p}"))
-                ),
-                Some(m.bytes),
-                SweepAction::Leave,
-                holder,
+                path_target(path),
+                j.reason,
+                j.size,
+                j.action,
+                j.holder,
                 None,
             );
-            continue;
         }
-        b.push(
-            SweepKind::TempUntracked,
-            path_target(&path),
-            reason,
-            Some(m.bytes),
-            SweepAction::Delete,
-            None,
-            None,
-        );
     }
+}
+
+/// What the plan says about one untracked entry.
+struct Judged {
+    reason: String,
+    size: Option<u64>,
+    action: SweepAction,
+    holder: Option<i32>,
+}
+
+/// An untracked top-level entry: left alone on another filesystem, not
+/// listed while younger than `max_age` (its newest mtime, anywhere inside),
+/// left alone while locked, else deleted.
+fn judge_untracked(scope: &SweepScope, path: &Path, root_dev: u64, now: i64) -> Option<Judged> {
+    let st = fsops::lstat(path).ok()?;
+    if fsops::is_dir(&st) && st.st_dev != root_dev {
+        return Some(Judged {
+            reason: "on another filesystem (a mount point): never touched".to_owned(),
+            size: None,
+            action: SweepAction::Leave,
+            holder: None,
+        });
+    }
+    let m = fsops::measure(path, Some(root_dev)).ok()?;
+    let age = now - m.newest_ms;
+    if age < scope.max_age.as_millis() as i64 {
+        return None;
+    }
+    let what = if fsops::is_symlink(&st) {
+        "untracked symlink (the link is removed, never its target)"
+    } else {
+        "untracked"
+    };
+    let reason = format!(
+        "{what}, last modified {} ago (max_age {})",
+        age_text(age),
+        human(scope.max_age)
+    );
+    if !fsops::is_symlink(&st) && fsops::flock_held(path) {
+        let holder = first_holder(path);
+        return Some(Judged {
+            reason: format!(
+                "{reason}, but locked by {}",
+                holder.map_or("another process".to_owned(), |p| format!("pid {p}"))
+            ),
+            size: Some(m.bytes),
+            action: SweepAction::Leave,
+            holder,
+        });
+    }
+    Some(Judged {
+        reason,
+        size: Some(m.bytes),
+        action: SweepAction::Delete,
+        holder: None,
+    })
 }
 
 /// The account a session file belongs to (`<id>.session`), if it is one.

@@ -8,16 +8,23 @@
 //! symlink is always unlinked itself, its target is never opened. Every
 //! directory is `fstat`ed after opening and skipped when its `st_dev` differs
 //! from the tree's (a mount point inside a temp dir is left alone).
+//!
+//! Each directory is read whole in one `getdents64` pass into a reused
+//! buffer before anything in it is touched, and every entry is named
+//! relative to its directory's descriptor: no path is built per file. A
+//! removal may take file types from `d_type` and unlink non-directories
+//! without a `stat` ([`Count::Entries`]), as `find -delete` does.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir};
 use serde::{Deserialize, Serialize};
 
 /// Deeper trees are refused rather than recursed into (one descriptor per level).
@@ -84,7 +91,7 @@ fn cstr(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-fn open_dir_at(dirfd: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+fn open_dir_at(dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(
         dirfd,
         name,
@@ -93,18 +100,103 @@ fn open_dir_at(dirfd: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<Owned
     )?)
 }
 
-/// The names in a directory, `.` and `..` excluded.
-fn names(dirfd: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
-    let mut out = Vec::new();
-    for entry in Dir::read_from(dirfd)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_bytes() == b"." || name.to_bytes() == b".." {
-            continue;
-        }
-        out.push(name.to_owned());
+/// Size of the `getdents64` buffer: a 100-entry directory is read in one call.
+const DENTS_BUF: usize = 32 * 1024;
+
+/// Reads directories for a walk: one `getdents64` buffer and a pool of entry
+/// lists, reused for the whole walk, so no name is allocated per file.
+pub struct DirReader {
+    dents: Vec<MaybeUninit<u8>>,
+    pool: Vec<Vec<u8>>,
+}
+
+/// One directory's entries as `[d_type][name][NUL]` records, all read
+/// before any of them is acted on (removing entries while `getdents` is
+/// still reading the same directory is left to no file system's mercy).
+struct EntryList(Vec<u8>);
+
+impl EntryList {
+    /// `(type from d_type, name)`; `FileType::Unknown` where the file system
+    /// does not fill `d_type`.
+    fn iter(&self) -> impl Iterator<Item = (FileType, &CStr)> {
+        let mut rest = self.0.as_slice();
+        std::iter::from_fn(move || {
+            let (&code, tail) = rest.split_first()?;
+            let end = tail.iter().position(|&b| b == 0)?;
+            let name = CStr::from_bytes_with_nul(&tail[..=end]).ok()?;
+            rest = &tail[end + 1..];
+            Some((type_of_code(code), name))
+        })
     }
-    Ok(out)
+}
+
+fn code_of_type(t: FileType) -> u8 {
+    match t {
+        FileType::RegularFile => 1,
+        FileType::Directory => 2,
+        FileType::Symlink => 3,
+        FileType::Fifo => 4,
+        FileType::Socket => 5,
+        FileType::CharacterDevice => 6,
+        FileType::BlockDevice => 7,
+        _ => 0,
+    }
+}
+
+fn type_of_code(code: u8) -> FileType {
+    match code {
+        1 => FileType::RegularFile,
+        2 => FileType::Directory,
+        3 => FileType::Symlink,
+        4 => FileType::Fifo,
+        5 => FileType::Socket,
+        6 => FileType::CharacterDevice,
+        7 => FileType::BlockDevice,
+        _ => FileType::Unknown,
+    }
+}
+
+impl Default for DirReader {
+    fn default() -> Self {
+        DirReader::new()
+    }
+}
+
+impl DirReader {
+    pub fn new() -> DirReader {
+        DirReader {
+            dents: vec![MaybeUninit::uninit(); DENTS_BUF],
+            pool: Vec::new(),
+        }
+    }
+
+    /// Every entry of `dirfd` but `.` and `..`, read from the descriptor's
+    /// current position (a fresh descriptor: the start) to the end.
+    fn read(&mut self, dirfd: BorrowedFd<'_>) -> io::Result<EntryList> {
+        let mut out = self.pool.pop().unwrap_or_default();
+        out.clear();
+        let mut dir = RawDir::new(dirfd, &mut self.dents);
+        while let Some(entry) = dir.next() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.pool.push(out);
+                    return Err(e.into());
+                }
+            };
+            let name = entry.file_name().to_bytes_with_nul();
+            if name == b".\0" || name == b"..\0" {
+                continue;
+            }
+            out.push(code_of_type(entry.file_type()));
+            out.extend_from_slice(name);
+        }
+        Ok(EntryList(out))
+    }
+
+    fn recycle(&mut self, list: EntryList) {
+        self.pool.push(list.0);
+    }
 }
 
 /// Splits `path` into an open parent directory and the final name.
@@ -127,6 +219,10 @@ fn parent_and_name(path: &Path) -> io::Result<(OwnedFd, CString)> {
 /// Measures `path` (lstat, then recursively for a directory on `dev`, or on
 /// its own device when `dev` is `None`). A missing path is an error
 /// (`NotFound`); unreadable subdirectories are skipped.
+///
+/// Every entry is `stat`ed relative to its directory's descriptor (size and
+/// mtime are what is measured, so `d_type` cannot spare the `stat`), each
+/// directory is read in one `getdents64` pass, and no path is built.
 pub fn measure(path: &Path, dev: Option<u64>) -> io::Result<Measure> {
     let (parent, name) = parent_and_name(path)?;
     let st = rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW)?;
@@ -139,20 +235,20 @@ pub fn measure(path: &Path, dev: Option<u64>) -> io::Result<Measure> {
         }
         m.add_stat(&st);
         let fd = open_dir_at(parent.as_fd(), &name)?;
-        walk(fd.as_fd(), dev, &mut m, 1);
+        walk(&mut DirReader::new(), fd.as_fd(), dev, &mut m, 1);
     } else {
         m.add_stat(&st);
     }
     Ok(m)
 }
 
-fn walk(dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure, depth: u32) {
+fn walk(reader: &mut DirReader, dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure, depth: u32) {
     if depth > MAX_DEPTH {
         return;
     }
-    let Ok(names) = names(dirfd) else { return };
-    for name in names {
-        let Ok(st) = rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) else {
+    let Ok(list) = reader.read(dirfd) else { return };
+    for (_, name) in list.iter() {
+        let Ok(st) = rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) else {
             continue;
         };
         if is_dir(&st) {
@@ -161,13 +257,53 @@ fn walk(dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure, depth: u32) {
                 continue;
             }
             m.add_stat(&st);
-            if let Ok(fd) = open_dir_at(dirfd, &name) {
-                walk(fd.as_fd(), dev, m, depth + 1);
+            if let Ok(fd) = open_dir_at(dirfd, name) {
+                walk(reader, fd.as_fd(), dev, m, depth + 1);
             }
         } else {
             m.add_stat(&st);
         }
     }
+    reader.recycle(list);
+}
+
+/// One directory's own entries, as the temp stats walker caches them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirContents {
+    /// Its non-directories (count, bytes, newest mtime) and the
+    /// subdirectories on another device (`other_dev`); `dirs` stays 0.
+    pub local: Measure,
+    /// The names of its subdirectories on `dev`.
+    pub subdirs: Vec<OsString>,
+}
+
+/// Reads the directory `path` (never through a final symlink) in one
+/// `getdents64` pass and `stat`s each entry relative to it. Entries that
+/// vanish meanwhile are skipped.
+pub fn dir_contents(reader: &mut DirReader, path: &Path, dev: u64) -> io::Result<DirContents> {
+    let fd = rustix::fs::openat(
+        CWD,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let list = reader.read(fd.as_fd())?;
+    let mut out = DirContents::default();
+    for (_, name) in list.iter() {
+        let Ok(st) = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            continue;
+        };
+        if !is_dir(&st) {
+            out.local.add_stat(&st);
+        } else if st.st_dev == dev {
+            out.subdirs
+                .push(OsStr::from_bytes(name.to_bytes()).to_owned());
+        } else {
+            out.local.other_dev += 1;
+        }
+    }
+    reader.recycle(list);
+    Ok(out)
 }
 
 /// Why a removal did not complete.
@@ -175,6 +311,8 @@ fn walk(dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure, depth: u32) {
 pub enum RemoveError {
     #[error("{0} is on another filesystem: left alone")]
     OtherFilesystem(String),
+    #[error("{0} was modified recently: left alone")]
+    Modified(String),
     #[error("{what} could not be removed completely: {source}")]
     Partial {
         what: String,
@@ -191,13 +329,55 @@ pub enum RemoveError {
     },
 }
 
+/// What a removal counts in the [`Measure`] it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// `stat` every entry before removing it: files, dirs, bytes and the
+    /// newest mtime (the temp registry adjusts its figures by these).
+    Bytes,
+    /// Take each entry's type from `getdents` (`d_type`) and unlink every
+    /// non-directory without a `stat`, as `find -delete` does: files and
+    /// dirs are counted, `bytes` and `newest_ms` stay 0 (the sweep reports
+    /// its plan's measure instead). Directories, and entries whose type the
+    /// file system does not report, are still `stat`ed: the device and the
+    /// symlink checks need it.
+    Entries,
+}
+
+/// How [`remove`] goes about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Removal {
+    /// Directories on another device are never entered; `None`: the device
+    /// of the path itself.
+    pub dev: Option<u64>,
+    pub count: Count,
+    /// When set, the path itself (whatever its type) and every directory in
+    /// it whose mtime is newer than this (unix ms) are left alone: the
+    /// sweep's "still older than `max_age`" re-check, made on what it has
+    /// to `stat` anyway. A directory's mtime moves when an entry is created,
+    /// removed or renamed in it; a file rewritten in place moves only its own.
+    pub keep_newer_than_ms: Option<i64>,
+}
+
+/// Removes `path` counting bytes ([`Count::Bytes`]) with no age check: see
+/// [`remove`].
+pub fn remove_path(path: &Path, dev: Option<u64>) -> Result<Measure, RemoveError> {
+    remove(
+        path,
+        &Removal {
+            dev,
+            count: Count::Bytes,
+            keep_newer_than_ms: None,
+        },
+    )
+}
+
 /// Removes `path`: a symlink or file is unlinked (a symlink's target is
 /// never touched), a directory is emptied depth-first through directory
-/// descriptors and removed. Directories on a device other than `dev` are
-/// never entered (`dev` = `None`: the device of `path` itself). A path that
-/// is already gone is `Ok` with an empty measure. The caller checks that
-/// `path` is inside the data dir first.
-pub fn remove_path(path: &Path, dev: Option<u64>) -> Result<Measure, RemoveError> {
+/// descriptors and removed. Directories on a device other than `how.dev`
+/// are never entered. A path that is already gone is `Ok` with an empty
+/// measure. The caller checks that `path` is inside the data dir first.
+pub fn remove(path: &Path, how: &Removal) -> Result<Measure, RemoveError> {
     let what = path.display().to_string();
     let io_err = |source: io::Error| RemoveError::Io {
         what: what.clone(),
@@ -209,19 +389,27 @@ pub fn remove_path(path: &Path, dev: Option<u64>) -> Result<Measure, RemoveError
         Err(rustix::io::Errno::NOENT) => return Ok(Measure::default()),
         Err(e) => return Err(io_err(e.into())),
     };
+    let mut remover = Remover {
+        reader: DirReader::new(),
+        how: *how,
+        first_err: None,
+    };
+    if remover.too_new(&st) {
+        return Err(RemoveError::Modified(what));
+    }
     let mut m = Measure::default();
     if !is_dir(&st) {
-        if dev.is_some_and(|d| d != st.st_dev) {
+        if how.dev.is_some_and(|d| d != st.st_dev) {
             return Err(RemoveError::OtherFilesystem(what));
         }
         match rustix::fs::unlinkat(&parent, &name, AtFlags::empty()) {
             Ok(()) | Err(rustix::io::Errno::NOENT) => {}
             Err(e) => return Err(io_err(e.into())),
         }
-        m.add_stat(&st);
+        remover.removed(&mut m, &st);
         return Ok(m);
     }
-    let dev = dev.unwrap_or(st.st_dev);
+    let dev = how.dev.unwrap_or(st.st_dev);
     if st.st_dev != dev {
         return Err(RemoveError::OtherFilesystem(what));
     }
@@ -230,16 +418,13 @@ pub fn remove_path(path: &Path, dev: Option<u64>) -> Result<Measure, RemoveError
     if opened.st_dev != dev || opened.st_ino != st.st_ino {
         return Err(RemoveError::OtherFilesystem(what));
     }
-    let mut first_err = None;
-    empty_dir(fd.as_fd(), dev, &mut m, 1, &mut first_err);
+    remover.empty_dir(fd.as_fd(), dev, &mut m, 1);
     drop(fd);
     match rustix::fs::unlinkat(&parent, &name, AtFlags::REMOVEDIR) {
-        Ok(()) | Err(rustix::io::Errno::NOENT) => m.add_stat(&st),
-        Err(e) => {
-            first_err.get_or_insert(e.into());
-        }
+        Ok(()) | Err(rustix::io::Errno::NOENT) => remover.removed(&mut m, &st),
+        Err(e) => remover.fail(e.into()),
     }
-    match first_err {
+    match remover.first_err {
         None => Ok(m),
         Some(source) => Err(RemoveError::Partial {
             what,
@@ -249,73 +434,130 @@ pub fn remove_path(path: &Path, dev: Option<u64>) -> Result<Measure, RemoveError
     }
 }
 
-fn empty_dir(
-    dirfd: BorrowedFd<'_>,
-    dev: u64,
-    m: &mut Measure,
-    depth: u32,
-    first_err: &mut Option<io::Error>,
-) {
-    if depth > MAX_DEPTH {
-        first_err.get_or_insert(io::Error::other("directory tree too deep"));
-        return;
+/// One removal's state: the reader's buffers and the first error (later
+/// errors are not reported: the tree goes on being removed as far as it can).
+struct Remover {
+    reader: DirReader,
+    how: Removal,
+    first_err: Option<io::Error>,
+}
+
+impl Remover {
+    fn fail(&mut self, e: io::Error) {
+        self.first_err.get_or_insert(e);
     }
-    let names = match names(dirfd) {
-        Ok(n) => n,
-        Err(e) => {
-            first_err.get_or_insert(e);
+
+    fn too_new(&self, st: &rustix::fs::Stat) -> bool {
+        self.how
+            .keep_newer_than_ms
+            .is_some_and(|limit| mtime_ms(st) > limit)
+    }
+
+    /// Counts one removed entry that was `stat`ed.
+    fn removed(&self, m: &mut Measure, st: &rustix::fs::Stat) {
+        match self.how.count {
+            Count::Bytes => m.add_stat(st),
+            Count::Entries if is_dir(st) => m.dirs += 1,
+            Count::Entries => m.files += 1,
+        }
+    }
+
+    fn empty_dir(&mut self, dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure, depth: u32) {
+        if depth > MAX_DEPTH {
+            self.fail(io::Error::other("directory tree too deep"));
             return;
         }
-    };
-    for name in names {
-        let st = match rustix::fs::statat(dirfd, &name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(rustix::io::Errno::NOENT) => continue,
+        let list = match self.reader.read(dirfd) {
+            Ok(list) => list,
             Err(e) => {
-                first_err.get_or_insert(e.into());
-                continue;
+                self.fail(e);
+                return;
             }
         };
-        if is_dir(&st) {
-            if st.st_dev != dev {
-                m.other_dev += 1;
-                first_err.get_or_insert(io::Error::other(format!(
-                    "{} is a mount point (left alone)",
-                    name.to_string_lossy()
-                )));
-                continue;
-            }
-            match open_dir_at(dirfd, &name) {
-                Ok(sub) => {
-                    let same = rustix::fs::fstat(&sub)
-                        .is_ok_and(|o| o.st_dev == dev && o.st_ino == st.st_ino);
-                    if !same {
-                        first_err
-                            .get_or_insert(io::Error::other("directory changed while removing"));
-                        continue;
-                    }
-                    empty_dir(sub.as_fd(), dev, m, depth + 1, first_err);
+        for (file_type, name) in list.iter() {
+            self.remove_entry(dirfd, file_type, name, dev, m, depth);
+        }
+        self.reader.recycle(list);
+    }
+
+    fn remove_entry(
+        &mut self,
+        dirfd: BorrowedFd<'_>,
+        file_type: FileType,
+        name: &CStr,
+        dev: u64,
+        m: &mut Measure,
+        depth: u32,
+    ) {
+        let maybe_dir = matches!(file_type, FileType::Directory | FileType::Unknown);
+        if self.how.count == Count::Entries && !maybe_dir {
+            // Not a directory by d_type: unlink it as it is, a symlink as
+            // the link itself. unlink(2) never removes a directory, so a
+            // directory put in its place since getdents fails (EISDIR) and is
+            // handled below, after a stat.
+            match rustix::fs::unlinkat(dirfd, name, AtFlags::empty()) {
+                Ok(()) => {
+                    m.files += 1;
+                    return;
                 }
+                Err(rustix::io::Errno::NOENT) => return,
+                Err(rustix::io::Errno::ISDIR) => {}
                 Err(e) => {
-                    first_err.get_or_insert(e);
-                    continue;
+                    self.fail(e.into());
+                    return;
                 }
             }
-            match rustix::fs::unlinkat(dirfd, &name, AtFlags::REMOVEDIR) {
-                Ok(()) => m.add_stat(&st),
+        }
+        let st = match rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => return,
+            Err(e) => {
+                self.fail(e.into());
+                return;
+            }
+        };
+        if !is_dir(&st) {
+            match rustix::fs::unlinkat(dirfd, name, AtFlags::empty()) {
+                Ok(()) => self.removed(m, &st),
                 Err(rustix::io::Errno::NOENT) => {}
-                Err(e) => {
-                    first_err.get_or_insert(e.into());
-                }
+                Err(e) => self.fail(e.into()),
             }
-        } else {
-            match rustix::fs::unlinkat(dirfd, &name, AtFlags::empty()) {
-                Ok(()) => m.add_stat(&st),
-                Err(rustix::io::Errno::NOENT) => {}
-                Err(e) => {
-                    first_err.get_or_insert(e.into());
+            return;
+        }
+        if st.st_dev != dev {
+            m.other_dev += 1;
+            self.fail(io::Error::other(format!(
+                "{} is a mount point (left alone)",
+                name.to_string_lossy()
+            )));
+            return;
+        }
+        if self.too_new(&st) {
+            self.fail(io::Error::other(format!(
+                "{} was modified recently (left alone)",
+                name.to_string_lossy()
+            )));
+            return;
+        }
+        match open_dir_at(dirfd, name) {
+            Ok(sub) => {
+                let same =
+                    rustix::fs::fstat(&sub).is_ok_and(|o| o.st_dev == dev && o.st_ino == st.st_ino);
+                if !same {
+                    self.fail(io::Error::other("directory changed while removing"));
+                    return;
                 }
+                self.empty_dir(sub.as_fd(), dev, m, depth + 1);
             }
+            Err(e) => {
+                self.fail(e);
+                return;
+            }
+        }
+        match rustix::fs::unlinkat(dirfd, name, AtFlags::REMOVEDIR) {
+            Ok(()) => self.removed(m, &st),
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => self.fail(e.into()),
         }
     }
 }
@@ -403,6 +645,181 @@ mod tests {
         assert!(outside.join("keep").exists());
         // Gone already: fine.
         assert_eq!(remove_path(&link, None).unwrap(), Measure::default());
+    }
+
+    fn by_type() -> Removal {
+        Removal {
+            dev: None,
+            count: Count::Entries,
+            keep_newer_than_ms: None,
+        }
+    }
+
+    fn age(path: &Path, days: u64) {
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
+        let f = File::open(path).unwrap();
+        f.set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn removal_by_d_type_counts_entries_and_never_follows_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(outside.join("sub")).unwrap();
+        std::fs::write(outside.join("sub/keep"), "precious").unwrap();
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir_all(tree.join("a/b/c")).unwrap();
+        std::fs::write(tree.join("a/b/c/deep"), "12345").unwrap();
+        std::fs::write(tree.join("a/f"), "1").unwrap();
+        symlink(&outside, tree.join("a/b/dirlink")).unwrap();
+        symlink(outside.join("sub/keep"), tree.join("filelink")).unwrap();
+        let removed = remove(&tree, &by_type()).unwrap();
+        // 2 files + 2 links; tree, a, a/b, a/b/c. Bytes are not counted.
+        assert_eq!((removed.files, removed.dirs, removed.bytes), (4, 4, 0));
+        assert!(!tree.exists());
+        assert_eq!(
+            std::fs::read_to_string(outside.join("sub/keep")).unwrap(),
+            "precious"
+        );
+    }
+
+    #[test]
+    fn a_directory_modified_since_the_limit_is_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir_all(tree.join("old")).unwrap();
+        std::fs::create_dir_all(tree.join("busy")).unwrap();
+        std::fs::write(tree.join("old/f"), "x").unwrap();
+        std::fs::write(tree.join("busy/new"), "x").unwrap();
+        std::fs::write(tree.join("loose"), "x").unwrap();
+        for p in ["old/f", "old", "loose"] {
+            age(&tree.join(p), 3);
+        }
+        let limit = crate::time::now_ms() - 86_400_000;
+        let how = Removal {
+            keep_newer_than_ms: Some(limit),
+            ..by_type()
+        };
+        // The top level itself was written just now: nothing is touched.
+        assert!(matches!(remove(&tree, &how), Err(RemoveError::Modified(_))));
+        assert!(tree.join("old/f").exists() && tree.join("loose").exists());
+        // Old at the top, but one directory inside is busy: that one stays.
+        age(&tree, 3);
+        match remove(&tree, &how) {
+            Err(RemoveError::Partial {
+                removed, source, ..
+            }) => {
+                assert!(source.to_string().contains("busy"), "{source}");
+                assert_eq!((removed.files, removed.dirs), (2, 1));
+            }
+            other => panic!("expected a partial removal, got {other:?}"),
+        }
+        assert!(tree.join("busy/new").exists());
+        assert!(!tree.join("old").exists() && !tree.join("loose").exists());
+    }
+
+    /// File systems that leave `d_type` unset, and entries whose type changed
+    /// since `getdents`, are handled by a `stat`.
+    #[test]
+    fn an_unknown_or_stale_d_type_falls_back_to_stat() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("dir1/sub")).unwrap();
+        std::fs::write(root.join("dir1/sub/f"), "x").unwrap();
+        std::fs::create_dir(root.join("dir2")).unwrap();
+        std::fs::create_dir(root.join("dir3")).unwrap();
+        std::fs::write(root.join("file1"), "x").unwrap();
+        std::fs::write(root.join("file2"), "x").unwrap();
+        symlink(root.join("dir1"), root.join("link")).unwrap();
+        let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let dev = rustix::fs::fstat(&fd).unwrap().st_dev;
+        for (count, file_type, name, dirs, files) in [
+            (Count::Entries, FileType::Unknown, "dir1", 2, 1),
+            (Count::Entries, FileType::Unknown, "file1", 0, 1),
+            // A directory that getdents called a file: unlink refuses, a stat decides.
+            (Count::Entries, FileType::RegularFile, "dir2", 1, 0),
+            // A file that getdents called a directory.
+            (Count::Entries, FileType::Directory, "file2", 0, 1),
+            // A symlink called a directory: the link goes, never its target.
+            (Count::Entries, FileType::Directory, "link", 0, 1),
+            (Count::Bytes, FileType::Unknown, "dir3", 1, 0),
+        ] {
+            let mut r = Remover {
+                reader: DirReader::new(),
+                how: Removal {
+                    dev: None,
+                    count,
+                    keep_newer_than_ms: None,
+                },
+                first_err: None,
+            };
+            let mut m = Measure::default();
+            let name_c = CString::new(name).unwrap();
+            r.remove_entry(fd.as_fd(), file_type, &name_c, dev, &mut m, 1);
+            assert!(r.first_err.is_none(), "{name}: {:?}", r.first_err);
+            assert_eq!((m.dirs, m.files), (dirs, files), "{name}");
+            assert!(
+                std::fs::symlink_metadata(root.join(name)).is_err(),
+                "{name}"
+            );
+        }
+        assert!(std::fs::read_dir(root).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn a_directory_larger_than_one_getdents_buffer_is_read_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("big");
+        std::fs::create_dir(&tree).unwrap();
+        // ~80 bytes a record: 2,000 of them need several getdents calls.
+        let n = 2000;
+        for i in 0..n {
+            std::fs::write(tree.join(format!("{i:0>60}")), "ab").unwrap();
+        }
+        let m = measure(&tree, None).unwrap();
+        assert_eq!((m.files, m.dirs, m.bytes), (n, 1, 2 * n));
+        let removed = remove(&tree, &by_type()).unwrap();
+        assert_eq!((removed.files, removed.dirs), (n, 1));
+        assert!(!tree.exists());
+    }
+
+    #[test]
+    fn dir_contents_counts_own_entries_and_lists_subdirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("sub/inner")).unwrap();
+        std::fs::write(d.join("sub/inner/f"), "not counted here").unwrap();
+        std::fs::write(d.join("f"), "123").unwrap();
+        symlink(d.join("sub"), d.join("link")).unwrap();
+        let dev = lstat(d).unwrap().st_dev;
+        let c = dir_contents(&mut DirReader::new(), d, dev).unwrap();
+        assert_eq!((c.local.files, c.local.dirs, c.local.other_dev), (2, 0, 0));
+        assert!(c.local.bytes >= 3);
+        assert_eq!(c.subdirs, [OsString::from("sub")]);
+        // Never through a symlink.
+        assert!(dir_contents(&mut DirReader::new(), &d.join("link"), dev).is_err());
+    }
+
+    #[test]
+    fn entry_lists_keep_types_and_names() {
+        let mut list = Vec::new();
+        for (t, name) in [(FileType::Directory, "d"), (FileType::Unknown, "ü x")] {
+            list.push(code_of_type(t));
+            list.extend_from_slice(name.as_bytes());
+            list.push(0);
+        }
+        let list = EntryList(list);
+        let got: Vec<(FileType, String)> = list
+            .iter()
+            .map(|(t, n)| (t, n.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (FileType::Directory, "d".to_owned()),
+                (FileType::Unknown, "ü x".to_owned())
+            ]
+        );
     }
 
     #[test]

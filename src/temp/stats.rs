@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::fsops::Measure;
+use super::fsops::{self, DirReader, Measure};
 use super::registry::TempRegistry;
 use crate::manager::snapshot::{TempOwnerView, TempView};
 use crate::proc::ProcId;
@@ -138,6 +138,7 @@ impl Stats {
         cache.passes = cache.passes.wrapping_add(1);
         let full = cache.passes % FULL_EVERY == 1;
         let mut seen = HashSet::new();
+        let mut reader = DirReader::new();
         let dev = registry.root_dev();
         // Top-level entries and what they hold.
         let mut tops: Vec<(PathBuf, Measure)> = Vec::new();
@@ -146,7 +147,7 @@ impl Stats {
                 let path = entry.path();
                 let Ok(md) = entry.metadata() else { continue };
                 let m = if md.is_dir() && md.dev() == dev {
-                    walk_dir(&mut cache.dirs, &path, dev, full, &mut seen, 0)
+                    walk_dir(&mut reader, &mut cache.dirs, &path, dev, full, &mut seen, 0)
                 } else {
                     let mut m = Measure {
                         newest_ms: md.mtime() * 1000 + md.mtime_nsec() / 1_000_000,
@@ -286,6 +287,7 @@ fn top_level(root: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 fn walk_dir(
+    reader: &mut DirReader,
     cache: &mut HashMap<PathBuf, DirCache>,
     path: &Path,
     dev: u64,
@@ -314,31 +316,12 @@ fn walk_dir(
     let entry = match cached {
         Some(c) => c,
         None => {
-            let mut local = Measure::default();
-            let mut subdirs = Vec::new();
-            if let Ok(read) = std::fs::read_dir(path) {
-                for e in read.flatten() {
-                    // DirEntry::metadata does not follow symlinks.
-                    let Ok(m) = e.metadata() else { continue };
-                    if m.is_dir() {
-                        if m.dev() == dev {
-                            subdirs.push(e.file_name());
-                        } else {
-                            local.other_dev += 1;
-                        }
-                    } else {
-                        local.files += 1;
-                        local.bytes += m.len();
-                        local.newest_ms = local
-                            .newest_ms
-                            .max(m.mtime() * 1000 + m.mtime_nsec() / 1_000_000);
-                    }
-                }
-            }
+            // An unreadable directory counts as empty, as before.
+            let contents = fsops::dir_contents(reader, path, dev).unwrap_or_default();
             let c = DirCache {
                 key,
-                local,
-                subdirs,
+                local: contents.local,
+                subdirs: contents.subdirs,
             };
             cache.insert(path.to_owned(), c.clone());
             c
@@ -346,7 +329,7 @@ fn walk_dir(
     };
     total.absorb(&entry.local);
     for sub in &entry.subdirs {
-        let m = walk_dir(cache, &path.join(sub), dev, full, seen, depth + 1);
+        let m = walk_dir(reader, cache, &path.join(sub), dev, full, seen, depth + 1);
         total.absorb(&m);
     }
     total
