@@ -43,4 +43,6 @@ mod registry;
 pub mod stats;
 
 pub use fsops::{Measure, RemoveError};
-pub use registry::{CleanReport, Owner, TempDirGuard, TempError, TempGuard, TempRegistry};
+pub use registry::{
+    BulkRelease, CleanReport, Owner, TempDirGuard, TempError, TempGuard, TempRegistry,
+};
