@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::handover::Handover;
 use super::spec::WorkerSpec;
 use crate::config::RestartPolicy;
 use crate::lock::SessionLock;
@@ -67,6 +68,9 @@ pub struct SupervisorContext {
     pub owner: ProcId,
     /// Where each worker's own registered `TMPDIR` comes from.
     pub temp: TempRegistry,
+    /// During a shutdown, takes stopped workers' dirs and records so the
+    /// plan cleans them up in bulk.
+    pub handover: Handover,
 }
 
 /// The client side of a supervisor.
@@ -556,10 +560,19 @@ impl Supervisor {
 
     /// Drops steward's lock copy, removes the worker's temp dir (off the
     /// async threads: a big tree takes a while) and the identity record: the
-    /// group is gone.
+    /// group is gone. During a shutdown the dir and the record are handed to
+    /// the plan instead, which removes all of them at once.
     fn release(&self, w: LiveWorker) {
         drop(w.lock);
-        let (tmp, account, registry) = (w.tmp, self.spec.account.clone(), self.ctx.temp.clone());
+        let tmp = match self
+            .ctx
+            .handover
+            .offer(&self.spec.account, w.group.leader, w.tmp)
+        {
+            Ok(()) => return,
+            Err(tmp) => tmp,
+        };
+        let (account, registry) = (self.spec.account.clone(), self.ctx.temp.clone());
         tokio::task::spawn_blocking(move || {
             let path = tmp.path().to_path_buf();
             let mut result = tmp.release();

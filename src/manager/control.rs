@@ -18,6 +18,7 @@ use super::sweeps::Sweeps;
 use super::{
     ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, run_record, stop_plan,
 };
+use crate::accounts::handover::Handover;
 use crate::accounts::id::validate;
 use crate::accounts::supervisor::{Op, SupervisorContext};
 use crate::aria2::{Aria2Handle, Aria2Service};
@@ -91,6 +92,7 @@ pub(super) async fn start(
     let worker_env = aria2_env(&aria2).await;
     let plan_force = CancellationToken::new();
     let kill_workers = plan_force.child_token();
+    let handover = Handover::default();
     let ctx = SupervisorContext {
         store: store.clone(),
         tasks: tasks.clone(),
@@ -98,6 +100,7 @@ pub(super) async fn start(
         force: kill_workers.clone(),
         owner: me,
         temp: temp.clone(),
+        handover: handover.clone(),
     };
     let mut fleet = Fleet::new(
         ctx,
@@ -146,6 +149,7 @@ pub(super) async fn start(
         data_version,
         plan_force,
         kill_workers,
+        handover,
         progress: None,
         sampler: Sampler::new(),
         usage: HashMap::new(),
@@ -236,6 +240,8 @@ struct Control {
     /// Cancelled by a second shutdown request: every remaining wait ends now.
     plan_force: CancellationToken,
     kill_workers: CancellationToken,
+    /// Collects stopped workers' dirs and records once the plan runs.
+    handover: Handover,
     /// Set once the shutdown plan runs.
     progress: Option<Progress>,
     sampler: Sampler,
@@ -623,6 +629,7 @@ impl Control {
 
     fn begin_shutdown(&mut self) -> JoinHandle<ShutdownView> {
         info!("shutdown requested");
+        self.handover.collect(&self.temp);
         let progress = Progress::new(self.changed.clone());
         let phases = stop_plan::phases(stop_plan::PlanInputs {
             config: self.options.config.clone(),
@@ -633,6 +640,7 @@ impl Control {
             progress: progress.clone(),
             aria2: self.aria2.clone(),
             temp: self.temp.clone(),
+            handover: self.handover.clone(),
         });
         self.progress = Some(progress.clone());
         let force = self.plan_force.clone();
