@@ -48,6 +48,11 @@ const FOREIGN_STOP_DEADLINE: Duration = Duration::from_secs(3);
 /// Snapshots are rebuilt at most this often: a burst of changes (500 workers
 /// stopping at once) costs a few rebuilds, not one per change.
 const PUBLISH_MIN_GAP: Duration = Duration::from_millis(16);
+/// During a shutdown: every worker changes state twice within a few tens of
+/// ms, and each rebuild copies every account (a few ms with 500 of them, on
+/// the cores the stopping workers need); 20 progress frames a second is
+/// plenty for the progress view.
+const PUBLISH_MIN_GAP_SHUTDOWN: Duration = Duration::from_millis(50);
 /// The status file is rewritten at most this often; during a shutdown, which
 /// `steward stop` follows through it, at most every `STATUS_FILE_SHUTDOWN`.
 const STATUS_FILE_EVERY: Duration = Duration::from_secs(1);
@@ -309,7 +314,7 @@ impl Control {
                     dirty = self.sample();
                     next_sample = tokio::time::Instant::now() + sample_gap.next(dirty);
                 }
-                // A publish held back by PUBLISH_MIN_GAP.
+                // A publish held back by `publish_gap`.
                 _ = async { tokio::time::sleep_until(publish_due.unwrap_or_else(tokio::time::Instant::now)).await }, if publish_due.is_some() => {}
                 // Lands a throttled status-file write once things went quiet.
                 _ = tokio::time::sleep(status_gap), if self.publisher.status_pending() => {
@@ -322,12 +327,13 @@ impl Control {
             }
             if dirty {
                 let now = tokio::time::Instant::now();
-                if now >= last_publish + PUBLISH_MIN_GAP {
+                let gap = self.publish_gap();
+                if now >= last_publish + gap {
                     self.publish();
                     last_publish = now;
                     publish_due = None;
                 } else if publish_due.is_none() {
-                    publish_due = Some(last_publish + PUBLISH_MIN_GAP);
+                    publish_due = Some(last_publish + gap);
                 }
             }
         };
@@ -675,6 +681,14 @@ impl Control {
         let gap = self.status_gap();
         self.publisher
             .write_status(&self.options.data_dir.status_file(), gap);
+    }
+
+    fn publish_gap(&self) -> Duration {
+        if self.progress.is_some() {
+            PUBLISH_MIN_GAP_SHUTDOWN
+        } else {
+            PUBLISH_MIN_GAP
+        }
     }
 
     /// During a shutdown `steward stop` follows the status file: keep it fresher.
