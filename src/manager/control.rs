@@ -424,7 +424,14 @@ impl Control {
                 }
             }
             Command::StartWorker { id } => self.send_op(&id, Op::Start, "starting"),
-            Command::StopWorker { id } => self.send_op(&id, Op::Stop { done: None }, "stopping"),
+            Command::StopWorker { id } => self.send_op(
+                &id,
+                Op::Stop {
+                    done: None,
+                    asked: None,
+                },
+                "stopping",
+            ),
             Command::RestartWorker { id } => self.send_op(&id, Op::Restart, "restarting"),
             Command::RestartAria2 => {
                 let (aria2, notices) = (self.aria2.clone(), self.notices.clone());

@@ -106,9 +106,12 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                 // the slowest worker, not the sum of them.
                 let mut stops = JoinSet::new();
                 let count = workers.len();
+                // One moment for all: each worker's stop timeout counts from
+                // here, not from when its supervisor gets to the request.
+                let asked = tokio::time::Instant::now();
                 for (id, handle) in workers {
                     stops.spawn(async move {
-                        handle.stop().await;
+                        handle.stop(asked).await;
                         (id, handle.view.borrow().stop_forced)
                     });
                 }
