@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::proc::ProcId;
 use crate::temp::{BulkRelease, TempGuard, TempRegistry};
 
-/// A worker whose whole group is gone, with what it leaves to clean up.
+/// A worker whose whole group is gone; the plan clears its record.
 #[derive(Debug)]
 pub struct Stopped {
     pub account: String,
