@@ -219,3 +219,173 @@ fn steward_stop_from_another_shell_prints_progress_and_waits() {
         stderr(&out)
     );
 }
+
+/// The worker TMPDIRs of every account, read from the store's temp rows.
+fn worker_dirs(dir: &TestDir) -> Vec<std::path::PathBuf> {
+    Store::open(&dir.data_dir().db_file())
+        .unwrap()
+        .temp_entries()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.account.is_some())
+        .map(|r| r.path)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_shutdown_leaves_no_worker_records_dirs_or_temp_rows() {
+    let dir = TestDir::new();
+    let mut ids: Vec<String> = (0..5).map(|i| format!("ign{i:02}")).collect();
+    ids.extend((0..35).map(|i| format!("ok{i:02}")));
+    add_accounts(&dir, &ids);
+    let m = Manager::start(ManagerOptions {
+        config: mixed_config(Duration::from_secs(1)),
+        data_dir: dir.data_dir(),
+        self_exe: steward_bin().into(),
+    })
+    .await
+    .unwrap();
+    let mut rx = m.handle.snapshots.clone();
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        if snap.accounts.len() == ids.len()
+            && snap
+                .accounts
+                .iter()
+                .all(|a| a.worker.state == WorkerState::Running)
+        {
+            break;
+        }
+        tokio::time::timeout(Duration::from_secs(30), rx.changed())
+            .await
+            .expect("all running")
+            .unwrap();
+    }
+    let dirs = worker_dirs(&dir);
+    assert_eq!(dirs.len(), ids.len(), "one registered TMPDIR per worker");
+    assert!(dirs.iter().all(|d| d.is_dir()));
+    // Something in each, as a worker would leave.
+    for d in &dirs {
+        std::fs::write(d.join("scratch"), "x").unwrap();
+    }
+    m.handle
+        .commands
+        .send(Command::Shutdown { force: false })
+        .await
+        .unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(20), m.done)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        report.killed_workers.len(),
+        5,
+        "{:?}",
+        report.killed_workers
+    );
+    let clean = report
+        .phases
+        .iter()
+        .find(|p| p.name == "clean temp")
+        .unwrap();
+    assert_eq!(clean.state, PhaseState::Done, "{clean:?}");
+    assert!(
+        clean
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with(&format!("{} removed", ids.len()))),
+        "{clean:?}"
+    );
+    let store = Store::open(&dir.data_dir().db_file()).unwrap();
+    assert_eq!(store.workers().unwrap(), vec![], "worker records left");
+    assert_eq!(store.temp_entries().unwrap(), vec![], "temp rows left");
+    for d in &dirs {
+        assert!(!d.exists(), "{} left", d.display());
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.data_dir().tmp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_crash_in_the_middle_of_stop_workers_is_cleaned_up_at_the_next_start() {
+    let dir = TestDir::new();
+    dir.write_config(&format!(
+        "[worker]\ncommand = [\"sh\", \"-c\", {:?}]\nstop_timeout = \"5s\"\n",
+        MIXED_WORKER
+    ));
+    let mut ids: Vec<String> = (0..3).map(|i| format!("ign{i}")).collect();
+    ids.extend((0..10).map(|i| format!("ok{i}")));
+    add_accounts(&dir, &ids);
+    let mut child = dir.spawn_headless();
+    wait_for(Duration::from_secs(30), || {
+        dir.status_json().filter(|s| {
+            s["accounts"].as_array().is_some_and(|a| {
+                a.len() == ids.len() && a.iter().all(|a| a["worker"]["state"]["state"] == "running")
+            })
+        })
+    })
+    .expect("workers running");
+    let dirs = worker_dirs(&dir);
+    assert_eq!(dirs.len(), ids.len());
+    let stubborn: Vec<i32> = (0..3)
+        .flat_map(|i| worker_pids(dir.path(), &format!("ign{i}")))
+        .collect();
+    assert!(!stubborn.is_empty());
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // The prompt workers are gone and the stubborn ones still pending: the
+    // plan is in the middle of "stop workers", with dirs handed over.
+    wait_for(Duration::from_secs(10), || {
+        let s = dir.status_json()?;
+        let phase = s["shutdown"]["phases"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == "stop workers" && p["state"]["state"] == "running")?
+            .clone();
+        (phase["pending"].as_array()?.len() == 3).then_some(())
+    })
+    .expect("stop workers running with only the stubborn ones pending");
+    // Well inside the 5 s stop deadline: the stubborn workers still run.
+    kill9(child.id() as i32);
+    let _ = child.wait();
+    assert!(stubborn.iter().any(|p| alive(*p)));
+    // What the crash left: the stubborn workers (adopted by init) and,
+    // depending on the instant, dirs of stopped workers with their rows.
+    let mut next = dir.spawn_headless();
+    wait_for(Duration::from_secs(60), || {
+        let s = dir.status_json()?;
+        let running = s["accounts"]
+            .as_array()?
+            .iter()
+            .all(|a| a["worker"]["state"]["state"] == "running");
+        (running && stubborn.iter().all(|p| !alive(*p))).then_some(())
+    })
+    .expect("leftovers stopped and the new workers running");
+    wait_for(Duration::from_secs(20), || {
+        dirs.iter().all(|d| !d.exists()).then_some(())
+    })
+    .expect("every TMPDIR of the crashed run swept");
+    let store = Store::open(&dir.data_dir().db_file()).unwrap();
+    let rows = store.temp_entries().unwrap();
+    assert!(
+        rows.iter().all(|r| !dirs.contains(&r.path)),
+        "rows of the crashed run left: {rows:?}"
+    );
+    let me = next.id() as i32;
+    assert!(
+        store.workers().unwrap().iter().all(|w| w.owner_pid == me),
+        "{:?}",
+        store.workers().unwrap()
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &me.to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(next.wait().unwrap().code(), Some(0));
+}

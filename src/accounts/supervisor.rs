@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::handover::Handover;
 use super::spec::WorkerSpec;
 use crate::config::RestartPolicy;
 use crate::lock::SessionLock;
@@ -43,8 +44,14 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 pub enum Op {
     /// Start the worker if it is not running (clears any backoff).
     Start,
-    /// Stop the worker to the end (every process of its group gone).
-    Stop { done: Option<oneshot::Sender<()>> },
+    /// Stop the worker to the end (every process of its group gone). With
+    /// `asked`, the stop timeout counts from then rather than from when this
+    /// actor gets to the op: a shutdown stopping hundreds of workers at once
+    /// gives them all the same deadline, however long the queue of stops.
+    Stop {
+        done: Option<oneshot::Sender<()>>,
+        asked: Option<Instant>,
+    },
     /// Stop, then start again.
     Restart,
     /// New spec (secret, command, ...): stop the old worker to the end, then
@@ -67,6 +74,9 @@ pub struct SupervisorContext {
     pub owner: ProcId,
     /// Where each worker's own registered `TMPDIR` comes from.
     pub temp: TempRegistry,
+    /// During a shutdown, takes stopped workers' dirs and records so the
+    /// plan cleans them up in bulk.
+    pub handover: Handover,
 }
 
 /// The client side of a supervisor.
@@ -77,10 +87,15 @@ pub struct SupervisorHandle {
 }
 
 impl SupervisorHandle {
-    /// Stops the worker and waits until its whole group is gone.
-    pub async fn stop(&self) {
+    /// Stops the worker, its stop timeout counting from `asked`, and waits
+    /// until its whole group is gone.
+    pub async fn stop(&self, asked: Instant) {
         let (tx, rx) = oneshot::channel();
-        if self.ops.send(Op::Stop { done: Some(tx) }).await.is_ok() {
+        let op = Op::Stop {
+            done: Some(tx),
+            asked: Some(asked),
+        };
+        if self.ops.send(op).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -197,14 +212,14 @@ impl Supervisor {
                 }
                 (Woke::BackoffOver, _) => self.start_worker(),
                 (Woke::Cancelled, phase) => {
-                    self.stop(phase).await;
+                    self.stop(phase, None).await;
                     self.finish_ticket();
                     Phase::Idle
                 }
                 (Woke::Op(None), phase) => {
                     // Every handle is gone: the manager ended without a stop.
                     // Stop anyway so no worker outlives its supervisor.
-                    self.stop(phase).await;
+                    self.stop(phase, None).await;
                     self.finish_ticket();
                     return;
                 }
@@ -242,8 +257,8 @@ impl Supervisor {
                 }
                 running => running,
             }),
-            Op::Stop { done } => {
-                self.stop(phase).await;
+            Op::Stop { done, asked } => {
+                self.stop(phase, asked).await;
                 self.finish_ticket();
                 if let Some(done) = done {
                     let _ = done.send(());
@@ -252,7 +267,7 @@ impl Supervisor {
             }
             Op::Restart => {
                 let was = matches!(phase, Phase::Running(_));
-                self.stop(phase).await;
+                self.stop(phase, None).await;
                 self.failures = 0;
                 if was {
                     self.record_restart("restart requested");
@@ -261,7 +276,7 @@ impl Supervisor {
             }
             Op::Replace(spec) => {
                 let wanted = !matches!(phase, Phase::Idle);
-                self.stop(phase).await;
+                self.stop(phase, None).await;
                 self.spec = *spec;
                 self.view.send_modify(|v| {
                     v.command = self.spec.command.clone();
@@ -276,7 +291,7 @@ impl Supervisor {
                 }
             }
             Op::Remove { done } => {
-                self.stop(phase).await;
+                self.stop(phase, None).await;
                 self.finish_ticket();
                 let _ = done.send(());
                 None
@@ -494,7 +509,8 @@ impl Supervisor {
         let uptime = w.started.elapsed();
         if !proc::group_gone(w.group.pgid, std::time::Instant::now()) {
             // Leftover children would keep the session lock and race the next worker.
-            self.stop_group(&mut w, false).await;
+            self.stop_group(&mut w, false, Instant::now() + self.spec.stop_timeout)
+                .await;
         }
         self.release(w);
         let exit = ExitView {
@@ -538,11 +554,13 @@ impl Supervisor {
         Phase::Backoff(Instant::now() + delay)
     }
 
-    /// Stops whatever runs in `phase` to the end and reports `stopped`.
-    async fn stop(&mut self, phase: Phase) {
+    /// Stops whatever runs in `phase` to the end and reports `stopped`; the
+    /// stop timeout counts from `asked` (default: now).
+    async fn stop(&mut self, phase: Phase, asked: Option<Instant>) {
         if let Phase::Running(mut w) = phase {
             let force = self.ticket_force().is_cancelled() || self.ctx.force.is_cancelled();
-            let killed = self.stop_group(&mut w, force).await;
+            let deadline = asked.unwrap_or_else(Instant::now) + self.spec.stop_timeout;
+            let killed = self.stop_group(&mut w, force, deadline).await;
             self.view.send_modify(|v| v.stop_forced = killed);
             self.release(*w);
             info!(account = %self.spec.account, "worker stopped");
@@ -556,10 +574,19 @@ impl Supervisor {
 
     /// Drops steward's lock copy, removes the worker's temp dir (off the
     /// async threads: a big tree takes a while) and the identity record: the
-    /// group is gone.
+    /// group is gone. During a shutdown the dir and the record are handed to
+    /// the plan instead, which removes all of them at once.
     fn release(&self, w: LiveWorker) {
         drop(w.lock);
-        let (tmp, account, registry) = (w.tmp, self.spec.account.clone(), self.ctx.temp.clone());
+        let tmp = match self
+            .ctx
+            .handover
+            .offer(&self.spec.account, w.group.leader, w.tmp)
+        {
+            Ok(()) => return,
+            Err(tmp) => tmp,
+        };
+        let (account, registry) = (self.spec.account.clone(), self.ctx.temp.clone());
         tokio::task::spawn_blocking(move || {
             let path = tmp.path().to_path_buf();
             let mut result = tmp.release();
@@ -582,13 +609,13 @@ impl Supervisor {
         self.clear_worker_record();
     }
 
-    /// stop_signal to the group, wait up to stop_timeout (or not at all when
+    /// stop_signal to the group, wait until `deadline` (or not at all when
     /// forced), SIGKILL what is left, and return only once every process of
     /// the group is gone and the leader is reaped.
-    async fn stop_group(&mut self, w: &mut LiveWorker, force: bool) -> bool {
-        let deadline = Instant::now() + self.spec.stop_timeout;
+    async fn stop_group(&mut self, w: &mut LiveWorker, force: bool, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
         self.set_state(WorkerState::Stopping {
-            deadline_ms: now_ms() + self.spec.stop_timeout.as_millis() as i64,
+            deadline_ms: now_ms() + left.as_millis() as i64,
         });
         let first = if force {
             Sig::Kill

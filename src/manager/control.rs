@@ -18,6 +18,7 @@ use super::sweeps::Sweeps;
 use super::{
     ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, run_record, stop_plan,
 };
+use crate::accounts::handover::Handover;
 use crate::accounts::id::validate;
 use crate::accounts::supervisor::{Op, SupervisorContext};
 use crate::aria2::{Aria2Handle, Aria2Service};
@@ -47,6 +48,11 @@ const FOREIGN_STOP_DEADLINE: Duration = Duration::from_secs(3);
 /// Snapshots are rebuilt at most this often: a burst of changes (500 workers
 /// stopping at once) costs a few rebuilds, not one per change.
 const PUBLISH_MIN_GAP: Duration = Duration::from_millis(16);
+/// During a shutdown: every worker changes state twice within a few tens of
+/// ms, and each rebuild copies every account (a few ms with 500 of them, on
+/// the cores the stopping workers need); 20 progress frames a second is
+/// plenty for the progress view.
+const PUBLISH_MIN_GAP_SHUTDOWN: Duration = Duration::from_millis(50);
 /// The status file is rewritten at most this often; during a shutdown, which
 /// `steward stop` follows through it, at most every `STATUS_FILE_SHUTDOWN`.
 const STATUS_FILE_EVERY: Duration = Duration::from_secs(1);
@@ -91,6 +97,7 @@ pub(super) async fn start(
     let worker_env = aria2_env(&aria2).await;
     let plan_force = CancellationToken::new();
     let kill_workers = plan_force.child_token();
+    let handover = Handover::default();
     let ctx = SupervisorContext {
         store: store.clone(),
         tasks: tasks.clone(),
@@ -98,6 +105,7 @@ pub(super) async fn start(
         force: kill_workers.clone(),
         owner: me,
         temp: temp.clone(),
+        handover: handover.clone(),
     };
     let mut fleet = Fleet::new(
         ctx,
@@ -146,6 +154,7 @@ pub(super) async fn start(
         data_version,
         plan_force,
         kill_workers,
+        handover,
         progress: None,
         sampler: Sampler::new(),
         usage: HashMap::new(),
@@ -236,6 +245,8 @@ struct Control {
     /// Cancelled by a second shutdown request: every remaining wait ends now.
     plan_force: CancellationToken,
     kill_workers: CancellationToken,
+    /// Collects stopped workers' dirs and records once the plan runs.
+    handover: Handover,
     /// Set once the shutdown plan runs.
     progress: Option<Progress>,
     sampler: Sampler,
@@ -303,7 +314,7 @@ impl Control {
                     dirty = self.sample();
                     next_sample = tokio::time::Instant::now() + sample_gap.next(dirty);
                 }
-                // A publish held back by PUBLISH_MIN_GAP.
+                // A publish held back by `publish_gap`.
                 _ = async { tokio::time::sleep_until(publish_due.unwrap_or_else(tokio::time::Instant::now)).await }, if publish_due.is_some() => {}
                 // Lands a throttled status-file write once things went quiet.
                 _ = tokio::time::sleep(status_gap), if self.publisher.status_pending() => {
@@ -316,12 +327,13 @@ impl Control {
             }
             if dirty {
                 let now = tokio::time::Instant::now();
-                if now >= last_publish + PUBLISH_MIN_GAP {
+                let gap = self.publish_gap();
+                if now >= last_publish + gap {
                     self.publish();
                     last_publish = now;
                     publish_due = None;
                 } else if publish_due.is_none() {
-                    publish_due = Some(last_publish + PUBLISH_MIN_GAP);
+                    publish_due = Some(last_publish + gap);
                 }
             }
         };
@@ -412,7 +424,14 @@ impl Control {
                 }
             }
             Command::StartWorker { id } => self.send_op(&id, Op::Start, "starting"),
-            Command::StopWorker { id } => self.send_op(&id, Op::Stop { done: None }, "stopping"),
+            Command::StopWorker { id } => self.send_op(
+                &id,
+                Op::Stop {
+                    done: None,
+                    asked: None,
+                },
+                "stopping",
+            ),
             Command::RestartWorker { id } => self.send_op(&id, Op::Restart, "restarting"),
             Command::RestartAria2 => {
                 let (aria2, notices) = (self.aria2.clone(), self.notices.clone());
@@ -623,6 +642,7 @@ impl Control {
 
     fn begin_shutdown(&mut self) -> JoinHandle<ShutdownView> {
         info!("shutdown requested");
+        self.handover.collect(&self.temp);
         let progress = Progress::new(self.changed.clone());
         let phases = stop_plan::phases(stop_plan::PlanInputs {
             config: self.options.config.clone(),
@@ -633,6 +653,7 @@ impl Control {
             progress: progress.clone(),
             aria2: self.aria2.clone(),
             temp: self.temp.clone(),
+            handover: self.handover.clone(),
         });
         self.progress = Some(progress.clone());
         let force = self.plan_force.clone();
@@ -667,6 +688,14 @@ impl Control {
         let gap = self.status_gap();
         self.publisher
             .write_status(&self.options.data_dir.status_file(), gap);
+    }
+
+    fn publish_gap(&self) -> Duration {
+        if self.progress.is_some() {
+            PUBLISH_MIN_GAP_SHUTDOWN
+        } else {
+            PUBLISH_MIN_GAP
+        }
     }
 
     /// During a shutdown `steward stop` follows the status file: keep it fresher.

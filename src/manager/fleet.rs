@@ -99,7 +99,10 @@ impl Fleet {
                         let op = if row.enabled {
                             Op::Start
                         } else {
-                            Op::Stop { done: None }
+                            Op::Stop {
+                                done: None,
+                                asked: None,
+                            }
                         };
                         let _ = member.handle.ops.try_send(op);
                         touched = true;

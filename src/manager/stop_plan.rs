@@ -6,12 +6,13 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::handover::{Handover, Stopped};
 use crate::accounts::supervisor::SupervisorHandle;
 use crate::aria2::Aria2Handle;
 use crate::config::Config;
 use crate::manager::snapshot::{Aria2State, TaskKind};
 use crate::shutdown::{Phase, Progress};
-use crate::store::SharedStore;
+use crate::store::{SharedStore, StoreError};
 use crate::tasks::TaskTable;
 use crate::temp::TempRegistry;
 use crate::time::now_ms;
@@ -31,6 +32,9 @@ pub(super) struct PlanInputs {
     pub progress: Progress,
     pub aria2: Aria2Handle,
     pub temp: TempRegistry,
+    /// Where stopped workers left their dirs and records (collecting since
+    /// the plan was built).
+    pub handover: Handover,
 }
 
 pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
@@ -43,6 +47,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
         progress,
         aria2,
         temp,
+        handover,
     } = inputs;
     let s = &config.shutdown;
     // Workers stop in their own phase; download monitors end with aria2 (a
@@ -50,6 +55,8 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
     let not_worker = |k: TaskKind| k != TaskKind::Worker && k != TaskKind::Download;
     let saver = aria2.clone();
     let aria2_deadline = s.stop_aria2;
+    let (rows_store, workers_handover) = (store.clone(), handover.clone());
+    let store_for_temp = store.clone();
     vec![
         // The control loop refuses new work and stops watching the store the
         // moment the plan is built; the phase makes that step visible.
@@ -99,9 +106,12 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                 // the slowest worker, not the sum of them.
                 let mut stops = JoinSet::new();
                 let count = workers.len();
+                // One moment for all: each worker's stop timeout counts from
+                // here, not from when its supervisor gets to the request.
+                let asked = tokio::time::Instant::now();
                 for (id, handle) in workers {
                     stops.spawn(async move {
-                        handle.stop().await;
+                        handle.stop(asked).await;
                         (id, handle.view.borrow().stop_forced)
                     });
                 }
@@ -118,8 +128,12 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                 }
                 forward.abort();
                 killed.sort();
-                let detail = format!("{count} stopped, {} killed", killed.len());
+                let mut detail = format!("{count} stopped, {} killed", killed.len());
                 progress.set_killed_workers(killed);
+                // Every group handed over is gone: their records go in one commit.
+                if let Err(e) = clear_records(&rows_store, &workers_handover.take_stopped()) {
+                    detail.push_str(&format!("; worker records left for the next start: {e}"));
+                }
                 Ok(detail)
             },
         ),
@@ -144,12 +158,29 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                     .map_err(|e| e.to_string())
             },
         ),
-        // Workers' dirs were released by their supervisors once each group
-        // was gone; what is left registered to steward itself goes now.
+        // The stopped workers' dirs were handed over as each group went, and
+        // one blocking task has been removing them since (accounts::handover):
+        // wait for it, add what is registered to steward itself, and delete
+        // the rows of everything removed in one transaction.
         Phase::new("clean temp", s.clean_temp, move |_| async move {
-            let report = tokio::task::spawn_blocking(move || temp.clean_own())
-                .await
-                .map_err(|e| format!("clean-up task failed: {e}"))?;
+            let leftovers = handover.finish();
+            let records = clear_records(&store_for_temp, &leftovers.stopped);
+            let bulk = match leftovers.removal {
+                Some(removal) => removal.await.ok(),
+                None => None,
+            };
+            // A removal task that panicked dropped its guards, which then
+            // released themselves one by one: start afresh for the rest.
+            let mut bulk = bulk.unwrap_or_else(|| temp.bulk_release());
+            let report = tokio::task::spawn_blocking(move || {
+                bulk.add_own();
+                bulk.finish()
+            })
+            .await
+            .map_err(|e| format!("clean-up task failed: {e}"))?;
+            if let Err(e) = records {
+                tracing::warn!(error = %e, "worker records left for the next start");
+            }
             let done = format!(
                 "{} removed ({})",
                 report.removed,
@@ -170,4 +201,14 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
             }
         }),
     ]
+}
+
+/// Clears the records of workers whose groups are gone, in one transaction.
+fn clear_records(store: &SharedStore, stopped: &[Stopped]) -> Result<(), StoreError> {
+    if stopped.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<(String, i32, u64)> = stopped.iter().map(Stopped::record_key).collect();
+    let store = store.lock().unwrap_or_else(|p| p.into_inner());
+    store.clear_workers(&keys).map(|_| ())
 }

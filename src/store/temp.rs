@@ -105,6 +105,26 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Unregisters many temp paths in one transaction (one commit instead of
+    /// one per path); returns how many were registered.
+    pub fn delete_temps(&self, paths: &[PathBuf]) -> Result<usize, StoreError> {
+        if paths.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.conn.unchecked_transaction().ctx(&self.path)?;
+        let mut n = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM temp_entries WHERE path = ?1")
+                .ctx(&self.path)?;
+            for path in paths {
+                n += stmt.execute([utf8(path)?]).ctx(&self.path)?;
+            }
+        }
+        tx.commit().ctx(&self.path)?;
+        Ok(n)
+    }
+
     /// Every registered temp path, ordered by id (registration order).
     pub fn temp_entries(&self) -> Result<Vec<TempRow>, StoreError> {
         let mut stmt = self

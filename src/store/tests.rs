@@ -290,3 +290,70 @@ fn events_and_meta() {
     assert!(!s.delete_meta("k").unwrap());
     assert!(s.checkpoint().unwrap());
 }
+
+#[test]
+fn clear_workers_forgets_only_the_named_processes_in_one_go() {
+    let (_d, path) = tmp();
+    let s = Store::open(&path).unwrap();
+    let row = |account: &str, pid: i32| WorkerRow {
+        account: account.into(),
+        pid,
+        start_time: 1000 + pid as u64,
+        pgid: pid,
+        owner_pid: 50,
+        owner_start_time: 42,
+        started_ms: 1,
+    };
+    for (i, acc) in ["a", "b", "c"].into_iter().enumerate() {
+        s.record_worker(&row(acc, 100 + i as i32)).unwrap();
+    }
+    assert_eq!(s.clear_workers(&[]).unwrap(), 0);
+    let gone = [
+        ("a".to_string(), 100, 1100),
+        // A newer worker of "b" took the record: this stale identity must not clear it.
+        ("b".to_string(), 101, 999),
+        ("zzz".to_string(), 7, 7),
+    ];
+    assert_eq!(s.clear_workers(&gone).unwrap(), 1);
+    let left: Vec<String> = s
+        .workers()
+        .unwrap()
+        .into_iter()
+        .map(|w| w.account)
+        .collect();
+    assert_eq!(left, ["b", "c"]);
+}
+
+#[test]
+fn delete_temps_unregisters_many_paths() {
+    let (d, path) = tmp();
+    let s = Store::open(&path).unwrap();
+    let mut paths = Vec::new();
+    for i in 0..5 {
+        let p = d.path().join(format!("tmp/w{i}"));
+        s.insert_temp(&TempRow {
+            id: 0,
+            path: p.clone(),
+            kind: TempKind::Dir,
+            owner_pid: 1,
+            owner_start_time: 2,
+            account: None,
+            label: None,
+            created_ms: 3,
+            bytes: None,
+        })
+        .unwrap();
+        paths.push(p);
+    }
+    assert_eq!(s.delete_temps(&[]).unwrap(), 0);
+    let mut gone = paths[..3].to_vec();
+    gone.push(d.path().join("tmp/never-registered"));
+    assert_eq!(s.delete_temps(&gone).unwrap(), 3);
+    let left: Vec<PathBuf> = s
+        .temp_entries()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.path)
+        .collect();
+    assert_eq!(left, paths[3..]);
+}

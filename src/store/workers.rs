@@ -67,6 +67,33 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Forgets the given workers in one transaction, each only if its record
+    /// still names that very process (`(account, pid, start_time)`): a newer
+    /// worker of the same account keeps its record. Returns how many went.
+    /// One commit for a whole fleet, where `clear_worker` per worker costs a
+    /// commit each.
+    pub fn clear_workers(&self, workers: &[(String, i32, u64)]) -> Result<usize, StoreError> {
+        if workers.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.conn.unchecked_transaction().ctx(&self.path)?;
+        let mut n = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "DELETE FROM workers WHERE account = ?1 AND pid = ?2 AND start_time = ?3",
+                )
+                .ctx(&self.path)?;
+            for (account, pid, start_time) in workers {
+                n += stmt
+                    .execute(params![account, pid, u64_sql(*start_time)])
+                    .ctx(&self.path)?;
+            }
+        }
+        tx.commit().ctx(&self.path)?;
+        Ok(n)
+    }
+
     /// Every recorded worker, ordered by account.
     pub fn workers(&self) -> Result<Vec<WorkerRow>, StoreError> {
         let mut stmt = self

@@ -28,7 +28,9 @@
 //! leaves the dir alone (naming the holder) until the leftover worker is
 //! stopped; after the reassign, the row lives exactly as long as the worker.
 //! Once the worker's group is gone, the supervisor calls
-//! [`TempGuard::release`] (from `spawn_blocking` for big trees).
+//! [`TempGuard::release`] (from `spawn_blocking` for big trees); during a
+//! shutdown it hands the guard over instead, and the dirs of the whole fleet
+//! go through one [`BulkRelease`] (see `accounts::handover`).
 //!
 //! # Stats
 //!
@@ -43,4 +45,6 @@ mod registry;
 pub mod stats;
 
 pub use fsops::{Measure, RemoveError};
-pub use registry::{CleanReport, Owner, TempDirGuard, TempError, TempGuard, TempRegistry};
+pub use registry::{
+    BulkRelease, CleanReport, Owner, TempDirGuard, TempError, TempGuard, TempRegistry,
+};

@@ -420,42 +420,27 @@ impl TempRegistry {
         Ok(measure)
     }
 
-    /// The shutdown phase "clean own temp": releases every entry registered
-    /// to this steward process that no guard in this process still holds
-    /// (guards are released by their owners, e.g. a supervisor once its
-    /// worker is gone). Returns one line per entry that could not go.
+    /// The shutdown phase "clean own temp" when nothing was handed over:
+    /// releases every entry registered to this steward process that no guard
+    /// in this process still holds (guards are released by their owners).
+    /// Returns one line per entry that could not go.
     pub fn clean_own(&self) -> CleanReport {
-        let me = ProcId::current();
-        let rows = match self.lock_store().temp_entries() {
-            Ok(rows) => rows,
-            Err(e) => {
-                return CleanReport {
-                    left: vec![format!("cannot read temp entries: {e}")],
-                    ..Default::default()
-                };
-            }
-        };
-        let live = self.live().clone();
-        let mut report = CleanReport::default();
-        for row in rows {
-            if row.owner_pid != me.pid || row.owner_start_time != me.start_time {
-                continue;
-            }
-            if live.contains(&row.path) {
-                report
-                    .left
-                    .push(format!("{} is still in use here", row.path.display()));
-                continue;
-            }
-            match self.release(&row.path) {
-                Ok(m) => {
-                    report.removed += 1;
-                    report.freed += m.bytes;
-                }
-                Err(e) => report.left.push(e.to_string()),
-            }
+        let mut bulk = self.bulk_release();
+        bulk.add_own();
+        bulk.finish()
+    }
+
+    /// Starts a [`BulkRelease`]: many paths removed one after another on one
+    /// thread, their rows deleted together at the end.
+    pub fn bulk_release(&self) -> BulkRelease {
+        BulkRelease {
+            registry: self.clone(),
+            queued: HashSet::new(),
+            removed: Vec::new(),
+            held: Vec::new(),
+            freed: Measure::default(),
+            report: CleanReport::default(),
         }
-        report
     }
 
     /// The current figures (cheap: a copy of what the walker and the
@@ -465,7 +450,141 @@ impl TempRegistry {
     }
 }
 
-/// What `clean_own` did.
+/// Releases many registered paths on one thread, keeping the registry's
+/// order (path first, row second) in bulk: each path is removed as it is
+/// pushed, and the rows of all removed paths go in one transaction in
+/// [`BulkRelease::finish`] (a crash in between leaves rows without paths,
+/// which the sweep drops). For a shutdown, where hundreds of worker dirs go
+/// at once and one `spawn_blocking`, one commit and one stats update per dir
+/// would contend for the temp root, the store and the control loop. Blocking
+/// (file system and SQLite): run it on a blocking thread.
+pub struct BulkRelease {
+    registry: TempRegistry,
+    /// Every path pushed or added, so none is taken twice.
+    queued: HashSet<PathBuf>,
+    removed: Vec<PathBuf>,
+    /// Still flock-held by someone when pushed: tried again in `finish`.
+    held: Vec<PathBuf>,
+    freed: Measure,
+    report: CleanReport,
+}
+
+impl std::fmt::Debug for BulkRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkRelease")
+            .field("removed", &self.removed.len())
+            .field("held", &self.held.len())
+            .finish()
+    }
+}
+
+impl BulkRelease {
+    /// Closes the guard's copy of the lock and removes its path now, unless
+    /// another process still holds the lock (then `finish` tries again).
+    pub fn push(&mut self, mut guard: TempGuard) {
+        guard.released = true;
+        self.registry.live().remove(&guard.path);
+        drop(guard.lock.take());
+        let path = std::mem::take(&mut guard.path);
+        if self.queued.insert(path.clone()) {
+            self.try_remove(path);
+        }
+    }
+
+    /// Adds every entry registered to this steward process that no guard in
+    /// this process still holds (those are listed in the report as left).
+    pub fn add_own(&mut self) {
+        let rows = match self.registry.lock_store().temp_entries() {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.report
+                    .left
+                    .push(format!("cannot read temp entries: {e}"));
+                return;
+            }
+        };
+        let me = ProcId::current();
+        let live = self.registry.live().clone();
+        for row in rows {
+            if row.owner_pid != me.pid || row.owner_start_time != me.start_time {
+                continue;
+            }
+            if live.contains(&row.path) {
+                self.report
+                    .left
+                    .push(format!("{} is still in use here", row.path.display()));
+            } else if self.queued.insert(row.path.clone()) {
+                self.try_remove(row.path);
+            }
+        }
+    }
+
+    fn try_remove(&mut self, path: PathBuf) {
+        let registry = &self.registry;
+        if !registry.may_remove(&path) {
+            let root = registry.inner.root.clone();
+            self.report
+                .left
+                .push(TempError::Outside { path, root }.to_string());
+        } else if fsops::flock_held(&path) {
+            self.held.push(path);
+        } else {
+            match fsops::remove_path(&path, Some(registry.inner.root_dev)) {
+                Ok(m) => {
+                    self.report.removed += 1;
+                    self.report.freed += m.bytes;
+                    self.freed.absorb(&m);
+                    self.removed.push(path);
+                }
+                Err(e) => self.report.left.push(TempError::from(e).to_string()),
+            }
+        }
+    }
+
+    /// Retries the held paths for up to `RELEASE_GRACE` (all together, not
+    /// per path), then deletes the rows of every removed path in one
+    /// transaction and updates the stats once. A path still held, or that
+    /// could not be removed, keeps its row for the sweep and gets a line.
+    pub fn finish(mut self) -> CleanReport {
+        let end = Instant::now() + RELEASE_GRACE;
+        while !self.held.is_empty() {
+            if Instant::now() >= end {
+                for path in std::mem::take(&mut self.held) {
+                    let pids = fsops::live_holders(&path);
+                    self.report
+                        .left
+                        .push(TempError::Held { path, pids }.to_string());
+                }
+                break;
+            }
+            // A sibling thread's fork-before-exec holds copies for an instant.
+            std::thread::sleep(Duration::from_millis(5));
+            for path in std::mem::take(&mut self.held) {
+                self.try_remove(path);
+            }
+        }
+        // The paths are gone: now, and only now, their rows.
+        let registry = &self.registry;
+        if let Err(e) = registry.lock_store().delete_temps(&self.removed) {
+            self.report.left.push(format!(
+                "{} temp paths removed but not unregistered (the sweep will): {e}",
+                self.removed.len()
+            ));
+        }
+        registry
+            .inner
+            .stats
+            .on_removed_many(self.removed.len() as u64, &self.freed);
+        debug!(
+            removed = self.removed.len(),
+            bytes = self.freed.bytes,
+            "temp paths released in bulk"
+        );
+        self.report
+    }
+}
+
+/// What `clean_own` / `BulkRelease::finish` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CleanReport {
     pub removed: u64,
@@ -674,5 +793,57 @@ mod tests {
         assert_eq!(report.left.len(), 2, "{report:?}");
         assert!(leaked_path.exists());
         assert!(kept.path().exists());
+    }
+
+    #[test]
+    fn bulk_release_removes_paths_first_then_their_rows_together() {
+        let (_tmp, reg) = registry();
+        let dead = ProcId {
+            pid: i32::MAX - 1,
+            start_time: 1,
+        };
+        // Two worker dirs handed to (now dead) workers, one with a file in it.
+        let a = reg.worker_dir("a").unwrap();
+        a.reassign(dead).unwrap();
+        std::fs::write(a.path().join("f"), "12345").unwrap();
+        let b = reg.worker_dir("b").unwrap();
+        b.reassign(dead).unwrap();
+        // A third one whose lock another process still holds (a leftover).
+        let c = reg.worker_dir("c").unwrap();
+        c.reassign(dead).unwrap();
+        // ... inherited the way a worker inherits it.
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("30");
+        c.apply_to(&mut cmd);
+        let mut holder = cmd.spawn().unwrap();
+        // An entry of steward's own that no guard holds (a leaked file's row).
+        let own = reg.root().join("own-entry");
+        reg.insert_row(&own, TempKind::Dir, &Owner::steward(), "own")
+            .unwrap();
+        std::fs::create_dir(&own).unwrap();
+        let (pa, pb, pc) = (
+            a.path().to_owned(),
+            b.path().to_owned(),
+            c.path().to_owned(),
+        );
+
+        let mut bulk = reg.bulk_release();
+        bulk.push(a);
+        bulk.push(b);
+        // Removed at once, but the rows wait for `finish`.
+        assert!(!pa.exists() && !pb.exists());
+        assert_eq!(rows(&reg).len(), 4);
+        bulk.push(c);
+        bulk.add_own();
+        let report = bulk.finish();
+        assert_eq!((report.removed, report.freed), (3, 5), "{report:?}");
+        assert_eq!(report.left.len(), 1, "{report:?}");
+        assert!(report.left[0].contains("still in use"), "{report:?}");
+        assert!(!own.exists());
+        assert!(pc.exists(), "a held dir is never removed");
+        let left: Vec<PathBuf> = rows(&reg).into_iter().map(|r| r.path).collect();
+        assert_eq!(left, vec![pc.clone()], "only the held dir keeps its row");
+        let _ = holder.kill();
+        let _ = holder.wait();
     }
 }

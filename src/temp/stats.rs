@@ -115,6 +115,21 @@ impl Stats {
         self.notify();
     }
 
+    /// `on_removed` for `count` entries at once (one notification).
+    pub(super) fn on_removed_many(&self, count: u64, total: &Measure) {
+        if count == 0 {
+            return;
+        }
+        {
+            let mut v = lock(&self.view);
+            v.entries = v.entries.saturating_sub(count);
+            v.files = v.files.saturating_sub(total.files);
+            v.dirs = v.dirs.saturating_sub(total.dirs);
+            v.bytes = v.bytes.saturating_sub(total.bytes);
+        }
+        self.notify();
+    }
+
     /// One full walk; blocking. Concurrent calls: the second returns at once.
     /// True when the figures changed.
     fn walk(&self, registry: &TempRegistry) -> bool {
