@@ -2,6 +2,7 @@
 //! serialising that account's start / stop / replace / remove.
 
 pub mod id;
+mod output;
 pub mod spec;
 pub mod supervisor;
 

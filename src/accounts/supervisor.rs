@@ -3,18 +3,18 @@
 //! of the account goes through its queue, so they never overlap; different
 //! accounts have different actors and proceed in parallel.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::output;
 use super::spec::WorkerSpec;
 use crate::config::RestartPolicy;
 use crate::lock::SessionLock;
@@ -418,12 +418,9 @@ impl Supervisor {
         if let Err(e) = tmp.reassign(leader) {
             warn!(account = %self.spec.account, error = %e, "cannot hand the temp dir to the worker");
         }
-        if let Some(out) = child.stdout.take() {
-            self.forward_lines(out, "stdout");
-        }
-        if let Some(err) = child.stderr.take() {
-            self.forward_lines(err, "stderr");
-        }
+        let stdout = child.stdout.take().map(|s| ("stdout", s.into_owned_fd()));
+        let stderr = child.stderr.take().map(|s| ("stderr", s.into_owned_fd()));
+        self.forward_output([stdout, stderr]);
         Ok(LiveWorker {
             child,
             group,
@@ -458,8 +455,9 @@ impl Supervisor {
     }
 
     /// Copies a worker's output into tracing and the view's log tail, with the
-    /// account's secret masked in case the worker prints it.
-    fn forward_lines(&self, stream: impl AsyncRead + Unpin + Send + 'static, name: &'static str) {
+    /// account's secret masked in case the worker prints it. One task reads
+    /// both streams (see `output`).
+    fn forward_output(&self, pipes: [Option<(&'static str, std::io::Result<OwnedFd>)>; 2]) {
         let view = self.view.clone();
         let changed = self.ctx.changed.clone();
         let account = self.spec.account.clone();
@@ -469,23 +467,31 @@ impl Supervisor {
             .as_ref()
             .map(|s| s.expose().to_string())
             .filter(|s| s.len() >= 4);
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let line = match &secret {
-                    Some(s) => line.replace(s.as_str(), "••••"),
-                    None => line,
-                };
-                info!(target: "worker", account = %account, stream = name, "{line}");
-                view.send_modify(|v| {
-                    v.recent_logs.push(line);
-                    if v.recent_logs.len() > LOG_TAIL {
-                        v.recent_logs.remove(0);
-                    }
-                });
-                changed.notify_one();
+        let streams = pipes.map(|pipe| {
+            let (name, fd) = pipe?;
+            match fd.and_then(|fd| output::Stream::new(name, fd)) {
+                Ok(stream) => Some(stream),
+                Err(e) => {
+                    // The pipe is dropped: the worker gets EPIPE, not a hang.
+                    warn!(account = %account, stream = name, error = %e, "cannot read worker output");
+                    None
+                }
             }
         });
+        tokio::spawn(output::forward(streams, move |name, line| {
+            let line = match &secret {
+                Some(s) => line.replace(s.as_str(), "••••"),
+                None => line,
+            };
+            info!(target: "worker", account = %account, stream = name, "{line}");
+            view.send_modify(|v| {
+                v.recent_logs.push(line);
+                if v.recent_logs.len() > LOG_TAIL {
+                    v.recent_logs.remove(0);
+                }
+            });
+            changed.notify_one();
+        }));
     }
 
     /// The leader exited on its own: finish off its group, then restart or rest.
