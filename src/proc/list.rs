@@ -23,11 +23,36 @@ pub fn list_processes() -> Vec<Stat> {
 /// The processes whose comm (the kernel's 15-byte name, e.g. `aria2c`) equals `comm`.
 /// Names longer than 15 bytes are compared on their first 15 bytes, as the kernel truncates.
 pub fn find_by_comm(comm: &str) -> Vec<Stat> {
+    find_by_comms(&[comm])
+}
+
+/// The processes whose comm is one of `comms` (compared as in `find_by_comm`).
+/// Reads each process's `/proc/PID/comm` (a copy of a name; `stat` formats
+/// some fifty fields) and the `stat` of the matches only: with 1,000 workers
+/// around, a periodic look for aria2c costs a fraction of `list_processes`.
+pub fn find_by_comms<S: AsRef<str>>(comms: &[S]) -> Vec<Stat> {
     const TASK_COMM_LEN: usize = 15;
-    let want = truncate_bytes(comm, TASK_COMM_LEN);
-    list_processes()
-        .into_iter()
-        .filter(|st| st.comm == want)
+    let wanted: Vec<&[u8]> = comms
+        .iter()
+        .map(|c| truncate_bytes(c.as_ref(), TASK_COMM_LEN).as_bytes())
+        .collect();
+    let mut buf = Vec::with_capacity(512);
+    let mut name = [0u8; 64];
+    proc_pids()
+        .filter(|&pid| {
+            let Ok(mut file) = std::fs::File::open(format!("/proc/{pid}/comm")) else {
+                return false;
+            };
+            let Ok(n) = std::io::Read::read(&mut file, &mut name) else {
+                return false;
+            };
+            let read = &name[..n];
+            let read = read.strip_suffix(b"\n").unwrap_or(read);
+            wanted.contains(&read)
+        })
+        // The stat's own comm is compared again: a pid reused in between is not a match.
+        .filter_map(|pid| read_stat_into(pid, &mut buf).ok())
+        .filter(|st| wanted.contains(&st.comm.as_bytes()))
         .collect()
 }
 
