@@ -56,8 +56,18 @@ pub fn scan(
     recorded: Option<ProcId>,
     exclude: Option<i32>,
 ) -> Scan {
+    classify(find_by_comms(comms), session, recorded, exclude)
+}
+
+/// `scan` of processes already found by name (e.g. by a `proc::CommWatch`).
+pub fn classify(
+    found: Vec<Stat>,
+    session: &Path,
+    recorded: Option<ProcId>,
+    exclude: Option<i32>,
+) -> Scan {
     let mut out = Scan::default();
-    for stat in find_by_comms(comms) {
+    for stat in found {
         if stat.is_zombie() || Some(stat.pid) == exclude {
             continue;
         }

@@ -28,7 +28,7 @@ use super::handle::{Aria2Handle, Ctl};
 use super::owners::OwnerCache;
 use super::poll::poll;
 use super::rpc::Aria2Rpc;
-use super::scan::scan;
+use super::scan::{classify, scan};
 use super::secret::{RpcSecret, write_private};
 use super::spawn::{ExitInfo, Spawned, free_port, spawn};
 use super::store::{
@@ -694,6 +694,8 @@ impl Supervisor {
         let mut rescan_gap =
             crate::time::QuietBackoff::new(self.opts.rescan_every, self.opts.rescan_every * 8);
         let mut last_ok = Instant::now();
+        // Remembers the processes that are not aria2c between rescans.
+        let mut comm_watch = crate::proc::CommWatch::default();
         // Other aria2c using our session file, already reported.
         let mut intruders: Vec<i32> = Vec::new();
         loop {
@@ -786,7 +788,8 @@ impl Supervisor {
                     }
                 }
                 _ = sleep_until(rescan_due) => {
-                    let found = scan(&self.comms, &self.paths.session_file, None, Some(inst.child.pid));
+                    let named = comm_watch.find(&self.comms);
+                    let found = classify(named, &self.paths.session_file, None, Some(inst.child.pid));
                     let pids: Vec<i32> = found.ours.iter().map(|l| l.stat.pid).collect();
                     if !pids.is_empty() && pids != intruders {
                         self.note_error(format!(
