@@ -264,6 +264,7 @@ impl Control {
         self.publish();
         let mut last_publish = tokio::time::Instant::now();
         let mut publish_due: Option<tokio::time::Instant> = None;
+        let mut published_since_trim = true;
         let report = loop {
             let changed = self.changed.clone();
             // Only what can change the snapshot asks for a publish: an idle
@@ -314,6 +315,12 @@ impl Control {
                 _ = tokio::time::sleep_until(next_sample) => {
                     look_by = None;
                     dirty = self.sample();
+                    // The first quiet round after publishing: a burst (workers
+                    // starting, snapshots rebuilt) has ended; give back what it freed.
+                    if !dirty && published_since_trim {
+                        published_since_trim = false;
+                        crate::alloc::release_free_memory();
+                    }
                 }
                 // A publish held back by PUBLISH_MIN_GAP.
                 _ = async { tokio::time::sleep_until(publish_due.unwrap_or_else(tokio::time::Instant::now)).await }, if publish_due.is_some() => {}
@@ -329,6 +336,7 @@ impl Control {
             if dirty {
                 let now = tokio::time::Instant::now();
                 if now >= last_publish + PUBLISH_MIN_GAP {
+                    published_since_trim = true;
                     self.publish();
                     last_publish = now;
                     publish_due = None;
