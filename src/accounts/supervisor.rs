@@ -190,25 +190,28 @@ impl Supervisor {
                     }
                 }
             };
+            // The rare paths (exit, stop, ops) are boxed: their futures are
+            // the largest states of this one, which otherwise every idle
+            // supervisor would carry (about 1.4 KB each of 1.9).
             phase = match (woke, phase) {
                 (Woke::Exited(status), Phase::Running(mut w)) => {
                     w.exit = Some(status);
-                    self.after_exit(*w).await
+                    Box::pin(self.after_exit(*w)).await
                 }
                 (Woke::BackoffOver, _) => self.start_worker(),
                 (Woke::Cancelled, phase) => {
-                    self.stop(phase).await;
+                    Box::pin(self.stop(phase)).await;
                     self.finish_ticket();
                     Phase::Idle
                 }
                 (Woke::Op(None), phase) => {
                     // Every handle is gone: the manager ended without a stop.
                     // Stop anyway so no worker outlives its supervisor.
-                    self.stop(phase).await;
+                    Box::pin(self.stop(phase)).await;
                     self.finish_ticket();
                     return;
                 }
-                (Woke::Op(Some(op)), phase) => match self.apply(op, phase).await {
+                (Woke::Op(Some(op)), phase) => match Box::pin(self.apply(op, phase)).await {
                     Some(next) => next,
                     None => return,
                 },

@@ -688,11 +688,13 @@ impl Supervisor {
         let mut next_poll = tokio::time::Instant::now();
         let mut idle_gap =
             crate::time::QuietBackoff::new(self.opts.poll_idle, self.opts.poll_idle * 6);
-        let mut next_rescan = tokio::time::Instant::now() + self.opts.rescan_every;
-        // A process scan reads every /proc/PID/stat: while it finds the same
+        // A process scan reads every process's name: while it finds the same
         // aria2c processes, look less and less often (up to 8x rescan_every).
         let mut rescan_gap =
             crate::time::QuietBackoff::new(self.opts.rescan_every, self.opts.rescan_every * 8);
+        // The launch scanned just now (`clean_leftovers`): that was a look, and
+        // one finding nothing new lets the next wait the quiet gap.
+        let mut next_rescan = tokio::time::Instant::now() + rescan_gap.next(false);
         let mut last_ok = Instant::now();
         // Remembers the processes that are not aria2c between rescans.
         let mut comm_watch = crate::proc::CommWatch::default();
