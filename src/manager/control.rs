@@ -40,6 +40,14 @@ use crate::time::now_ms;
 /// is only a safety net.
 const STORE_POLL: Duration = Duration::from_secs(2);
 const STORE_POLL_WATCHED: Duration = Duration::from_secs(30);
+/// After a store event that showed no new commit yet, it is looked for again
+/// after these gaps (the committing process may be descheduled between its
+/// WAL write and the index update that makes the commit visible).
+const STORE_RECHECK: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
 /// Deadline announced for a task cancel (the task's own stop applies it).
 const CANCEL_DEADLINE: Duration = Duration::from_secs(10);
 /// SIGTERM to SIGKILL for an operator-confirmed stop of a foreign aria2c.
@@ -63,6 +71,9 @@ pub(super) async fn start(
     let me = ProcId::current();
     let changed = Arc::new(Notify::new());
     let tasks = TaskTable::with_notify(changed.clone());
+    // Watching before the version is read: a commit landing in between
+    // still wakes the loop.
+    let store_watch = StoreWatch::new(&options.data_dir.db_file());
     let (last_shutdown, accounts, data_version) = {
         let s = store.lock().unwrap_or_else(|p| p.into_inner());
         let last = run_record::begin(&s, me);
@@ -148,6 +159,7 @@ pub(super) async fn start(
         kill_workers,
         progress: None,
         usage: UsageWatch::default(),
+        store_watch,
         _lock: lock,
     };
     let done = tokio::spawn(control.run(rx, notices_rx));
@@ -237,6 +249,8 @@ struct Control {
     /// Set once the shutdown plan runs.
     progress: Option<Progress>,
     usage: UsageWatch,
+    /// Taken by the loop; `None` where inotify is unavailable.
+    store_watch: Option<StoreWatch>,
     /// Held for the manager's whole life; released when the loop ends.
     _lock: InstanceLock,
 }
@@ -247,7 +261,7 @@ impl Control {
         mut rx: mpsc::Receiver<Command>,
         mut notices: mpsc::UnboundedReceiver<(NoticeLevel, String)>,
     ) -> ShutdownView {
-        let store_watch = StoreWatch::new(&self.options.data_dir.db_file());
+        let store_watch = self.store_watch.take();
         let poll_every = if store_watch.is_some() {
             STORE_POLL_WATCHED
         } else {
@@ -255,6 +269,7 @@ impl Control {
             STORE_POLL
         };
         let mut store_poll = tokio::time::interval(poll_every);
+        let mut store_recheck: Option<(tokio::time::Instant, usize)> = None;
         // Set when something moved: the live workers are looked at by then
         // (a new worker's figures show within `usage::BASE`).
         let mut look_by: Option<tokio::time::Instant> = Some(tokio::time::Instant::now());
@@ -305,6 +320,19 @@ impl Control {
                 }
                 () = async { store_watch.as_ref().expect("guarded by the if").changed().await }, if plan.is_none() && store_watch.is_some() => {
                     dirty = self.poll_store();
+                    if !dirty {
+                        // SQLite writes a commit's WAL frames (the event) before
+                        // it publishes the commit in the shared-memory index
+                        // (no event): look again shortly, a few times.
+                        store_recheck.get_or_insert((tokio::time::Instant::now() + STORE_RECHECK[0], 0));
+                    }
+                }
+                () = async { tokio::time::sleep_until(store_recheck.expect("guarded by the if").0).await }, if plan.is_none() && store_recheck.is_some() => {
+                    let (_, round) = store_recheck.take().expect("guarded by the if");
+                    dirty = self.poll_store();
+                    if !dirty && let Some(gap) = STORE_RECHECK.get(round + 1) {
+                        store_recheck = Some((tokio::time::Instant::now() + *gap, round + 1));
+                    }
                 }
                 _ = store_poll.tick(), if plan.is_none() => {
                     if let Some(watch) = &store_watch {

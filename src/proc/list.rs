@@ -58,7 +58,7 @@ impl CommWatch {
             .iter()
             .map(|c| truncate_bytes(c.as_ref(), TASK_COMM_LEN).as_bytes())
             .collect();
-        let full = self.looks % Self::FULL_EVERY == 0;
+        let full = self.looks.is_multiple_of(Self::FULL_EVERY);
         self.looks = self.looks.wrapping_add(1);
         let previous = std::mem::take(&mut self.others);
         let mut buf = Vec::with_capacity(512);
