@@ -4,6 +4,7 @@
 //! (`store`, `proc`, `lock`, `config`, `paths`, `time`).
 
 pub mod accounts;
+pub mod alloc;
 pub mod aria2;
 pub mod cli;
 pub mod config;

@@ -3,6 +3,7 @@
 
 pub mod handover;
 pub mod id;
+mod output;
 pub mod spec;
 pub mod supervisor;
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::args::{option_value, redact_cmdline};
 use crate::manager::snapshot::ForeignAria2;
-use crate::proc::{ProcId, Stat, cmdline, list_processes};
+use crate::proc::{ProcId, Stat, cmdline, find_by_comms};
 
 /// An aria2c of this data dir that steward did not start in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +56,19 @@ pub fn scan(
     recorded: Option<ProcId>,
     exclude: Option<i32>,
 ) -> Scan {
+    classify(find_by_comms(comms), session, recorded, exclude)
+}
+
+/// `scan` of processes already found by name (e.g. by a `proc::CommWatch`).
+pub fn classify(
+    found: Vec<Stat>,
+    session: &Path,
+    recorded: Option<ProcId>,
+    exclude: Option<i32>,
+) -> Scan {
     let mut out = Scan::default();
-    for stat in list_processes() {
-        if stat.is_zombie() || Some(stat.pid) == exclude || !comms.contains(&stat.comm) {
+    for stat in found {
+        if stat.is_zombie() || Some(stat.pid) == exclude {
             continue;
         }
         // Unreadable (vanished, or hidden by hidepid): judged on identity alone.

@@ -28,7 +28,7 @@ use super::handle::{Aria2Handle, Ctl};
 use super::owners::OwnerCache;
 use super::poll::poll;
 use super::rpc::Aria2Rpc;
-use super::scan::scan;
+use super::scan::{classify, scan};
 use super::secret::{RpcSecret, write_private};
 use super::spawn::{ExitInfo, Spawned, free_port, spawn};
 use super::store::{
@@ -688,12 +688,16 @@ impl Supervisor {
         let mut next_poll = tokio::time::Instant::now();
         let mut idle_gap =
             crate::time::QuietBackoff::new(self.opts.poll_idle, self.opts.poll_idle * 6);
-        let mut next_rescan = tokio::time::Instant::now() + self.opts.rescan_every;
-        // A process scan reads every /proc/PID/stat: while it finds the same
+        // A process scan reads every process's name: while it finds the same
         // aria2c processes, look less and less often (up to 8x rescan_every).
         let mut rescan_gap =
             crate::time::QuietBackoff::new(self.opts.rescan_every, self.opts.rescan_every * 8);
+        // The launch scanned just now (`clean_leftovers`): that was a look, and
+        // one finding nothing new lets the next wait the quiet gap.
+        let mut next_rescan = tokio::time::Instant::now() + rescan_gap.next(false);
         let mut last_ok = Instant::now();
+        // Remembers the processes that are not aria2c between rescans.
+        let mut comm_watch = crate::proc::CommWatch::default();
         // Other aria2c using our session file, already reported.
         let mut intruders: Vec<i32> = Vec::new();
         loop {
@@ -786,7 +790,8 @@ impl Supervisor {
                     }
                 }
                 _ = sleep_until(rescan_due) => {
-                    let found = scan(&self.comms, &self.paths.session_file, None, Some(inst.child.pid));
+                    let named = comm_watch.find(&self.comms);
+                    let found = classify(named, &self.paths.session_file, None, Some(inst.child.pid));
                     let pids: Vec<i32> = found.ours.iter().map(|l| l.stat.pid).collect();
                     if !pids.is_empty() && pids != intruders {
                         self.note_error(format!(

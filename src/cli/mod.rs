@@ -200,6 +200,8 @@ impl Globals {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn main(cli: Cli) -> Result<(), Failure> {
+    // Before any thread exists (the log writer, tokio's workers).
+    crate::alloc::tune_for_long_runs();
     // Every later `ProcId::current()` is served from this first, checked read.
     crate::proc::ProcId::try_current().map_err(|e| {
         Failure::runtime(format!(

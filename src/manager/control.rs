@@ -2,7 +2,6 @@
 //! changes made by other processes, samples worker usage, runs the shutdown
 //! plan, and publishes a snapshot after anything changed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +13,9 @@ use tracing::{info, warn};
 use super::download_tasks::DownloadTasks;
 use super::fleet::Fleet;
 use super::publish::{Parts, Publisher};
+use super::store_watch::StoreWatch;
 use super::sweeps::Sweeps;
+use super::usage::{self, UsageWatch};
 use super::{
     ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, run_record, stop_plan,
 };
@@ -27,20 +28,27 @@ use crate::manager::command::Command;
 use crate::manager::snapshot::{Aria2State, Aria2View, SweepOutcome};
 use crate::manager::snapshot::{Instance, LastShutdown, NoticeLevel, ShutdownView};
 use crate::orphans::{self, SweepScope};
-use crate::proc::{self, ProcId, Sampler, Usage};
+use crate::proc::ProcId;
 use crate::shutdown::{self, Progress};
 use crate::store::{AccountRow, SharedStore, StoreError};
 use crate::tasks::TaskTable;
 use crate::temp::TempRegistry;
-use crate::time::{QuietBackoff, now_ms};
+use crate::time::now_ms;
 
-/// How often the store is checked for commits by other processes (a CLI
-/// change takes effect within about this long: "a couple of seconds").
+/// How often the store is checked for commits by other processes when no
+/// inotify watch tells (a CLI change takes effect within about this long: "a
+/// couple of seconds"); with the watch, a commit is seen at once and the poll
+/// is only a safety net.
 const STORE_POLL: Duration = Duration::from_secs(2);
-/// How often CPU, memory and lock holders of live workers are sampled while
-/// they change; quiet samples space out to `SAMPLE_QUIET_MAX`.
-const SAMPLE_EVERY: Duration = Duration::from_secs(2);
-const SAMPLE_QUIET_MAX: Duration = Duration::from_secs(16);
+const STORE_POLL_WATCHED: Duration = Duration::from_secs(30);
+/// After a store event that showed no new commit yet, it is looked for again
+/// after these gaps (the committing process may be descheduled between its
+/// WAL write and the index update that makes the commit visible).
+const STORE_RECHECK: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
 /// Deadline announced for a task cancel (the task's own stop applies it).
 const CANCEL_DEADLINE: Duration = Duration::from_secs(10);
 /// SIGTERM to SIGKILL for an operator-confirmed stop of a foreign aria2c.
@@ -69,6 +77,9 @@ pub(super) async fn start(
     let me = ProcId::current();
     let changed = Arc::new(Notify::new());
     let tasks = TaskTable::with_notify(changed.clone());
+    // Watching before the version is read: a commit landing in between
+    // still wakes the loop.
+    let store_watch = StoreWatch::new(&options.data_dir.db_file());
     let (last_shutdown, accounts, data_version) = {
         let s = store.lock().unwrap_or_else(|p| p.into_inner());
         let last = run_record::begin(&s, me);
@@ -156,9 +167,8 @@ pub(super) async fn start(
         kill_workers,
         handover,
         progress: None,
-        sampler: Sampler::new(),
-        usage: HashMap::new(),
-        holders: HashMap::new(),
+        usage: UsageWatch::default(),
+        store_watch,
         _lock: lock,
     };
     let done = tokio::spawn(control.run(rx, notices_rx));
@@ -249,9 +259,9 @@ struct Control {
     handover: Handover,
     /// Set once the shutdown plan runs.
     progress: Option<Progress>,
-    sampler: Sampler,
-    usage: HashMap<i32, Usage>,
-    holders: HashMap<std::path::PathBuf, Vec<i32>>,
+    usage: UsageWatch,
+    /// Taken by the loop; `None` where inotify is unavailable.
+    store_watch: Option<StoreWatch>,
     /// Held for the manager's whole life; released when the loop ends.
     _lock: InstanceLock,
 }
@@ -262,21 +272,35 @@ impl Control {
         mut rx: mpsc::Receiver<Command>,
         mut notices: mpsc::UnboundedReceiver<(NoticeLevel, String)>,
     ) -> ShutdownView {
-        let mut store_poll = tokio::time::interval(STORE_POLL);
-        let mut sample_gap = QuietBackoff::new(SAMPLE_EVERY, SAMPLE_QUIET_MAX);
-        let mut next_sample = tokio::time::Instant::now();
+        let store_watch = self.store_watch.take();
+        let poll_every = if store_watch.is_some() {
+            STORE_POLL_WATCHED
+        } else {
+            warn!("no inotify watch on the store: polling it every 2 s");
+            STORE_POLL
+        };
+        let mut store_poll = tokio::time::interval(poll_every);
+        let mut store_recheck: Option<(tokio::time::Instant, usize)> = None;
+        // Set when something moved: the live workers are looked at by then
+        // (a new worker's figures show within `usage::BASE`).
+        let mut look_by: Option<tokio::time::Instant> = Some(tokio::time::Instant::now());
         store_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut plan: Option<JoinHandle<ShutdownView>> = None;
         let mut commands_open = true;
         self.publish();
         let mut last_publish = tokio::time::Instant::now();
         let mut publish_due: Option<tokio::time::Instant> = None;
+        let mut published_since_trim = true;
         let report = loop {
             let changed = self.changed.clone();
             // Only what can change the snapshot asks for a publish: an idle
             // instance with 1,000 workers then rebuilds nothing between samples.
             let mut dirty = true;
             let status_gap = self.status_gap();
+            let next_sample = match (look_by, self.usage.next_due()) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or_else(far_future),
+            };
             tokio::select! {
                 cmd = rx.recv(), if commands_open => match cmd {
                     Some(cmd) => {
@@ -294,13 +318,9 @@ impl Control {
                     }
                 },
                 _ = changed.notified() => {
-                    // Something moved (a worker started, stopped, logged): its
-                    // figures are worth a look soon, whatever the quiet spell.
-                    let soon = tokio::time::Instant::now() + SAMPLE_EVERY;
-                    if next_sample > soon {
-                        next_sample = soon;
-                        sample_gap = QuietBackoff::new(SAMPLE_EVERY, SAMPLE_QUIET_MAX);
-                    }
+                    // Something moved (a worker started, stopped, logged): the
+                    // set of live workers is worth a look soon.
+                    look_by.get_or_insert(tokio::time::Instant::now() + usage::BASE);
                 }
                 Some((level, text)) = notices.recv() => self.publisher.notice(level, text),
                 Ok(()) = self.aria2_view.changed() => {
@@ -309,10 +329,37 @@ impl Control {
                         self.download_tasks.sync(&view, &self.aria2);
                     }
                 }
-                _ = store_poll.tick(), if plan.is_none() => dirty = self.poll_store(),
+                () = async { store_watch.as_ref().expect("guarded by the if").changed().await }, if plan.is_none() && store_watch.is_some() => {
+                    dirty = self.poll_store();
+                    if !dirty {
+                        // SQLite writes a commit's WAL frames (the event) before
+                        // it publishes the commit in the shared-memory index
+                        // (no event): look again shortly, a few times.
+                        store_recheck.get_or_insert((tokio::time::Instant::now() + STORE_RECHECK[0], 0));
+                    }
+                }
+                () = async { tokio::time::sleep_until(store_recheck.expect("guarded by the if").0).await }, if plan.is_none() && store_recheck.is_some() => {
+                    let (_, round) = store_recheck.take().expect("guarded by the if");
+                    dirty = self.poll_store();
+                    if !dirty && let Some(gap) = STORE_RECHECK.get(round + 1) {
+                        store_recheck = Some((tokio::time::Instant::now() + *gap, round + 1));
+                    }
+                }
+                _ = store_poll.tick(), if plan.is_none() => {
+                    if let Some(watch) = &store_watch {
+                        watch.rewatch();
+                    }
+                    dirty = self.poll_store();
+                }
                 _ = tokio::time::sleep_until(next_sample) => {
+                    look_by = None;
                     dirty = self.sample();
-                    next_sample = tokio::time::Instant::now() + sample_gap.next(dirty);
+                    // The first quiet round after publishing: a burst (workers
+                    // starting, snapshots rebuilt) has ended; give back what it freed.
+                    if !dirty && published_since_trim {
+                        published_since_trim = false;
+                        crate::alloc::release_free_memory();
+                    }
                 }
                 // A publish held back by `publish_gap`.
                 _ = async { tokio::time::sleep_until(publish_due.unwrap_or_else(tokio::time::Instant::now)).await }, if publish_due.is_some() => {}
@@ -329,6 +376,7 @@ impl Control {
                 let now = tokio::time::Instant::now();
                 let gap = self.publish_gap();
                 if now >= last_publish + gap {
+                    published_since_trim = true;
                     self.publish();
                     last_publish = now;
                     publish_due = None;
@@ -623,21 +671,10 @@ impl Control {
         true
     }
 
-    /// CPU, memory and lock holders of live workers; true when they changed.
+    /// CPU, memory and lock holders of the live workers due; true when they changed.
     fn sample(&mut self) -> bool {
         let live = self.fleet.live_workers();
-        let pids: Vec<i32> = live.iter().map(|(_, pid, _)| *pid).collect();
-        let usage = self.sampler.sample(&pids);
-        let files: Vec<std::path::PathBuf> = live.into_iter().map(|(_, _, f)| f).collect();
-        let holders = if files.is_empty() {
-            HashMap::new()
-        } else {
-            proc::flock_holders_of(&files)
-        };
-        let changed = usage != self.usage || holders != self.holders;
-        self.usage = usage;
-        self.holders = holders;
-        changed
+        self.usage.sample(&live, tokio::time::Instant::now())
     }
 
     fn begin_shutdown(&mut self) -> JoinHandle<ShutdownView> {
@@ -682,8 +719,8 @@ impl Control {
             sweep: self.sweeps.view(),
             shutdown: self.progress.as_ref().and_then(|p| p.view()),
             last_shutdown: self.last_shutdown,
-            usage: self.usage.clone(),
-            holders: self.holders.clone(),
+            usage: self.usage.usage().clone(),
+            holders: self.usage.holders().clone(),
         });
         let gap = self.status_gap();
         self.publisher
@@ -706,4 +743,9 @@ impl Control {
             STATUS_FILE_EVERY
         }
     }
+}
+
+/// A deadline that never comes (tokio's timer takes no "never").
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
 }

@@ -174,13 +174,12 @@ impl Fleet {
     }
 
     /// Pids of live workers with their session files, for sampling.
-    pub fn live_workers(&self) -> Vec<(String, i32, PathBuf)> {
+    pub fn live_workers(&self) -> Vec<(i32, PathBuf)> {
         self.members
             .values()
             .filter_map(|m| {
                 let view = m.handle.view.borrow();
-                view.pid
-                    .map(|pid| (m.row.id.clone(), pid, view.session_file.clone()))
+                view.pid.map(|pid| (pid, view.session_file.clone()))
             })
             .collect()
     }

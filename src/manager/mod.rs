@@ -10,7 +10,9 @@ mod publish;
 mod run_record;
 pub mod snapshot;
 mod stop_plan;
+mod store_watch;
 mod sweeps;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

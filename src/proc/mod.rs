@@ -60,7 +60,7 @@ pub use clock::{boot_time_unix, clock_ticks_per_second, start_time_unix_ms};
 pub use error::{ProcError, SignalError};
 pub use holders::{any_lock_holders, flock_holders, flock_holders_of, open_file_holders};
 pub use ident::ProcId;
-pub use list::{find_by_comm, list_processes};
+pub use list::{CommWatch, find_by_comm, find_by_comms, list_processes};
 pub use sample::{Sampler, Usage};
 pub use signal::{
     Group, GroupSignal, Sig, UnknownSignal, group_alive, group_gone, group_members, signal,

@@ -19,8 +19,9 @@ pub struct Usage {
 }
 
 /// Samples CPU% and RSS of only the pids asked for. Keep one alive and call
-/// `sample` once per dashboard tick: CPU% is the difference to the previous
-/// sample of the same process (same pid and start time).
+/// `sample` for whichever pids are due: CPU% is the difference to the previous
+/// sample of the same process (same pid and start time), however long ago.
+/// `retain` drops what is remembered of pids no longer of interest.
 #[derive(Debug, Default)]
 pub struct Sampler {
     /// pid → (start time, CPU ticks, when) of the previous sample.
@@ -37,7 +38,6 @@ impl Sampler {
         let ticks_per_second = clock_ticks_per_second() as f64;
         let page = page_size();
         let now = Instant::now();
-        let mut next = HashMap::with_capacity(pids.len());
         let mut out = HashMap::with_capacity(pids.len());
         for &pid in pids.iter().filter(|&&p| p > 0) {
             let Ok(stat) = read_stat(pid) else { continue };
@@ -56,7 +56,8 @@ impl Sampler {
                 }
                 _ => 0.0,
             };
-            next.insert(pid, (stat.start_time, stat.cpu_ticks, now));
+            self.previous
+                .insert(pid, (stat.start_time, stat.cpu_ticks, now));
             out.insert(
                 pid,
                 Usage {
@@ -65,9 +66,12 @@ impl Sampler {
                 },
             );
         }
-        // Only the pids of this sample are kept: memory follows the live set.
-        self.previous = next;
         out
+    }
+
+    /// Forgets every pid for which `keep` is false (memory follows the live set).
+    pub fn retain(&mut self, mut keep: impl FnMut(i32) -> bool) {
+        self.previous.retain(|pid, _| keep(*pid));
     }
 }
 
@@ -97,5 +101,7 @@ mod tests {
         let second = sampler.sample(&[me]);
         assert!(second[&me].cpu_percent > 10.0, "{:?}", second[&me]);
         assert_eq!(second.len(), 1);
+        sampler.retain(|pid| pid != me);
+        assert_eq!(sampler.sample(&[me])[&me].cpu_percent, 0.0, "forgotten");
     }
 }

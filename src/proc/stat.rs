@@ -48,10 +48,25 @@ pub(crate) fn read_stat_into(pid: i32, buf: &mut Vec<u8>) -> Result<Stat, ProcEr
     buf.clear();
     let path = format!("/proc/{pid}/stat");
     std::fs::File::open(&path)
-        .and_then(|mut f| f.read_to_end(buf))
+        .and_then(|mut f| read_all(&mut f, buf))
         .map_err(|e| proc_io_error(pid, e))?;
     // comm may hold any byte (prctl PR_SET_NAME): decode lossily rather than fail.
     parse_stat(&String::from_utf8_lossy(buf))
+}
+
+/// `read_to_end` without its `fstat` and `lseek` for a size hint (a /proc
+/// file has no size): open, read, read (EOF), close. Over 1,000 workers a
+/// sample round makes a third fewer system calls.
+fn read_all(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 1024];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn field<T: std::str::FromStr>(fields: &[&str], index: usize, name: &str) -> Result<T, ProcError> {

@@ -186,7 +186,7 @@ impl TempRegistry {
         self.inner.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn live(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
+    pub(super) fn live(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -1,0 +1,117 @@
+//! Wakes the control loop when the store's files are written, so a commit by
+//! another process (`steward account add` in another shell) is acted on at
+//! once instead of at the next poll. An inotify watch on the WAL (where every
+//! commit lands first) and on the database file (checkpoints); the loop then
+//! asks the store whether the data changed (`PRAGMA data_version`), which
+//! also tells our own writes apart. It only wakes: it never reads the
+//! database itself, and a slow poll stays in place for what inotify cannot
+//! see (a file system without it, a WAL deleted and made anew).
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::inotify;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+pub(super) struct StoreWatch {
+    fd: AsyncFd<OwnedFd>,
+    files: [PathBuf; 2],
+}
+
+impl StoreWatch {
+    /// Watches `db` and its WAL; `None` where inotify is unavailable (the
+    /// caller then polls often).
+    pub fn new(db: &Path) -> Option<StoreWatch> {
+        let fd =
+            inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).ok()?;
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        // SAFETY: an `OwnedFd` owned by the `AsyncFd` stays open, and is the
+        // same descriptor, until the `AsyncFd` is dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok()?;
+        let watch = StoreWatch {
+            fd,
+            files: [db.to_path_buf(), PathBuf::from(wal)],
+        };
+        watch.rewatch().then_some(watch)
+    }
+
+    /// (Re-)adds the watches: a file deleted and created again is a new inode
+    /// the old watch does not see. Adding a watch that exists changes nothing.
+    /// True when the WAL is watched (the file every commit writes).
+    pub fn rewatch(&self) -> bool {
+        let flags = inotify::WatchFlags::MODIFY;
+        let added = self
+            .files
+            .iter()
+            .map(|f| inotify::add_watch(self.fd.get_ref(), f, flags).is_ok())
+            .collect::<Vec<_>>();
+        added.last() == Some(&true)
+    }
+
+    /// Waits until a watched file was written, then drains every event already
+    /// queued: a burst of writes is one wakeup. An error (never expected) ends
+    /// the watching: the future then never completes and the poll remains.
+    pub async fn changed(&self) {
+        loop {
+            let Ok(mut guard) = self.fd.readable().await else {
+                return std::future::pending().await;
+            };
+            let drained = guard.try_io(|fd| drain(fd.get_ref()));
+            match drained {
+                Ok(Ok(true)) => return,
+                Ok(Ok(false)) | Err(_) => continue,
+                Ok(Err(_)) => return std::future::pending().await,
+            }
+        }
+    }
+}
+
+/// Reads every queued event; true if there was any. `WouldBlock` once the
+/// queue is empty and nothing was read (tokio then waits for readiness again).
+fn drain(fd: &OwnedFd) -> io::Result<bool> {
+    let mut buf = [MaybeUninit::<u8>::uninit(); 1024];
+    let mut reader = inotify::Reader::new(fd, &mut buf);
+    let mut any = false;
+    loop {
+        match reader.next() {
+            Ok(_) => any = true,
+            Err(rustix::io::Errno::AGAIN) if any => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AccountRow, Store};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_commit_by_another_connection_wakes_the_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("steward.db");
+        let ours = Store::open(&db).unwrap();
+        let version = ours.data_version().unwrap();
+        let watch = StoreWatch::new(&db).expect("inotify on a local temp dir");
+        // Another connection stands for another process (`steward account add`).
+        let theirs = Store::open(&db).unwrap();
+        theirs
+            .add_account(&AccountRow {
+                id: "a1".into(),
+                name: "a1".into(),
+                enabled: true,
+                secret: None,
+                created_ms: 0,
+            })
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), watch.changed())
+            .await
+            .expect("the commit woke the watch");
+        assert_ne!(ours.data_version().unwrap(), version);
+    }
+}
