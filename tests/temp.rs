@@ -181,6 +181,52 @@ fn a_dir_flocked_by_a_live_process_is_never_swept() {
 }
 
 #[test]
+fn a_dead_owners_dir_held_at_start_is_swept_once_its_holder_lets_go() {
+    // What a worker forked by a steward that was killed before recording it
+    // leaves: a dir registered to a dead owner, still flocked by the worker.
+    let dir = TestDir::new();
+    let held = dir.path().join("tmp/worker-ghost-1-0-deadbeef");
+    std::fs::create_dir_all(&held).unwrap();
+    std::fs::write(held.join("f"), "x").unwrap();
+    open_store(&dir)
+        .insert_temp(&steward::store::TempRow {
+            id: 0,
+            path: held.clone(),
+            kind: steward::store::TempKind::Dir,
+            owner_pid: 999_999,
+            owner_start_time: 1,
+            account: Some("ghost".into()),
+            label: None,
+            created_ms: 0,
+            bytes: None,
+        })
+        .unwrap();
+    let mut flock = Command::new("flock");
+    flock.arg(&held).args(["sleep", "60"]);
+    let flock = GroupChild::spawn(flock);
+    wait_for(Duration::from_secs(10), || {
+        flock_is_held(&held).then_some(())
+    })
+    .expect("flock taken");
+
+    let mut steward = dir.spawn_headless();
+    // Started (its start-up sweep comes before its first snapshot) and
+    // swept what it could: the held dir stays.
+    let pid = i64::from(steward.id());
+    wait_for(Duration::from_secs(20), || {
+        dir.status_json()
+            .filter(|s| s["instance"]["pid"].as_i64() == Some(pid))
+    })
+    .expect("steward running");
+    assert!(held.join("f").exists(), "a held dir was swept");
+    drop(flock);
+    wait_for(Duration::from_secs(30), || (!held.exists()).then_some(()))
+        .expect("swept again once no longer held");
+    kill9(steward.id() as i32);
+    let _ = steward.wait();
+}
+
+#[test]
 fn a_symlink_under_the_temp_root_is_removed_not_its_target() {
     let dir = TestDir::new();
     let outside = tempfile::tempdir().unwrap();

@@ -93,11 +93,14 @@ pub(super) async fn start(
         );
     }
     let scope = SweepScope::new(&options.config, &options.data_dir);
-    clean_up_after_previous_run(&options, &store, &scope, &mut publisher).await;
+    let held_back = clean_up_after_previous_run(&options, &store, &scope, &mut publisher).await;
     let temp = TempRegistry::from_config(&options.config, &options.data_dir, store.clone())?;
     temp.set_changed_notify(changed.clone());
     let walker_stop = CancellationToken::new();
     temp.spawn_stats_walker(options.config.temp.stats_interval, walker_stop.clone());
+    if held_back {
+        spawn_dead_temp_retry(scope.clone(), store.clone(), walker_stop.clone());
+    }
     let aria2_cancel = CancellationToken::new();
     let aria2 = Aria2Service::start(
         options.config.aria2.clone(),
@@ -184,12 +187,14 @@ pub(super) async fn start(
 /// What a previous run may have left: its workers (stopped, so an account
 /// never has two), then the temp entries of owners now dead (their dirs are
 /// free once those workers are gone). Each finding becomes a notice.
+/// Returns whether some of those entries are still held by a process and
+/// were left in place.
 async fn clean_up_after_previous_run(
     options: &ManagerOptions,
     store: &SharedStore,
     scope: &SweepScope,
     publisher: &mut Publisher,
-) {
+) -> bool {
     for finding in leftovers::stop_leftovers(store, options.config.worker.stop_timeout).await {
         publisher.notice(NoticeLevel::Warn, finding);
     }
@@ -214,6 +219,46 @@ async fn clean_up_after_previous_run(
             ),
         );
     }
+    any_left(&swept)
+}
+
+/// A sweep result that leaves the entry in place (held by a process, or
+/// not removable this time).
+fn any_left(results: &[crate::manager::snapshot::SweepItemResult]) -> bool {
+    results
+        .iter()
+        .any(|r| !matches!(r.outcome, SweepOutcome::Done { .. }))
+}
+
+/// Dead owners' temp entries the start-up sweep had to leave, typically
+/// because a process still holds them: a worker the crashed steward forked
+/// but died before recording keeps its TMPDIR locked until it exits. They
+/// are swept again, 1 s after start then backing off to 4 s (a minute
+/// later to 60 s), until none is left or the manager stops.
+fn spawn_dead_temp_retry(scope: SweepScope, store: SharedStore, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_secs(1);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+            let (scope, store) = (scope.clone(), store.clone());
+            let swept =
+                tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
+                    .await
+                    .unwrap_or_default();
+            if swept.is_empty() || !any_left(&swept) {
+                return;
+            }
+            delay = if started.elapsed() < Duration::from_secs(60) {
+                (delay * 2).min(Duration::from_secs(4))
+            } else {
+                Duration::from_secs(60)
+            };
+        }
+    });
 }
 
 /// Waits (bounded) until aria2c answers, and returns the variables workers
