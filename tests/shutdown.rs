@@ -4,11 +4,14 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use steward::config::Config;
-use steward::manager::{Command, Manager, ManagerOptions, PhaseState, WorkerState};
+use steward::manager::{
+    Command, Manager, ManagerOptions, PhaseState, RunningManager, Snapshot, WorkerState,
+};
 use steward::store::{AccountRow, Store};
 
 /// Accounts named `ign*` ignore SIGTERM; names containing `gc` leave a grandchild.
@@ -41,15 +44,16 @@ fn mixed_config(stop_timeout: Duration) -> Config {
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_workers_stop_within_the_deadline_and_the_report_counts_the_killed() {
-    let dir = TestDir::new();
-    let mut ids: Vec<String> = (0..10).map(|i| format!("ign{i:02}")).collect();
-    ids.extend((0..5).map(|i| format!("gc{i:02}")));
-    ids.extend((0..35).map(|i| format!("ok{i:02}")));
-    add_accounts(&dir, &ids);
+/// A manager running one `mixed_config` worker per id, once every worker
+/// is running; with that snapshot.
+async fn start_fleet(
+    dir: &TestDir,
+    ids: &[String],
+    stop_timeout: Duration,
+) -> (RunningManager, Arc<Snapshot>) {
+    add_accounts(dir, ids);
     let m = Manager::start(ManagerOptions {
-        config: mixed_config(Duration::from_secs(2)),
+        config: mixed_config(stop_timeout),
         data_dir: dir.data_dir(),
         self_exe: steward_bin().into(),
     })
@@ -58,7 +62,7 @@ async fn fifty_workers_stop_within_the_deadline_and_the_report_counts_the_killed
     let mut rx = m.handle.snapshots.clone();
     let snap = loop {
         let snap = rx.borrow_and_update().clone();
-        if snap.accounts.len() == 50
+        if snap.accounts.len() == ids.len()
             && snap
                 .accounts
                 .iter()
@@ -71,6 +75,16 @@ async fn fifty_workers_stop_within_the_deadline_and_the_report_counts_the_killed
             .expect("all running")
             .unwrap();
     };
+    (m, snap)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_workers_stop_within_the_deadline_and_the_report_counts_the_killed() {
+    let dir = TestDir::new();
+    let mut ids: Vec<String> = (0..10).map(|i| format!("ign{i:02}")).collect();
+    ids.extend((0..5).map(|i| format!("gc{i:02}")));
+    ids.extend((0..35).map(|i| format!("ok{i:02}")));
+    let (m, snap) = start_fleet(&dir, &ids, Duration::from_secs(2)).await;
     let groups: Vec<i32> = snap.accounts.iter().filter_map(|a| a.worker.pid).collect();
     // Wait until the grandchildren exist, so the test covers them.
     for a in snap.accounts.iter().filter(|a| a.id.starts_with("gc")) {
@@ -237,30 +251,7 @@ async fn a_clean_shutdown_leaves_no_worker_records_dirs_or_temp_rows() {
     let dir = TestDir::new();
     let mut ids: Vec<String> = (0..5).map(|i| format!("ign{i:02}")).collect();
     ids.extend((0..35).map(|i| format!("ok{i:02}")));
-    add_accounts(&dir, &ids);
-    let m = Manager::start(ManagerOptions {
-        config: mixed_config(Duration::from_secs(1)),
-        data_dir: dir.data_dir(),
-        self_exe: steward_bin().into(),
-    })
-    .await
-    .unwrap();
-    let mut rx = m.handle.snapshots.clone();
-    loop {
-        let snap = rx.borrow_and_update().clone();
-        if snap.accounts.len() == ids.len()
-            && snap
-                .accounts
-                .iter()
-                .all(|a| a.worker.state == WorkerState::Running)
-        {
-            break;
-        }
-        tokio::time::timeout(Duration::from_secs(30), rx.changed())
-            .await
-            .expect("all running")
-            .unwrap();
-    }
+    let (m, _) = start_fleet(&dir, &ids, Duration::from_secs(1)).await;
     let dirs = worker_dirs(&dir);
     assert_eq!(dirs.len(), ids.len(), "one registered TMPDIR per worker");
     assert!(dirs.iter().all(|d| d.is_dir()));
