@@ -116,6 +116,20 @@ async fn demo_workers_run_in_their_own_groups_and_hold_their_session_locks() {
             dir.session_file(id).display()
         )));
     }
+    // The snapshot names each worker as its session lock's holder (not
+    // steward, which took the lock on the worker's behalf).
+    let snap = until(&m, Duration::from_secs(20), |s| {
+        s.accounts.iter().all(|a| !a.worker.lock_holders.is_empty())
+    })
+    .await;
+    for a in &snap.accounts {
+        assert_eq!(
+            a.worker.lock_holders,
+            vec![a.worker.pid.unwrap()],
+            "{}",
+            a.id
+        );
+    }
     let alice_pid = pid_of(&snap, "alice").unwrap();
     let environ =
         String::from_utf8_lossy(&std::fs::read(format!("/proc/{alice_pid}/environ")).unwrap())

@@ -108,6 +108,23 @@ impl Publisher {
     }
 }
 
+/// Who holds a session file's lock, for the operator. `/proc/locks` names
+/// the process that *took* a flock, and steward takes each session lock
+/// before handing the same description to the worker it spawns: with a
+/// worker running, steward's own pid there stands for that worker.
+fn session_holders(holders: Option<&Vec<i32>>, steward: i32, worker: Option<i32>) -> Vec<i32> {
+    let mut out: Vec<i32> = holders
+        .into_iter()
+        .flatten()
+        .map(|&pid| match worker {
+            Some(worker) if pid == steward => worker,
+            _ => pid,
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
 fn build(parts: Parts) -> Snapshot {
     let Parts {
         instance,
@@ -126,7 +143,7 @@ fn build(parts: Parts) -> Snapshot {
         let sample = w.pid.and_then(|pid| usage.get(&pid));
         w.cpu_percent = sample.map(|u| u.cpu_percent);
         w.rss_bytes = sample.map(|u| u.rss_bytes);
-        w.lock_holders = holders.get(&w.session_file).cloned().unwrap_or_default();
+        w.lock_holders = session_holders(holders.get(&w.session_file), instance.pid, w.pid);
     }
     // Inside a running "stop workers" phase, the pending items are the workers
     // still alive: derived here from their own state, never stored twice.
@@ -181,4 +198,19 @@ fn write_atomically(path: &Path, snap: &Snapshot) -> std::io::Result<()> {
 pub fn read_status_file(path: &Path) -> Option<Snapshot> {
     let text = std::fs::read(path).ok()?;
     serde_json::from_slice(&text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_holders;
+
+    #[test]
+    fn steward_taking_a_session_lock_is_shown_as_the_worker_holding_it() {
+        let held = vec![100, 7];
+        assert_eq!(session_holders(Some(&held), 100, Some(200)), [200, 7]);
+        // No worker running: the pid stays what /proc/locks says.
+        assert_eq!(session_holders(Some(&held), 100, None), [100, 7]);
+        assert_eq!(session_holders(Some(&vec![100]), 100, Some(200)), [200]);
+        assert!(session_holders(None, 100, Some(200)).is_empty());
+    }
 }
