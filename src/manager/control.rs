@@ -408,8 +408,8 @@ impl Control {
                 }
                 // A publish held back by `publish_gap`.
                 _ = async { tokio::time::sleep_until(publish_due.unwrap_or_else(tokio::time::Instant::now)).await }, if publish_due.is_some() => {}
-                // Lands a throttled status-file write once things went quiet.
-                _ = tokio::time::sleep(status_gap), if self.publisher.status_pending() => {
+                // Lands a status-file write the gap held back, one gap after the last.
+                _ = tokio::time::sleep_until(self.publisher.status_due(status_gap).into()), if self.publisher.status_pending() => {
                     dirty = publish_due.is_some();
                     self.publisher.write_status(&self.options.data_dir.status_file(), status_gap);
                 }

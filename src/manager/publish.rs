@@ -30,6 +30,7 @@ pub(super) struct Publisher {
 }
 
 /// The parts a snapshot is made of.
+#[derive(Default)]
 pub(super) struct Parts {
     pub instance: Instance,
     pub accounts: Vec<AccountView>,
@@ -105,6 +106,14 @@ impl Publisher {
     /// Whether an unwritten change waits for the status file.
     pub fn status_pending(&self) -> bool {
         self.status_dirty
+    }
+
+    /// When a pending change may be written: `min_gap` after the last write
+    /// (now if there was none), not `min_gap` after the loop last went
+    /// quiet, so a reader never waits more than one gap for a change.
+    pub fn status_due(&self, min_gap: Duration) -> Instant {
+        self.status_written
+            .map_or_else(Instant::now, |t| t + min_gap)
     }
 }
 
@@ -202,7 +211,31 @@ pub fn read_status_file(path: &Path) -> Option<Snapshot> {
 
 #[cfg(test)]
 mod tests {
-    use super::session_holders;
+    use super::*;
+
+    #[test]
+    fn a_held_back_status_write_is_due_one_gap_after_the_last_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        let gap = Duration::from_secs(1);
+        let (mut publisher, _rx) = Publisher::new();
+        publisher.notice(NoticeLevel::Info, "one");
+        publisher.publish(Parts::default());
+        publisher.write_status(&path, gap);
+        let written = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(!publisher.status_pending());
+        // A change right after: held back, due one gap after that write.
+        publisher.notice(NoticeLevel::Info, "two");
+        publisher.publish(Parts::default());
+        publisher.write_status(&path, gap);
+        assert!(publisher.status_pending(), "written again within the gap");
+        let due = publisher.status_due(gap);
+        assert!(due > Instant::now() && due <= Instant::now() + gap);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            written
+        );
+    }
 
     #[test]
     fn steward_taking_a_session_lock_is_shown_as_the_worker_holding_it() {
