@@ -371,6 +371,59 @@ fn a_killed_steward_leaves_the_lock_with_its_worker_and_the_next_start_stops_it(
     assert!(!flock_is_held(&dir.session_file("alice")));
 }
 
+#[test]
+fn a_worker_forked_but_never_recorded_is_found_by_its_session_lock_and_stopped() {
+    // What a steward killed between forking a worker and recording it leaves:
+    // a group holding the account's session lock, named in its environment,
+    // with no worker row. Here `flock` holds it and its `sleep` inherits it.
+    let dir = TestDir::new();
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let session = dir.session_file("alice");
+    std::fs::create_dir_all(session.parent().unwrap()).unwrap();
+    let mut orphan = std::process::Command::new("flock");
+    orphan
+        .arg(&session)
+        .args(["sleep", "300"])
+        .env("STEWARD_SESSION_FILE", &session)
+        .env("STEWARD_ACCOUNT", "alice");
+    let orphan = GroupChild::spawn(orphan);
+    wait_for(Duration::from_secs(10), || {
+        flock_is_held(&session).then_some(())
+    })
+    .expect("orphan holds the session lock");
+    // A bystander holding the file open without the environment is left alone.
+    let mut bystander = std::process::Command::new("sleep");
+    bystander
+        .arg("300")
+        .stdin(std::fs::File::open(&session).unwrap());
+    let bystander = GroupChild::spawn(bystander);
+
+    let mut steward = dir.spawn_headless();
+    let worker = wait_for(Duration::from_secs(20), || {
+        dir.status_json()
+            .filter(|s| s["instance"]["live"] == true)
+            .and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("alice's worker running");
+    assert!(group_members(orphan.pid()).is_empty(), "orphan still alive");
+    assert_eq!(worker_pids(dir.path(), "alice"), vec![worker]);
+    assert!(
+        alive(bystander.pid()),
+        "a process without the environment was signalled"
+    );
+    let events = dir.run(&["status", "--json"]);
+    assert!(
+        stdout(&events).contains("never recorded"),
+        "{}",
+        stdout(&events)
+    );
+    kill9(steward.id() as i32);
+    let _ = steward.wait();
+    for pid in group_members(worker) {
+        kill9(pid);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_pid_that_now_belongs_to_someone_else_is_not_signalled() {
     let dir = TestDir::new();

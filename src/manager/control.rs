@@ -195,7 +195,10 @@ async fn clean_up_after_previous_run(
     scope: &SweepScope,
     publisher: &mut Publisher,
 ) -> bool {
-    for finding in leftovers::stop_leftovers(store, options.config.worker.stop_timeout).await {
+    let timeout = options.config.worker.stop_timeout;
+    let mut findings = leftovers::stop_leftovers(store, timeout).await;
+    findings.extend(leftovers::stop_unrecorded(store, &options.data_dir, timeout).await);
+    for finding in findings {
         publisher.notice(NoticeLevel::Warn, finding);
     }
     let swept = {

@@ -1,6 +1,8 @@
 //! Workers left running by a steward that died (kill -9, OOM, power cut of
-//! the terminal): found from the identities recorded in the store and stopped
-//! before any new worker starts, so an account never has two workers.
+//! the terminal): found from the identities recorded in the store, or, for a
+//! worker forked just before the crash and never recorded, through the
+//! session lock it holds, and stopped before any new worker starts, so an
+//! account never has two workers.
 
 use std::time::Duration;
 
@@ -8,6 +10,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::paths::DataDir;
 use crate::proc::{self, Group, ProcId, Sig, SignalError};
 use crate::store::{SharedStore, WorkerRow};
 
@@ -46,6 +52,81 @@ pub(super) async fn stop_leftovers(store: &SharedStore, timeout: Duration) -> Ve
             }
         }
         findings.extend(finding);
+    }
+    findings
+}
+
+/// Stops workers a steward forked but died before recording (the window
+/// between `fork` and its write to the store): each still holds its
+/// account's session lock, so the account could never start again while it
+/// lives. Found only among processes that have a session file of this data
+/// dir open and were exec'd with `STEWARD_SESSION_FILE` naming it: no other
+/// process can hold that lock, which only steward hands out, and the
+/// instance lock says no live steward uses this data dir. Call it after
+/// `stop_leftovers`. Returns one line per worker stopped.
+pub(super) async fn stop_unrecorded(
+    store: &SharedStore,
+    data_dir: &DataDir,
+    timeout: Duration,
+) -> Vec<String> {
+    let accounts = {
+        let store = store.lock().unwrap_or_else(|p| p.into_inner());
+        store.accounts().unwrap_or_else(|e| {
+            warn!(error = %e, "cannot read accounts");
+            Vec::new()
+        })
+    };
+    let files: Vec<_> = accounts
+        .iter()
+        .map(|a| (a.id.clone(), data_dir.session_file(&a.id)))
+        .collect();
+    let paths: Vec<_> = files.iter().map(|(_, p)| p.clone()).collect();
+    let held = proc::flock_holders_of(&paths);
+    let mut groups = HashSet::new();
+    let mut stops = JoinSet::new();
+    for (account, path) in files {
+        if held.get(&path).is_none_or(|pids| pids.is_empty()) {
+            continue;
+        }
+        for pid in proc::open_file_holders(&path) {
+            let names_it = |pid| {
+                proc::environ_var(pid, "STEWARD_SESSION_FILE").as_deref()
+                    == Some(path.as_os_str().as_bytes())
+            };
+            let Ok(stat) = proc::read_stat(pid) else {
+                continue;
+            };
+            // The worker leads its group (spawned with process_group(0)) and
+            // was exec'd naming the file; descendants holding it go with it.
+            let Ok(leader) = ProcId::of(stat.pgrp) else {
+                continue;
+            };
+            if !names_it(pid) || !names_it(leader.pid) || !groups.insert(stat.pgrp) {
+                continue;
+            }
+            let row = WorkerRow {
+                account: account.clone(),
+                pid: leader.pid,
+                start_time: leader.start_time,
+                pgid: stat.pgrp,
+                owner_pid: 0,
+                owner_start_time: 0,
+                started_ms: 0,
+            };
+            stops.spawn(stop_one(row, timeout));
+        }
+    }
+    let mut findings = Vec::new();
+    while let Some(done) = stops.join_next().await {
+        let Ok((row, Some(text))) = done else {
+            continue;
+        };
+        let text = format!("{text} (it was never recorded)");
+        {
+            let store = store.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = store.record_event("worker.leftover", &row.account, &text, "stopped");
+        }
+        findings.push(text);
     }
     findings
 }

@@ -66,4 +66,4 @@ pub use signal::{
     Group, GroupSignal, Sig, UnknownSignal, group_alive, group_gone, group_members, signal,
     signal_group,
 };
-pub use stat::{Stat, cmdline, parse_stat, read_stat};
+pub use stat::{Stat, cmdline, environ_var, parse_stat, read_stat};

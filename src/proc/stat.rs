@@ -111,6 +111,20 @@ pub fn parse_stat(text: &str) -> Result<Stat, ProcError> {
 
 /// The argument vector from `/proc/PID/cmdline`, split on NUL. `None` if the process is gone or
 /// unreadable; an empty vector for kernel threads and zombies.
+/// The value of `name` in a process's initial environment
+/// (`/proc/PID/environ`: what it was exec'd with), as raw bytes. `None` when
+/// unset or unreadable (gone, or another user's without privilege).
+pub fn environ_var(pid: i32, name: &str) -> Option<Vec<u8>> {
+    if pid <= 0 {
+        return None;
+    }
+    let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    bytes.split(|&b| b == 0).find_map(|entry| {
+        let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(value.to_vec())
+    })
+}
+
 pub fn cmdline(pid: i32) -> Option<Vec<String>> {
     if pid <= 0 {
         return None;
@@ -131,6 +145,31 @@ pub fn cmdline(pid: i32) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_one_variable_of_a_processs_environment() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env("STEWARD_TEST_VAR", "a=b c")
+            .env("STEWARD_TEST_VAR_LONGER", "no")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // Until its exec, the child's environ is a copy of ours.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while environ_var(pid, "STEWARD_TEST_VAR").is_none() {
+            assert!(std::time::Instant::now() < deadline, "never exec'd");
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            environ_var(pid, "STEWARD_TEST_VAR").as_deref(),
+            Some(&b"a=b c"[..])
+        );
+        assert_eq!(environ_var(pid, "STEWARD_TEST"), None);
+        assert_eq!(environ_var(-1, "PATH"), None);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 
     fn line(comm: &str) -> String {
         format!(
