@@ -44,6 +44,19 @@ fn mixed_config(stop_timeout: Duration) -> Config {
     config
 }
 
+/// Asks `m` for a graceful shutdown; its report, once it ended (20 s at most).
+async fn graceful_shutdown(m: RunningManager) -> steward::manager::ShutdownView {
+    m.handle
+        .commands
+        .send(Command::Shutdown { force: false })
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), m.done)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A manager running one `mixed_config` worker per id, once every worker
 /// is running; with that snapshot.
 async fn start_fleet(
@@ -95,15 +108,7 @@ async fn fifty_workers_stop_within_the_deadline_and_the_report_counts_the_killed
         .expect("grandchild");
     }
     let asked = Instant::now();
-    m.handle
-        .commands
-        .send(Command::Shutdown { force: false })
-        .await
-        .unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(20), m.done)
-        .await
-        .unwrap()
-        .unwrap();
+    let report = graceful_shutdown(m).await;
     let took = asked.elapsed();
     for pgid in &groups {
         assert!(
@@ -259,15 +264,7 @@ async fn a_clean_shutdown_leaves_no_worker_records_dirs_or_temp_rows() {
     for d in &dirs {
         std::fs::write(d.join("scratch"), "x").unwrap();
     }
-    m.handle
-        .commands
-        .send(Command::Shutdown { force: false })
-        .await
-        .unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(20), m.done)
-        .await
-        .unwrap()
-        .unwrap();
+    let report = graceful_shutdown(m).await;
     assert_eq!(
         report.killed_workers.len(),
         5,
