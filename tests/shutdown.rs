@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use steward::config::Config;
-use steward::manager::{
-    Command, Manager, ManagerOptions, PhaseState, RunningManager, Snapshot, WorkerState,
-};
+use steward::manager::{Command, Manager, PhaseState, RunningManager, Snapshot, WorkerState};
 use steward::store::{AccountRow, Store};
 
 /// Accounts named `ign*` ignore SIGTERM; names containing `gc` leave a grandchild.
@@ -65,13 +63,9 @@ async fn start_fleet(
     stop_timeout: Duration,
 ) -> (RunningManager, Arc<Snapshot>) {
     add_accounts(dir, ids);
-    let m = Manager::start(ManagerOptions {
-        config: mixed_config(stop_timeout),
-        data_dir: dir.data_dir(),
-        self_exe: steward_bin().into(),
-    })
-    .await
-    .unwrap();
+    let m = Manager::start(dir.manager_options(mixed_config(stop_timeout)))
+        .await
+        .unwrap();
     let mut rx = m.handle.snapshots.clone();
     let snap = loop {
         let snap = rx.borrow_and_update().clone();

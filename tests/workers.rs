@@ -13,11 +13,7 @@ use steward::manager::{Command, Manager, ManagerOptions, RunningManager, Snapsho
 use steward::store::{AccountRow, Store, WorkerRow};
 
 fn options(dir: &TestDir, config: Config) -> ManagerOptions {
-    ManagerOptions {
-        config,
-        data_dir: dir.data_dir(),
-        self_exe: steward_bin().into(),
-    }
+    dir.manager_options(config)
 }
 
 fn add_account(dir: &TestDir, id: &str, secret: Option<&str>) {

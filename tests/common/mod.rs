@@ -37,6 +37,17 @@ impl TestDir {
     pub fn data_dir(&self) -> steward::paths::DataDir {
         steward::paths::DataDir::new(self.path())
     }
+    /// Options for an in-process manager on this data dir.
+    pub fn manager_options(
+        &self,
+        config: steward::config::Config,
+    ) -> steward::manager::ManagerOptions {
+        steward::manager::ManagerOptions {
+            config,
+            data_dir: self.data_dir(),
+            self_exe: steward_bin().into(),
+        }
+    }
     pub fn write_config(&self, text: &str) {
         std::fs::write(self.path().join("steward.toml"), text).expect("write config");
     }
