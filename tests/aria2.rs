@@ -763,7 +763,20 @@ async fn the_manager_stops_a_foreign_aria2c_only_on_a_confirmed_exact_request() 
         })
         .await
         .unwrap();
-    wait_until("foreign aria2c stopped", || !alive(fpid)).await;
+    // The notice is sent after the event is recorded: waiting on it (not on
+    // the pid going away) keeps the shutdown below from racing the record.
+    let stopped_text = format!("foreign aria2c pid {fpid} stopped");
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        if snap.notices.iter().any(|n| n.text.contains(&stopped_text)) {
+            break;
+        }
+        tokio::time::timeout(LONG, rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert!(!alive(fpid));
     m.handle
         .commands
         .send(Command::Shutdown { force: false })

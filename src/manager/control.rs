@@ -582,7 +582,6 @@ impl Control {
                     Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
                 }
             }
-            // Placeholder until the lead wires `orphans` in (see the temp branch's report).
             Command::StopForeignAria2 { pid, start_time } => {
                 let foreign = self
                     .aria2_view
