@@ -58,9 +58,9 @@ const FOREIGN_STOP_DEADLINE: Duration = Duration::from_secs(3);
 const PUBLISH_MIN_GAP: Duration = Duration::from_millis(16);
 /// During a shutdown: every worker changes state twice within a few tens of
 /// ms, and each rebuild copies every account (a few ms with 500 of them, on
-/// the cores the stopping workers need); 20 progress frames a second is
-/// plenty for the progress view.
-const PUBLISH_MIN_GAP_SHUTDOWN: Duration = Duration::from_millis(50);
+/// the cores the stopping workers need); 10 progress frames a second, the
+/// status file's pace too, is plenty for the progress view.
+const PUBLISH_MIN_GAP_SHUTDOWN: Duration = Duration::from_millis(100);
 /// The status file is rewritten at most this often; during a shutdown, which
 /// `steward stop` follows through it, at most every `STATUS_FILE_SHUTDOWN`.
 const STATUS_FILE_EVERY: Duration = Duration::from_secs(1);
@@ -399,7 +399,9 @@ impl Control {
                     }
                     dirty = self.poll_store();
                 }
-                _ = tokio::time::sleep_until(next_sample) => {
+                // A shutdown stops sampling: every row is on its way out, and
+                // the stop phase needs the cores more than the figures do.
+                _ = tokio::time::sleep_until(next_sample), if plan.is_none() => {
                     look_by = None;
                     dirty = self.sample();
                     // The first quiet round after publishing: a burst (workers
