@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::handover::Handover;
 use super::output;
@@ -572,7 +572,13 @@ impl Supervisor {
             let killed = self.stop_group(&mut w, force, deadline).await;
             self.view.send_modify(|v| v.stop_forced = killed);
             self.release(*w);
-            info!(account = %self.spec.account, "worker stopped");
+            if asked.is_some() {
+                // One of a fleet stop: the shutdown report counts them, and a
+                // line per worker would cost the stop phase a log write each.
+                debug!(account = %self.spec.account, "worker stopped");
+            } else {
+                info!(account = %self.spec.account, "worker stopped");
+            }
         }
         self.view.send_modify(|v| {
             v.pid = None;
@@ -631,7 +637,7 @@ impl Supervisor {
         } else {
             self.spec.stop_signal
         };
-        self.signal(&w.group, first);
+        self.signal(w, first);
         let forced = self.ticket_force();
         let global = self.ctx.force.clone();
         let gone = tokio::select! {
@@ -641,7 +647,7 @@ impl Supervisor {
         };
         if !gone {
             warn!(account = %self.spec.account, pgid = w.group.pgid, "worker did not stop in time: SIGKILL");
-            self.signal(&w.group, Sig::Kill);
+            self.signal(w, Sig::Kill);
             if !wait_group_gone(w, Instant::now() + KILL_GRACE).await {
                 warn!(account = %self.spec.account, pgid = w.group.pgid, "worker group survived SIGKILL (stuck in the kernel?)");
             }
@@ -649,8 +655,16 @@ impl Supervisor {
         force || !gone
     }
 
-    fn signal(&self, group: &Group, sig: Sig) {
-        match proc::signal_group(group, sig) {
+    fn signal(&self, w: &LiveWorker, sig: Sig) {
+        let group = &w.group;
+        // tokio's `Child::id` is `Some` until the leader is reaped: until
+        // then its pid, and so the group's number, cannot be reused.
+        let result = if w.child.id() == u32::try_from(group.pgid).ok() {
+            proc::signal_unreaped_group(group, sig)
+        } else {
+            proc::signal_group(group, sig)
+        };
+        match result {
             Ok(_) | Err(proc::SignalError::Gone) => {}
             Err(e) => {
                 warn!(account = %self.spec.account, pgid = group.pgid, error = %e, "cannot signal worker group")

@@ -33,6 +33,11 @@
 //!   group, since the number could not have been reused while they held it; as a sanity check
 //!   each must have started no earlier than the leader. Then `kill(-pgid)` reaches exactly them.
 //!
+//! A leader that is the caller's own child and not yet reaped needs none of this:
+//! the kernel keeps an unreaped child's pid for it, so the number is held and
+//! [`signal_unreaped_group`] sends `kill(-pgid)` at once (a supervisor stopping
+//! its own worker; hundreds of them at a shutdown).
+//!
 //! The one residual race: between the check and the `kill`, every member (and leader) exits, is
 //! reaped, and a new process both receives that pid *and* makes itself a group leader. That
 //! needs a full pid wrap-around within microseconds.
@@ -64,6 +69,6 @@ pub use list::{CommWatch, find_by_comm, find_by_comms, list_processes};
 pub use sample::{Sampler, Usage};
 pub use signal::{
     Group, GroupSignal, Sig, UnknownSignal, group_alive, group_gone, group_members, signal,
-    signal_group,
+    signal_group, signal_unreaped_group,
 };
 pub use stat::{Stat, cmdline, environ_var, parse_stat, read_stat};

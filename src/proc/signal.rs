@@ -238,6 +238,22 @@ pub fn signal_group(group: &Group, sig: Sig) -> Result<GroupSignal, SignalError>
     }
 }
 
+/// Sends `sig` to every process of `group` whose leader is the caller's own
+/// child **not yet reaped**: the kernel keeps an unreaped child's pid (and so
+/// the group's number) for it, so `-pgid` names our group without the
+/// `/proc` re-check [`signal_group`] makes (one file read per worker saved
+/// when a fleet of hundreds stops). The caller must know the leader is
+/// unreaped (tokio's `Child::id()` is `Some` until it is); once reaped, use
+/// [`signal_group`]. Refuses pgid <= 1 and steward's own group.
+pub fn signal_unreaped_group(group: &Group, sig: Sig) -> Result<GroupSignal, SignalError> {
+    let pgid = group.pgid;
+    if pgid <= 1 || is_own_group(pgid) || group.leader.pid != pgid {
+        return Err(SignalError::InvalidTarget(pgid));
+    }
+    rustix::process::kill_process_group(pid_of(pgid)?, sig.to_rustix())?;
+    Ok(GroupSignal::Leader)
+}
+
 /// Whether no living process is left in the group: the cheap `kill(-pgid, 0)`
 /// first, and only when that still finds someone, a `/proc` scan to tell
 /// living members from zombies waiting for a slow reaper (orphaned
@@ -398,6 +414,10 @@ mod tests {
                 signal_group(&g, Sig::Term),
                 Err(SignalError::InvalidTarget(_))
             ));
+            assert!(matches!(
+                signal_unreaped_group(&g, Sig::Term),
+                Err(SignalError::InvalidTarget(_))
+            ));
             assert!(!group_alive(pgid));
         }
         let own = rustix::process::getpgrp().as_raw_pid();
@@ -412,6 +432,33 @@ mod tests {
             signal_group(&g, Sig::Term),
             Err(SignalError::InvalidTarget(_))
         ));
+        assert!(matches!(
+            signal_unreaped_group(&g, Sig::Term),
+            Err(SignalError::InvalidTarget(_))
+        ));
+    }
+
+    #[test]
+    fn an_unreaped_leaders_group_is_signalled_whole_even_as_a_zombie() {
+        let mut s = Spawned::group(&["sh", "-c", "sleep 30 & sleep 30 & wait"]);
+        let group = Group::of_leader(s.id());
+        wait_until("two sleeps in the group", || {
+            group_members(group.pgid).len() >= 3
+        });
+        assert_eq!(
+            signal_unreaped_group(&group, Sig::Term).unwrap(),
+            GroupSignal::Leader
+        );
+        wait_until("only the unreaped leader left", || {
+            group_members(group.pgid).is_empty()
+        });
+        // A zombie leader still holds the number: signalling it is harmless.
+        assert!(group_alive(group.pgid));
+        assert_eq!(
+            signal_unreaped_group(&group, Sig::Term).unwrap(),
+            GroupSignal::Leader
+        );
+        s.child.wait().unwrap();
     }
 
     #[test]
