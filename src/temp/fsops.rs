@@ -434,6 +434,135 @@ pub fn remove(path: &Path, how: &Removal) -> Result<Measure, RemoveError> {
     }
 }
 
+/// Removes entries of one directory one after another (the temp root at a
+/// shutdown, hundreds of workers' dirs): the directory is opened once and the
+/// reader's buffers are reused, so an empty dir costs an `open`, a flock
+/// probe, an `fstat`, a `getdents` and the `rmdir`, with no path walked.
+pub struct EntryRemover {
+    dir: OwnedFd,
+    path: std::path::PathBuf,
+    dev: u64,
+    /// Reused for every entry; its `first_err` is reset for each.
+    remover: Remover,
+}
+
+/// What [`EntryRemover::remove_unless_locked`] did.
+#[derive(Debug)]
+pub enum EntryRemoval {
+    /// Removed (or already gone: an empty measure), counted as
+    /// [`Count::Bytes`] counts.
+    Removed(Measure),
+    /// Another open file description holds a flock on it: left as it is.
+    Held,
+}
+
+impl EntryRemover {
+    /// Opens `dir`; its entries on device `dev` can then be removed.
+    pub fn open(dir: &Path, dev: u64) -> io::Result<EntryRemover> {
+        let fd = rustix::fs::openat(
+            CWD,
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(EntryRemover {
+            dir: fd,
+            path: dir.to_owned(),
+            dev,
+            remover: Remover {
+                reader: DirReader::new(),
+                how: Removal {
+                    dev: Some(dev),
+                    count: Count::Bytes,
+                    keep_newer_than_ms: None,
+                },
+                first_err: None,
+            },
+        })
+    }
+
+    /// Removes the entry `name` as [`remove_path`] would, unless someone
+    /// holds a flock on it. The probe is made on the descriptor the removal
+    /// then works through, so what was probed is what is removed. An entry
+    /// that cannot be opened (a symlink, which `O_NOFOLLOW` refuses) is
+    /// unlinked itself, unprobed, unless it is a directory.
+    pub fn remove_unless_locked(&mut self, name: &OsStr) -> Result<EntryRemoval, RemoveError> {
+        let what = self.path.join(name).display().to_string();
+        let io_err = |source: io::Error| RemoveError::Io {
+            what: what.clone(),
+            source,
+        };
+        let cname = cstr(name).map_err(io_err)?;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let file = match rustix::fs::openat(&self.dir, &cname, flags, Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            Err(rustix::io::Errno::NOENT) => return Ok(EntryRemoval::Removed(Measure::default())),
+            Err(e) => return self.unlink_unopened(&cname, e.into(), what),
+        };
+        if probe(&file) {
+            return Ok(EntryRemoval::Held);
+        }
+        let st = rustix::fs::fstat(&file).map_err(|e| io_err(e.into()))?;
+        if st.st_dev != self.dev {
+            return Err(RemoveError::OtherFilesystem(what));
+        }
+        let r = &mut self.remover;
+        r.first_err = None;
+        let mut m = Measure::default();
+        let flags = if is_dir(&st) {
+            r.empty_dir(file.as_fd(), self.dev, &mut m, 1);
+            AtFlags::REMOVEDIR
+        } else {
+            AtFlags::empty()
+        };
+        drop(file);
+        match rustix::fs::unlinkat(&self.dir, &cname, flags) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => r.removed(&mut m, &st),
+            Err(e) => r.fail(e.into()),
+        }
+        match r.first_err.take() {
+            None => Ok(EntryRemoval::Removed(m)),
+            Some(source) => Err(RemoveError::Partial {
+                what,
+                removed: m,
+                source,
+            }),
+        }
+    }
+
+    /// An entry `open` refused with `err`: a non-directory is unlinked as
+    /// it is (a symlink as the link itself); a directory fails with `err`.
+    fn unlink_unopened(
+        &self,
+        name: &CStr,
+        err: io::Error,
+        what: String,
+    ) -> Result<EntryRemoval, RemoveError> {
+        let io_err = |source: io::Error| RemoveError::Io {
+            what: what.clone(),
+            source,
+        };
+        let st = match rustix::fs::statat(&self.dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => return Ok(EntryRemoval::Removed(Measure::default())),
+            Err(e) => return Err(io_err(e.into())),
+        };
+        if is_dir(&st) {
+            return Err(io_err(err));
+        }
+        if st.st_dev != self.dev {
+            return Err(RemoveError::OtherFilesystem(what));
+        }
+        match rustix::fs::unlinkat(&self.dir, name, AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(io_err(e.into())),
+        }
+        let mut m = Measure::default();
+        m.add_stat(&st);
+        Ok(EntryRemoval::Removed(m))
+    }
+}
+
 /// One removal's state: the reader's buffers and the first error (later
 /// errors are not reported: the tree goes on being removed as far as it can).
 struct Remover {
@@ -820,6 +949,64 @@ mod tests {
                 (FileType::Unknown, "ü x".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn an_entry_remover_removes_trees_files_and_links_but_not_a_held_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(root.join("tree/a")).unwrap();
+        std::fs::create_dir(root.join("empty")).unwrap();
+        std::fs::create_dir(root.join("held")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "precious").unwrap();
+        std::fs::write(root.join("tree/a/f"), "12345").unwrap();
+        std::fs::write(root.join("file"), "123").unwrap();
+        symlink(&outside, root.join("link")).unwrap();
+        let dev = lstat(&root).unwrap().st_dev;
+        let mut r = EntryRemover::open(&root, dev).unwrap();
+        let removed = |outcome| match outcome {
+            Ok(EntryRemoval::Removed(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let m = removed(r.remove_unless_locked(OsStr::new("tree")));
+        assert_eq!((m.files, m.dirs, m.bytes), (1, 2, 5));
+        assert_eq!(removed(r.remove_unless_locked(OsStr::new("empty"))).dirs, 1);
+        let m = removed(r.remove_unless_locked(OsStr::new("file")));
+        assert_eq!((m.files, m.bytes), (1, 3));
+        // The link goes, not what it points to.
+        assert_eq!(removed(r.remove_unless_locked(OsStr::new("link"))).files, 1);
+        assert!(std::fs::symlink_metadata(root.join("link")).is_err());
+        assert!(outside.join("keep").exists());
+        // Gone already: an empty measure.
+        let m = removed(r.remove_unless_locked(OsStr::new("tree")));
+        assert_eq!(m, Measure::default());
+        // Another description's flock keeps it, untouched.
+        let holder = File::open(root.join("held")).unwrap();
+        holder.lock().unwrap();
+        assert!(matches!(
+            r.remove_unless_locked(OsStr::new("held")),
+            Ok(EntryRemoval::Held)
+        ));
+        assert!(root.join("held").is_dir());
+        drop(holder);
+        // A test thread forking a child copies our descriptors until its exec.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match r.remove_unless_locked(OsStr::new("held")) {
+                Ok(EntryRemoval::Removed(m)) => {
+                    assert_eq!(m.dirs, 1);
+                    break;
+                }
+                Ok(EntryRemoval::Held) => {
+                    assert!(std::time::Instant::now() < end, "lock never freed");
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
     }
 
     #[test]

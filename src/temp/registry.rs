@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::OFlags;
 use tracing::{debug, warn};
 
-use super::fsops::{self, Measure, RemoveError};
+use super::fsops::{self, EntryRemoval, Measure, RemoveError};
 use super::stats::Stats;
 use crate::config::Config;
 use crate::manager::snapshot::TempView;
@@ -440,6 +440,7 @@ impl TempRegistry {
             held: Vec::new(),
             freed: Measure::default(),
             report: CleanReport::default(),
+            root: None,
         }
     }
 
@@ -467,6 +468,9 @@ pub struct BulkRelease {
     held: Vec<PathBuf>,
     freed: Measure,
     report: CleanReport,
+    /// The temp root, opened at the first removal: entries directly in it
+    /// (every worker's dir) are removed relative to it.
+    root: Option<fsops::EntryRemover>,
 }
 
 impl std::fmt::Debug for BulkRelease {
@@ -520,25 +524,46 @@ impl BulkRelease {
     }
 
     fn try_remove(&mut self, path: PathBuf) {
-        let registry = &self.registry;
-        if !registry.may_remove(&path) {
-            let root = registry.inner.root.clone();
+        if !self.registry.may_remove(&path) {
+            let root = self.registry.inner.root.clone();
             self.report
                 .left
                 .push(TempError::Outside { path, root }.to_string());
-        } else if fsops::flock_held(&path) {
-            self.held.push(path);
-        } else {
-            match fsops::remove_path(&path, Some(registry.inner.root_dev)) {
-                Ok(m) => {
-                    self.report.removed += 1;
-                    self.report.freed += m.bytes;
-                    self.freed.absorb(&m);
-                    self.removed.push(path);
-                }
-                Err(e) => self.report.left.push(TempError::from(e).to_string()),
-            }
+            return;
         }
+        let root_dev = self.registry.inner.root_dev;
+        let outcome = match self.entry_remover(&path) {
+            Some((root, name)) => root.remove_unless_locked(name),
+            None if fsops::flock_held(&path) => Ok(EntryRemoval::Held),
+            None => fsops::remove_path(&path, Some(root_dev)).map(EntryRemoval::Removed),
+        };
+        match outcome {
+            Ok(EntryRemoval::Removed(m)) => {
+                self.report.removed += 1;
+                self.report.freed += m.bytes;
+                self.freed.absorb(&m);
+                self.removed.push(path);
+            }
+            Ok(EntryRemoval::Held) => self.held.push(path),
+            Err(e) => self.report.left.push(TempError::from(e).to_string()),
+        }
+    }
+
+    /// The opened temp root and `path`'s name in it, when `path` lies
+    /// directly in the root (and the root opens).
+    fn entry_remover<'a>(
+        &mut self,
+        path: &'a Path,
+    ) -> Option<(&mut fsops::EntryRemover, &'a std::ffi::OsStr)> {
+        let inner = &self.registry.inner;
+        if path.parent() != Some(inner.root.as_path()) {
+            return None;
+        }
+        let name = path.file_name()?;
+        if self.root.is_none() {
+            self.root = fsops::EntryRemover::open(&inner.root, inner.root_dev).ok();
+        }
+        Some((self.root.as_mut()?, name))
     }
 
     /// Retries the held paths for up to `RELEASE_GRACE` (all together, not
