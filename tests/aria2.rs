@@ -368,9 +368,11 @@ async fn foreign_aria2c_is_listed_and_never_touched() {
     // Only an operator's confirmed kill stops it, and only the very process shown.
     let mut stale = shown.clone();
     stale.start_time += 1;
-    assert!(stop_foreign(&stale, Duration::from_secs(2)).await.is_err());
+    assert!(stop_foreign(&stale, Duration::from_secs(10)).await.is_err());
     assert!(alive(fpid));
-    let ended = stop_foreign(shown, Duration::from_secs(2)).await.unwrap();
+    // A generous deadline: SIGTERM is honoured at aria2c's next event-loop
+    // turn, which a loaded machine can push past a second or two.
+    let ended = stop_foreign(shown, Duration::from_secs(10)).await.unwrap();
     assert_eq!(ended, Ended::Exited);
 }
 
