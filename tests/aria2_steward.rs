@@ -170,9 +170,19 @@ fn aria2_pid(status: &Value) -> Option<i32> {
         .map(|p| p as i32)
 }
 
-/// Waits until aria2 runs (and every worker, if any); returns aria2c's pid.
-fn wait_running(dir: &TestDir) -> i32 {
+/// Whether `status` was published by this very steward while it runs: after
+/// a restart, `status --json` shows the killed instance's last status file
+/// until the new one writes its first.
+fn from(status: &Value, steward: &Steward) -> bool {
+    status["instance"]["live"] == true && status["instance"]["pid"] == steward.pid()
+}
+
+/// Waits until `steward` runs aria2 (and every worker, if any); returns aria2c's pid.
+fn wait_running(dir: &TestDir, steward: &Steward) -> i32 {
     status_until(dir, "aria2 and workers running", |s| {
+        if !from(s, steward) {
+            return None;
+        }
         let workers_up = s["accounts"]
             .as_array()?
             .iter()
@@ -245,7 +255,7 @@ fn sigkill_of_steward_takes_its_aria2c_along_and_the_next_start_finds_one() {
     }
     let dir = TestDir::new();
     let mut steward = Steward::start(&dir);
-    let first = wait_running(&dir);
+    let first = wait_running(&dir, &steward);
     assert_eq!(aria2c_of(&dir), vec![first]);
 
     steward.kill9();
@@ -254,12 +264,12 @@ fn sigkill_of_steward_takes_its_aria2c_along_and_the_next_start_finds_one() {
         .expect("aria2c exits after steward's SIGKILL");
     let took = killed.elapsed();
     assert!(
-        took < Duration::from_secs(3),
+        took < Duration::from_secs(5),
         "aria2c outlived steward by {took:?} (--stop-with-process)"
     );
 
     let mut again = Steward::start(&dir);
-    let second = wait_running(&dir);
+    let second = wait_running(&dir, &again);
     assert_ne!(second, first);
     assert_eq!(aria2c_of(&dir), vec![second], "exactly one aria2c");
     let out = dir.run(&["stop"]);
@@ -282,7 +292,7 @@ fn a_download_interrupted_by_sigkill_resumes_and_completes_with_its_owner() {
     add_account(&dir, "alice");
     dir.write_config(&sleeping_worker());
     let mut steward = Steward::start(&dir);
-    wait_running(&dir);
+    wait_running(&dir, &steward);
 
     let gid = add_download(&dir, &http.server.url("/big.bin"), &["--account", "alice"]);
     let at_kill = status_until(&dir, "the download roughly half done", |s| {
@@ -303,8 +313,11 @@ fn a_download_interrupted_by_sigkill_resumes_and_completes_with_its_owner() {
 
     // Started again at once: the old aria2c may still be there (it leaves
     // about 2 s after steward's death); steward must stop it, not add a second one.
-    let _steward = Steward::start(&dir);
+    let steward = Steward::start(&dir);
     let done = status_until(&dir, "the download complete", |s| {
+        if !from(s, &steward) {
+            return None;
+        }
         download(s, &gid)
             .filter(|d| d["status"] == "complete")
             .cloned()
@@ -340,7 +353,7 @@ fn shutdown_with_a_download_in_flight_saves_it_stops_workers_before_aria2_and_re
     ));
     add_account(&dir, "alice");
     let mut steward = Steward::start(&dir);
-    let aria2 = wait_running(&dir);
+    let aria2 = wait_running(&dir, &steward);
     let url = http.server.url("/slow.bin");
     let gid = add_download(&dir, &url, &["--account", "alice"]);
     status_until(&dir, "2 MiB downloaded", |s| {
@@ -401,10 +414,13 @@ fn shutdown_with_a_download_in_flight_saves_it_stops_workers_before_aria2_and_re
         "{url} not in the session:\n{session}"
     );
 
-    let _again = Steward::start(&dir);
+    let again = Steward::start(&dir);
     wait_for(LONG, || http.resumed_at("/slow.bin"))
         .unwrap_or_else(|| panic!("no Range request: {:?}", http.server.seen()));
     status_until(&dir, "the download back in the status", |s| {
+        if !from(s, &again) {
+            return None;
+        }
         let d = download(s, &gid)?;
         (d["status"] == "active" && d["account"] == "alice").then_some(())
     });
@@ -424,7 +440,7 @@ fn a_hung_aria2_fails_its_phase_and_the_later_phases_still_run() {
     ));
     add_account(&dir, "alice");
     let mut steward = Steward::start(&dir);
-    let aria2 = wait_running(&dir);
+    let aria2 = wait_running(&dir, &steward);
     let worker = worker_pid(&dir.status_json().expect("status"), "alice").expect("worker pid");
 
     signal(aria2, "STOP");
@@ -517,8 +533,8 @@ fn a_damaged_rpc_secret_file_fails_download_add_with_one_clear_line() {
         return;
     }
     let dir = TestDir::new();
-    let _steward = Steward::start(&dir);
-    wait_running(&dir);
+    let steward = Steward::start(&dir);
+    wait_running(&dir, &steward);
     let secret_file = dir.path().join("aria2").join("rpc-secret");
     let url = "http://127.0.0.1:9/x.bin";
     let damaged: [&[u8]; 3] = [b"not-the-secret\n", b"", b"\xff\xfe\x00garbage"];

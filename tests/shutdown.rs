@@ -127,7 +127,9 @@ async fn fifty_workers_stop_within_the_deadline_and_the_report_counts_the_killed
         states.iter().all(|(_, s)| *s == PhaseState::Done),
         "{states:?}"
     );
-    assert!(took < Duration::from_millis(3500), "shutdown took {took:?}");
+    // One 2 s deadline for the whole fleet (stopping them one after another
+    // would take 10 x 2 s), plus room for a loaded 2-core runner.
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
 }
 
 #[test]
@@ -191,8 +193,11 @@ fn a_second_sigterm_forces_and_last_shutdown_says_forced() {
     let report = &after["shutdown"];
     let forced_ms = report["forced_ms"].as_i64().expect("forced_ms");
     let finished_ms = report["finished_ms"].as_i64().expect("finished_ms");
+    // Forced, nothing waits for the 60 s stop timeout any more; the bound
+    // leaves room for a loaded 2-core runner (SIGKILL, reaping, aria2c's
+    // grace, the checkpoint).
     assert!(
-        finished_ms - forced_ms < 500,
+        finished_ms - forced_ms < 3000,
         "force took {} ms: {:#}",
         finished_ms - forced_ms,
         report["phases"]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::download_tasks::DownloadTasks;
@@ -53,6 +54,10 @@ const STORE_RECHECK: [Duration; 3] = [
 const CANCEL_DEADLINE: Duration = Duration::from_secs(10);
 /// SIGTERM to SIGKILL for an operator-confirmed stop of a foreign aria2c.
 const FOREIGN_STOP_DEADLINE: Duration = Duration::from_secs(3);
+/// Beyond the longest stop an operator action runs (a foreign aria2c's
+/// deadline, a removed account's worker stop), what the manager's end waits
+/// for that action to record its outcome.
+const ACTIONS_SLACK: Duration = Duration::from_secs(3);
 /// Snapshots are rebuilt at most this often: a burst of changes (500 workers
 /// stopping at once) costs a few rebuilds, not one per change.
 const PUBLISH_MIN_GAP: Duration = Duration::from_millis(16);
@@ -112,6 +117,10 @@ pub(super) async fn start(
     let plan_force = CancellationToken::new();
     let kill_workers = plan_force.child_token();
     let handover = Handover::default();
+    // Operator actions that finish beside the loop and end in a store record
+    // (a confirmed foreign stop, an account removal): the manager does not
+    // end before they did, or a shutdown right after one would lose it.
+    let actions = TaskTracker::new();
     let ctx = SupervisorContext {
         store: store.clone(),
         tasks: tasks.clone(),
@@ -127,6 +136,7 @@ pub(super) async fn start(
         options.data_dir.clone(),
         options.self_exe.clone(),
         worker_env,
+        actions.clone(),
     );
     fleet.reconcile(accounts);
     info!(accounts = fleet.len(), data_dir = %options.data_dir.root().display(), "manager started");
@@ -169,6 +179,7 @@ pub(super) async fn start(
         plan_force,
         kill_workers,
         handover,
+        actions,
         progress: None,
         usage: UsageWatch::default(),
         store_watch,
@@ -305,6 +316,8 @@ struct Control {
     kill_workers: CancellationToken,
     /// Collects stopped workers' dirs and records once the plan runs.
     handover: Handover,
+    /// Operator actions still under way beside the loop (see `start`).
+    actions: TaskTracker,
     /// Set once the shutdown plan runs.
     progress: Option<Progress>,
     usage: UsageWatch,
@@ -440,6 +453,7 @@ impl Control {
         // aria2c was stopped by its phase; this ends its supervisor task.
         self.aria2_cancel.cancel();
         self.aria2.join().await;
+        self.finish_actions().await;
         let outcome = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             run_record::finish(&store, &report)
@@ -600,7 +614,7 @@ impl Control {
                     return None;
                 };
                 let (notices, store) = (self.notices.clone(), self.store.clone());
-                tokio::spawn(async move {
+                self.actions.spawn(async move {
                     let result = crate::aria2::stop_foreign(&foreign, FOREIGN_STOP_DEADLINE).await;
                     let (level, text, outcome) = match &result {
                         Ok(ended) => (
@@ -632,6 +646,38 @@ impl Control {
             Command::DismissSweep => self.sweeps.dismiss(),
         }
         None
+    }
+
+    /// Waits (bounded) for the operator actions still under way, so their
+    /// outcomes are in the store before the run is recorded as finished and
+    /// the process exits. Their stops have their own deadlines, and a forced
+    /// shutdown SIGKILLs a removed account's worker at once.
+    async fn finish_actions(&self) {
+        self.actions.close();
+        if self.actions.is_empty() {
+            return;
+        }
+        let limit = self
+            .options
+            .config
+            .worker
+            .stop_timeout
+            .max(FOREIGN_STOP_DEADLINE)
+            + crate::aria2::terminate::KILL_WAIT
+            + ACTIONS_SLACK;
+        info!(
+            left = self.actions.len(),
+            "waiting for operator actions to record their outcome"
+        );
+        if tokio::time::timeout(limit, self.actions.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                left = self.actions.len(),
+                "operator actions still running at exit: their outcome is not recorded"
+            );
+        }
     }
 
     fn with_store<T>(

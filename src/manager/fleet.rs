@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::accounts::spec::WorkerSpec;
@@ -29,6 +30,8 @@ pub(super) struct Fleet {
     /// Variables every worker gets beside its own (aria2's RPC coordinates).
     shared_env: Vec<(String, String)>,
     members: BTreeMap<String, Member>,
+    /// Where removals run, so the manager's end waits for them (and their record).
+    actions: TaskTracker,
 }
 
 /// What a reconcile did, for notices.
@@ -46,6 +49,7 @@ impl Fleet {
         data_dir: DataDir,
         self_exe: PathBuf,
         shared_env: Vec<(String, String)>,
+        actions: TaskTracker,
     ) -> Self {
         Fleet {
             ctx,
@@ -54,6 +58,7 @@ impl Fleet {
             self_exe,
             shared_env,
             members: BTreeMap::new(),
+            actions,
         }
     }
 
@@ -127,7 +132,7 @@ impl Fleet {
         let data_dir = self.data_dir.clone();
         let store = self.ctx.store.clone();
         let id = member.row.id.clone();
-        tokio::spawn(async move {
+        self.actions.spawn(async move {
             member.handle.remove().await;
             let result = trash::move_to_trash(&data_dir, &data_dir.session_file(&id));
             let (detail, outcome) = match &result {
