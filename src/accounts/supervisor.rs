@@ -87,17 +87,27 @@ pub struct SupervisorHandle {
 }
 
 impl SupervisorHandle {
-    /// Stops the worker, its stop timeout counting from `asked`, and waits
-    /// until its whole group is gone.
-    pub async fn stop(&self, asked: Instant) {
+    /// Asks the worker to stop, its stop timeout counting from `asked`; what
+    /// this returns resolves once the whole group is gone. The request is
+    /// queued before this returns (a full queue gets a task to wait for
+    /// room), so a fleet's stops go out in one loop, not a task per worker.
+    /// Must run inside the tokio runtime.
+    pub fn request_stop(&self, asked: Instant) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         let op = Op::Stop {
             done: Some(tx),
             asked: Some(asked),
         };
-        if self.ops.send(op).await.is_ok() {
-            let _ = rx.await;
+        match self.ops.try_send(op) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(op)) => {
+                let ops = self.ops.clone();
+                tokio::spawn(async move { ops.send(op).await });
+            }
+            // The actor is gone: dropping the op drops `tx`, and `rx` ends at once.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+        rx
     }
 
     /// Stops the worker, releases its lock and ends the supervisor.

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::handover::{Handover, Stopped};
@@ -102,27 +101,29 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
             "stop workers",
             config.stop_workers_deadline(),
             move |hurry: CancellationToken| async move {
-                // Every group is signalled at once: the phase lasts as long as
-                // the slowest worker, not the sum of them.
-                let mut stops = JoinSet::new();
+                // Every worker is asked at once, in one loop: the phase lasts
+                // as long as the slowest worker, not the sum of them.
                 let count = workers.len();
                 // One moment for all: each worker's stop timeout counts from
                 // here, not from when its supervisor gets to the request.
                 let asked = tokio::time::Instant::now();
-                for (id, handle) in workers {
-                    stops.spawn(async move {
-                        handle.stop(asked).await;
-                        (id, handle.view.borrow().stop_forced)
-                    });
-                }
+                let stops: Vec<_> = workers
+                    .into_iter()
+                    .map(|(id, handle)| {
+                        let done = handle.request_stop(asked);
+                        (id, handle, done)
+                    })
+                    .collect();
                 let kill = kill_workers.clone();
                 let forward = tokio::spawn(async move {
                     hurry.cancelled().await;
                     kill.cancel();
                 });
                 let mut killed = Vec::new();
-                while let Some(done) = stops.join_next().await {
-                    if let Ok((id, true)) = done {
+                // In order: the total wait is the slowest stop either way.
+                for (id, handle, done) in stops {
+                    let _ = done.await;
+                    if handle.view.borrow().stop_forced {
                         killed.push(id);
                     }
                 }
