@@ -462,3 +462,58 @@ async fn a_recorded_pid_that_now_belongs_to_someone_else_is_not_signalled() {
     let _ = bystander.kill();
     let _ = bystander.wait();
 }
+
+/// The soft limit a process runs with, from `/proc/PID/limits`.
+fn soft_open_files(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[test]
+fn steward_raises_its_open_file_limit_and_its_workers_get_the_one_it_was_started_with() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let hard = getrlimit(Resource::Nofile).maximum;
+    if hard.is_some_and(|h| h <= 256) {
+        return; // nothing to raise to here
+    }
+    let dir = TestDir::new();
+    let seen = dir.path().join("worker-nofile");
+    dir.write_config(&format!(
+        "[worker]\ncommand = [\"sh\", \"-c\", \"ulimit -n > {}; exec sleep 600\"]\n[aria2]\nenabled = false\n",
+        seen.display()
+    ));
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut cmd = dir.cmd(&["run", "--headless"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: one prlimit64 call between fork and exec: async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(256),
+                    maximum: hard,
+                },
+            )?;
+            Ok(())
+        });
+    }
+    let mut steward = cmd.spawn().unwrap();
+    let limit = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&seen)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    })
+    .expect("worker wrote its limit");
+    assert_eq!(limit.trim(), "256", "the worker's soft limit");
+    // Raised to the hard limit ("unlimited" reads as no number).
+    assert_eq!(soft_open_files(steward.id() as i32), hard);
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(steward.id().to_string())
+        .status();
+    assert_eq!(steward.wait().unwrap().code(), Some(0));
+}

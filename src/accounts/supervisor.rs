@@ -423,15 +423,16 @@ impl Supervisor {
             None => cmd.env_remove("STEWARD_SECRET"),
         };
         // SAFETY: the closure runs in the forked child before exec and only
-        // calls fcntl, which is async-signal-safe; `lock_fd` stays open in the
-        // parent for the whole spawn because `lock` lives on this frame.
+        // calls fcntl and prlimit64, which are async-signal-safe; `lock_fd`
+        // stays open in the parent for the whole spawn because `lock` lives
+        // on this frame.
         unsafe {
             cmd.pre_exec(move || {
                 // Hand the worker the very same open file description, so the
                 // flock lives as long as any process of the worker holds it.
                 let fd = BorrowedFd::borrow_raw(lock_fd);
                 rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-                Ok(())
+                proc::restore_open_files_in_child()
             });
         }
         tmp.apply_to(cmd.as_std_mut());

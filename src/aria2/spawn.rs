@@ -120,6 +120,11 @@ pub fn spawn(spec: &LaunchSpec, cwd: &Path, mask: &RpcSecret) -> std::io::Result
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
+    // SAFETY: runs in the forked child before exec; one prlimit64 call and an
+    // atomic load, both async-signal-safe.
+    unsafe {
+        cmd.pre_exec(crate::proc::restore_open_files_in_child);
+    }
     let mut child = cmd.spawn()?;
     let pid = child
         .id()

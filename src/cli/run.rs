@@ -26,6 +26,18 @@ pub(super) fn options(globals: &Globals) -> Result<ManagerOptions, Failure> {
     })
 }
 
+/// Raises the open-file limit before any worker starts (see `proc::limits`).
+/// A failure only narrows how many workers fit: logged, not fatal.
+fn raise_open_files() {
+    match crate::proc::raise_open_files() {
+        Ok(crate::proc::OpenFiles::Raised { from, to }) => {
+            tracing::info!(from, to = ?to, "open-file limit raised")
+        }
+        Ok(crate::proc::OpenFiles::Unchanged { .. }) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 pub(super) fn start_failure(e: StartError) -> Failure {
     match e {
         StartError::InUse(e) => Failure::in_use(e.to_string()),
@@ -44,6 +56,7 @@ pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
     let options = options(globals)?;
     let _log = crate::logging::init(&options.data_dir, None)
         .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    raise_open_files();
     runtime()?.block_on(async move {
         let (mut int, mut term, mut hup) = match (
             signal(SignalKind::interrupt()),
@@ -107,6 +120,7 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
         Some(Box::new(crate::tui::tracing_layer())),
     )
     .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    raise_open_files();
     runtime()?.block_on(async move {
         let running = Manager::start(options).await.map_err(start_failure)?;
         let ui = crate::tui::run(running.handle.clone(), crate::tui::UiOptions::from_env()).await;

@@ -54,6 +54,7 @@ mod clock;
 mod error;
 mod holders;
 mod ident;
+mod limits;
 mod list;
 mod sample;
 mod signal;
@@ -65,6 +66,7 @@ pub use clock::{boot_time_unix, clock_ticks_per_second, start_time_unix_ms};
 pub use error::{ProcError, SignalError};
 pub use holders::{any_lock_holders, flock_holders, flock_holders_of, open_file_holders};
 pub use ident::ProcId;
+pub use limits::{OpenFiles, raise_open_files, restore_open_files_in_child};
 pub use list::{CommWatch, find_by_comm, find_by_comms, list_processes};
 pub use sample::{Sampler, Usage};
 pub use signal::{
