@@ -32,28 +32,11 @@ pub(super) async fn stop_leftovers(store: &SharedStore, timeout: Duration) -> Ve
         })
     };
     let me = ProcId::current();
-    let mut stops = JoinSet::new();
-    for row in rows {
-        if row.owner_pid == me.pid && row.owner_start_time == me.start_time {
-            continue;
-        }
-        stops.spawn(stop_one(row, timeout));
-    }
-    let mut findings = Vec::new();
-    while let Some(done) = stops.join_next().await {
-        let Ok((row, finding)) = done else { continue };
-        {
-            let store = store.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = store.clear_worker(&row.account) {
-                warn!(account = %row.account, error = %e, "cannot clear leftover record");
-            }
-            if let Some(text) = &finding {
-                let _ = store.record_event("worker.leftover", &row.account, text, "stopped");
-            }
-        }
-        findings.extend(finding);
-    }
-    findings
+    let rows = rows
+        .into_iter()
+        .filter(|row| row.owner_pid != me.pid || row.owner_start_time != me.start_time)
+        .collect();
+    stop_groups(store, rows, timeout, Origin::Recorded).await
 }
 
 /// Stops workers a steward forked but died before recording (the window
@@ -83,7 +66,7 @@ pub(super) async fn stop_unrecorded(
     let paths: Vec<_> = files.iter().map(|(_, p)| p.clone()).collect();
     let held = proc::flock_holders_of(&paths);
     let mut groups = HashSet::new();
-    let mut stops = JoinSet::new();
+    let mut rows = Vec::new();
     for (account, path) in files {
         if held.get(&path).is_none_or(|pids| pids.is_empty()) {
             continue;
@@ -104,7 +87,7 @@ pub(super) async fn stop_unrecorded(
             if !names_it(pid) || !names_it(leader.pid) || !groups.insert(stat.pgrp) {
                 continue;
             }
-            let row = WorkerRow {
+            rows.push(WorkerRow {
                 account: account.clone(),
                 pid: leader.pid,
                 start_time: leader.start_time,
@@ -112,21 +95,52 @@ pub(super) async fn stop_unrecorded(
                 owner_pid: 0,
                 owner_start_time: 0,
                 started_ms: 0,
-            };
-            stops.spawn(stop_one(row, timeout));
+            });
         }
+    }
+    stop_groups(store, rows, timeout, Origin::Unrecorded).await
+}
+
+/// Where the leftover rows come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The store's worker records: each is cleared once its group is done.
+    Recorded,
+    /// Found through a session lock: there is no record to clear.
+    Unrecorded,
+}
+
+/// Stops every row's group at once (each waits for its own), recording a
+/// `worker.leftover` event for each group stopped. Returns their lines.
+async fn stop_groups(
+    store: &SharedStore,
+    rows: Vec<WorkerRow>,
+    timeout: Duration,
+    origin: Origin,
+) -> Vec<String> {
+    let mut stops = JoinSet::new();
+    for row in rows {
+        stops.spawn(stop_one(row, timeout));
     }
     let mut findings = Vec::new();
     while let Some(done) = stops.join_next().await {
-        let Ok((row, Some(text))) = done else {
-            continue;
-        };
-        let text = format!("{text} (it was never recorded)");
+        let Ok((row, finding)) = done else { continue };
+        let finding = finding.map(|text| match origin {
+            Origin::Recorded => text,
+            Origin::Unrecorded => format!("{text} (it was never recorded)"),
+        });
         {
             let store = store.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = store.record_event("worker.leftover", &row.account, &text, "stopped");
+            if origin == Origin::Recorded
+                && let Err(e) = store.clear_worker(&row.account)
+            {
+                warn!(account = %row.account, error = %e, "cannot clear leftover record");
+            }
+            if let Some(text) = &finding {
+                let _ = store.record_event("worker.leftover", &row.account, text, "stopped");
+            }
         }
-        findings.push(text);
+        findings.extend(finding);
     }
     findings
 }
