@@ -88,7 +88,19 @@ fn worker_tmpdir_left_by_sigkill_is_listed_then_swept() {
 
     // What the manager runs at start.
     let store = Arc::new(Mutex::new(open_store(&dir)));
-    let results = orphans::sweep_dead_temp(&scope(&dir), &store);
+    // Another sweep under way: nothing is looked at, and the caller is told
+    // to come back (not that nothing is left).
+    let busy = orphans::SweepLock::try_acquire(&dir.data_dir()).unwrap();
+    assert!(matches!(
+        orphans::sweep_dead_temp(&scope(&dir), &store),
+        orphans::DeadTempSweep::Busy
+    ));
+    assert!(tmpdir.exists());
+    drop(busy);
+    let orphans::DeadTempSweep::Applied(results) = orphans::sweep_dead_temp(&scope(&dir), &store)
+    else {
+        panic!("the sweep lock is free")
+    };
     assert_eq!(results.len(), 1, "{results:?}");
     assert!(matches!(results[0].outcome, SweepOutcome::Done { .. }));
     assert!(!tmpdir.exists());

@@ -28,7 +28,7 @@ use crate::lock::InstanceLock;
 use crate::manager::command::Command;
 use crate::manager::snapshot::{Aria2State, Aria2View, SweepOutcome};
 use crate::manager::snapshot::{Instance, LastShutdown, NoticeLevel, ShutdownView};
-use crate::orphans::{self, SweepScope};
+use crate::orphans::{self, DeadTempSweep, SweepScope};
 use crate::proc::ProcId;
 use crate::shutdown::{self, Progress};
 use crate::store::{AccountRow, SharedStore, StoreError};
@@ -199,7 +199,7 @@ pub(super) async fn start(
 /// never has two), then the temp entries of owners now dead (their dirs are
 /// free once those workers are gone). Each finding becomes a notice.
 /// Returns whether some of those entries are still held by a process and
-/// were left in place.
+/// were left in place, or could not be looked at (another sweep ran).
 async fn clean_up_after_previous_run(
     options: &ManagerOptions,
     store: &SharedStore,
@@ -212,12 +212,15 @@ async fn clean_up_after_previous_run(
     for finding in findings {
         publisher.notice(NoticeLevel::Warn, finding);
     }
-    let swept = {
-        let (scope, store) = (scope.clone(), store.clone());
-        tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
-            .await
-            .unwrap_or_default()
-    };
+    let (scope, store) = (scope.clone(), store.clone());
+    let swept =
+        match tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store)).await {
+            Ok(DeadTempSweep::Applied(swept)) => swept,
+            // Another sweep holds the lock (an operator's `steward sweep`): the
+            // retry looks again shortly.
+            Ok(DeadTempSweep::Busy) => return true,
+            Err(_) => Vec::new(),
+        };
     let freed: u64 = swept
         .iter()
         .filter(|r| matches!(r.outcome, SweepOutcome::Done { .. }))
@@ -245,10 +248,11 @@ fn any_left(results: &[crate::manager::snapshot::SweepItemResult]) -> bool {
 }
 
 /// Dead owners' temp entries the start-up sweep had to leave, typically
-/// because a process still holds them: a worker the crashed steward forked
-/// but died before recording keeps its TMPDIR locked until it exits. They
-/// are swept again, 1 s after start then backing off to 4 s (a minute
-/// later to 60 s), until none is left or the manager stops.
+/// because a process still holds them (a worker the crashed steward forked
+/// but died before recording keeps its TMPDIR locked until it exits), or
+/// could not look at because another sweep held the lock. They are swept
+/// again, 1 s after start then backing off to 4 s (a minute later to 60 s),
+/// until none is left or the manager stops.
 fn spawn_dead_temp_retry(scope: SweepScope, store: SharedStore, stop: CancellationToken) {
     tokio::spawn(async move {
         let started = tokio::time::Instant::now();
@@ -259,12 +263,13 @@ fn spawn_dead_temp_retry(scope: SweepScope, store: SharedStore, stop: Cancellati
                 () = tokio::time::sleep(delay) => {}
             }
             let (scope, store) = (scope.clone(), store.clone());
-            let swept =
-                tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
-                    .await
-                    .unwrap_or_default();
-            if swept.is_empty() || !any_left(&swept) {
-                return;
+            match tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
+                .await
+            {
+                // Another sweep holds the lock: look again after the delay.
+                Ok(DeadTempSweep::Busy) => {}
+                Ok(DeadTempSweep::Applied(swept)) if any_left(&swept) => {}
+                Ok(DeadTempSweep::Applied(_)) | Err(_) => return,
             }
             delay = if started.elapsed() < Duration::from_secs(60) {
                 (delay * 2).min(Duration::from_secs(4))

@@ -251,21 +251,29 @@ pub fn run(
     })
 }
 
+/// What the automatic sweep of dead owners' temp entries did.
+#[derive(Debug)]
+pub enum DeadTempSweep {
+    /// Another sweep held the sweep lock: nothing was looked at (try later).
+    Busy,
+    /// What became of each entry found (none found: empty).
+    Applied(Vec<SweepItemResult>),
+}
+
 /// The automatic sweep at manager start: temp entries whose owner is dead
 /// (the one kind that is always safe). Call it after leftover workers were
-/// stopped, so their dirs are free. Returns the applied items; empty when
-/// another sweep holds the lock (logged).
-pub fn sweep_dead_temp(scope: &SweepScope, store: &SharedStore) -> Vec<SweepItemResult> {
+/// stopped, so their dirs are free.
+pub fn sweep_dead_temp(scope: &SweepScope, store: &SharedStore) -> DeadTempSweep {
     let _lock = match SweepLock::try_acquire(&scope.data_dir) {
         Ok(lock) => lock,
         Err(e) => {
-            warn!(error = %e, "automatic temp sweep skipped");
-            return Vec::new();
+            warn!(error = %e, "automatic temp sweep skipped for now");
+            return DeadTempSweep::Busy;
         }
     };
     let plan = scan(scope, store, &[SweepKind::TempDeadOwner]);
     if plan.items.is_empty() {
-        return Vec::new();
+        return DeadTempSweep::Applied(Vec::new());
     }
     let results = apply(scope, store, &plan, &CancellationToken::new());
     let done = results
@@ -277,7 +285,7 @@ pub fn sweep_dead_temp(scope: &SweepScope, store: &SharedStore) -> Vec<SweepItem
         removed = done,
         "automatic sweep of dead owners' temp entries"
     );
-    results
+    DeadTempSweep::Applied(results)
 }
 
 #[cfg(test)]
