@@ -697,165 +697,144 @@ async fn disabled_means_disabled() {
     assert!(!env.data.aria2_dir().exists());
 }
 
+/// A foreign aria2c, and a manager (its own data dir) that lists it.
+struct ForeignBeside {
+    foreign: Foreign,
+    listed: steward::manager::snapshot::ForeignAria2,
+    manager: steward::manager::RunningManager,
+    dir: tempfile::TempDir,
+}
+
+impl ForeignBeside {
+    async fn start() -> ForeignBeside {
+        let foreign = Foreign::start();
+        let fpid = foreign.pid();
+        wait_until("foreign aria2c up", || {
+            read_stat(fpid).is_ok_and(|s| s.comm == "aria2c")
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let manager = steward::manager::Manager::start(steward::manager::ManagerOptions {
+            config: steward::config::Config::default(),
+            data_dir: DataDir::new(dir.path()),
+            self_exe: env!("CARGO_BIN_EXE_steward").into(),
+        })
+        .await
+        .unwrap();
+        let listed = until_snapshot(&manager, |snap| {
+            snap.aria2
+                .as_ref()
+                .and_then(|a| a.foreign.iter().find(|f| f.pid == fpid).cloned())
+        })
+        .await;
+        ForeignBeside {
+            foreign,
+            listed,
+            manager,
+            dir,
+        }
+    }
+
+    async fn send(&self, cmd: steward::manager::Command) {
+        self.manager.handle.commands.send(cmd).await.unwrap();
+    }
+
+    /// Shuts the manager down and returns its recent events from the store.
+    async fn shut_down(self) -> (Foreign, Vec<steward::store::EventRow>) {
+        self.send(steward::manager::Command::Shutdown { force: false })
+            .await;
+        tokio::time::timeout(LONG, self.manager.done)
+            .await
+            .unwrap()
+            .unwrap();
+        let store = Store::open(&DataDir::new(self.dir.path()).db_file()).unwrap();
+        (self.foreign, store.recent_events(20).unwrap())
+    }
+}
+
+/// Waits for a snapshot where `f` finds something.
+async fn until_snapshot<T>(
+    m: &steward::manager::RunningManager,
+    mut f: impl FnMut(&steward::manager::Snapshot) -> Option<T>,
+) -> T {
+    let mut rx = m.handle.snapshots.clone();
+    loop {
+        if let Some(found) = f(&rx.borrow_and_update()) {
+            return found;
+        }
+        tokio::time::timeout(LONG, rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn stop_recorded(events: &[steward::store::EventRow]) -> bool {
+    events
+        .iter()
+        .any(|e| e.kind == "aria2.stop_foreign" && e.result == "stopped")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_manager_stops_a_foreign_aria2c_only_on_a_confirmed_exact_request() {
-    use steward::manager::{Command, Manager, ManagerOptions};
+    use steward::manager::Command;
     if !aria2c_available() {
         return;
     }
-    let foreign = Foreign::start();
-    let fpid = foreign.pid();
-    wait_until("foreign aria2c up", || {
-        read_stat(fpid).is_ok_and(|s| s.comm == "aria2c")
+    let t = ForeignBeside::start().await;
+    let fpid = t.foreign.pid();
+    // A stale identity (same pid, other start time) is refused: nothing sent.
+    t.send(Command::StopForeignAria2 {
+        pid: fpid,
+        start_time: t.listed.start_time + 1,
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let m = Manager::start(ManagerOptions {
-        config: steward::config::Config::default(),
-        data_dir: DataDir::new(dir.path()),
-        self_exe: env!("CARGO_BIN_EXE_steward").into(),
-    })
-    .await
-    .unwrap();
-    let mut rx = m.handle.snapshots.clone();
-    let listed = loop {
-        let snap = rx.borrow_and_update().clone();
-        if let Some(f) = snap
-            .aria2
-            .as_ref()
-            .and_then(|a| a.foreign.iter().find(|f| f.pid == fpid).cloned())
-        {
-            break f;
-        }
-        tokio::time::timeout(LONG, rx.changed())
-            .await
-            .unwrap()
-            .unwrap();
-    };
-    // A stale identity (same pid, other start time) is refused: nothing sent.
-    m.handle
-        .commands
-        .send(Command::StopForeignAria2 {
-            pid: fpid,
-            start_time: listed.start_time + 1,
-        })
-        .await
-        .unwrap();
-    let refused = loop {
-        let snap = rx.borrow_and_update().clone();
-        if let Some(n) = snap
-            .notices
+    let refused = until_snapshot(&t.manager, |snap| {
+        snap.notices
             .iter()
             .find(|n| n.text.contains("not listed as foreign"))
-        {
-            break n.text.clone();
-        }
-        tokio::time::timeout(LONG, rx.changed())
-            .await
-            .unwrap()
-            .unwrap();
-    };
+            .map(|n| n.text.clone())
+    })
+    .await;
     assert!(refused.contains(&fpid.to_string()));
     assert!(alive(fpid));
-    m.handle
-        .commands
-        .send(Command::StopForeignAria2 {
-            pid: fpid,
-            start_time: listed.start_time,
-        })
-        .await
-        .unwrap();
+    t.send(Command::StopForeignAria2 {
+        pid: fpid,
+        start_time: t.listed.start_time,
+    })
+    .await;
     // The notice is sent after the event is recorded: waiting on it (not on
     // the pid going away) keeps the shutdown below from racing the record.
     let stopped_text = format!("foreign aria2c pid {fpid} stopped");
-    loop {
-        let snap = rx.borrow_and_update().clone();
-        if snap.notices.iter().any(|n| n.text.contains(&stopped_text)) {
-            break;
-        }
-        tokio::time::timeout(LONG, rx.changed())
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    assert!(!alive(fpid));
-    m.handle
-        .commands
-        .send(Command::Shutdown { force: false })
-        .await
-        .unwrap();
-    tokio::time::timeout(LONG, m.done).await.unwrap().unwrap();
-    let store = Store::open(&DataDir::new(dir.path()).db_file()).unwrap();
-    let events = store.recent_events(20).unwrap();
-    assert!(
-        events
+    until_snapshot(&t.manager, |snap| {
+        snap.notices
             .iter()
-            .any(|e| e.kind == "aria2.stop_foreign" && e.result == "stopped"),
-        "{events:?}"
-    );
-    drop(foreign);
+            .any(|n| n.text.contains(&stopped_text))
+            .then_some(())
+    })
+    .await;
+    assert!(!alive(fpid));
+    let (_foreign, events) = t.shut_down().await;
+    assert!(stop_recorded(&events), "{events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_stop_under_way_at_shutdown_is_still_recorded() {
-    use steward::manager::{Command, Manager, ManagerOptions};
+    use steward::manager::Command;
     if !aria2c_available() {
         return;
     }
-    let foreign = Foreign::start();
-    let fpid = foreign.pid();
-    wait_until("foreign aria2c up", || {
-        read_stat(fpid).is_ok_and(|s| s.comm == "aria2c")
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let m = Manager::start(ManagerOptions {
-        config: steward::config::Config::default(),
-        data_dir: DataDir::new(dir.path()),
-        self_exe: env!("CARGO_BIN_EXE_steward").into(),
-    })
-    .await
-    .unwrap();
-    let mut rx = m.handle.snapshots.clone();
-    let listed = loop {
-        let snap = rx.borrow_and_update().clone();
-        if let Some(f) = snap
-            .aria2
-            .as_ref()
-            .and_then(|a| a.foreign.iter().find(|f| f.pid == fpid).cloned())
-        {
-            break f;
-        }
-        tokio::time::timeout(LONG, rx.changed())
-            .await
-            .unwrap()
-            .unwrap();
-    };
+    let t = ForeignBeside::start().await;
+    let fpid = t.foreign.pid();
     // The confirmed stop, and at once a shutdown: the manager ends only once
     // the operator's action has recorded its outcome (the process exits
     // right after, taking any task still under way with it).
-    m.handle
-        .commands
-        .send(Command::StopForeignAria2 {
-            pid: fpid,
-            start_time: listed.start_time,
-        })
-        .await
-        .unwrap();
-    m.handle
-        .commands
-        .send(Command::Shutdown { force: false })
-        .await
-        .unwrap();
-    tokio::time::timeout(LONG, m.done).await.unwrap().unwrap();
+    t.send(Command::StopForeignAria2 {
+        pid: fpid,
+        start_time: t.listed.start_time,
+    })
+    .await;
+    let (_foreign, events) = t.shut_down().await;
     assert!(!alive(fpid));
-    let store = Store::open(&DataDir::new(dir.path()).db_file()).unwrap();
-    let events = store.recent_events(20).unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| e.kind == "aria2.stop_foreign" && e.result == "stopped"),
-        "{events:?}"
-    );
-    drop(foreign);
+    assert!(stop_recorded(&events), "{events:?}");
 }
