@@ -4,7 +4,9 @@
 # Not needed for the tests; run.py reports a missing peer as not installed.
 set -eu
 apt-get update
-apt-get install -y supervisor htop btop nodejs npm
+apt-get install -y supervisor htop btop
+# A nodejs from NodeSource already carries npm and conflicts with Debian's.
+command -v npm >/dev/null || apt-get install -y nodejs npm
 # Debian's supervisor package starts a system supervisord; the bench runs its
 # own with its own config, so the service is not needed.
 systemctl disable --now supervisor 2>/dev/null || true
