@@ -338,7 +338,7 @@ impl Control {
         mut rx: mpsc::Receiver<Command>,
         mut notices: mpsc::UnboundedReceiver<(NoticeLevel, String)>,
     ) -> ShutdownView {
-        let store_watch = self.store_watch.take();
+        let mut store_watch = self.store_watch.take();
         let poll_every = if store_watch.is_some() {
             STORE_POLL_WATCHED
         } else {
@@ -439,6 +439,12 @@ impl Control {
                 done = async { plan.as_mut().expect("guarded by the if").await }, if plan.is_some() => {
                     break done.unwrap_or_default();
                 }
+            }
+            // The plan stopped watching the store: let the watch go now.
+            if plan.is_some()
+                && let Some(watch) = store_watch.take()
+            {
+                watch.close_in_background();
             }
             if dirty {
                 let now = tokio::time::Instant::now();
