@@ -706,7 +706,11 @@ struct ForeignBeside {
 }
 
 impl ForeignBeside {
-    async fn start() -> ForeignBeside {
+    /// `None` where aria2c is not installed (the test then has nothing to do).
+    async fn start() -> Option<ForeignBeside> {
+        if !aria2c_available() {
+            return None;
+        }
         let foreign = Foreign::start();
         let fpid = foreign.pid();
         wait_until("foreign aria2c up", || {
@@ -727,16 +731,26 @@ impl ForeignBeside {
                 .and_then(|a| a.foreign.iter().find(|f| f.pid == fpid).cloned())
         })
         .await;
-        ForeignBeside {
+        Some(ForeignBeside {
             foreign,
             listed,
             manager,
             dir,
-        }
+        })
     }
 
     async fn send(&self, cmd: steward::manager::Command) {
         self.manager.handle.commands.send(cmd).await.unwrap();
+    }
+
+    /// The operator's confirmed `K` on the foreign aria2c, naming it by
+    /// `start_time` (its listed one, or a stale one).
+    async fn ask_stop(&self, start_time: u64) {
+        self.send(steward::manager::Command::StopForeignAria2 {
+            pid: self.foreign.pid(),
+            start_time,
+        })
+        .await;
     }
 
     /// Shuts the manager down and returns its recent events from the store.
@@ -777,18 +791,12 @@ fn stop_recorded(events: &[steward::store::EventRow]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_manager_stops_a_foreign_aria2c_only_on_a_confirmed_exact_request() {
-    use steward::manager::Command;
-    if !aria2c_available() {
+    let Some(t) = ForeignBeside::start().await else {
         return;
-    }
-    let t = ForeignBeside::start().await;
+    };
     let fpid = t.foreign.pid();
     // A stale identity (same pid, other start time) is refused: nothing sent.
-    t.send(Command::StopForeignAria2 {
-        pid: fpid,
-        start_time: t.listed.start_time + 1,
-    })
-    .await;
+    t.ask_stop(t.listed.start_time + 1).await;
     let refused = until_snapshot(&t.manager, |snap| {
         snap.notices
             .iter()
@@ -798,11 +806,7 @@ async fn the_manager_stops_a_foreign_aria2c_only_on_a_confirmed_exact_request() 
     .await;
     assert!(refused.contains(&fpid.to_string()));
     assert!(alive(fpid));
-    t.send(Command::StopForeignAria2 {
-        pid: fpid,
-        start_time: t.listed.start_time,
-    })
-    .await;
+    t.ask_stop(t.listed.start_time).await;
     // The notice is sent after the event is recorded: waiting on it (not on
     // the pid going away) keeps the shutdown below from racing the record.
     let stopped_text = format!("foreign aria2c pid {fpid} stopped");
@@ -820,20 +824,14 @@ async fn the_manager_stops_a_foreign_aria2c_only_on_a_confirmed_exact_request() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_stop_under_way_at_shutdown_is_still_recorded() {
-    use steward::manager::Command;
-    if !aria2c_available() {
+    let Some(t) = ForeignBeside::start().await else {
         return;
-    }
-    let t = ForeignBeside::start().await;
+    };
     let fpid = t.foreign.pid();
     // The confirmed stop, and at once a shutdown: the manager ends only once
     // the operator's action has recorded its outcome (the process exits
     // right after, taking any task still under way with it).
-    t.send(Command::StopForeignAria2 {
-        pid: fpid,
-        start_time: t.listed.start_time,
-    })
-    .await;
+    t.ask_stop(t.listed.start_time).await;
     let (_foreign, events) = t.shut_down().await;
     assert!(!alive(fpid));
     assert!(stop_recorded(&events), "{events:?}");
