@@ -517,3 +517,24 @@ fn steward_raises_its_open_file_limit_and_its_workers_get_the_one_it_was_started
         .status();
     assert_eq!(steward.wait().unwrap().code(), Some(0));
 }
+
+/// The test harness's own guard: a test that fails midway drops its steward
+/// unreaped, and that must not leave steward or its workers running.
+#[test]
+fn a_dropped_headless_steward_takes_its_workers_with_it() {
+    let dir = TestDir::new();
+    dir.write_config("[aria2]\nenabled = false\n");
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let steward = dir.spawn_headless();
+    let pid = steward.id() as i32;
+    let worker = wait_for(Duration::from_secs(20), || {
+        dir.status_json().and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("alice's worker running");
+    drop(steward);
+    assert!(!alive(pid), "steward left running");
+    assert!(
+        wait_for(Duration::from_secs(10), || (!alive(worker)).then_some(())).is_some(),
+        "alice's worker left running"
+    );
+}

@@ -62,13 +62,13 @@ impl TestDir {
         self.cmd(args).output().expect("run steward")
     }
     /// `steward run --headless` in the background.
-    pub fn spawn_headless(&self) -> Child {
-        self.cmd(&["run", "--headless"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn steward")
+    pub fn spawn_headless(&self) -> Headless {
+        Headless::spawn(
+            self.cmd(&["run", "--headless"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
     }
     pub fn status_json(&self) -> Option<serde_json::Value> {
         let out = self.run(&["status", "--json"]);
@@ -218,6 +218,47 @@ pub fn aria2c_available() -> bool {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped: aria2c not installed");
     false
+}
+
+/// A headless steward started by a test. If the test did not reap it (it
+/// failed midway), dropping it stops steward the way an operator would
+/// (SIGTERM, so its workers go too; SIGKILL after 10 s) and reaps it: a
+/// failing test leaves no steward or workers running.
+pub struct Headless(Child);
+
+impl Headless {
+    pub fn spawn(cmd: &mut Command) -> Headless {
+        Headless(cmd.spawn().expect("spawn steward"))
+    }
+}
+
+impl std::ops::Deref for Headless {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Headless {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let child = &mut self.0;
+        if wait_for(Duration::from_secs(10), || child.try_wait().ok().flatten()).is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// A child in its own process group, SIGKILLed (group and all) and reaped on drop.
