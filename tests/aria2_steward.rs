@@ -458,12 +458,14 @@ fn a_hung_aria2_fails_its_phase_and_the_later_phases_still_run() {
         save == "failed" || save == "timed_out",
         "save downloads: {save}: {report:#}"
     );
-    // Each phase keeps to its configured deadline (plus scheduling slack).
+    // Each phase keeps to its configured deadline, plus slack for a busy CI
+    // core: well under the 5 s a hurried phase may still take before the
+    // plan gives up on it, which is what this guards against.
     for (name, deadline_ms) in [("save downloads", 1000), ("stop aria2", 2000)] {
         let (_, p) = phase(report, name);
         let lasted = p["ended_ms"].as_i64().unwrap_or(0) - p["started_ms"].as_i64().unwrap_or(0);
         assert!(
-            lasted < deadline_ms + 700,
+            lasted < deadline_ms + 1500,
             "{name} lasted {lasted} ms (deadline {deadline_ms} ms): {report:#}"
         );
     }
