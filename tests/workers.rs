@@ -538,3 +538,47 @@ fn a_dropped_headless_steward_takes_its_workers_with_it() {
         "alice's worker left running"
     );
 }
+
+#[test]
+fn a_leftover_worker_ignoring_sigterm_is_killed_before_the_next_start_runs_its_own() {
+    let dir = TestDir::new();
+    dir.write_config(
+        "[worker]\ncommand = [\"sh\", \"-c\", \"trap '' TERM; exec sleep 300\"]\nstop_timeout = \"1s\"\n[aria2]\nenabled = false\n",
+    );
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut first = dir.spawn_headless();
+    let old = wait_for(Duration::from_secs(20), || {
+        dir.status_json().and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("worker running");
+    kill9(first.id() as i32);
+    let _ = first.wait();
+    assert!(alive(old));
+
+    let mut second = dir.spawn_headless();
+    let new = wait_for(Duration::from_secs(20), || {
+        dir.status_json()
+            .filter(|s| s["instance"]["live"] == true)
+            .and_then(|s| worker_pid(&s, "alice"))
+            .filter(|p| *p != old)
+    })
+    .expect("new worker running");
+    assert!(!alive(old), "the TERM-ignoring leftover is still alive");
+    assert_eq!(worker_pids(dir.path(), "alice"), vec![new]);
+    let status = dir.run(&["status", "--json"]);
+    assert!(
+        stdout(&status).contains("SIGKILL after timeout"),
+        "{}",
+        stdout(&status)
+    );
+    // Its record was cleared: only the new worker is recorded.
+    let store = open_store(&dir);
+    let rows = store.workers().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].pid, new);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    assert_eq!(second.wait().unwrap().code(), Some(0));
+    assert!(!alive(new));
+}

@@ -20,6 +20,20 @@ use crate::store::{SharedStore, WorkerRow};
 /// Poll interval while waiting for a leftover group to go (not our children:
 /// there is no pidfd to wait on).
 const POLL: Duration = Duration::from_millis(20);
+/// After SIGKILL the kernel still tears the processes down (a big address
+/// space takes a while); a group still there after this is stuck in the
+/// kernel (D state): reported, and its record kept for the next start.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How one leftover group ended.
+enum Ended {
+    /// Gone before it was signalled, or its pid is someone else's now.
+    Untouched,
+    /// Stopped: the line for the operator.
+    Stopped(String),
+    /// Still there after SIGKILL and `KILL_GRACE`: the line for the operator.
+    Stuck(String),
+}
 
 /// Stops every recorded worker group that is still alive: TERM, up to
 /// `timeout`, then KILL. Returns one line per leftover found.
@@ -124,20 +138,27 @@ async fn stop_groups(
     }
     let mut findings = Vec::new();
     while let Some(done) = stops.join_next().await {
-        let Ok((row, finding)) = done else { continue };
+        let Ok((row, ended)) = done else { continue };
+        let (finding, result) = match ended {
+            Ended::Untouched => (None, "stopped"),
+            Ended::Stopped(text) => (Some(text), "stopped"),
+            Ended::Stuck(text) => (Some(text), "stuck"),
+        };
         let finding = finding.map(|text| match origin {
             Origin::Recorded => text,
             Origin::Unrecorded => format!("{text} (it was never recorded)"),
         });
         {
             let store = store.lock().unwrap_or_else(|p| p.into_inner());
+            // A stuck group keeps its record: the next start looks again.
             if origin == Origin::Recorded
+                && result != "stuck"
                 && let Err(e) = store.clear_worker(&row.account)
             {
                 warn!(account = %row.account, error = %e, "cannot clear leftover record");
             }
             if let Some(text) = &finding {
-                let _ = store.record_event("worker.leftover", &row.account, text, "stopped");
+                let _ = store.record_event("worker.leftover", &row.account, text, result);
             }
         }
         findings.extend(finding);
@@ -145,7 +166,7 @@ async fn stop_groups(
     findings
 }
 
-async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Option<String>) {
+async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Ended) {
     let group = Group {
         pgid: row.pgid,
         leader: ProcId {
@@ -155,26 +176,34 @@ async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Option<Strin
     };
     match proc::signal_group(&group, Sig::Term) {
         Ok(_) => {}
-        Err(SignalError::Gone) => return (row, None),
+        Err(SignalError::Gone) => return (row, Ended::Untouched),
         Err(SignalError::NotSameProcess { .. }) => {
             info!(account = %row.account, pid = row.pid, "recorded worker pid now belongs to another process: left alone");
-            return (row, None);
+            return (row, Ended::Untouched);
         }
         Err(e) => {
             warn!(account = %row.account, pid = row.pid, error = %e, "cannot signal leftover worker");
-            return (row, None);
+            return (row, Ended::Untouched);
         }
     }
-    let deadline = Instant::now() + timeout;
     let signalled = std::time::Instant::now();
+    let mut deadline = Instant::now() + timeout;
     let mut killed = false;
     while !proc::group_gone(row.pgid, signalled) {
         if Instant::now() >= deadline {
             if killed {
-                break;
+                let text = format!(
+                    "leftover worker of {} (pid {}, group {}) from a steward that died survived SIGKILL (stuck in the kernel?)",
+                    row.account, row.pid, row.pgid
+                );
+                warn!(account = %row.account, pid = row.pid, "{text}");
+                return (row, Ended::Stuck(text));
             }
+            // Re-identified by `signal_group`: a group whose leader is gone
+            // and whose number was reused is not signalled.
             let _ = proc::signal_group(&group, Sig::Kill);
             killed = true;
+            deadline = Instant::now() + KILL_GRACE;
         }
         tokio::time::sleep(POLL).await;
     }
@@ -188,5 +217,5 @@ async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Option<Strin
         row.account, row.pid, row.pgid
     );
     info!(account = %row.account, pid = row.pid, "{text}");
-    (row, Some(text))
+    (row, Ended::Stopped(text))
 }
