@@ -15,8 +15,8 @@ use steward::aria2::args::LaunchSpec;
 use steward::aria2::scan::names_session;
 use steward::aria2::store::{InstanceRecord, load_instance, save_instance};
 use steward::aria2::{
-    Aria2Error, Aria2Handle, Aria2Options, Aria2Paths, Aria2Service, Ended,
-    add_download_via_data_dir, stop_foreign,
+    Aria2Error, Aria2Handle, Aria2Options, Aria2Paths, Aria2Service, add_download_via_data_dir,
+    stop_foreign,
 };
 use steward::config::Aria2Config;
 use steward::manager::snapshot::{Aria2State, Aria2View, DownloadStatus};
@@ -373,7 +373,7 @@ async fn foreign_aria2c_is_listed_and_never_touched() {
     // A generous deadline: SIGTERM is honoured at aria2c's next event-loop
     // turn, which a loaded machine can push past a second or two.
     let ended = stop_foreign(shown, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(ended, Ended::Exited);
+    assert!(matches!(ended, steward::proc::Ended::Exited), "{ended:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

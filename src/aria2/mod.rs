@@ -44,4 +44,4 @@ pub use rpc::{Aria2Rpc, Version};
 pub use secret::RpcSecret;
 pub use service::{Aria2Options, Aria2Paths, Aria2Service};
 pub use store::{InstanceRecord, SharedStore};
-pub use terminate::{Ended, stop_foreign};
+pub use terminate::stop_foreign;

@@ -34,10 +34,11 @@ use super::spawn::{ExitInfo, Spawned, free_port, spawn};
 use super::store::{
     InstanceRecord, SharedStore, audit, clear_instance, load_instance, save_instance,
 };
-use super::terminate::{Ended, KILL_WAIT, Target, terminate};
+use super::terminate::{KILL_WAIT, terminate};
 use crate::config::Aria2Config;
 use crate::manager::snapshot::{Aria2Exit, Aria2State, Aria2View};
 use crate::paths::DataDir;
+use crate::proc::Target;
 use crate::proc::{Group, ProcId, Sig, SignalError, group_alive, signal_group};
 use crate::time::now_ms;
 
@@ -487,20 +488,20 @@ impl Supervisor {
                 }
             }
             let ended = terminate(Target::of(&leftover.stat), self.opts.stop_deadline).await;
-            let result = match ended {
-                Ended::Exited => "ok: exited after SIGTERM",
-                Ended::Killed => "ok: killed with SIGKILL after the deadline",
-                Ended::StillAlive => "failed: still running after SIGKILL",
+            let result = if ended.is_gone() {
+                format!("ok: {ended}")
+            } else {
+                self.note_error(format!(
+                    "leftover aria2c pid {pid} would not exit ({ended})"
+                ));
+                format!("failed: {ended}")
             };
-            if ended == Ended::StillAlive {
-                self.note_error(format!("leftover aria2c pid {pid} would not exit"));
-            }
             audit(
                 &self.store,
                 "aria2.stop_leftover",
                 &format!("pid {pid}"),
                 leftover.why,
-                result,
+                &result,
             );
         }
         if let Some(rec) = recorded

@@ -628,10 +628,15 @@ impl Control {
                 self.actions.spawn(async move {
                     let result = crate::aria2::stop_foreign(&foreign, FOREIGN_STOP_DEADLINE).await;
                     let (level, text, outcome) = match &result {
-                        Ok(ended) => (
+                        Ok(ended) if ended.is_gone() => (
                             NoticeLevel::Info,
-                            format!("foreign aria2c pid {pid} stopped ({ended:?})"),
+                            format!("foreign aria2c pid {pid} stopped ({ended})"),
                             "stopped",
+                        ),
+                        Ok(ended) => (
+                            NoticeLevel::Error,
+                            format!("cannot stop foreign aria2c pid {pid}: {ended}"),
+                            "failed",
                         ),
                         Err(e) => (
                             NoticeLevel::Error,

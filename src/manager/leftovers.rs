@@ -7,31 +7,28 @@
 use std::time::Duration;
 
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tracing::{info, warn};
 
 use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::paths::DataDir;
-use crate::proc::{self, Group, ProcId, Sig, SignalError};
+use crate::proc::{self, Group, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, WorkerRow};
 
-/// Poll interval while waiting for a leftover group to go (not our children:
-/// there is no pidfd to wait on).
-const POLL: Duration = Duration::from_millis(20);
 /// After SIGKILL the kernel still tears the processes down (a big address
 /// space takes a while); a group still there after this is stuck in the
 /// kernel (D state): reported, and its record kept for the next start.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// How one leftover group ended.
-enum Ended {
+enum Outcome {
     /// Gone before it was signalled, or its pid is someone else's now.
     Untouched,
     /// Stopped: the line for the operator.
     Stopped(String),
-    /// Still there after SIGKILL and `KILL_GRACE`: the line for the operator.
+    /// Still there after SIGKILL and `KILL_GRACE`, or SIGKILL refused: the
+    /// line for the operator.
     Stuck(String),
 }
 
@@ -138,11 +135,11 @@ async fn stop_groups(
     }
     let mut findings = Vec::new();
     while let Some(done) = stops.join_next().await {
-        let Ok((row, ended)) = done else { continue };
-        let (finding, result) = match ended {
-            Ended::Untouched => (None, "stopped"),
-            Ended::Stopped(text) => (Some(text), "stopped"),
-            Ended::Stuck(text) => (Some(text), "stuck"),
+        let Ok((row, outcome)) = done else { continue };
+        let (finding, result) = match outcome {
+            Outcome::Untouched => (None, "stopped"),
+            Outcome::Stopped(text) => (Some(text), "stopped"),
+            Outcome::Stuck(text) => (Some(text), "stuck"),
         };
         let finding = finding.map(|text| match origin {
             Origin::Recorded => text,
@@ -166,7 +163,7 @@ async fn stop_groups(
     findings
 }
 
-async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Ended) {
+async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Outcome) {
     let group = Group {
         pgid: row.pgid,
         leader: ProcId {
@@ -174,48 +171,34 @@ async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Ended) {
             start_time: row.start_time,
         },
     };
-    match proc::signal_group(&group, Sig::Term) {
-        Ok(_) => {}
-        Err(SignalError::Gone) => return (row, Ended::Untouched),
+    let stop = match Termination::begin(Target::Group(group), timeout, KILL_GRACE) {
+        Ok(stop) => stop,
+        Err(SignalError::Gone) => return (row, Outcome::Untouched),
         Err(SignalError::NotSameProcess { .. }) => {
             info!(account = %row.account, pid = row.pid, "recorded worker pid now belongs to another process: left alone");
-            return (row, Ended::Untouched);
+            return (row, Outcome::Untouched);
         }
         Err(e) => {
             warn!(account = %row.account, pid = row.pid, error = %e, "cannot signal leftover worker");
-            return (row, Ended::Untouched);
+            return (row, Outcome::Untouched);
         }
-    }
-    let signalled = std::time::Instant::now();
-    let mut deadline = Instant::now() + timeout;
-    let mut killed = false;
-    while !proc::group_gone(row.pgid, signalled) {
-        if Instant::now() >= deadline {
-            if killed {
-                let text = format!(
-                    "leftover worker of {} (pid {}, group {}) from a steward that died survived SIGKILL (stuck in the kernel?)",
-                    row.account, row.pid, row.pgid
-                );
-                warn!(account = %row.account, pid = row.pid, "{text}");
-                return (row, Ended::Stuck(text));
-            }
-            // Re-identified by `signal_group`: a group whose leader is gone
-            // and whose number was reused is not signalled.
-            let _ = proc::signal_group(&group, Sig::Kill);
-            killed = true;
-            deadline = Instant::now() + KILL_GRACE;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    let how = if killed {
-        "SIGKILL after timeout"
-    } else {
-        "SIGTERM"
     };
-    let text = format!(
-        "stopped leftover worker of {} (pid {}, group {}) from a steward that died ({how})",
+    let how = stop.finish().await;
+    let what = format!(
+        "leftover worker of {} (pid {}, group {}) from a steward that died",
         row.account, row.pid, row.pgid
     );
-    info!(account = %row.account, pid = row.pid, "{text}");
-    (row, Ended::Stopped(text))
+    if how.is_gone() {
+        let how = match how {
+            proc::Ended::Killed => "SIGKILL after timeout",
+            _ => "SIGTERM",
+        };
+        let text = format!("stopped {what} ({how})");
+        info!(account = %row.account, pid = row.pid, "{text}");
+        (row, Outcome::Stopped(text))
+    } else {
+        let text = format!("{what}: {how}");
+        warn!(account = %row.account, pid = row.pid, "{text}");
+        (row, Outcome::Stuck(text))
+    }
 }

@@ -3,7 +3,7 @@
 //! the events table and the log.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -13,13 +13,11 @@ use super::{
     SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepScope,
     SweepTarget,
 };
-use crate::proc::{self, Group, ProcId, Sig, SignalError};
+use crate::proc::{self, Ended, Group, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, Store};
 use crate::temp::fsops;
 use crate::time::now_ms;
 
-/// Poll interval while waiting for a stopped process to go.
-const POLL: Duration = Duration::from_millis(20);
 /// After SIGKILL, how long to wait before reporting a process as stuck.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
@@ -404,50 +402,25 @@ fn leftover_worker(
     outcome
 }
 
-/// SIGTERM (to the group when `pgid == pid`), up to `timeout`, SIGKILL,
-/// each send re-checking identity.
+/// SIGTERM (to the group when `pgid == pid`), up to `timeout` (or until
+/// the apply is cancelled), SIGKILL; each send re-checks identity.
 fn stop(id: ProcId, pgid: i32, timeout: Duration, cancel: &CancellationToken) -> SweepOutcome {
-    let as_group = pgid == id.pid;
-    let send = |sig: Sig| -> Result<(), SignalError> {
-        if as_group {
-            proc::signal_group(&Group::of_leader(id), sig).map(|_| ())
-        } else {
-            proc::signal(&id, sig)
-        }
+    let target = if pgid == id.pid {
+        Target::Group(Group::of_leader(id))
+    } else {
+        Target::Process(id)
     };
-    let signalled = std::time::Instant::now();
-    let gone = || {
-        if as_group {
-            proc::group_gone(pgid, signalled)
-        } else {
-            !id.is_alive()
-        }
-    };
-    match send(Sig::Term) {
-        Ok(()) => {}
+    let stop = match Termination::begin(target, timeout, KILL_GRACE) {
+        Ok(stop) => stop,
         Err(SignalError::Gone) => return skipped("already gone"),
         Err(e @ SignalError::NotSameProcess { .. }) => return skipped(e.to_string()),
         Err(e) => return failed(e.to_string()),
+    };
+    match stop.finish_blocking(|| cancel.is_cancelled()) {
+        Ended::Exited => done("stopped with SIGTERM"),
+        Ended::Killed => done("stopped with SIGKILL after the timeout"),
+        other => failed(other.to_string()),
     }
-    let deadline = Instant::now() + timeout;
-    while !gone() {
-        if Instant::now() >= deadline || cancel.is_cancelled() {
-            match send(Sig::Kill) {
-                Ok(()) | Err(SignalError::Gone) => {}
-                Err(e) => return failed(format!("SIGKILL: {e}")),
-            }
-            let end = Instant::now() + KILL_GRACE;
-            while !gone() {
-                if Instant::now() >= end {
-                    return failed("still alive after SIGKILL (stuck in the kernel?)");
-                }
-                std::thread::sleep(POLL);
-            }
-            return done("stopped with SIGKILL after the timeout");
-        }
-        std::thread::sleep(POLL);
-    }
-    done("stopped with SIGTERM")
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ mod list;
 mod sample;
 mod signal;
 mod stat;
+mod terminate;
 #[cfg(test)]
 mod testutil;
 
@@ -74,3 +75,4 @@ pub use signal::{
     signal_group, signal_unreaped_group,
 };
 pub use stat::{Stat, cmdline, environ_var, parse_stat, read_stat};
+pub use terminate::{Ended, Step, Target, Termination};
