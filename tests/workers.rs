@@ -337,6 +337,21 @@ async fn accounts_added_and_removed_by_another_process_take_effect() {
 fn a_killed_steward_leaves_the_lock_with_its_worker_and_the_next_start_stops_it() {
     let dir = TestDir::new();
     assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let old = crash_with_a_worker(&dir);
+    // steward is gone; the worker and its copy of the session lock remain.
+    assert!(flock_is_held(&dir.session_file("alice")));
+    let status = dir.status_json().unwrap();
+    assert_eq!(status["instance"]["live"], false);
+    assert_eq!(status["last_shutdown"], "crashed");
+
+    let (second, new) = restart_after_crash(&dir, old);
+    stop_cleanly(second, new);
+    assert!(!flock_is_held(&dir.session_file("alice")));
+}
+
+/// Starts steward, waits for alice's worker, SIGKILLs steward. Returns the
+/// worker it left running.
+fn crash_with_a_worker(dir: &TestDir) -> i32 {
     let mut first = dir.spawn_headless();
     let old = wait_for(Duration::from_secs(20), || {
         dir.status_json().and_then(|s| worker_pid(&s, "alice"))
@@ -344,14 +359,15 @@ fn a_killed_steward_leaves_the_lock_with_its_worker_and_the_next_start_stops_it(
     .expect("worker running");
     kill9(first.id() as i32);
     let _ = first.wait();
-    // steward is gone; the worker and its copy of the session lock remain.
     assert!(alive(old));
-    assert!(flock_is_held(&dir.session_file("alice")));
-    let status = dir.status_json().unwrap();
-    assert_eq!(status["instance"]["live"], false);
-    assert_eq!(status["last_shutdown"], "crashed");
+    old
+}
 
-    let mut second = dir.spawn_headless();
+/// Starts steward again after a crash and waits for alice's new worker:
+/// the leftover `old` must be gone by then, and the new one alone. Returns
+/// steward and the new worker.
+fn restart_after_crash(dir: &TestDir, old: i32) -> (Headless, i32) {
+    let second = dir.spawn_headless();
     let new = wait_for(Duration::from_secs(20), || {
         dir.status_json()
             .filter(|s| s["instance"]["live"] == true)
@@ -361,13 +377,16 @@ fn a_killed_steward_leaves_the_lock_with_its_worker_and_the_next_start_stops_it(
     .expect("new worker running");
     assert!(!alive(old), "leftover worker still alive");
     assert_eq!(worker_pids(dir.path(), "alice"), vec![new]);
+    (second, new)
+}
+
+/// SIGTERM to steward: it exits 0, and `worker` went with it.
+fn stop_cleanly(mut steward: Headless, worker: i32) {
     let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(second.id().to_string())
+        .args(["-TERM", &steward.id().to_string()])
         .status();
-    assert_eq!(second.wait().unwrap().code(), Some(0));
-    assert!(!alive(new));
-    assert!(!flock_is_held(&dir.session_file("alice")));
+    assert_eq!(steward.wait().unwrap().code(), Some(0));
+    assert!(!alive(worker));
 }
 
 #[test]
@@ -546,25 +565,8 @@ fn a_leftover_worker_ignoring_sigterm_is_killed_before_the_next_start_runs_its_o
         "[worker]\ncommand = [\"sh\", \"-c\", \"trap '' TERM; exec sleep 300\"]\nstop_timeout = \"1s\"\n[aria2]\nenabled = false\n",
     );
     assert!(dir.run(&["account", "add", "alice"]).status.success());
-    let mut first = dir.spawn_headless();
-    let old = wait_for(Duration::from_secs(20), || {
-        dir.status_json().and_then(|s| worker_pid(&s, "alice"))
-    })
-    .expect("worker running");
-    kill9(first.id() as i32);
-    let _ = first.wait();
-    assert!(alive(old));
-
-    let mut second = dir.spawn_headless();
-    let new = wait_for(Duration::from_secs(20), || {
-        dir.status_json()
-            .filter(|s| s["instance"]["live"] == true)
-            .and_then(|s| worker_pid(&s, "alice"))
-            .filter(|p| *p != old)
-    })
-    .expect("new worker running");
-    assert!(!alive(old), "the TERM-ignoring leftover is still alive");
-    assert_eq!(worker_pids(dir.path(), "alice"), vec![new]);
+    let old = crash_with_a_worker(&dir);
+    let (second, new) = restart_after_crash(&dir, old);
     let status = dir.run(&["status", "--json"]);
     assert!(
         stdout(&status).contains("SIGKILL after timeout"),
@@ -576,9 +578,5 @@ fn a_leftover_worker_ignoring_sigterm_is_killed_before_the_next_start_runs_its_o
     let rows = store.workers().unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].pid, new);
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status();
-    assert_eq!(second.wait().unwrap().code(), Some(0));
-    assert!(!alive(new));
+    stop_cleanly(second, new);
 }
