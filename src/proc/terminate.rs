@@ -64,7 +64,8 @@ pub enum Ended {
     Killed,
     /// Still there `kill_grace` after SIGKILL: stuck in the kernel (D state).
     StillAlive,
-    /// The kernel refused SIGKILL (EPERM, ...).
+    /// The kernel refused a signal (EPERM, ...): SIGKILL, or SIGTERM for a
+    /// caller that maps `begin`'s error here.
     Refused(SignalError),
 }
 
@@ -81,7 +82,7 @@ impl std::fmt::Display for Ended {
             Ended::Exited => f.write_str("exited after SIGTERM"),
             Ended::Killed => f.write_str("killed with SIGKILL after the deadline"),
             Ended::StillAlive => f.write_str("still running after SIGKILL (stuck in the kernel?)"),
-            Ended::Refused(e) => write!(f, "SIGKILL refused: {e}"),
+            Ended::Refused(e) => write!(f, "signal refused: {e}"),
         }
     }
 }
