@@ -131,18 +131,25 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_watch_closed_in_the_background_leaves_no_descriptor() {
         use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("steward.db");
         let _store = Store::open(&db).unwrap();
         let watch = StoreWatch::new(&db).expect("inotify on a local temp dir");
-        let link = PathBuf::from(format!("/proc/self/fd/{}", watch.fd.get_ref().as_raw_fd()));
-        let is_inotify = |link: &Path| {
-            std::fs::read_link(link).is_ok_and(|t| t.to_string_lossy().contains("inotify"))
+        // An inotify descriptor lists the inodes it watches in its fdinfo:
+        // this one, not another test's that got the same number later.
+        let fdinfo = format!("/proc/self/fdinfo/{}", watch.fd.get_ref().as_raw_fd());
+        let watched = format!("ino:{:x} ", std::fs::metadata(&db).unwrap().ino());
+        let ours_open = || {
+            std::fs::read_to_string(&fdinfo).is_ok_and(|info| {
+                info.lines()
+                    .any(|l| l.starts_with("inotify") && l.contains(&watched))
+            })
         };
-        assert!(is_inotify(&link));
+        assert!(ours_open());
         watch.close_in_background();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while is_inotify(&link) {
+        while ours_open() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the inotify descriptor stayed open"
