@@ -35,9 +35,6 @@ const HISTORY: usize = 10;
 const OWN_COPY_WAIT: Duration = Duration::from_millis(50);
 /// How often a group with no leader is re-checked for remaining members.
 const GROUP_POLL: Duration = Duration::from_millis(20);
-/// After SIGKILL the kernel needs a moment; a group still alive after this is
-/// stuck in the kernel (D state) and reported, not waited on forever.
-const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// What can be asked of a supervisor.
 #[derive(Debug)]
@@ -659,7 +656,7 @@ impl Supervisor {
         if !gone {
             warn!(account = %self.spec.account, pgid = w.group.pgid, "worker did not stop in time: SIGKILL");
             self.signal(w, Sig::Kill);
-            if !wait_group_gone(w, Instant::now() + KILL_GRACE).await {
+            if !wait_group_gone(w, Instant::now() + proc::KILL_GRACE).await {
                 warn!(account = %self.spec.account, pgid = w.group.pgid, "worker group survived SIGKILL (stuck in the kernel?)");
             }
         }

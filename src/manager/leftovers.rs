@@ -13,13 +13,8 @@ use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::paths::DataDir;
-use crate::proc::{self, Group, ProcId, SignalError, Target, Termination};
+use crate::proc::{self, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, WorkerRow};
-
-/// After SIGKILL the kernel still tears the processes down (a big address
-/// space takes a while); a group still there after this is stuck in the
-/// kernel (D state): reported, and its record kept for the next start.
-const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// How one leftover group ended.
 enum Outcome {
@@ -27,8 +22,8 @@ enum Outcome {
     Untouched,
     /// Stopped: the line for the operator.
     Stopped(String),
-    /// Still there after SIGKILL and `KILL_GRACE`, or SIGKILL refused: the
-    /// line for the operator.
+    /// Still there after SIGKILL and `proc::KILL_GRACE`, or a signal refused:
+    /// the line for the operator. Its record is kept for the next start.
     Stuck(String),
 }
 
@@ -136,10 +131,10 @@ async fn stop_groups(
     let mut findings = Vec::new();
     while let Some(done) = stops.join_next().await {
         let Ok((row, outcome)) = done else { continue };
-        let (finding, result) = match outcome {
-            Outcome::Untouched => (None, "stopped"),
-            Outcome::Stopped(text) => (Some(text), "stopped"),
-            Outcome::Stuck(text) => (Some(text), "stuck"),
+        let (finding, stuck) = match outcome {
+            Outcome::Untouched => (None, false),
+            Outcome::Stopped(text) => (Some(text), false),
+            Outcome::Stuck(text) => (Some(text), true),
         };
         let finding = finding.map(|text| match origin {
             Origin::Recorded => text,
@@ -149,12 +144,13 @@ async fn stop_groups(
             let store = store.lock().unwrap_or_else(|p| p.into_inner());
             // A stuck group keeps its record: the next start looks again.
             if origin == Origin::Recorded
-                && result != "stuck"
+                && !stuck
                 && let Err(e) = store.clear_worker(&row.account)
             {
                 warn!(account = %row.account, error = %e, "cannot clear leftover record");
             }
             if let Some(text) = &finding {
+                let result = if stuck { "stuck" } else { "stopped" };
                 let _ = store.record_event("worker.leftover", &row.account, text, result);
             }
         }

@@ -13,13 +13,10 @@ use super::{
     SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepScope,
     SweepTarget,
 };
-use crate::proc::{self, Ended, Group, ProcId, SignalError, Target, Termination};
+use crate::proc::{self, Ended, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, Store};
 use crate::temp::fsops;
 use crate::time::now_ms;
-
-/// After SIGKILL, how long to wait before reporting a process as stuck.
-const KILL_GRACE: Duration = Duration::from_secs(5);
 
 fn lock_store(store: &SharedStore) -> std::sync::MutexGuard<'_, Store> {
     // A poisoned mutex means a panic elsewhere mid-statement; SQLite is fine.

@@ -75,4 +75,4 @@ pub use signal::{
     signal_group, signal_unreaped_group,
 };
 pub use stat::{Stat, cmdline, environ_var, parse_stat, read_stat};
-pub use terminate::{Ended, Step, Target, Termination};
+pub use terminate::{Ended, KILL_GRACE, Step, Target, Termination};

@@ -15,6 +15,12 @@ use super::stat::Stat;
 /// How often a termination looks whether its target is gone.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How long a group or process may take to go after SIGKILL: the kernel
+/// still tears it down (a big address space takes a while). Whatever is
+/// still there after this is stuck in the kernel (D state): reported, not
+/// waited on forever.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
 /// What to signal: the whole group when the process leads one, else the
 /// process alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
