@@ -526,8 +526,10 @@ fn stats_of_100k_files_never_block_the_registry() {
             "an answer took {worst:?}"
         );
         assert_eq!(view.files, 100_000);
-        assert_eq!(view.dirs, 1001);
-        // The big dir, and perhaps a probe's entry registered at that instant.
+        // The big dir and its 1,000 subdirs, and perhaps a probe's (empty)
+        // dir that existed when the walk read the temp root; likewise for
+        // the entries: the big dir, and perhaps that probe's.
+        assert!((1001..=1002).contains(&view.dirs), "{}", view.dirs);
         assert!((1..=2).contains(&view.entries), "{}", view.entries);
         assert!(view.refreshed_ms > 0);
         assert_eq!(view.owners.len(), 1);
