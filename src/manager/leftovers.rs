@@ -179,22 +179,20 @@ async fn stop_one(row: WorkerRow, timeout: Duration) -> (WorkerRow, Outcome) {
             return (row, Outcome::Untouched);
         }
     };
-    let how = stop.finish().await;
     let what = format!(
         "leftover worker of {} (pid {}, group {}) from a steward that died",
         row.account, row.pid, row.pgid
     );
-    if how.is_gone() {
-        let how = match how {
-            proc::Ended::Killed => "SIGKILL after timeout",
-            _ => "SIGTERM",
-        };
-        let text = format!("stopped {what} ({how})");
-        info!(account = %row.account, pid = row.pid, "{text}");
-        (row, Outcome::Stopped(text))
-    } else {
-        let text = format!("{what}: {how}");
-        warn!(account = %row.account, pid = row.pid, "{text}");
-        (row, Outcome::Stuck(text))
-    }
+    let how = match stop.finish().await {
+        proc::Ended::Exited => "SIGTERM",
+        proc::Ended::Killed => "SIGKILL after timeout",
+        stuck => {
+            let text = format!("{what}: {stuck}");
+            warn!(account = %row.account, pid = row.pid, "{text}");
+            return (row, Outcome::Stuck(text));
+        }
+    };
+    let text = format!("stopped {what} ({how})");
+    info!(account = %row.account, pid = row.pid, "{text}");
+    (row, Outcome::Stopped(text))
 }

@@ -68,9 +68,7 @@ impl StoreWatch {
             }
         }
     }
-}
 
-impl StoreWatch {
     /// Ends the watch without waiting for it: closing an inotify instance
     /// waits in the kernel for an SRCU grace period (`fsnotify_destroy_group`,
     /// measured at up to 15 ms here), so a shutdown hands the watch over the
