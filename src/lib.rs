@@ -9,6 +9,7 @@ pub mod aria2;
 pub mod cli;
 pub mod config;
 pub mod demo_worker;
+pub mod fs;
 pub mod lock;
 pub mod logging;
 pub mod manager;

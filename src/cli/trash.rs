@@ -2,12 +2,12 @@
 //! trash holds (session files moved there by account removal or the sweep)
 //! and putting a session file back once its account exists again.
 
-use std::path::{Path, PathBuf};
-
 use serde::Serialize;
 
 use super::status::store_failure;
 use super::{Failure, Globals};
+use crate::fs::Beneath;
+use crate::paths::DataDir;
 use crate::store::Store;
 use crate::time::{human, human_bytes, now_ms};
 
@@ -43,20 +43,28 @@ fn split_name(name: &str) -> (String, Option<i64>) {
     (name.to_owned(), None)
 }
 
-fn entries(trash: &Path, keep_ms: i64) -> Vec<TrashEntry> {
-    let Ok(read) = std::fs::read_dir(trash) else {
+/// The trash's entries, read beneath the data dir (a symlinked `trash/`
+/// lists nothing).
+fn entries(data_dir: &DataDir, keep_ms: i64) -> Vec<TrashEntry> {
+    let Ok(anchor) = Beneath::open_root(data_dir.root()) else {
         return Vec::new();
     };
-    let mut out: Vec<TrashEntry> = read
-        .flatten()
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
+    let Ok(listed) = anchor.list(&data_dir.trash_dir()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<TrashEntry> = listed
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let (original, trashed_ms) = split_name(&name);
             let account = original
                 .strip_suffix(".session")
                 .filter(|a| !a.is_empty())
                 .map(str::to_owned);
-            let bytes = crate::temp::fsops::measure(&e.path(), None)
+            let bytes = crate::temp::fsops::measure(&anchor, &path, None)
                 .map(|m| m.bytes)
                 .unwrap_or(0);
             TrashEntry {
@@ -76,7 +84,7 @@ fn entries(trash: &Path, keep_ms: i64) -> Vec<TrashEntry> {
 pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
     let config = globals.config()?;
     let keep_ms = config.trash.keep.as_millis() as i64;
-    let list = entries(&globals.data_dir.trash_dir(), keep_ms);
+    let list = entries(&globals.data_dir, keep_ms);
     if json {
         let text = serde_json::to_string(&list)
             .map_err(|e| Failure::runtime(format!("cannot encode the list: {e}")))?;
@@ -126,8 +134,7 @@ fn resolve(list: &[TrashEntry], name: &str) -> Option<TrashEntry> {
 
 pub(super) fn restore(globals: &Globals, name: &str) -> Result<(), Failure> {
     let data_dir = &globals.data_dir;
-    let trash = data_dir.trash_dir();
-    let list = entries(&trash, 0);
+    let list = entries(data_dir, 0);
     let entry = resolve(&list, name).ok_or_else(|| {
         Failure::usage(format!(
             "nothing named {name:?} in the trash (see: steward trash list)"
@@ -150,32 +157,16 @@ pub(super) fn restore(globals: &Globals, name: &str) -> Result<(), Failure> {
             "account {account} does not exist (add it first: steward account add {account})"
         )));
     }
-    let from: PathBuf = trash.join(&entry.name);
     let to = data_dir.session_file(&account);
-    std::fs::create_dir_all(data_dir.sessions_dir())
-        .map_err(|e| Failure::runtime(format!("cannot create sessions dir: {e}")))?;
-    // No overwrite, atomically: a live worker may have made a new session file.
-    match rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        &from,
-        rustix::fs::CWD,
-        &to,
-        rustix::fs::RenameFlags::NOREPLACE,
-    ) {
+    match crate::trash::restore(data_dir, &entry.name, &to) {
         Ok(()) => {}
-        Err(rustix::io::Errno::EXIST) => {
+        Err(crate::trash::TrashError::Exists(_)) => {
             return Err(Failure::runtime(format!(
                 "{} already exists: move it away first (the account's worker may have created it)",
                 to.display()
             )));
         }
-        Err(e) => {
-            return Err(Failure::runtime(format!(
-                "cannot restore {} to {}: {e}",
-                from.display(),
-                to.display()
-            )));
-        }
+        Err(e) => return Err(Failure::runtime(e.to_string())),
     }
     if let Ok(store) = Store::open(&db) {
         let _ = store.record_event(

@@ -13,6 +13,7 @@ use super::{
     SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepScope,
     SweepTarget,
 };
+use crate::fs::Beneath;
 use crate::proc::{self, Ended, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, Store};
 use crate::temp::fsops;
@@ -60,6 +61,15 @@ pub fn apply(
     cancel: &CancellationToken,
 ) -> Vec<SweepItemResult> {
     let items = &plan.items;
+    // Every path is reached from here, never through a symlink. Without it
+    // nothing is touched: each item fails with the reason.
+    let anchor = Beneath::open_root(scope.data_dir.root()).map_err(|e| {
+        format!(
+            "cannot open the data dir {}: {e}",
+            scope.data_dir.root().display()
+        )
+    });
+    let anchor = anchor.as_ref();
     let mut results = Vec::with_capacity(items.len());
     let mut start = 0;
     while start < items.len() {
@@ -74,11 +84,11 @@ pub fn apply(
             results.extend(super::par_map(
                 &items[start..end],
                 super::SWEEP_THREADS,
-                |item| apply_item(scope, store, item, cancel),
+                |item| apply_item(scope, anchor, store, item, cancel),
             ));
             start = end;
         } else {
-            results.push(apply_item(scope, store, &items[start], cancel));
+            results.push(apply_item(scope, anchor, store, &items[start], cancel));
             start += 1;
         }
     }
@@ -88,6 +98,7 @@ pub fn apply(
 /// Applies (or skips) one item and records the outcome.
 fn apply_item(
     scope: &SweepScope,
+    anchor: Result<&Beneath, &String>,
     store: &SharedStore,
     item: &SweepItem,
     cancel: &CancellationToken,
@@ -97,7 +108,10 @@ fn apply_item(
     } else if item.action == SweepAction::Leave {
         (skipped(item.reason.clone()), 0)
     } else {
-        apply_one(scope, store, item, cancel)
+        match anchor {
+            Ok(anchor) => apply_one(scope, anchor, store, item, cancel),
+            Err(e) => (failed(e.clone()), 0),
+        }
     };
     record(store, item, &outcome);
     SweepItemResult {
@@ -168,16 +182,17 @@ fn record(store: &SharedStore, item: &SweepItem, outcome: &SweepOutcome) {
 
 fn apply_one(
     scope: &SweepScope,
+    anchor: &Beneath,
     store: &SharedStore,
     item: &SweepItem,
     cancel: &CancellationToken,
 ) -> (SweepOutcome, u64) {
     match (&item.target, item.kind) {
         (SweepTarget::Path { path }, SweepKind::TempDeadOwner) => {
-            temp_dead_owner(scope, store, path, item.size)
+            temp_dead_owner(scope, anchor, store, path, item.size)
         }
         (SweepTarget::Path { path }, SweepKind::TempUntracked) => {
-            temp_untracked(scope, store, path, item.size)
+            temp_untracked(scope, anchor, store, path, item.size)
         }
         (SweepTarget::Path { path }, SweepKind::SessionNoAccount) => {
             (session(scope, store, path), 0)
@@ -186,7 +201,7 @@ fn apply_one(
             if stale_lock_reason(path, now_ms()).is_none() {
                 return (skipped("no longer stale"), 0);
             }
-            remove(scope, path, None, item.size, None)
+            remove(scope, anchor, path, None, item.size, None)
         }
         (SweepTarget::Path { path }, SweepKind::TrashExpired) => {
             let expired = trashed_at(path)
@@ -200,7 +215,7 @@ fn apply_one(
             let dev = fsops::lstat(&scope.data_dir.trash_dir())
                 .ok()
                 .map(|s| s.st_dev);
-            remove(scope, path, dev, item.size, None)
+            remove(scope, anchor, path, dev, item.size, None)
         }
         (
             &SweepTarget::Process {
@@ -246,6 +261,7 @@ fn apply_one(
 /// `keep_newer_than_ms`: see [`fsops::Removal`].
 fn remove(
     scope: &SweepScope,
+    anchor: &Beneath,
     path: &Path,
     dev: Option<u64>,
     plan_bytes: Option<u64>,
@@ -265,7 +281,7 @@ fn remove(
         count: fsops::Count::Entries,
         keep_newer_than_ms,
     };
-    match fsops::remove(path, &how) {
+    match fsops::remove(anchor, path, &how) {
         Ok(m) => {
             let bytes = plan_bytes.unwrap_or(0);
             (
@@ -283,6 +299,7 @@ fn remove(
 
 fn temp_dead_owner(
     scope: &SweepScope,
+    anchor: &Beneath,
     store: &SharedStore,
     path: &Path,
     plan_bytes: Option<u64>,
@@ -299,7 +316,7 @@ fn temp_dead_owner(
     let (outcome, freed) = if fsops::lstat(path).is_err() {
         (done("path already gone"), 0)
     } else {
-        remove(scope, path, dev, plan_bytes, None)
+        remove(scope, anchor, path, dev, plan_bytes, None)
     };
     if let SweepOutcome::Done { .. } = outcome {
         // The path is gone: now the row.
@@ -320,6 +337,7 @@ fn temp_dead_owner(
 /// are not `stat`ed again: their mtimes were judged by the plan.
 fn temp_untracked(
     scope: &SweepScope,
+    anchor: &Beneath,
     store: &SharedStore,
     path: &Path,
     plan_bytes: Option<u64>,
@@ -339,7 +357,7 @@ fn temp_untracked(
     if fsops::mtime_ms(&st) > keep_newer_than {
         return (skipped("modified since the scan"), 0);
     }
-    remove(scope, path, dev, plan_bytes, Some(keep_newer_than))
+    remove(scope, anchor, path, dev, plan_bytes, Some(keep_newer_than))
 }
 
 fn session(scope: &SweepScope, store: &SharedStore, path: &Path) -> SweepOutcome {

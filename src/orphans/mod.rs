@@ -9,10 +9,12 @@
 //!
 //! # Safety rules, checked at apply time
 //!
-//! - nothing outside the data dir is touched ([`SweepScope::may_touch`] right
-//!   before each removal; a temp root configured outside the data dir counts
-//!   for registered entries only, and untracked paths there are never swept);
-//! - symlinks are never followed: the link itself is removed;
+//! - nothing outside the data dir is touched: every path is checked by its
+//!   text ([`SweepScope::may_touch`]) and then reached from a descriptor on
+//!   the data dir with no symlink followed on the way
+//!   ([`Beneath`](crate::fs::Beneath)), in the scan and again at apply;
+//! - symlinks are never followed: a symlink in the swept place is removed as
+//!   the link itself, and a path that leads through one is left alone;
 //! - filesystems are never crossed (`st_dev` of every directory);
 //! - a path whose flock is held is never removed, and the plan names the
 //!   holder; session files are also checked through `/proc/*/fd`, and are
@@ -123,19 +125,12 @@ impl SweepScope {
         self.data_dir.contains(&self.temp_root)
     }
 
-    fn in_temp_root(&self, path: &Path) -> bool {
-        path.starts_with(&self.temp_root)
-            && path != self.temp_root
-            && !path
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir))
-    }
-
-    /// The check made right before every removal or move: inside the data
-    /// dir, or (registered entries only) inside a temp root the operator
-    /// configured elsewhere.
+    /// The first check made before every removal or move, by the path's
+    /// text: inside the data dir. The removal then reaches it beneath the
+    /// data dir's descriptor ([`Beneath`](crate::fs::Beneath)), never through
+    /// a symlink.
     pub fn may_touch(&self, path: &Path) -> bool {
-        self.data_dir.contains(path) || (!self.temp_root_inside() && self.in_temp_root(path))
+        self.data_dir.contains(path)
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{SweepAction, SweepItem, SweepKind, SweepPlan, SweepScope, SweepTarget};
+use crate::fs::Beneath;
 use crate::lock::{InstanceLock, LockState};
 use crate::proc::{self, ProcId};
 use crate::store::{SharedStore, Store, TempRow};
@@ -100,6 +101,24 @@ impl Builder {
     }
 }
 
+impl Builder {
+    fn plan(self, now: i64) -> SweepPlan {
+        let total_bytes = self
+            .items
+            .iter()
+            .filter(|i| i.action == SweepAction::Delete)
+            .filter_map(|i| i.size)
+            .sum();
+        SweepPlan {
+            id: new_plan_id(now),
+            created_ms: now,
+            items: self.items,
+            total_bytes,
+            notes: self.notes,
+        }
+    }
+}
+
 fn path_target(path: &Path) -> SweepTarget {
     SweepTarget::Path {
         path: path.to_owned(),
@@ -114,6 +133,16 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
         notes: Vec::new(),
     };
     let now = now_ms();
+    let anchor = match Beneath::open_root(scope.data_dir.root()) {
+        Ok(anchor) => anchor,
+        Err(e) => {
+            b.notes.push(format!(
+                "cannot open the data dir {}: {e}",
+                scope.data_dir.root().display()
+            ));
+            return b.plan(now);
+        }
+    };
     let (rows, accounts, workers) = {
         let s = lock_store(store);
         let rows = s.temp_entries().unwrap_or_else(|e| {
@@ -142,10 +171,12 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
 
     for kind in kinds {
         match kind {
-            SweepKind::TempDeadOwner => scan_dead_owner(scope, &rows, root_dev, &mut b),
-            SweepKind::TempUntracked => scan_untracked(scope, &rows, root_dev, now, &mut b),
+            SweepKind::TempDeadOwner => scan_dead_owner(scope, &anchor, &rows, root_dev, &mut b),
+            SweepKind::TempUntracked => {
+                scan_untracked(scope, &anchor, &rows, root_dev, now, &mut b)
+            }
             SweepKind::SessionNoAccount if accounts_known => {
-                scan_sessions(scope, &accounts, &mut b)
+                scan_sessions(scope, &anchor, &accounts, &mut b)
             }
             SweepKind::SessionNoAccount => {}
             SweepKind::LeftoverWorker => {
@@ -193,22 +224,10 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
                 }
             }
             SweepKind::StaleLockFile => scan_lock_files(scope, now, &mut b),
-            SweepKind::TrashExpired => scan_trash(scope, now, &mut b),
+            SweepKind::TrashExpired => scan_trash(scope, &anchor, now, &mut b),
         }
     }
-    let total_bytes = b
-        .items
-        .iter()
-        .filter(|i| i.action == SweepAction::Delete)
-        .filter_map(|i| i.size)
-        .sum();
-    SweepPlan {
-        id: new_plan_id(now),
-        created_ms: now,
-        items: b.items,
-        total_bytes,
-        notes: b.notes,
-    }
+    b.plan(now)
 }
 
 /// A plan id no earlier plan of this process had: the time, then a counter.
@@ -217,7 +236,13 @@ pub fn new_plan_id(now_ms: i64) -> u64 {
     ((now_ms as u64) << 8) | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xff)
 }
 
-fn scan_dead_owner(scope: &SweepScope, rows: &[TempRow], root_dev: Option<u64>, b: &mut Builder) {
+fn scan_dead_owner(
+    scope: &SweepScope,
+    anchor: &Beneath,
+    rows: &[TempRow],
+    root_dev: Option<u64>,
+    b: &mut Builder,
+) {
     for row in rows {
         if alive(row.owner_pid, row.owner_start_time) {
             continue;
@@ -241,6 +266,20 @@ fn scan_dead_owner(scope: &SweepScope, rows: &[TempRow], root_dev: Option<u64>, 
             );
             continue;
         }
+        if let Err(e) = anchor.parent_and_name(&row.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            b.push(
+                SweepKind::TempDeadOwner,
+                target,
+                format!("owner dead ({owner}), but {e}: never touched"),
+                None,
+                SweepAction::Leave,
+                None,
+                row.account.clone(),
+            );
+            continue;
+        }
         if fsops::lstat(&row.path).is_err() {
             b.push(
                 SweepKind::TempDeadOwner,
@@ -253,7 +292,9 @@ fn scan_dead_owner(scope: &SweepScope, rows: &[TempRow], root_dev: Option<u64>, 
             );
             continue;
         }
-        let size = fsops::measure(&row.path, root_dev).ok().map(|m| m.bytes);
+        let size = fsops::measure(anchor, &row.path, root_dev)
+            .ok()
+            .map(|m| m.bytes);
         if fsops::flock_held(&row.path) {
             let holder = first_holder(&row.path);
             b.push(
@@ -284,6 +325,7 @@ fn scan_dead_owner(scope: &SweepScope, rows: &[TempRow], root_dev: Option<u64>, 
 
 fn scan_untracked(
     scope: &SweepScope,
+    anchor: &Beneath,
     rows: &[TempRow],
     root_dev: Option<u64>,
     now: i64,
@@ -297,18 +339,25 @@ fn scan_untracked(
         return;
     }
     let Some(root_dev) = root_dev else { return };
-    let Ok(read) = std::fs::read_dir(&scope.temp_root) else {
-        return;
+    let listed = match anchor.list(&scope.temp_root) {
+        Ok(listed) => listed,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            b.notes.push(format!(
+                "cannot read the temp root {}: {e}",
+                scope.temp_root.display()
+            ));
+            return;
+        }
     };
-    let paths: Vec<PathBuf> = read
-        .flatten()
-        .map(|entry| entry.path())
+    let paths: Vec<PathBuf> = listed
+        .into_iter()
         .filter(|path| !tracked(rows, path))
         .collect();
     // Measuring is most of a scan (a stat per file): the entries are
     // independent trees, judged on several threads, listed in read order.
     let judged = super::par_map(&paths, super::SWEEP_THREADS, |path| {
-        judge_untracked(scope, path, root_dev, now)
+        judge_untracked(scope, anchor, path, root_dev, now)
     });
     for (path, judged) in paths.iter().zip(judged) {
         if let Some(j) = judged {
@@ -336,7 +385,13 @@ struct Judged {
 /// An untracked top-level entry: left alone on another filesystem, not
 /// listed while younger than `max_age` (its newest mtime, anywhere inside),
 /// left alone while locked, else deleted.
-fn judge_untracked(scope: &SweepScope, path: &Path, root_dev: u64, now: i64) -> Option<Judged> {
+fn judge_untracked(
+    scope: &SweepScope,
+    anchor: &Beneath,
+    path: &Path,
+    root_dev: u64,
+    now: i64,
+) -> Option<Judged> {
     let st = fsops::lstat(path).ok()?;
     if fsops::is_dir(&st) && st.st_dev != root_dev {
         return Some(Judged {
@@ -346,7 +401,7 @@ fn judge_untracked(scope: &SweepScope, path: &Path, root_dev: u64, now: i64) -> 
             holder: None,
         });
     }
-    let m = fsops::measure(path, Some(root_dev)).ok()?;
+    let m = fsops::measure(anchor, path, Some(root_dev)).ok()?;
     let age = now - m.newest_ms;
     if age < scope.max_age.as_millis() as i64 {
         return None;
@@ -401,12 +456,16 @@ pub(super) fn session_in_use(path: &Path) -> Option<Option<i32>> {
         .map(Some)
 }
 
-fn scan_sessions(scope: &SweepScope, accounts: &HashSet<String>, b: &mut Builder) {
-    let Ok(read) = std::fs::read_dir(scope.data_dir.sessions_dir()) else {
+fn scan_sessions(
+    scope: &SweepScope,
+    anchor: &Beneath,
+    accounts: &HashSet<String>,
+    b: &mut Builder,
+) {
+    let Some(listed) = list_or_note(anchor, &scope.data_dir.sessions_dir(), b) else {
         return;
     };
-    for entry in read.flatten() {
-        let path = entry.path();
+    for path in listed {
         let Some(account) = session_account(&path) else {
             continue;
         };
@@ -508,13 +567,25 @@ fn scan_lock_files(scope: &SweepScope, now: i64, b: &mut Builder) {
     }
 }
 
-fn scan_trash(scope: &SweepScope, now: i64, b: &mut Builder) {
-    let Ok(read) = std::fs::read_dir(scope.data_dir.trash_dir()) else {
+/// The entries of `dir` reached beneath the data dir; a missing dir lists
+/// nothing, one that cannot be read (a symlink, say) leaves a note.
+fn list_or_note(anchor: &Beneath, dir: &Path, b: &mut Builder) -> Option<Vec<PathBuf>> {
+    match anchor.list(dir) {
+        Ok(listed) => Some(listed),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            b.notes.push(format!("cannot read {}: {e}", dir.display()));
+            None
+        }
+    }
+}
+
+fn scan_trash(scope: &SweepScope, anchor: &Beneath, now: i64, b: &mut Builder) {
+    let Some(listed) = list_or_note(anchor, &scope.data_dir.trash_dir(), b) else {
         return;
     };
     let keep = scope.trash_keep.as_millis() as i64;
-    for entry in read.flatten() {
-        let path = entry.path();
+    for path in listed {
         let Some(at) = trashed_at(&path) else {
             continue;
         };
@@ -522,7 +593,7 @@ fn scan_trash(scope: &SweepScope, now: i64, b: &mut Builder) {
         if age <= keep {
             continue;
         }
-        let size = fsops::measure(&path, None).ok().map(|m| m.bytes);
+        let size = fsops::measure(anchor, &path, None).ok().map(|m| m.bytes);
         let reason = format!(
             "in trash for {} (keep {})",
             age_text(age),

@@ -25,6 +25,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir};
+
+use crate::fs::Beneath;
 use serde::{Deserialize, Serialize};
 
 /// Deeper trees are refused rather than recursed into (one descriptor per level).
@@ -199,32 +201,15 @@ impl DirReader {
     }
 }
 
-/// Splits `path` into an open parent directory and the final name.
-fn parent_and_name(path: &Path) -> io::Result<(OwnedFd, CString)> {
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "path has no parent or no file name",
-        ));
-    };
-    let parent = rustix::fs::openat(
-        CWD,
-        parent,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    Ok((parent, cstr(name)?))
-}
-
-/// Measures `path` (lstat, then recursively for a directory on `dev`, or on
-/// its own device when `dev` is `None`). A missing path is an error
-/// (`NotFound`); unreadable subdirectories are skipped.
+/// Measures `path`, reached beneath `anchor` (lstat, then recursively for a
+/// directory on `dev`, or on its own device when `dev` is `None`). A missing
+/// path is an error (`NotFound`); unreadable subdirectories are skipped.
 ///
 /// Every entry is `stat`ed relative to its directory's descriptor (size and
 /// mtime are what is measured, so `d_type` cannot spare the `stat`), each
 /// directory is read in one `getdents64` pass, and no path is built.
-pub fn measure(path: &Path, dev: Option<u64>) -> io::Result<Measure> {
-    let (parent, name) = parent_and_name(path)?;
+pub fn measure(anchor: &Beneath, path: &Path, dev: Option<u64>) -> io::Result<Measure> {
+    let (parent, name) = anchor.parent_and_name(path)?;
     let st = rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW)?;
     let mut m = Measure::default();
     if is_dir(&st) {
@@ -361,8 +346,13 @@ pub struct Removal {
 
 /// Removes `path` counting bytes ([`Count::Bytes`]) with no age check: see
 /// [`remove`].
-pub fn remove_path(path: &Path, dev: Option<u64>) -> Result<Measure, RemoveError> {
+pub fn remove_path(
+    anchor: &Beneath,
+    path: &Path,
+    dev: Option<u64>,
+) -> Result<Measure, RemoveError> {
     remove(
+        anchor,
         path,
         &Removal {
             dev,
@@ -376,14 +366,20 @@ pub fn remove_path(path: &Path, dev: Option<u64>) -> Result<Measure, RemoveError
 /// never touched), a directory is emptied depth-first through directory
 /// descriptors and removed. Directories on a device other than `how.dev`
 /// are never entered. A path that is already gone is `Ok` with an empty
-/// measure. The caller checks that `path` is inside the data dir first.
-pub fn remove(path: &Path, how: &Removal) -> Result<Measure, RemoveError> {
+/// measure. `path` is reached beneath `anchor` (the data dir): a path
+/// outside it, or one that leads through a symlink, is refused.
+pub fn remove(anchor: &Beneath, path: &Path, how: &Removal) -> Result<Measure, RemoveError> {
     let what = path.display().to_string();
     let io_err = |source: io::Error| RemoveError::Io {
         what: what.clone(),
         source,
     };
-    let (parent, name) = parent_and_name(path).map_err(io_err)?;
+    let (parent, name) = match anchor.parent_and_name(path) {
+        Ok(found) => found,
+        // A missing directory on the way: the path is already gone.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Measure::default()),
+        Err(e) => return Err(io_err(e)),
+    };
     let st = match rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(rustix::io::Errno::NOENT) => return Ok(Measure::default()),
@@ -457,14 +453,10 @@ pub enum EntryRemoval {
 }
 
 impl EntryRemover {
-    /// Opens `dir`; its entries on device `dev` can then be removed.
-    pub fn open(dir: &Path, dev: u64) -> io::Result<EntryRemover> {
-        let fd = rustix::fs::openat(
-            CWD,
-            dir,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+    /// Opens `dir`, reached beneath `anchor`; its entries on device `dev`
+    /// can then be removed.
+    pub fn open(anchor: &Beneath, dir: &Path, dev: u64) -> io::Result<EntryRemover> {
+        let fd = anchor.open_dir(dir)?;
         Ok(EntryRemover {
             dir: fd,
             path: dir.to_owned(),
@@ -746,6 +738,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
+    fn anchor(tmp: &tempfile::TempDir) -> Beneath {
+        Beneath::open_root(tmp.path()).unwrap()
+    }
+
     #[test]
     fn removes_a_tree_but_only_the_link_of_a_symlink() {
         let tmp = tempfile::tempdir().unwrap();
@@ -757,9 +753,9 @@ mod tests {
         std::fs::write(tree.join("a/b/f"), "12345").unwrap();
         std::fs::write(tree.join("g"), "1").unwrap();
         symlink(&outside, tree.join("a/link")).unwrap();
-        let m = measure(&tree, None).unwrap();
+        let m = measure(&anchor(&tmp), &tree, None).unwrap();
         assert_eq!((m.files, m.dirs, m.bytes >= 6), (3, 3, true));
-        let removed = remove_path(&tree, None).unwrap();
+        let removed = remove_path(&anchor(&tmp), &tree, None).unwrap();
         assert_eq!((removed.files, removed.dirs), (3, 3));
         assert!(!tree.exists());
         assert_eq!(
@@ -769,11 +765,43 @@ mod tests {
         // A top-level symlink: the link goes, the target stays.
         let link = tmp.path().join("toplink");
         symlink(&outside, &link).unwrap();
-        remove_path(&link, None).unwrap();
+        remove_path(&anchor(&tmp), &link, None).unwrap();
         assert!(std::fs::symlink_metadata(&link).is_err());
         assert!(outside.join("keep").exists());
         // Gone already: fine.
-        assert_eq!(remove_path(&link, None).unwrap(), Measure::default());
+        assert_eq!(
+            remove_path(&anchor(&tmp), &link, None).unwrap(),
+            Measure::default()
+        );
+    }
+
+    /// A registered path whose parent was swapped for a symlink (a planted
+    /// `tmp/evil -> /somewhere`): nothing outside is touched, by any entry
+    /// point, and measuring refuses too.
+    #[test]
+    fn a_path_through_a_symlinked_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("file"), "precious").unwrap();
+        std::fs::create_dir(outside.path().join("dir")).unwrap();
+        std::fs::create_dir(tmp.path().join("tmp")).unwrap();
+        symlink(outside.path(), tmp.path().join("tmp/evil")).unwrap();
+        let a = anchor(&tmp);
+        for name in ["file", "dir"] {
+            let path = tmp.path().join("tmp/evil").join(name);
+            let err = remove_path(&a, &path, None).unwrap_err();
+            assert!(err.to_string().contains("symlink"), "{err}");
+            assert!(remove(&a, &path, &by_type()).is_err());
+            assert!(measure(&a, &path, None).is_err());
+            assert!(EntryRemover::open(&a, &tmp.path().join("tmp/evil"), 0).is_err());
+        }
+        // Outside the anchor by its text: refused before any syscall.
+        assert!(remove_path(&a, &outside.path().join("file"), None).is_err());
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("file")).unwrap(),
+            "precious"
+        );
+        assert!(outside.path().join("dir").is_dir());
     }
 
     fn by_type() -> Removal {
@@ -802,7 +830,7 @@ mod tests {
         std::fs::write(tree.join("a/f"), "1").unwrap();
         symlink(&outside, tree.join("a/b/dirlink")).unwrap();
         symlink(outside.join("sub/keep"), tree.join("filelink")).unwrap();
-        let removed = remove(&tree, &by_type()).unwrap();
+        let removed = remove(&anchor(&tmp), &tree, &by_type()).unwrap();
         // 2 files + 2 links; tree, a, a/b, a/b/c. Bytes are not counted.
         assert_eq!((removed.files, removed.dirs, removed.bytes), (4, 4, 0));
         assert!(!tree.exists());
@@ -830,11 +858,14 @@ mod tests {
             ..by_type()
         };
         // The top level itself was written just now: nothing is touched.
-        assert!(matches!(remove(&tree, &how), Err(RemoveError::Modified(_))));
+        assert!(matches!(
+            remove(&anchor(&tmp), &tree, &how),
+            Err(RemoveError::Modified(_))
+        ));
         assert!(tree.join("old/f").exists() && tree.join("loose").exists());
         // Old at the top, but one directory inside is busy: that one stays.
         age(&tree, 3);
-        match remove(&tree, &how) {
+        match remove(&anchor(&tmp), &tree, &how) {
             Err(RemoveError::Partial {
                 removed, source, ..
             }) => {
@@ -905,9 +936,9 @@ mod tests {
         for i in 0..n {
             std::fs::write(tree.join(format!("{i:0>60}")), "ab").unwrap();
         }
-        let m = measure(&tree, None).unwrap();
+        let m = measure(&anchor(&tmp), &tree, None).unwrap();
         assert_eq!((m.files, m.dirs, m.bytes), (n, 1, 2 * n));
-        let removed = remove(&tree, &by_type()).unwrap();
+        let removed = remove(&anchor(&tmp), &tree, &by_type()).unwrap();
         assert_eq!((removed.files, removed.dirs), (n, 1));
         assert!(!tree.exists());
     }
@@ -965,7 +996,7 @@ mod tests {
         std::fs::write(root.join("file"), "123").unwrap();
         symlink(&outside, root.join("link")).unwrap();
         let dev = lstat(&root).unwrap().st_dev;
-        let mut r = EntryRemover::open(&root, dev).unwrap();
+        let mut r = EntryRemover::open(&anchor(&tmp), &root, dev).unwrap();
         let removed = |outcome| match outcome {
             Ok(EntryRemoval::Removed(m)) => m,
             other => panic!("{other:?}"),

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 use super::fsops::{self, EntryRemoval, Measure, RemoveError};
 use super::stats::Stats;
 use crate::config::Config;
+use crate::fs::Beneath;
 use crate::manager::snapshot::TempView;
 use crate::paths::DataDir;
 use crate::proc::ProcId;
@@ -62,6 +63,8 @@ impl Owner {
 pub enum TempError {
     #[error("cannot create temp root {}: {source}", path.display())]
     Root { path: PathBuf, source: io::Error },
+    #[error("temp root {} is not inside the data dir {}: refused", root.display(), data_dir.display())]
+    RootOutside { root: PathBuf, data_dir: PathBuf },
     #[error("{} is not inside the temp root {}", path.display(), root.display())]
     Outside { path: PathBuf, root: PathBuf },
     #[error(transparent)]
@@ -102,6 +105,8 @@ pub struct TempRegistry {
 struct Inner {
     root: PathBuf,
     root_dev: u64,
+    /// The data dir, opened: every removal is resolved beneath it.
+    beneath: Beneath,
     data_dir: DataDir,
     store: SharedStore,
     seq: AtomicU64,
@@ -130,23 +135,37 @@ fn sanitize(text: &str, max: usize) -> String {
 }
 
 impl TempRegistry {
-    /// Opens the registry on `root` (created with mode 0700 if missing).
+    /// Opens the registry on `root`, a directory inside the data dir
+    /// (created with mode 0700 if missing). The root must be reached from the
+    /// data dir through real directories only: a symlink on the way is refused.
     pub fn open(data_dir: &DataDir, root: PathBuf, store: SharedStore) -> Result<Self, TempError> {
         let root_err = |source| TempError::Root {
             path: root.clone(),
             source,
         };
+        if !data_dir.contains(&root) {
+            return Err(TempError::RootOutside {
+                root,
+                data_dir: data_dir.root().to_owned(),
+            });
+        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&root)
             .map_err(root_err)?;
-        let root_dev = fsops::lstat(&root).map_err(root_err)?.st_dev;
+        let beneath = Beneath::open_root(data_dir.root()).map_err(root_err)?;
+        let root_dev = beneath
+            .open_dir(&root)
+            .and_then(|fd| Ok(rustix::fs::fstat(&fd)?))
+            .map_err(root_err)?
+            .st_dev;
         Ok(TempRegistry {
             inner: Arc::new(Inner {
                 stats: Stats::new(root.clone()),
                 root,
                 root_dev,
+                beneath,
                 data_dir: data_dir.clone(),
                 store,
                 seq: AtomicU64::new(0),
@@ -218,12 +237,11 @@ impl TempRegistry {
                 .any(|c| matches!(c, std::path::Component::ParentDir))
     }
 
-    /// The check made right before every removal: inside the temp root, and
-    /// inside the data dir unless the operator configured a root elsewhere.
+    /// The check made right before every removal, by the path's text: inside
+    /// the temp root (which is inside the data dir). The removal itself then
+    /// resolves it beneath the data dir, refusing any symlink on the way.
     pub(super) fn may_remove(&self, path: &Path) -> bool {
-        self.in_root(path)
-            && (self.inner.data_dir.contains(path)
-                || !self.inner.data_dir.contains(&self.inner.root))
+        self.in_root(path) && self.inner.data_dir.contains(path)
     }
 
     fn insert_row(
@@ -326,7 +344,9 @@ impl TempRegistry {
                 }
                 Err(source) => {
                     // The path may exist (mkdir ok, open failed): path first, then row.
-                    if fsops::remove_path(&path, Some(self.inner.root_dev)).is_ok() {
+                    if fsops::remove_path(&self.inner.beneath, &path, Some(self.inner.root_dev))
+                        .is_ok()
+                    {
                         self.forget_row(&path);
                     }
                     return Err(TempError::Create { path, source });
@@ -335,7 +355,8 @@ impl TempRegistry {
             // 3. The flock that marks it in use.
             if let Err(source) = lock_exclusive(&file) {
                 drop(file);
-                if fsops::remove_path(&path, Some(self.inner.root_dev)).is_ok() {
+                if fsops::remove_path(&self.inner.beneath, &path, Some(self.inner.root_dev)).is_ok()
+                {
                     self.forget_row(&path);
                 }
                 return Err(TempError::Lock { path, source });
@@ -412,7 +433,7 @@ impl TempRegistry {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let measure = fsops::remove_path(path, Some(self.inner.root_dev))?;
+        let measure = fsops::remove_path(&self.inner.beneath, path, Some(self.inner.root_dev))?;
         // The path is gone: now, and only now, the row.
         self.lock_store().delete_temp(path)?;
         self.inner.stats.on_removed(&measure);
@@ -535,7 +556,8 @@ impl BulkRelease {
         let outcome = match self.entry_remover(&path) {
             Some((root, name)) => root.remove_unless_locked(name),
             None if fsops::flock_held(&path) => Ok(EntryRemoval::Held),
-            None => fsops::remove_path(&path, Some(root_dev)).map(EntryRemoval::Removed),
+            None => fsops::remove_path(&self.registry.inner.beneath, &path, Some(root_dev))
+                .map(EntryRemoval::Removed),
         };
         match outcome {
             Ok(EntryRemoval::Removed(m)) => {
@@ -561,7 +583,7 @@ impl BulkRelease {
         }
         let name = path.file_name()?;
         if self.root.is_none() {
-            self.root = fsops::EntryRemover::open(&inner.root, inner.root_dev).ok();
+            self.root = fsops::EntryRemover::open(&inner.beneath, &inner.root, inner.root_dev).ok();
         }
         Some((self.root.as_mut()?, name))
     }
