@@ -179,6 +179,8 @@ fn a_directory_swapped_for_a_symlink_between_plan_and_apply_leads_nowhere() {
     // outside victims in it.
     let decoy = tempfile::tempdir().unwrap();
     std::fs::rename(outside.path(), decoy.path().join("old")).unwrap();
+    // As old as what was planned, so no freshness check can save it.
+    age_days(&decoy.path().join("old"), 30);
     std::fs::rename(&tmp, dir.path().join("tmp-was")).unwrap();
     symlink(decoy.path(), &tmp).unwrap();
     let results = steward::orphans::apply(&scope, &store, &plan, &CancellationToken::new());
