@@ -10,11 +10,11 @@ use tracing::{info, warn};
 
 use super::scan::{alive, session_account, session_in_use, stale_lock_reason, tracked, trashed_at};
 use super::{
-    SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepScope,
+    Fence, SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepScope,
     SweepTarget,
 };
 use crate::fs::Beneath;
-use crate::proc::{self, Ended, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
+use crate::proc::{Ended, FilesInUse, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, Store};
 use crate::temp::fsops;
 use crate::time::now_ms;
@@ -61,15 +61,28 @@ pub fn apply(
     cancel: &CancellationToken,
 ) -> Vec<SweepItemResult> {
     let items = &plan.items;
-    // Every path is reached from here, never through a symlink. Without it
-    // nothing is touched: each item fails with the reason.
+    // Read once for the whole apply, and only when something is removed.
+    let in_use = if items.iter().any(removes_a_path) {
+        FilesInUse::read(std::process::id() as i32)
+    } else {
+        FilesInUse::default()
+    };
+    // Every path is reached from the data dir's descriptor, never through a
+    // symlink. Without it nothing is touched: each item fails with the reason.
     let anchor = Beneath::open_root(scope.data_dir.root()).map_err(|e| {
         format!(
             "cannot open the data dir {}: {e}",
             scope.data_dir.root().display()
         )
     });
-    let anchor = anchor.as_ref();
+    let fence = match &anchor {
+        Ok(anchor) => Ok(Fence {
+            anchor,
+            in_use: &in_use,
+        }),
+        Err(e) => Err(e),
+    };
+    let fence = fence.as_ref().map_err(|e| *e);
     let mut results = Vec::with_capacity(items.len());
     let mut start = 0;
     while start < items.len() {
@@ -84,11 +97,11 @@ pub fn apply(
             results.extend(super::par_map(
                 &items[start..end],
                 super::SWEEP_THREADS,
-                |item| apply_item(scope, anchor, store, item, cancel),
+                |item| apply_item(scope, fence, store, item, cancel),
             ));
             start = end;
         } else {
-            results.push(apply_item(scope, anchor, store, &items[start], cancel));
+            results.push(apply_item(scope, fence, store, &items[start], cancel));
             start += 1;
         }
     }
@@ -98,7 +111,7 @@ pub fn apply(
 /// Applies (or skips) one item and records the outcome.
 fn apply_item(
     scope: &SweepScope,
-    anchor: Result<&Beneath, &String>,
+    fence: Result<&Fence<'_>, &String>,
     store: &SharedStore,
     item: &SweepItem,
     cancel: &CancellationToken,
@@ -108,8 +121,8 @@ fn apply_item(
     } else if item.action == SweepAction::Leave {
         (skipped(item.reason.clone()), 0)
     } else {
-        match anchor {
-            Ok(anchor) => apply_one(scope, anchor, store, item, cancel),
+        match fence {
+            Ok(fence) => apply_one(scope, fence, store, item, cancel),
             Err(e) => (failed(e.clone()), 0),
         }
     };
@@ -182,17 +195,17 @@ fn record(store: &SharedStore, item: &SweepItem, outcome: &SweepOutcome) {
 
 fn apply_one(
     scope: &SweepScope,
-    anchor: &Beneath,
+    fence: &Fence<'_>,
     store: &SharedStore,
     item: &SweepItem,
     cancel: &CancellationToken,
 ) -> (SweepOutcome, u64) {
     match (&item.target, item.kind) {
         (SweepTarget::Path { path }, SweepKind::TempDeadOwner) => {
-            temp_dead_owner(scope, anchor, store, path, item.size)
+            temp_dead_owner(scope, fence, store, path, item.size)
         }
         (SweepTarget::Path { path }, SweepKind::TempUntracked) => {
-            temp_untracked(scope, anchor, store, path, item.size)
+            temp_untracked(scope, fence, store, path, item.size)
         }
         (SweepTarget::Path { path }, SweepKind::SessionNoAccount) => {
             (session(scope, store, path), 0)
@@ -201,7 +214,7 @@ fn apply_one(
             if stale_lock_reason(path, now_ms()).is_none() {
                 return (skipped("no longer stale"), 0);
             }
-            remove(scope, anchor, path, None, item.size, None)
+            remove(scope, fence, path, None, item.size, None)
         }
         (SweepTarget::Path { path }, SweepKind::TrashExpired) => {
             let expired = trashed_at(path)
@@ -209,13 +222,10 @@ fn apply_one(
             if !expired {
                 return (skipped("gone or no longer expired"), 0);
             }
-            if let Some(pid) = proc::open_file_holders(path).first() {
-                return (skipped(held_text(Some(*pid))), 0);
-            }
             let dev = fsops::lstat(&scope.data_dir.trash_dir())
                 .ok()
                 .map(|s| s.st_dev);
-            remove(scope, anchor, path, dev, item.size, None)
+            remove(scope, fence, path, dev, item.size, None)
         }
         (
             &SweepTarget::Process {
@@ -261,7 +271,7 @@ fn apply_one(
 /// `keep_newer_than_ms`: see [`fsops::Removal`].
 fn remove(
     scope: &SweepScope,
-    anchor: &Beneath,
+    fence: &Fence<'_>,
     path: &Path,
     dev: Option<u64>,
     plan_bytes: Option<u64>,
@@ -280,8 +290,9 @@ fn remove(
         dev,
         count: fsops::Count::Entries,
         keep_newer_than_ms,
+        keep_in_use: Some(fence.in_use),
     };
-    match fsops::remove(anchor, path, &how) {
+    match fsops::remove(fence.anchor, path, &how) {
         Ok(m) => {
             let bytes = plan_bytes.unwrap_or(0);
             (
@@ -293,13 +304,20 @@ fn remove(
             )
         }
         Err(fsops::RemoveError::Modified(_)) => (skipped("modified since the scan"), 0),
+        Err(fsops::RemoveError::Kept { pid, removed, .. }) => (
+            skipped(format!(
+                "kept: in use by pid {pid} (with the directories holding it; {} files, {} dirs around it removed)",
+                removed.files, removed.dirs
+            )),
+            0,
+        ),
         Err(e) => (failed(e.to_string()), 0),
     }
 }
 
 fn temp_dead_owner(
     scope: &SweepScope,
-    anchor: &Beneath,
+    fence: &Fence<'_>,
     store: &SharedStore,
     path: &Path,
     plan_bytes: Option<u64>,
@@ -316,7 +334,7 @@ fn temp_dead_owner(
     let (outcome, freed) = if fsops::lstat(path).is_err() {
         (done("path already gone"), 0)
     } else {
-        remove(scope, anchor, path, dev, plan_bytes, None)
+        remove(scope, fence, path, dev, plan_bytes, None)
     };
     if let SweepOutcome::Done { .. } = outcome {
         // The path is gone: now the row.
@@ -337,7 +355,7 @@ fn temp_dead_owner(
 /// are not `stat`ed again: their mtimes were judged by the plan.
 fn temp_untracked(
     scope: &SweepScope,
-    anchor: &Beneath,
+    fence: &Fence<'_>,
     store: &SharedStore,
     path: &Path,
     plan_bytes: Option<u64>,
@@ -357,7 +375,7 @@ fn temp_untracked(
     if fsops::mtime_ms(&st) > keep_newer_than {
         return (skipped("modified since the scan"), 0);
     }
-    remove(scope, anchor, path, dev, plan_bytes, Some(keep_newer_than))
+    remove(scope, fence, path, dev, plan_bytes, Some(keep_newer_than))
 }
 
 fn session(scope: &SweepScope, store: &SharedStore, path: &Path) -> SweepOutcome {

@@ -54,6 +54,15 @@ pub use crate::manager::snapshot::{
 use crate::paths::DataDir;
 use crate::store::SharedStore;
 
+/// What every path of a scan or an apply is checked against: the data dir's
+/// descriptor that paths are reached from (never through a symlink), and the
+/// files some process has open, locked or as its working directory (read
+/// once per scan and once per apply).
+struct Fence<'a> {
+    anchor: &'a crate::fs::Beneath,
+    in_use: &'a crate::proc::FilesInUse,
+}
+
 /// Threads that measure or remove independent items at once: unlinking is
 /// mostly waiting on the file system (on ext4 mounted with `discard`, on the
 /// disk) and a cold tree's `stat`s wait on inode reads, so a few in flight

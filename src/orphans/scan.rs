@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{SweepAction, SweepItem, SweepKind, SweepPlan, SweepScope, SweepTarget};
+use super::{Fence, SweepAction, SweepItem, SweepKind, SweepPlan, SweepScope, SweepTarget};
 use crate::fs::Beneath;
 use crate::lock::{InstanceLock, LockState};
-use crate::proc::{self, ProcId};
+use crate::proc::{self, FilesInUse, ProcId};
 use crate::store::{SharedStore, Store, TempRow};
 use crate::temp::fsops;
 use crate::time::{human, now_ms};
@@ -64,6 +64,13 @@ pub(super) fn trashed_at(path: &Path) -> Option<i64> {
 pub(super) fn pid_in(path: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(path).ok()?;
     text.trim().parse().ok().filter(|p: &i32| *p > 0)
+}
+
+/// The plan's words for a tree with something in use inside.
+fn kept_text(pid: i32) -> String {
+    format!(
+        "kept: in use by pid {pid} (a file or directory inside is open, locked or a working directory)"
+    )
 }
 
 fn first_holder(path: &Path) -> Option<i32> {
@@ -143,6 +150,21 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
             return b.plan(now);
         }
     };
+    let walks_trees = kinds.iter().any(|k| {
+        matches!(
+            k,
+            SweepKind::TempDeadOwner | SweepKind::TempUntracked | SweepKind::TrashExpired
+        )
+    });
+    let in_use = if walks_trees {
+        FilesInUse::read(std::process::id() as i32)
+    } else {
+        FilesInUse::default()
+    };
+    let fence = Fence {
+        anchor: &anchor,
+        in_use: &in_use,
+    };
     let (rows, accounts, workers) = {
         let s = lock_store(store);
         let rows = s.temp_entries().unwrap_or_else(|e| {
@@ -171,10 +193,8 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
 
     for kind in kinds {
         match kind {
-            SweepKind::TempDeadOwner => scan_dead_owner(scope, &anchor, &rows, root_dev, &mut b),
-            SweepKind::TempUntracked => {
-                scan_untracked(scope, &anchor, &rows, root_dev, now, &mut b)
-            }
+            SweepKind::TempDeadOwner => scan_dead_owner(scope, &fence, &rows, root_dev, &mut b),
+            SweepKind::TempUntracked => scan_untracked(scope, &fence, &rows, root_dev, now, &mut b),
             SweepKind::SessionNoAccount if accounts_known => {
                 scan_sessions(scope, &anchor, &accounts, &mut b)
             }
@@ -224,7 +244,7 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
                 }
             }
             SweepKind::StaleLockFile => scan_lock_files(scope, now, &mut b),
-            SweepKind::TrashExpired => scan_trash(scope, &anchor, now, &mut b),
+            SweepKind::TrashExpired => scan_trash(scope, &fence, now, &mut b),
         }
     }
     b.plan(now)
@@ -238,7 +258,7 @@ pub fn new_plan_id(now_ms: i64) -> u64 {
 
 fn scan_dead_owner(
     scope: &SweepScope,
-    anchor: &Beneath,
+    fence: &Fence<'_>,
     rows: &[TempRow],
     root_dev: Option<u64>,
     b: &mut Builder,
@@ -266,7 +286,7 @@ fn scan_dead_owner(
             );
             continue;
         }
-        if let Err(e) = anchor.parent_and_name(&row.path)
+        if let Err(e) = fence.anchor.parent_and_name(&row.path)
             && e.kind() != std::io::ErrorKind::NotFound
         {
             b.push(
@@ -292,9 +312,20 @@ fn scan_dead_owner(
             );
             continue;
         }
-        let size = fsops::measure(anchor, &row.path, root_dev)
-            .ok()
-            .map(|m| m.bytes);
+        let measured = fsops::measure_in_use(fence.anchor, &row.path, root_dev, Some(fence.in_use));
+        let size = measured.as_ref().ok().map(|(m, _)| m.bytes);
+        if let Ok((_, Some(pid))) = measured {
+            b.push(
+                SweepKind::TempDeadOwner,
+                target,
+                format!("owner dead ({owner}), but {}", kept_text(pid)),
+                size,
+                SweepAction::Leave,
+                Some(pid),
+                row.account.clone(),
+            );
+            continue;
+        }
         if fsops::flock_held(&row.path) {
             let holder = first_holder(&row.path);
             b.push(
@@ -325,7 +356,7 @@ fn scan_dead_owner(
 
 fn scan_untracked(
     scope: &SweepScope,
-    anchor: &Beneath,
+    fence: &Fence<'_>,
     rows: &[TempRow],
     root_dev: Option<u64>,
     now: i64,
@@ -339,7 +370,7 @@ fn scan_untracked(
         return;
     }
     let Some(root_dev) = root_dev else { return };
-    let listed = match anchor.list(&scope.temp_root) {
+    let listed = match fence.anchor.list(&scope.temp_root) {
         Ok(listed) => listed,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => {
@@ -357,7 +388,7 @@ fn scan_untracked(
     // Measuring is most of a scan (a stat per file): the entries are
     // independent trees, judged on several threads, listed in read order.
     let judged = super::par_map(&paths, super::SWEEP_THREADS, |path| {
-        judge_untracked(scope, anchor, path, root_dev, now)
+        judge_untracked(scope, fence, path, root_dev, now)
     });
     for (path, judged) in paths.iter().zip(judged) {
         if let Some(j) = judged {
@@ -387,7 +418,7 @@ struct Judged {
 /// left alone while locked, else deleted.
 fn judge_untracked(
     scope: &SweepScope,
-    anchor: &Beneath,
+    fence: &Fence<'_>,
     path: &Path,
     root_dev: u64,
     now: i64,
@@ -401,7 +432,8 @@ fn judge_untracked(
             holder: None,
         });
     }
-    let m = fsops::measure(anchor, path, Some(root_dev)).ok()?;
+    let (m, in_use_by) =
+        fsops::measure_in_use(fence.anchor, path, Some(root_dev), Some(fence.in_use)).ok()?;
     let age = now - m.newest_ms;
     if age < scope.max_age.as_millis() as i64 {
         return None;
@@ -416,6 +448,14 @@ fn judge_untracked(
         age_text(age),
         human(scope.max_age)
     );
+    if let Some(pid) = in_use_by {
+        return Some(Judged {
+            reason: format!("{reason}, but {}", kept_text(pid)),
+            size: Some(m.bytes),
+            action: SweepAction::Leave,
+            holder: Some(pid),
+        });
+    }
     if !fsops::is_symlink(&st) && fsops::flock_held(path) {
         let holder = first_holder(path);
         return Some(Judged {
@@ -580,8 +620,8 @@ fn list_or_note(anchor: &Beneath, dir: &Path, b: &mut Builder) -> Option<Vec<Pat
     }
 }
 
-fn scan_trash(scope: &SweepScope, anchor: &Beneath, now: i64, b: &mut Builder) {
-    let Some(listed) = list_or_note(anchor, &scope.data_dir.trash_dir(), b) else {
+fn scan_trash(scope: &SweepScope, fence: &Fence<'_>, now: i64, b: &mut Builder) {
+    let Some(listed) = list_or_note(fence.anchor, &scope.data_dir.trash_dir(), b) else {
         return;
     };
     let keep = scope.trash_keep.as_millis() as i64;
@@ -593,17 +633,18 @@ fn scan_trash(scope: &SweepScope, anchor: &Beneath, now: i64, b: &mut Builder) {
         if age <= keep {
             continue;
         }
-        let size = fsops::measure(anchor, &path, None).ok().map(|m| m.bytes);
+        let measured = fsops::measure_in_use(fence.anchor, &path, None, Some(fence.in_use));
+        let size = measured.as_ref().ok().map(|(m, _)| m.bytes);
         let reason = format!(
             "in trash for {} (keep {})",
             age_text(age),
             human(scope.trash_keep)
         );
-        match proc::open_file_holders(&path).first() {
-            Some(&pid) => b.push(
+        match measured.ok().and_then(|(_, holder)| holder) {
+            Some(pid) => b.push(
                 SweepKind::TrashExpired,
                 path_target(&path),
-                format!("{reason}, but open in pid {pid}"),
+                format!("{reason}, but {}", kept_text(pid)),
                 size,
                 SweepAction::Leave,
                 Some(pid),

@@ -8,18 +8,18 @@ use super::list::proc_pids;
 
 /// One lock line of `/proc/locks` (waiters excluded).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct LockLine {
-    kind: String,
-    pid: i32,
-    major: u32,
-    minor: u32,
-    inode: u64,
+pub(super) struct LockLine {
+    pub kind: String,
+    pub pid: i32,
+    pub major: u32,
+    pub minor: u32,
+    pub inode: u64,
 }
 
 /// Parses one `/proc/locks` line, e.g. `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`.
 /// The kernel prints the file as `%02x:%02x:%lu` (hex major and minor of the superblock's
 /// device, decimal inode). Waiters (`1: -> FLOCK ...`) and malformed lines are `None`.
-fn parse_lock_line(line: &str) -> Option<LockLine> {
+pub(super) fn parse_lock_line(line: &str) -> Option<LockLine> {
     let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
     if tokens.contains(&"->") {
         return None;

@@ -27,6 +27,7 @@ use std::path::Path;
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir};
 
 use crate::fs::Beneath;
+use crate::proc::FilesInUse;
 use serde::{Deserialize, Serialize};
 
 /// Deeper trees are refused rather than recursed into (one descriptor per level).
@@ -112,22 +113,24 @@ pub struct DirReader {
     pool: Vec<Vec<u8>>,
 }
 
-/// One directory's entries as `[d_type][name][NUL]` records, all read
-/// before any of them is acted on (removing entries while `getdents` is
-/// still reading the same directory is left to no file system's mercy).
+/// One directory's entries as `[d_type][d_ino, 8 bytes][name][NUL]`
+/// records, all read before any of them is acted on (removing entries while
+/// `getdents` is still reading the same directory is left to no file
+/// system's mercy).
 struct EntryList(Vec<u8>);
 
 impl EntryList {
-    /// `(type from d_type, name)`; `FileType::Unknown` where the file system
-    /// does not fill `d_type`.
-    fn iter(&self) -> impl Iterator<Item = (FileType, &CStr)> {
+    /// `(type from d_type, inode, name)`; `FileType::Unknown` where the file
+    /// system does not fill `d_type`.
+    fn iter(&self) -> impl Iterator<Item = (FileType, u64, &CStr)> {
         let mut rest = self.0.as_slice();
         std::iter::from_fn(move || {
             let (&code, tail) = rest.split_first()?;
+            let (ino, tail) = tail.split_first_chunk::<8>()?;
             let end = tail.iter().position(|&b| b == 0)?;
             let name = CStr::from_bytes_with_nul(&tail[..=end]).ok()?;
             rest = &tail[end + 1..];
-            Some((type_of_code(code), name))
+            Some((type_of_code(code), u64::from_ne_bytes(*ino), name))
         })
     }
 }
@@ -191,6 +194,7 @@ impl DirReader {
                 continue;
             }
             out.push(code_of_type(entry.file_type()));
+            out.extend_from_slice(&entry.ino().to_ne_bytes());
             out.extend_from_slice(name);
         }
         Ok(EntryList(out))
@@ -209,47 +213,90 @@ impl DirReader {
 /// mtime are what is measured, so `d_type` cannot spare the `stat`), each
 /// directory is read in one `getdents64` pass, and no path is built.
 pub fn measure(anchor: &Beneath, path: &Path, dev: Option<u64>) -> io::Result<Measure> {
+    measure_in_use(anchor, path, dev, None).map(|(m, _)| m)
+}
+
+/// [`measure`], also looking up every entry in `in_use`: the second value
+/// is a pid that has something in the tree open, locked or as its working
+/// directory (the first one met).
+pub fn measure_in_use(
+    anchor: &Beneath,
+    path: &Path,
+    dev: Option<u64>,
+    in_use: Option<&FilesInUse>,
+) -> io::Result<(Measure, Option<i32>)> {
     let (parent, name) = anchor.parent_and_name(path)?;
     let st = rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW)?;
-    let mut m = Measure::default();
+    let mut w = Walk {
+        reader: DirReader::new(),
+        in_use,
+        holder: None,
+        m: Measure::default(),
+    };
+    w.see(&st);
     if is_dir(&st) {
         let dev = dev.unwrap_or(st.st_dev);
         if st.st_dev != dev {
-            m.other_dev += 1;
-            return Ok(m);
+            return Ok((
+                Measure {
+                    other_dev: 1,
+                    ..Measure::default()
+                },
+                None,
+            ));
         }
-        m.add_stat(&st);
+        w.m.add_stat(&st);
         let fd = open_dir_at(parent.as_fd(), &name)?;
-        walk(&mut DirReader::new(), fd.as_fd(), dev, &mut m, 1);
+        w.walk(fd.as_fd(), dev, 1);
     } else {
-        m.add_stat(&st);
+        w.m.add_stat(&st);
     }
-    Ok(m)
+    Ok((w.m, w.holder))
 }
 
-fn walk(reader: &mut DirReader, dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure, depth: u32) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    let Ok(list) = reader.read(dirfd) else { return };
-    for (_, name) in list.iter() {
-        let Ok(st) = rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) else {
-            continue;
-        };
-        if is_dir(&st) {
-            if st.st_dev != dev {
-                m.other_dev += 1;
-                continue;
-            }
-            m.add_stat(&st);
-            if let Ok(fd) = open_dir_at(dirfd, name) {
-                walk(reader, fd.as_fd(), dev, m, depth + 1);
-            }
-        } else {
-            m.add_stat(&st);
+/// One measuring walk: its buffers, what it counted, and the first holder
+/// of anything in it.
+struct Walk<'a> {
+    reader: DirReader,
+    in_use: Option<&'a FilesInUse>,
+    holder: Option<i32>,
+    m: Measure,
+}
+
+impl Walk<'_> {
+    fn see(&mut self, st: &rustix::fs::Stat) {
+        if self.holder.is_none() {
+            self.holder = self.in_use.and_then(|u| u.holder(st.st_dev, st.st_ino));
         }
     }
-    reader.recycle(list);
+
+    fn walk(&mut self, dirfd: BorrowedFd<'_>, dev: u64, depth: u32) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let Ok(list) = self.reader.read(dirfd) else {
+            return;
+        };
+        for (_, _, name) in list.iter() {
+            let Ok(st) = rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            self.see(&st);
+            if is_dir(&st) {
+                if st.st_dev != dev {
+                    self.m.other_dev += 1;
+                    continue;
+                }
+                self.m.add_stat(&st);
+                if let Ok(fd) = open_dir_at(dirfd, name) {
+                    self.walk(fd.as_fd(), dev, depth + 1);
+                }
+            } else {
+                self.m.add_stat(&st);
+            }
+        }
+        self.reader.recycle(list);
+    }
 }
 
 /// One directory's own entries, as the temp stats walker caches them.
@@ -274,7 +321,7 @@ pub fn dir_contents(reader: &mut DirReader, path: &Path, dev: u64) -> io::Result
     )?;
     let list = reader.read(fd.as_fd())?;
     let mut out = DirContents::default();
-    for (_, name) in list.iter() {
+    for (_, _, name) in list.iter() {
         let Ok(st) = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) else {
             continue;
         };
@@ -312,6 +359,14 @@ pub enum RemoveError {
         #[source]
         source: io::Error,
     },
+    /// Something inside is open, locked or a working directory: it was kept,
+    /// with every directory that holds it; the rest went.
+    #[error("{what}: kept, in use by pid {pid}")]
+    Kept {
+        what: String,
+        pid: i32,
+        removed: Measure,
+    },
 }
 
 /// What a removal counts in the [`Measure`] it returns.
@@ -331,7 +386,7 @@ pub enum Count {
 
 /// How [`remove`] goes about it.
 #[derive(Debug, Clone, Copy)]
-pub struct Removal {
+pub struct Removal<'a> {
     /// Directories on another device are never entered; `None`: the device
     /// of the path itself.
     pub dev: Option<u64>,
@@ -342,6 +397,10 @@ pub struct Removal {
     /// to `stat` anyway. A directory's mtime moves when an entry is created,
     /// removed or renamed in it; a file rewritten in place moves only its own.
     pub keep_newer_than_ms: Option<i64>,
+    /// When set, every entry some process has open, locked or as its working
+    /// directory is kept, with the directories that hold it (looked up by
+    /// the `d_ino` of `getdents` or the `stat` the entry gets anyway).
+    pub keep_in_use: Option<&'a FilesInUse>,
 }
 
 /// Removes `path` counting bytes ([`Count::Bytes`]) with no age check: see
@@ -358,6 +417,7 @@ pub fn remove_path(
             dev,
             count: Count::Bytes,
             keep_newer_than_ms: None,
+            keep_in_use: None,
         },
     )
 }
@@ -389,11 +449,19 @@ pub fn remove(anchor: &Beneath, path: &Path, how: &Removal) -> Result<Measure, R
         reader: DirReader::new(),
         how: *how,
         first_err: None,
+        kept: None,
     };
     if remover.too_new(&st) {
         return Err(RemoveError::Modified(what));
     }
     let mut m = Measure::default();
+    if let Some(pid) = remover.in_use(st.st_dev, st.st_ino) {
+        return Err(RemoveError::Kept {
+            what,
+            pid,
+            removed: m,
+        });
+    }
     if !is_dir(&st) {
         if how.dev.is_some_and(|d| d != st.st_dev) {
             return Err(RemoveError::OtherFilesystem(what));
@@ -414,19 +482,26 @@ pub fn remove(anchor: &Beneath, path: &Path, how: &Removal) -> Result<Measure, R
     if opened.st_dev != dev || opened.st_ino != st.st_ino {
         return Err(RemoveError::OtherFilesystem(what));
     }
-    remover.empty_dir(fd.as_fd(), dev, &mut m, 1);
+    let kept_inside = remover.empty_dir(fd.as_fd(), dev, &mut m, 1);
     drop(fd);
-    match rustix::fs::unlinkat(&parent, &name, AtFlags::REMOVEDIR) {
-        Ok(()) | Err(rustix::io::Errno::NOENT) => remover.removed(&mut m, &st),
-        Err(e) => remover.fail(e.into()),
+    if !kept_inside {
+        match rustix::fs::unlinkat(&parent, &name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => remover.removed(&mut m, &st),
+            Err(e) => remover.fail(e.into()),
+        }
     }
-    match remover.first_err {
-        None => Ok(m),
-        Some(source) => Err(RemoveError::Partial {
+    match (remover.first_err, remover.kept) {
+        (Some(source), _) => Err(RemoveError::Partial {
             what,
             removed: m,
             source,
         }),
+        (None, Some(pid)) => Err(RemoveError::Kept {
+            what,
+            pid,
+            removed: m,
+        }),
+        (None, None) => Ok(m),
     }
 }
 
@@ -439,7 +514,7 @@ pub struct EntryRemover {
     path: std::path::PathBuf,
     dev: u64,
     /// Reused for every entry; its `first_err` is reset for each.
-    remover: Remover,
+    remover: Remover<'static>,
 }
 
 /// What [`EntryRemover::remove_unless_locked`] did.
@@ -467,8 +542,10 @@ impl EntryRemover {
                     dev: Some(dev),
                     count: Count::Bytes,
                     keep_newer_than_ms: None,
+                    keep_in_use: None,
                 },
                 first_err: None,
+                kept: None,
             },
         })
     }
@@ -555,17 +632,30 @@ impl EntryRemover {
     }
 }
 
-/// One removal's state: the reader's buffers and the first error (later
-/// errors are not reported: the tree goes on being removed as far as it can).
-struct Remover {
+/// One removal's state: the reader's buffers, the first error (later
+/// errors are not reported: the tree goes on being removed as far as it
+/// can) and the first holder of something kept.
+struct Remover<'a> {
     reader: DirReader,
-    how: Removal,
+    how: Removal<'a>,
     first_err: Option<io::Error>,
+    kept: Option<i32>,
 }
 
-impl Remover {
+impl Remover<'_> {
     fn fail(&mut self, e: io::Error) {
         self.first_err.get_or_insert(e);
+    }
+
+    /// The holder of `(dev, ino)` when in-use entries are kept.
+    fn in_use(&self, dev: u64, ino: u64) -> Option<i32> {
+        self.how.keep_in_use?.holder(dev, ino)
+    }
+
+    /// Keeps an entry in use by `pid`; true, for `empty_dir`'s count.
+    fn keep(&mut self, pid: i32) -> bool {
+        self.kept.get_or_insert(pid);
+        true
     }
 
     fn too_new(&self, st: &rustix::fs::Stat) -> bool {
@@ -583,34 +673,47 @@ impl Remover {
         }
     }
 
-    fn empty_dir(&mut self, dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure, depth: u32) {
+    /// Removes what `dirfd` holds; true when something in it was kept
+    /// because it is in use (the directory must then stay too).
+    fn empty_dir(&mut self, dirfd: BorrowedFd<'_>, dev: u64, m: &mut Measure, depth: u32) -> bool {
         if depth > MAX_DEPTH {
             self.fail(io::Error::other("directory tree too deep"));
-            return;
+            return false;
         }
         let list = match self.reader.read(dirfd) {
             Ok(list) => list,
             Err(e) => {
                 self.fail(e);
-                return;
+                return false;
             }
         };
-        for (file_type, name) in list.iter() {
-            self.remove_entry(dirfd, file_type, name, dev, m, depth);
+        let mut kept = false;
+        for (file_type, ino, name) in list.iter() {
+            kept |= self.remove_entry(dirfd, file_type, ino, name, dev, m, depth);
         }
         self.reader.recycle(list);
+        kept
     }
 
+    /// Removes one entry; true when it, or something in it, was kept
+    /// because it is in use.
+    #[allow(clippy::too_many_arguments)]
     fn remove_entry(
         &mut self,
         dirfd: BorrowedFd<'_>,
         file_type: FileType,
+        ino: u64,
         name: &CStr,
         dev: u64,
         m: &mut Measure,
         depth: u32,
-    ) {
+    ) -> bool {
         let maybe_dir = matches!(file_type, FileType::Directory | FileType::Unknown);
+        // A non-directory shares its directory's device, so getdents' inode
+        // is enough to look it up without a stat.
+        if !maybe_dir && let Some(pid) = self.in_use(dev, ino) {
+            return self.keep(pid);
+        }
         if self.how.count == Count::Entries && !maybe_dir {
             // Not a directory by d_type: unlink it as it is, a symlink as
             // the link itself. unlink(2) never removes a directory, so a
@@ -619,31 +722,34 @@ impl Remover {
             match rustix::fs::unlinkat(dirfd, name, AtFlags::empty()) {
                 Ok(()) => {
                     m.files += 1;
-                    return;
+                    return false;
                 }
-                Err(rustix::io::Errno::NOENT) => return,
+                Err(rustix::io::Errno::NOENT) => return false,
                 Err(rustix::io::Errno::ISDIR) => {}
                 Err(e) => {
                     self.fail(e.into());
-                    return;
+                    return false;
                 }
             }
         }
         let st = match rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
-            Err(rustix::io::Errno::NOENT) => return,
+            Err(rustix::io::Errno::NOENT) => return false,
             Err(e) => {
                 self.fail(e.into());
-                return;
+                return false;
             }
         };
+        if let Some(pid) = self.in_use(st.st_dev, st.st_ino) {
+            return self.keep(pid);
+        }
         if !is_dir(&st) {
             match rustix::fs::unlinkat(dirfd, name, AtFlags::empty()) {
                 Ok(()) => self.removed(m, &st),
                 Err(rustix::io::Errno::NOENT) => {}
                 Err(e) => self.fail(e.into()),
             }
-            return;
+            return false;
         }
         if st.st_dev != dev {
             m.other_dev += 1;
@@ -651,35 +757,39 @@ impl Remover {
                 "{} is a mount point (left alone)",
                 name.to_string_lossy()
             )));
-            return;
+            return false;
         }
         if self.too_new(&st) {
             self.fail(io::Error::other(format!(
                 "{} was modified recently (left alone)",
                 name.to_string_lossy()
             )));
-            return;
+            return false;
         }
-        match open_dir_at(dirfd, name) {
+        let kept_inside = match open_dir_at(dirfd, name) {
             Ok(sub) => {
                 let same =
                     rustix::fs::fstat(&sub).is_ok_and(|o| o.st_dev == dev && o.st_ino == st.st_ino);
                 if !same {
                     self.fail(io::Error::other("directory changed while removing"));
-                    return;
+                    return false;
                 }
-                self.empty_dir(sub.as_fd(), dev, m, depth + 1);
+                self.empty_dir(sub.as_fd(), dev, m, depth + 1)
             }
             Err(e) => {
                 self.fail(e);
-                return;
+                return false;
             }
+        };
+        if kept_inside {
+            return true;
         }
         match rustix::fs::unlinkat(dirfd, name, AtFlags::REMOVEDIR) {
             Ok(()) => self.removed(m, &st),
             Err(rustix::io::Errno::NOENT) => {}
             Err(e) => self.fail(e.into()),
         }
+        false
     }
 }
 
@@ -804,11 +914,12 @@ mod tests {
         assert!(outside.path().join("dir").is_dir());
     }
 
-    fn by_type() -> Removal {
+    fn by_type() -> Removal<'static> {
         Removal {
             dev: None,
             count: Count::Entries,
             keep_newer_than_ms: None,
+            keep_in_use: None,
         }
     }
 
@@ -910,12 +1021,15 @@ mod tests {
                     dev: None,
                     count,
                     keep_newer_than_ms: None,
+                    keep_in_use: None,
                 },
                 first_err: None,
+                kept: None,
             };
             let mut m = Measure::default();
             let name_c = CString::new(name).unwrap();
-            r.remove_entry(fd.as_fd(), file_type, &name_c, dev, &mut m, 1);
+            let ino = lstat(&root.join(name)).unwrap().st_ino;
+            r.remove_entry(fd.as_fd(), file_type, ino, &name_c, dev, &mut m, 1);
             assert!(r.first_err.is_none(), "{name}: {:?}", r.first_err);
             assert_eq!((m.dirs, m.files), (dirs, files), "{name}");
             assert!(
@@ -963,21 +1077,25 @@ mod tests {
     #[test]
     fn entry_lists_keep_types_and_names() {
         let mut list = Vec::new();
-        for (t, name) in [(FileType::Directory, "d"), (FileType::Unknown, "ü x")] {
+        for (t, ino, name) in [
+            (FileType::Directory, 7u64, "d"),
+            (FileType::Unknown, u64::MAX, "ü x"),
+        ] {
             list.push(code_of_type(t));
+            list.extend_from_slice(&ino.to_ne_bytes());
             list.extend_from_slice(name.as_bytes());
             list.push(0);
         }
         let list = EntryList(list);
-        let got: Vec<(FileType, String)> = list
+        let got: Vec<(FileType, u64, String)> = list
             .iter()
-            .map(|(t, n)| (t, n.to_string_lossy().into_owned()))
+            .map(|(t, i, n)| (t, i, n.to_string_lossy().into_owned()))
             .collect();
         assert_eq!(
             got,
             [
-                (FileType::Directory, "d".to_owned()),
-                (FileType::Unknown, "ü x".to_owned())
+                (FileType::Directory, 7, "d".to_owned()),
+                (FileType::Unknown, u64::MAX, "ü x".to_owned())
             ]
         );
     }

@@ -7,3 +7,4 @@
 mod common;
 
 mod fs_escape;
+mod in_use;
