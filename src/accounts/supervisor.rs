@@ -21,6 +21,7 @@ use crate::config::RestartPolicy;
 use crate::lock::SessionLock;
 use crate::manager::snapshot::{ExitView, RestartRecord, TaskKind, WorkerState, WorkerView};
 use crate::proc::{self, Group, ProcId, Sig};
+use crate::redact::SecretMask;
 use crate::store::{SharedStore, WorkerRow};
 use crate::tasks::{TaskTable, TaskTicket};
 use crate::temp::{TempGuard, TempRegistry};
@@ -74,6 +75,9 @@ pub struct SupervisorContext {
     /// During a shutdown, takes stopped workers' dirs and records so the
     /// plan cleans them up in bulk.
     pub handover: Handover,
+    /// Every secret in force (all accounts', aria2's), masked out of worker
+    /// output before it reaches the log, the Logs pane or the view.
+    pub mask: SecretMask,
 }
 
 /// The client side of a supervisor.
@@ -480,19 +484,16 @@ impl Supervisor {
         }
     }
 
-    /// Copies a worker's output into tracing and the view's log tail, with the
-    /// account's secret masked in case the worker prints it. One task reads
-    /// both streams (see `output`).
+    /// Copies a worker's output into tracing and the view's log tail, with
+    /// every secret steward knows masked in case the worker prints it (its
+    /// environment holds its own and aria2's). Lines are whole before they
+    /// are masked (`output` assembles them across reads), so a secret split
+    /// between two reads is still found. One task reads both streams.
     fn forward_output(&self, pipes: [Option<(&'static str, std::io::Result<OwnedFd>)>; 2]) {
         let view = self.view.clone();
         let changed = self.ctx.changed.clone();
         let account = self.spec.account.clone();
-        let secret = self
-            .spec
-            .secret
-            .as_ref()
-            .map(|s| s.expose().to_string())
-            .filter(|s| s.len() >= 4);
+        let mask = self.ctx.mask.clone();
         let streams = pipes.map(|pipe| {
             let (name, fd) = pipe?;
             match fd.and_then(|fd| output::Stream::new(name, fd)) {
@@ -505,9 +506,9 @@ impl Supervisor {
             }
         });
         tokio::spawn(output::forward(streams, move |name, line| {
-            let line = match &secret {
-                Some(s) => line.replace(s.as_str(), "••••"),
-                None => line,
+            let line = match mask.current().mask(&line) {
+                std::borrow::Cow::Borrowed(_) => line,
+                std::borrow::Cow::Owned(masked) => masked,
             };
             info!(target: "worker", account = %account, stream = name, "{line}");
             view.send_modify(|v| {

@@ -30,6 +30,7 @@ use crate::manager::snapshot::{Aria2State, Aria2View, SweepOutcome};
 use crate::manager::snapshot::{Instance, LastShutdown, NoticeLevel, ShutdownView};
 use crate::orphans::{self, DeadTempSweep, SweepScope};
 use crate::proc::ProcId;
+use crate::redact::{SecretMask, check_secret};
 use crate::shutdown::{self, Progress};
 use crate::store::{AccountRow, SharedStore, StoreError};
 use crate::tasks::TaskTable;
@@ -90,6 +91,15 @@ pub(super) async fn start(
         let last = run_record::begin(&s, me);
         (last, s.accounts()?, s.data_version()?)
     };
+    // Every account's secret is masked from here on, in events (the
+    // leftover stops just below record some) and worker output; aria2's
+    // joins once it is known.
+    let mask = SecretMask::default();
+    mask.set(accounts.iter().filter_map(|a| a.secret.as_deref()));
+    store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .set_mask(mask.clone());
     let (mut publisher, snapshots) = Publisher::new();
     if last_shutdown == Some(LastShutdown::Crashed) {
         publisher.notice(
@@ -114,6 +124,14 @@ pub(super) async fn start(
         aria2_cancel.clone(),
     );
     let worker_env = aria2_env(&aria2).await;
+    // aria2c's secret is in every worker's environment: the fleet keeps it
+    // in the mask beside the accounts' (set at each reconcile).
+    let fixed_secrets: Vec<String> = worker_env
+        .iter()
+        .filter(|(k, _)| k == "ARIA2_RPC_SECRET")
+        .map(|(_, v)| v.clone())
+        .collect();
+
     let plan_force = CancellationToken::new();
     let kill_workers = plan_force.child_token();
     let handover = Handover::default();
@@ -129,6 +147,7 @@ pub(super) async fn start(
         owner: me,
         temp: temp.clone(),
         handover: handover.clone(),
+        mask,
     };
     let mut fleet = Fleet::new(
         ctx,
@@ -136,6 +155,7 @@ pub(super) async fn start(
         options.data_dir.clone(),
         options.self_exe.clone(),
         worker_env,
+        fixed_secrets,
         actions.clone(),
     );
     fleet.reconcile(accounts);
@@ -510,6 +530,11 @@ impl Control {
             } => {
                 if let Err(e) = validate(&id) {
                     self.publisher.notice(NoticeLevel::Error, e.to_string());
+                    return None;
+                }
+                if let Some(Err(e)) = secret.as_ref().map(|s| check_secret(s.expose())) {
+                    self.publisher
+                        .notice(NoticeLevel::Error, format!("account {id}: {e}"));
                     return None;
                 }
                 let row = AccountRow {
