@@ -18,7 +18,7 @@ use super::handover::Handover;
 use super::output;
 use super::spec::WorkerSpec;
 use crate::config::RestartPolicy;
-use crate::lock::SessionLock;
+use crate::lock::{LockError, SessionLock};
 use crate::manager::snapshot::{ExitView, RestartRecord, TaskKind, WorkerState, WorkerView};
 use crate::proc::{self, Group, ProcId, Sig};
 use crate::redact::SecretMask;
@@ -174,6 +174,29 @@ enum Phase {
     Idle,
     Running(Box<LiveWorker>),
     Backoff(Instant),
+}
+
+/// Why a worker did not start. `retry` is false when only the operator can
+/// fix it (a symlinked session path): backing off would repeat it forever,
+/// so the account shows the reason as failed instead.
+struct StartFailure {
+    reason: String,
+    retry: bool,
+}
+
+impl From<String> for StartFailure {
+    fn from(reason: String) -> Self {
+        StartFailure {
+            reason,
+            retry: true,
+        }
+    }
+}
+
+impl From<&str> for StartFailure {
+    fn from(reason: &str) -> Self {
+        reason.to_string().into()
+    }
 }
 
 /// Why a wait on a worker ended.
@@ -364,10 +387,10 @@ impl Supervisor {
                 info!(account = %self.spec.account, pid, "worker started");
                 Phase::Running(Box::new(worker))
             }
-            Err(reason) => {
+            Err(StartFailure { reason, retry }) => {
                 warn!(account = %self.spec.account, %reason, "worker failed to start");
                 self.failures += 1;
-                if self.spec.restart == RestartPolicy::Never {
+                if self.spec.restart == RestartPolicy::Never || !retry {
                     self.set_state(WorkerState::Failed { reason });
                     self.finish_ticket();
                     return Phase::Idle;
@@ -391,7 +414,7 @@ impl Supervisor {
         }
     }
 
-    fn spawn(&mut self) -> Result<LiveWorker, String> {
+    fn spawn(&mut self) -> Result<LiveWorker, StartFailure> {
         let spec = &self.spec;
         if let Some(dir) = spec.session_file.parent() {
             std::fs::create_dir_all(dir)
@@ -688,11 +711,17 @@ impl Supervisor {
 /// file description and closes them only at exec. Only in that case is the
 /// lock tried again, for at most `OWN_COPY_WAIT`; a lock another process
 /// holds fails at once, naming it.
-fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, String> {
+fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, StartFailure> {
     let deadline = std::time::Instant::now() + OWN_COPY_WAIT;
     loop {
         match SessionLock::try_acquire(path) {
             Ok(lock) => return Ok(lock),
+            Err(e @ (LockError::Symlink { .. } | LockError::NotRegular { .. })) => {
+                return Err(StartFailure {
+                    reason: e.to_string(),
+                    retry: false,
+                });
+            }
             Err(e) => {
                 let holders = proc::flock_holders(path);
                 let only_ours = !holders.is_empty() && holders.iter().all(|&p| p == me);
@@ -704,7 +733,8 @@ fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, 
                     e.to_string()
                 } else {
                     format!("session file locked by pid {holders:?}")
-                });
+                }
+                .into());
             }
         }
     }
@@ -744,7 +774,7 @@ mod tests {
         let me = std::process::id() as i32;
         let held = SessionLock::try_acquire(&path).unwrap();
         let started = std::time::Instant::now();
-        let err = acquire_session_lock(&path, me).err().unwrap();
+        let err = acquire_session_lock(&path, me).err().unwrap().reason;
         assert!(started.elapsed() >= OWN_COPY_WAIT, "not retried");
         assert!(err.contains(&me.to_string()), "{err}");
         drop(held);
@@ -769,7 +799,8 @@ mod tests {
         }
         let err = acquire_session_lock(&path, std::process::id() as i32)
             .err()
-            .unwrap();
+            .unwrap()
+            .reason;
         assert!(err.contains(&pid.to_string()), "{err}");
         let _ = holder.kill();
         let _ = holder.wait();
