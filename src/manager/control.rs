@@ -177,6 +177,7 @@ pub(super) async fn start(
         started_ms: now_ms(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         live: true,
+        as_root: crate::proc::running_as_root(),
     };
     let control = Control {
         options,
