@@ -149,6 +149,41 @@ fn a_secret_shorter_than_8_characters_is_refused_at_input() {
     assert!(!stdout(&out).contains("carol"), "{}", stdout(&out));
 }
 
+#[test]
+fn a_short_secret_left_by_an_older_steward_is_masked_and_warned_about() {
+    let dir = TestDir::new();
+    dir.write_config(
+        "[worker]\ncommand = [\"sh\", \"-c\", \"echo token=$STEWARD_SECRET; echo ready; exec sleep 300\"]\n[aria2]\nenabled = false\n",
+    );
+    // Written straight into the store, as a steward without the length rule did.
+    open_store(&dir)
+        .add_account(&steward::store::AccountRow {
+            id: "old".into(),
+            name: "old".into(),
+            enabled: true,
+            secret: Some("x#7".into()),
+            created_ms: 0,
+        })
+        .unwrap();
+    let mut steward = dir.spawn_headless();
+    let status = wait_for(LONG, || {
+        let status = dir.status_json()?;
+        let logs = status["accounts"][0]["worker"]["recent_logs"].as_array()?;
+        logs.iter().any(|l| l == "ready").then_some(status)
+    })
+    .unwrap_or_else(|| panic!("the worker never printed: {:?}", dir.status_json()));
+    let text = status.to_string();
+    assert!(text.contains("token=***"), "{text}");
+    assert!(!text.contains("x#7"), "{text}");
+    let notices = status["notices"].to_string();
+    assert!(
+        notices.contains("account old: the secret is 3 characters long; steward needs at least 8"),
+        "{notices}"
+    );
+    assert!(dir.run(&["stop"]).status.success());
+    wait_for(LONG, || steward.try_wait().ok().flatten()).expect("steward stopped");
+}
+
 struct Tmux(String);
 
 impl Tmux {
