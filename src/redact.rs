@@ -71,26 +71,44 @@ impl Redactor {
         self.patterns.is_empty()
     }
 
-    /// Where secrets occur in `text`, overlapping ones included.
-    fn spans(&self, text: &str) -> Vec<(usize, usize)> {
+    /// Where secrets occur in `bytes`, overlapping ones included. In UTF-8
+    /// text they begin and end on char boundaries (the secrets are UTF-8 too).
+    fn spans(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
         match &self.matcher {
             Some(m) => m
-                .find_overlapping_iter(text)
+                .find_overlapping_iter(bytes)
                 .map(|m| (m.start(), m.end()))
                 .collect(),
             None => {
                 let mut spans = Vec::new();
                 for p in &self.patterns {
-                    let mut from = 0;
-                    while let Some(i) = text.get(from..).and_then(|t| t.find(p.as_str())) {
-                        spans.push((from + i, from + i + p.len()));
-                        // Next char boundary after this start, to find overlaps.
-                        from += i + text[from + i..].chars().next().map_or(1, char::len_utf8);
-                    }
+                    let p = p.as_bytes();
+                    let hits = bytes.windows(p.len()).enumerate().filter(|(_, w)| *w == p);
+                    spans.extend(hits.map(|(i, _)| (i, i + p.len())));
                 }
                 spans
             }
         }
+    }
+
+    /// Where to cut `bytes`, a line too long to keep whole, at or before
+    /// `at`, so that no secret is split between the piece and the rest: the
+    /// cut leaves the last (longest secret - 1) bytes to the rest, where a
+    /// secret that only begins may end, and moves before any secret it would
+    /// fall in. `at` when there is no secret, or no such place (a secret
+    /// about as long as the line).
+    pub fn safe_cut(&self, bytes: &[u8], at: usize) -> usize {
+        let at = at.min(bytes.len());
+        let Some(longest) = self.patterns.iter().map(String::len).max() else {
+            return at;
+        };
+        let mut cut = at.min(bytes.len().saturating_sub(longest - 1));
+        let spans = self.spans(bytes);
+        // Moving left may land in another secret: until none holds the cut.
+        while let Some(&(start, _)) = spans.iter().find(|&&(s, e)| s < cut && cut < e) {
+            cut = start;
+        }
+        if cut == 0 { at } else { cut }
     }
 
     /// `text` with every occurrence of every secret replaced by [`MASK`].
@@ -101,7 +119,7 @@ impl Redactor {
         if self.patterns.is_empty() {
             return Cow::Borrowed(text);
         }
-        let mut spans = self.spans(text);
+        let mut spans = self.spans(text.as_bytes());
         if spans.is_empty() {
             return Cow::Borrowed(text);
         }
@@ -212,6 +230,22 @@ mod tests {
         r.matcher = None;
         assert_eq!(r.mask("<abcd1234wxyz> ä→pässwörd!←"), "<***> ä→***←");
         assert_eq!(r.mask("plain"), "plain");
+    }
+
+    #[test]
+    fn a_long_line_is_cut_where_no_secret_is_split() {
+        let r = Redactor::new(["SECRETXY", "abc"]);
+        // A secret that may only have begun: its bytes go to the rest.
+        assert_eq!(r.safe_cut(b"0123456789SECR", 14), 7);
+        // A cut inside a whole secret moves before it.
+        assert_eq!(r.safe_cut(b"xxSECRETXYyyyyyyyyyyyy", 5), 2);
+        assert_eq!(r.safe_cut(b"xxSECRETXYyyyyyyyyyyyy", 12), 12);
+        // No secrets, or no room: where asked.
+        assert_eq!(Redactor::default().safe_cut(b"0123456789", 4), 4);
+        assert_eq!(r.safe_cut(b"SECRETXY", 4), 4);
+        let mut fallback = Redactor::new(["SECRETXY", "abc"]);
+        fallback.matcher = None;
+        assert_eq!(fallback.safe_cut(b"xxSECRETXYyyyyyyyyyyyy", 5), 2);
     }
 
     #[test]

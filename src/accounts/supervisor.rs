@@ -528,7 +528,9 @@ impl Supervisor {
                 }
             }
         });
-        tokio::spawn(output::forward(streams, move |name, line| {
+        let cut_mask = mask.clone();
+        let cut = move |buf: &[u8], at| cut_mask.current().safe_cut(buf, at);
+        tokio::spawn(output::forward(streams, cut, move |name, line| {
             let line = match mask.current().mask(&line) {
                 std::borrow::Cow::Borrowed(_) => line,
                 std::borrow::Cow::Owned(masked) => masked,
