@@ -1,7 +1,7 @@
 //! steward: a terminal dashboard and embedded lifecycle manager for
 //! multi-account automation services. Layers, top to bottom:
 //! `tui` → `manager` → subsystems (`accounts`, `tasks`, ...) → foundations
-//! (`store`, `proc`, `lock`, `config`, `paths`, `time`).
+//! (`store`, `proc`, `lock`, `config`, `paths`, `time`, `redact`).
 
 pub mod accounts;
 pub mod alloc;
@@ -16,6 +16,7 @@ pub mod manager;
 pub mod orphans;
 pub mod paths;
 pub mod proc;
+pub mod redact;
 pub mod shutdown;
 pub mod store;
 pub mod tasks;

@@ -31,6 +31,14 @@ pub enum LockError {
     /// Another open file description holds the lock on a session file.
     #[error("{} is locked by another process", path.display())]
     Held { path: PathBuf },
+    /// A session path is a symbolic link: whoever could plant it would
+    /// choose the file a worker (maybe root's) writes to.
+    #[error("{} is a symlink: steward never follows it; remove it or replace it with the real file", path.display())]
+    Symlink { path: PathBuf },
+    /// A session path is something other than a regular file (a FIFO, a
+    /// device, a directory).
+    #[error("{} is not a regular file: steward only uses a real file there; remove it or replace it with the real file", path.display())]
+    NotRegular { path: PathBuf },
     #[error("cannot lock {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -160,6 +168,40 @@ pub struct SessionLock {
     path: PathBuf,
 }
 
+/// Opens a session file for the worker (creating it, mode 0600, if missing)
+/// without following a symlink and only if it is a regular file, so nothing
+/// is ever read or written through a link planted at the session path. The
+/// one place that check lives, wherever the lock itself moves.
+pub fn open_session_file(path: &Path) -> Result<File, LockError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false) // it is the worker's data
+        .mode(0o600)
+        // O_NOFOLLOW: a symlink as the last component fails with ELOOP, even
+        // a dangling one with O_CREAT (nothing is created at its target).
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                LockError::Symlink {
+                    path: path.to_owned(),
+                }
+            } else {
+                io_err(path)(e)
+            }
+        })?;
+    // fstat of what was opened, not a second look at the path: no race.
+    let meta = file.metadata().map_err(io_err(path))?;
+    if !meta.file_type().is_file() {
+        return Err(LockError::NotRegular {
+            path: path.to_owned(),
+        });
+    }
+    Ok(file)
+}
+
 impl SessionLock {
     /// Creates `path` if missing (mode 0600, parent dirs included) and takes
     /// an exclusive lock on it; [`LockError::Held`] if anyone else (any other
@@ -170,14 +212,7 @@ impl SessionLock {
         {
             std::fs::create_dir_all(parent).map_err(io_err(parent))?;
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false) // it is the worker's data
-            .mode(0o600)
-            .open(path)
-            .map_err(io_err(path))?;
+        let file = open_session_file(path)?;
         match file.try_lock() {
             Ok(()) => Ok(SessionLock {
                 file,
@@ -345,6 +380,41 @@ mod tests {
                 dd.root().display()
             )
         );
+    }
+
+    #[test]
+    fn a_session_path_that_is_a_symlink_or_not_a_file_is_refused_untouched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "keep").unwrap();
+        let sessions = tmp.path().join("sessions");
+        std::fs::create_dir(&sessions).unwrap();
+
+        let link = sessions.join("a.session");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let err = SessionLock::try_acquire(&link).err().unwrap();
+        assert!(matches!(err, LockError::Symlink { .. }), "{err}");
+        assert!(err.to_string().contains("a.session is a symlink"), "{err}");
+        assert!(!crate::proc::flock_holders(&outside).contains(&(std::process::id() as i32)));
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+
+        // A dangling link: O_CREAT must not create its target.
+        let dangling = sessions.join("b.session");
+        let target = tmp.path().join("would-be-created");
+        std::os::unix::fs::symlink(&target, &dangling).unwrap();
+        let err = SessionLock::try_acquire(&dangling).err().unwrap();
+        assert!(matches!(err, LockError::Symlink { .. }), "{err}");
+        assert!(!target.exists());
+
+        let fifo = sessions.join("c.session");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        let err = SessionLock::try_acquire(&fifo).err().unwrap();
+        assert!(matches!(err, LockError::NotRegular { .. }), "{err}");
     }
 
     #[test]

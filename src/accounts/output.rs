@@ -40,13 +40,17 @@ impl Stream {
 
     /// Reads everything available now and hands each complete line to `line`.
     /// Closes the stream on EOF or an error (flushing an unfinished line).
-    fn drain(&mut self, line: &mut impl FnMut(&'static str, String)) {
+    fn drain(
+        &mut self,
+        cut: &impl Fn(&[u8], usize) -> usize,
+        line: &mut impl FnMut(&'static str, String),
+    ) {
         let Some(pipe) = &self.pipe else { return };
         let mut buf = [0u8; CHUNK];
         let closed = loop {
             match pipe.try_read(&mut buf) {
                 Ok(0) => break true,
-                Ok(n) => split(self.name, &mut self.partial, &buf[..n], line),
+                Ok(n) => split(self.name, &mut self.partial, &buf[..n], cut, line),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => break true,
@@ -74,11 +78,14 @@ async fn readable(stream: &Option<Stream>) {
     }
 }
 
-/// Appends `bytes` to `partial` and hands out each line completed.
+/// Appends `bytes` to `partial` and hands out each line completed. A line
+/// too long to keep is cut where `cut(line, MAX_LINE)` says (at most there):
+/// the caller's place that splits no secret, since each piece is masked alone.
 fn split(
     name: &'static str,
     partial: &mut Vec<u8>,
     mut bytes: &[u8],
+    cut: &impl Fn(&[u8], usize) -> usize,
     line: &mut impl FnMut(&'static str, String),
 ) {
     while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
@@ -95,7 +102,9 @@ fn split(
     }
     partial.extend_from_slice(bytes);
     while partial.len() >= MAX_LINE {
-        let rest = partial.split_off(MAX_LINE);
+        // At least one byte per piece, so the loop always ends.
+        let at = cut(partial, MAX_LINE).clamp(1, MAX_LINE);
+        let rest = partial.split_off(at);
         let piece = std::mem::replace(partial, rest);
         line(name, text(&piece));
     }
@@ -113,8 +122,10 @@ fn text(bytes: &[u8]) -> String {
 
 /// Forwards lines from both streams to `line(stream_name, text)` until both
 /// are closed (the worker and every process it left holding them are gone).
+/// `cut` picks where an overlong line is cut (see `split`).
 pub(super) async fn forward(
     mut streams: [Option<Stream>; 2],
+    cut: impl Fn(&[u8], usize) -> usize,
     mut line: impl FnMut(&'static str, String),
 ) {
     loop {
@@ -124,10 +135,10 @@ pub(super) async fn forward(
         }
         tokio::select! {
             () = readable(a) => {
-                if let Some(s) = a.as_mut() { s.drain(&mut line) }
+                if let Some(s) = a.as_mut() { s.drain(&cut, &mut line) }
             }
             () = readable(b) => {
-                if let Some(s) = b.as_mut() { s.drain(&mut line) }
+                if let Some(s) = b.as_mut() { s.drain(&cut, &mut line) }
             }
         }
     }
@@ -141,7 +152,9 @@ mod tests {
         let mut partial = Vec::new();
         let mut out = Vec::new();
         for chunk in chunks {
-            split("stdout", &mut partial, chunk, &mut |_, l| out.push(l));
+            split("stdout", &mut partial, chunk, &|_, at| at, &mut |_, l| {
+                out.push(l)
+            });
         }
         (out, partial)
     }
@@ -161,6 +174,35 @@ mod tests {
         assert_eq!(lines[0].len(), MAX_LINE);
         assert_eq!(lines[1], format!("{}\u{fffd}", "x".repeat(10)));
         assert!(rest.is_empty() && rest.capacity() == 0);
+    }
+
+    #[test]
+    fn a_secret_across_the_cut_of_an_endless_line_is_still_masked() {
+        let secret = "hunter2-very-secret";
+        let redactor = crate::redact::Redactor::new([secret]);
+        // The secret straddles MAX_LINE, and arrives in two reads.
+        let mut long = vec![b'x'; MAX_LINE - 5];
+        long.extend_from_slice(secret.as_bytes());
+        long.extend_from_slice(&[b'y'; 100]);
+        let (first, second) = long.split_at(MAX_LINE - 2);
+        let mut partial = Vec::new();
+        let mut out = Vec::new();
+        for chunk in [first, second, b"\n"] {
+            split(
+                "stdout",
+                &mut partial,
+                chunk,
+                &|buf, at| redactor.safe_cut(buf, at),
+                &mut |_, l| out.push(redactor.mask(&l).into_owned()),
+            );
+        }
+        assert_eq!(out.len(), 2);
+        assert!(
+            out.iter()
+                .all(|l| !l.contains("hunter") && !l.contains("secret"))
+        );
+        assert!(out[1].starts_with("***y"), "{}", &out[1][..10]);
+        assert_eq!(out[0].len() + out[1].len(), MAX_LINE - 5 + 3 + 100);
     }
 
     #[tokio::test]
@@ -183,7 +225,11 @@ mod tests {
         let mut got = Vec::new();
         tokio::time::timeout(
             std::time::Duration::from_secs(20),
-            forward(streams, |name, l| got.push(format!("{name}: {l}"))),
+            forward(
+                streams,
+                |_, at| at,
+                |name, l| got.push(format!("{name}: {l}")),
+            ),
         )
         .await
         .expect("forwarding ends when the worker exits");

@@ -18,9 +18,10 @@ use super::handover::Handover;
 use super::output;
 use super::spec::WorkerSpec;
 use crate::config::RestartPolicy;
-use crate::lock::SessionLock;
+use crate::lock::{LockError, SessionLock};
 use crate::manager::snapshot::{ExitView, RestartRecord, TaskKind, WorkerState, WorkerView};
 use crate::proc::{self, Group, ProcId, Sig};
+use crate::redact::SecretMask;
 use crate::store::{SharedStore, WorkerRow};
 use crate::tasks::{TaskTable, TaskTicket};
 use crate::temp::{TempGuard, TempRegistry};
@@ -74,6 +75,9 @@ pub struct SupervisorContext {
     /// During a shutdown, takes stopped workers' dirs and records so the
     /// plan cleans them up in bulk.
     pub handover: Handover,
+    /// Every secret in force (all accounts', aria2's), masked out of worker
+    /// output before it reaches the log, the Logs pane or the view.
+    pub mask: SecretMask,
 }
 
 /// The client side of a supervisor.
@@ -170,6 +174,29 @@ enum Phase {
     Idle,
     Running(Box<LiveWorker>),
     Backoff(Instant),
+}
+
+/// Why a worker did not start. `retry` is false when only the operator can
+/// fix it (a symlinked session path): backing off would repeat it forever,
+/// so the account shows the reason as failed instead.
+struct StartFailure {
+    reason: String,
+    retry: bool,
+}
+
+impl From<String> for StartFailure {
+    fn from(reason: String) -> Self {
+        StartFailure {
+            reason,
+            retry: true,
+        }
+    }
+}
+
+impl From<&str> for StartFailure {
+    fn from(reason: &str) -> Self {
+        reason.to_string().into()
+    }
 }
 
 /// Why a wait on a worker ended.
@@ -360,10 +387,10 @@ impl Supervisor {
                 info!(account = %self.spec.account, pid, "worker started");
                 Phase::Running(Box::new(worker))
             }
-            Err(reason) => {
+            Err(StartFailure { reason, retry }) => {
                 warn!(account = %self.spec.account, %reason, "worker failed to start");
                 self.failures += 1;
-                if self.spec.restart == RestartPolicy::Never {
+                if self.spec.restart == RestartPolicy::Never || !retry {
                     self.set_state(WorkerState::Failed { reason });
                     self.finish_ticket();
                     return Phase::Idle;
@@ -387,7 +414,7 @@ impl Supervisor {
         }
     }
 
-    fn spawn(&mut self) -> Result<LiveWorker, String> {
+    fn spawn(&mut self) -> Result<LiveWorker, StartFailure> {
         let spec = &self.spec;
         if let Some(dir) = spec.session_file.parent() {
             std::fs::create_dir_all(dir)
@@ -480,19 +507,16 @@ impl Supervisor {
         }
     }
 
-    /// Copies a worker's output into tracing and the view's log tail, with the
-    /// account's secret masked in case the worker prints it. One task reads
-    /// both streams (see `output`).
+    /// Copies a worker's output into tracing and the view's log tail, with
+    /// every secret steward knows masked in case the worker prints it (its
+    /// environment holds its own and aria2's). Lines are whole before they
+    /// are masked (`output` assembles them across reads), so a secret split
+    /// between two reads is still found. One task reads both streams.
     fn forward_output(&self, pipes: [Option<(&'static str, std::io::Result<OwnedFd>)>; 2]) {
         let view = self.view.clone();
         let changed = self.ctx.changed.clone();
         let account = self.spec.account.clone();
-        let secret = self
-            .spec
-            .secret
-            .as_ref()
-            .map(|s| s.expose().to_string())
-            .filter(|s| s.len() >= 4);
+        let mask = self.ctx.mask.clone();
         let streams = pipes.map(|pipe| {
             let (name, fd) = pipe?;
             match fd.and_then(|fd| output::Stream::new(name, fd)) {
@@ -504,10 +528,12 @@ impl Supervisor {
                 }
             }
         });
-        tokio::spawn(output::forward(streams, move |name, line| {
-            let line = match &secret {
-                Some(s) => line.replace(s.as_str(), "••••"),
-                None => line,
+        let cut_mask = mask.clone();
+        let cut = move |buf: &[u8], at| cut_mask.current().safe_cut(buf, at);
+        tokio::spawn(output::forward(streams, cut, move |name, line| {
+            let line = match mask.current().mask(&line) {
+                std::borrow::Cow::Borrowed(_) => line,
+                std::borrow::Cow::Owned(masked) => masked,
             };
             info!(target: "worker", account = %account, stream = name, "{line}");
             view.send_modify(|v| {
@@ -687,11 +713,17 @@ impl Supervisor {
 /// file description and closes them only at exec. Only in that case is the
 /// lock tried again, for at most `OWN_COPY_WAIT`; a lock another process
 /// holds fails at once, naming it.
-fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, String> {
+fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, StartFailure> {
     let deadline = std::time::Instant::now() + OWN_COPY_WAIT;
     loop {
         match SessionLock::try_acquire(path) {
             Ok(lock) => return Ok(lock),
+            Err(e @ (LockError::Symlink { .. } | LockError::NotRegular { .. })) => {
+                return Err(StartFailure {
+                    reason: e.to_string(),
+                    retry: false,
+                });
+            }
             Err(e) => {
                 let holders = proc::flock_holders(path);
                 let only_ours = !holders.is_empty() && holders.iter().all(|&p| p == me);
@@ -703,7 +735,8 @@ fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, 
                     e.to_string()
                 } else {
                     format!("session file locked by pid {holders:?}")
-                });
+                }
+                .into());
             }
         }
     }
@@ -743,7 +776,7 @@ mod tests {
         let me = std::process::id() as i32;
         let held = SessionLock::try_acquire(&path).unwrap();
         let started = std::time::Instant::now();
-        let err = acquire_session_lock(&path, me).err().unwrap();
+        let err = acquire_session_lock(&path, me).err().unwrap().reason;
         assert!(started.elapsed() >= OWN_COPY_WAIT, "not retried");
         assert!(err.contains(&me.to_string()), "{err}");
         drop(held);
@@ -768,7 +801,8 @@ mod tests {
         }
         let err = acquire_session_lock(&path, std::process::id() as i32)
             .err()
-            .unwrap();
+            .unwrap()
+            .reason;
         assert!(err.contains(&pid.to_string()), "{err}");
         let _ = holder.kill();
         let _ = holder.wait();

@@ -53,6 +53,9 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                 })?),
                 None => None,
             };
+            if let Some(Err(e)) = secret.as_deref().map(crate::redact::check_secret) {
+                return Err(Failure::usage(format!("{e} (see --secret-env)")));
+            }
             let store = open_store(globals)?;
             store
                 .add_account(&AccountRow {

@@ -12,6 +12,16 @@ struct Check {
     what: String,
 }
 
+/// A finding that is not a failure (doctor still exits 0) but needs the
+/// operator's attention.
+fn warnings() -> Vec<String> {
+    let mut out = Vec::new();
+    if crate::proc::running_as_root() {
+        out.push(format!("running as root: {}", crate::proc::ROOT_WARNING));
+    }
+    out
+}
+
 pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
     let mut checks = Vec::new();
     let config = match globals.config() {
@@ -117,6 +127,9 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
     println!("steward {}", env!("CARGO_PKG_VERSION"));
     for c in &checks {
         println!("{} {}", if c.ok { "ok  " } else { "FAIL" }, c.what);
+    }
+    for w in warnings() {
+        println!("WARN {w}");
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed > 0 {

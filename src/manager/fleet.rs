@@ -29,6 +29,9 @@ pub(super) struct Fleet {
     self_exe: PathBuf,
     /// Variables every worker gets beside its own (aria2's RPC coordinates).
     shared_env: Vec<(String, String)>,
+    /// Secrets that are not an account's (aria2's RPC secret), kept in the
+    /// mask whatever the accounts.
+    fixed_secrets: Vec<String>,
     members: BTreeMap<String, Member>,
     /// Where removals run, so the manager's end waits for them (and their record).
     actions: TaskTracker,
@@ -49,6 +52,7 @@ impl Fleet {
         data_dir: DataDir,
         self_exe: PathBuf,
         shared_env: Vec<(String, String)>,
+        fixed_secrets: Vec<String>,
         actions: TaskTracker,
     ) -> Self {
         Fleet {
@@ -57,6 +61,7 @@ impl Fleet {
             data_dir,
             self_exe,
             shared_env,
+            fixed_secrets,
             members: BTreeMap::new(),
             actions,
         }
@@ -67,6 +72,17 @@ impl Fleet {
         let mut changes = Changes::default();
         let wanted: BTreeMap<String, AccountRow> =
             rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+        // Before any worker of a new or changed account starts: its first
+        // line is masked already. A removed account's secret stays masked
+        // while its worker may still print (until the next reconcile).
+        let mut secrets: Vec<&str> = self.fixed_secrets.iter().map(String::as_str).collect();
+        secrets.extend(wanted.values().filter_map(|r| r.secret.as_deref()));
+        secrets.extend(
+            self.members
+                .values()
+                .filter_map(|m| m.row.secret.as_deref()),
+        );
+        self.ctx.mask.set(secrets);
         let gone: Vec<String> = self
             .members
             .keys()

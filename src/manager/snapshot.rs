@@ -40,6 +40,9 @@ pub struct Instance {
     /// True when this snapshot comes from a running manager; false when
     /// `status` read the store of a stopped instance.
     pub live: bool,
+    /// steward runs with euid 0: its workers and aria2c do too.
+    #[serde(default)]
+    pub as_root: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

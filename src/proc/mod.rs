@@ -78,3 +78,11 @@ pub use signal::{
 };
 pub use stat::{Stat, cmdline, environ_var, parse_stat, read_stat};
 pub use terminate::{Ended, KILL_GRACE, Step, Target, Termination};
+
+/// What steward says wherever it tells an operator that it runs as root.
+pub const ROOT_WARNING: &str = "workers and aria2c run as root; run steward as a dedicated user";
+
+/// Whether this process runs with euid 0 (so every worker and aria2c do).
+pub fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}

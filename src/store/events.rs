@@ -32,7 +32,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
 }
 
 impl Store {
-    /// Appends an event stamped now; returns its id.
+    /// Appends an event stamped now, with every secret in force masked out
+    /// of its text; returns its id.
     pub fn record_event(
         &self,
         kind: &str,
@@ -40,10 +41,17 @@ impl Store {
         detail: &str,
         result: &str,
     ) -> Result<i64, StoreError> {
+        let mask = self.mask.current();
         self.conn
             .execute(
                 "INSERT INTO events (at_ms, kind, subject, detail, result) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![now_ms(), kind, subject, detail, result],
+                params![
+                    now_ms(),
+                    kind,
+                    mask.mask(subject),
+                    mask.mask(detail),
+                    mask.mask(result)
+                ],
             )
             .ctx(&self.path)?;
         Ok(self.conn.last_insert_rowid())

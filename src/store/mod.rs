@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
+use crate::redact::SecretMask;
+
 pub use accounts::AccountRow;
 pub use events::EventRow;
 pub use temp::{TempKind, TempRow};
@@ -138,6 +140,8 @@ pub fn now_ms() -> i64 {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Secrets masked out of every event's text (none until a manager sets it).
+    mask: SecretMask,
 }
 
 impl std::fmt::Debug for Store {
@@ -222,6 +226,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            mask: SecretMask::default(),
         })
     }
 
@@ -252,7 +257,14 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            mask: SecretMask::default(),
         })
+    }
+
+    /// Masks the secrets in force (shared, so later changes apply) out of
+    /// every event recorded from now on.
+    pub fn set_mask(&mut self, mask: SecretMask) {
+        self.mask = mask;
     }
 
     /// The database file this store was opened from.

@@ -292,6 +292,26 @@ fn events_and_meta() {
 }
 
 #[test]
+fn events_never_hold_a_secret_in_force() {
+    let (_d, path) = tmp();
+    let mut s = Store::open(&path).unwrap();
+    let mask = crate::redact::SecretMask::default();
+    s.set_mask(mask.clone());
+    // Set after the store took the mask: the shared set is what counts.
+    mask.set(["hunter2-very-secret"]);
+    s.record_event(
+        "worker.leftover",
+        "alice hunter2-very-secret",
+        "argv: worker --token=hunter2-very-secret",
+        "stopped",
+    )
+    .unwrap();
+    let ev = &s.recent_events(1).unwrap()[0];
+    assert_eq!(ev.subject, "alice ***");
+    assert_eq!(ev.detail, "argv: worker --token=***");
+}
+
+#[test]
 fn clear_workers_forgets_only_the_named_processes_in_one_go() {
     let (_d, path) = tmp();
     let s = Store::open(&path).unwrap();

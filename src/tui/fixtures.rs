@@ -16,6 +16,7 @@ fn instance() -> Instance {
         started_ms: NOW_MS - 42 * MINUTE - 5_000,
         version: "0.1.0".into(),
         live: true,
+        as_root: false,
     }
 }
 

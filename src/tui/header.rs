@@ -1,5 +1,6 @@
 //! The two header lines: who and where (version, pid, uptime at minute
-//! granularity, data dir), then the counts and a warning about an unclean previous run.
+//! granularity, data dir), then the counts, and warnings about an unclean
+//! previous run or running as root.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -34,6 +35,12 @@ pub fn render(frame: &mut Frame, area: Rect, snapshot: &Snapshot, now_ms: i64, t
             first.push(Span::styled(" · ⚠ last run was forced", theme.warn()));
         }
         Some(LastShutdown::Clean) | None => {}
+    }
+    if instance.as_root {
+        first.push(Span::styled(
+            format!(" · ⚠ {}", crate::proc::ROOT_WARNING),
+            theme.warn(),
+        ));
     }
     first.push(Span::raw(format!(" · {}", instance.data_dir.display())));
 

@@ -697,3 +697,18 @@ fn a_long_list_shows_the_page_that_ends_at_the_selection() {
     assert!(!text.contains("acct-0008") && !text.contains("acct-0041"));
     assert!(text.contains("Accounts (1000)"), "{text}");
 }
+
+#[test]
+fn the_header_warns_when_steward_runs_as_root() {
+    let mut snapshot = fixtures::busy_snapshot();
+    let app = app_after(&[], &snapshot);
+    let text = render(&app, &snapshot, (200, 24)).backend().to_string();
+    assert!(!text.contains("root"), "{text}");
+    snapshot.instance.as_root = true;
+    let text = render(&app, &snapshot, (200, 24)).backend().to_string();
+    let header = text.lines().next().unwrap_or("");
+    assert!(
+        header.contains("⚠ workers and aria2c run as root; run steward as a dedicated user"),
+        "{header}"
+    );
+}
