@@ -83,15 +83,23 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                 return Ok(());
             }
             let session = globals.data_dir.session_file(&id);
-            let _hold = match SessionLock::try_acquire(&session) {
+            // Held while the file moves: no worker of a steward starting
+            // meanwhile can take the account. The lock file itself stays.
+            let _hold = match SessionLock::try_acquire(&globals.data_dir.session_lock_file(&id)) {
                 Ok(lock) => lock,
                 Err(_) => {
-                    let holders = proc::flock_holders(&session);
+                    let holders = proc::flock_holders(&globals.data_dir.session_lock_file(&id));
                     return Err(Failure::runtime(format!(
-                        "session file of {id} is locked by pid {holders:?} (start steward to stop leftover workers, or stop that process)"
+                        "the session lock of {id} is held by pid {holders:?} (start steward to stop leftover workers, or stop that process)"
                     )));
                 }
             };
+            let users = crate::lock::session_users(&session);
+            if !users.is_empty() {
+                return Err(Failure::runtime(format!(
+                    "session file of {id} is open in pid {users:?} (stop that process first)"
+                )));
+            }
             let moved = trash::move_to_trash(&globals.data_dir, &session)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             store.remove_account(&id).map_err(store_failure)?;

@@ -128,7 +128,11 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
     for c in &checks {
         println!("{} {}", if c.ok { "ok  " } else { "FAIL" }, c.what);
     }
-    for w in warnings() {
+    let mut warns = warnings();
+    if matches!(lock_state(globals), Ok(LockState::Free)) {
+        warns.extend(super::status::leftover_workers(&globals.data_dir));
+    }
+    for w in warns {
         println!("WARN {w}");
     }
     let failed = checks.iter().filter(|c| !c.ok).count();

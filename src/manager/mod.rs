@@ -6,6 +6,7 @@ mod control;
 mod download_tasks;
 mod fleet;
 mod leftovers;
+mod migrate;
 mod publish;
 mod run_record;
 pub mod snapshot;
