@@ -139,6 +139,12 @@ pub fn move_to_trash(data_dir: &DataDir, path: &Path) -> Result<Option<PathBuf>,
                 }
                 Err(rustix::io::Errno::NOENT) => {}
                 Err(rustix::io::Errno::EXIST) if first.is_none() => break,
+                // A name taken since the check above, by a move racing this
+                // one: the companion stays where it was, said in the log.
+                Err(rustix::io::Errno::EXIST) => tracing::warn!(
+                    file = %from.to_string_lossy(),
+                    "a session companion stays in place: its trash name was taken"
+                ),
                 Err(e) => return Err(io_err(e.into())),
             }
         }

@@ -112,12 +112,9 @@ fn the_pyrogram_example_opens_its_session_uses_tmpdir_and_stops_on_sigterm() {
         "pyrogram session alice.session open, dc 2",
         |dir| {
             assert!(is_sqlite(&dir.session_file("alice")));
-            let log = logs(dir);
-            let tmp = dir.path().join("tmp");
-            assert!(
-                log.contains(&format!("scratch file in {}", tmp.display())),
-                "TMPDIR is not steward's: {log}"
-            );
+            let want = format!("scratch file in {}", dir.path().join("tmp").display());
+            wait_for(LIMIT, || logs(dir).contains(&want).then_some(()))
+                .unwrap_or_else(|| panic!("TMPDIR is not steward's: {}", logs(dir)));
         },
     );
 }
