@@ -67,7 +67,7 @@ pub enum Cmd {
     },
     /// Check the setup: data dir, lock, store, worker command, aria2c
     Doctor,
-    /// Ask the running instance to shut down and follow its progress
+    /// Ask the running instance to shut down gracefully (never forces, however often) and follow its progress
     Stop {
         /// Skip the graceful waits: SIGKILL every worker now
         #[arg(long)]

@@ -316,7 +316,7 @@ struct Control {
     instance: Instance,
     last_shutdown: Option<LastShutdown>,
     data_version: i64,
-    /// Cancelled by a second shutdown request: every remaining wait ends now.
+    /// Cancelled by a shutdown request with force: every remaining wait ends now.
     plan_force: CancellationToken,
     kill_workers: CancellationToken,
     /// Collects stopped workers' dirs and records once the plan runs.
@@ -479,14 +479,15 @@ impl Control {
     /// Executes one command; returns the shutdown plan's task if it started one.
     fn handle(&mut self, cmd: Command, shutting_down: bool) -> Option<JoinHandle<ShutdownView>> {
         if shutting_down {
-            if let Command::Shutdown { .. } = cmd {
-                info!("second shutdown request: forcing");
-                self.plan_force.cancel();
-                if let Some(p) = &self.progress {
-                    p.mark_forced();
+            if let Command::Shutdown { force } = cmd {
+                // Only an explicit force escalates: a repeated graceful request
+                // (two `steward stop`s) must never kill a worker mid-save.
+                if force {
+                    info!("shutdown request with force: forcing");
+                    self.force_shutdown();
+                } else {
+                    info!("graceful shutdown request while shutting down: already under way");
                 }
-                self.publisher
-                    .notice(NoticeLevel::Warn, "forcing shutdown: SIGKILL now");
             } else if cmd.starts_work() {
                 self.publisher.notice(
                     NoticeLevel::Error,
@@ -497,10 +498,11 @@ impl Control {
         }
         match cmd {
             Command::Shutdown { force } => {
+                let plan = self.begin_shutdown();
                 if force {
-                    self.plan_force.cancel();
+                    self.force_shutdown();
                 }
-                return Some(self.begin_shutdown());
+                return Some(plan);
             }
             Command::AddAccount {
                 id,
@@ -786,6 +788,15 @@ impl Control {
     fn sample(&mut self) -> bool {
         let live = self.fleet.live_workers();
         self.usage.sample(&live, tokio::time::Instant::now())
+    }
+
+    fn force_shutdown(&mut self) {
+        self.plan_force.cancel();
+        if let Some(p) = &self.progress {
+            p.mark_forced();
+        }
+        self.publisher
+            .notice(NoticeLevel::Warn, "forcing shutdown: SIGKILL now");
     }
 
     fn begin_shutdown(&mut self) -> JoinHandle<ShutdownView> {

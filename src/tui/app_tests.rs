@@ -66,6 +66,26 @@ fn quit_during_a_shutdown_the_manager_began_forces() {
 }
 
 #[test]
+fn steward_stops_graceful_request_is_sent_once_and_never_escalates() {
+    let idle = fixtures::idle_snapshot();
+    let mut app = app();
+    assert_eq!(
+        app.stop_requested(false, &idle),
+        vec![Command::Shutdown { force: false }]
+    );
+    assert!(app.stop_requested(false, &idle).is_empty());
+    assert_eq!(app.shutdown, ShutdownAsked::Gracefully);
+    let mut app = self::app();
+    let shutting_down = fixtures::shutting_down_snapshot();
+    assert!(app.stop_requested(false, &shutting_down).is_empty());
+    assert_eq!(
+        app.stop_requested(true, &shutting_down),
+        vec![Command::Shutdown { force: true }]
+    );
+    assert_eq!(app.shutdown, ShutdownAsked::Forcefully);
+}
+
+#[test]
 fn panes_switch_by_tab_shift_tab_and_digit() {
     let snapshot = fixtures::idle_snapshot();
     let mut app = app();
