@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::status::store_failure;
 use super::{Failure, Globals};
 use crate::store::Store;
-use crate::time::{human, human_bytes, now_ms};
+use crate::time::{human_between, human_bytes, now_ms};
 
 /// One trash entry.
 #[derive(Debug, Clone, Serialize)]
@@ -65,7 +65,7 @@ fn entries(trash: &Path, keep_ms: i64) -> Vec<TrashEntry> {
                 account,
                 trashed_ms,
                 bytes,
-                expires_ms: trashed_ms.map(|t| t + keep_ms),
+                expires_ms: trashed_ms.map(|t| t.saturating_add(keep_ms)),
             }
         })
         .collect();
@@ -75,7 +75,7 @@ fn entries(trash: &Path, keep_ms: i64) -> Vec<TrashEntry> {
 
 pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
     let config = globals.config()?;
-    let keep_ms = config.trash.keep.as_millis() as i64;
+    let keep_ms = crate::time::ms(config.trash.keep);
     let list = entries(&globals.data_dir.trash_dir(), keep_ms);
     if json {
         let text = serde_json::to_string(&list)
@@ -91,14 +91,11 @@ pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
     let w = list.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);
     println!("{:<w$}  {:>9}  {:<10}  EXPIRES", "NAME", "SIZE", "TRASHED");
     for e in list {
-        let ago = |t: i64| human(std::time::Duration::from_millis((now - t).max(0) as u64));
+        let ago = |t: i64| human_between(t, now);
         let trashed = e.trashed_ms.map(|t| format!("{} ago", ago(t)));
         let expires = match e.expires_ms {
             Some(t) if t <= now => "expired (next sweep deletes it)".to_owned(),
-            Some(t) => format!(
-                "in {}",
-                human(std::time::Duration::from_millis((t - now) as u64))
-            ),
+            Some(t) => format!("in {}", human_between(now, t)),
             None => "-".to_owned(),
         };
         println!(

@@ -347,8 +347,8 @@ fn judge_untracked(scope: &SweepScope, path: &Path, root_dev: u64, now: i64) -> 
         });
     }
     let m = fsops::measure(path, Some(root_dev)).ok()?;
-    let age = now - m.newest_ms;
-    if age < scope.max_age.as_millis() as i64 {
+    let age = now.saturating_sub(m.newest_ms);
+    if age < crate::time::ms(scope.max_age) {
         return None;
     }
     let what = if fsops::is_symlink(&st) {
@@ -476,7 +476,7 @@ pub(super) fn stale_lock_reason(path: &Path, now: i64) -> Option<String> {
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
         return None;
     }
-    if now - fsops::mtime_ms(&st) < LOCK_FILE_MIN_AGE.as_millis() as i64 {
+    if now.saturating_sub(fsops::mtime_ms(&st)) < crate::time::ms(LOCK_FILE_MIN_AGE) {
         return None;
     }
     if fsops::flock_held(path) {
@@ -512,13 +512,13 @@ fn scan_trash(scope: &SweepScope, now: i64, b: &mut Builder) {
     let Ok(read) = std::fs::read_dir(scope.data_dir.trash_dir()) else {
         return;
     };
-    let keep = scope.trash_keep.as_millis() as i64;
+    let keep = crate::time::ms(scope.trash_keep);
     for entry in read.flatten() {
         let path = entry.path();
         let Some(at) = trashed_at(&path) else {
             continue;
         };
-        let age = now - at;
+        let age = now.saturating_sub(at);
         if age <= keep {
             continue;
         }

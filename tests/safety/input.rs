@@ -118,3 +118,64 @@ fn stop_force_forces_at_once() {
     assert_eq!(after["last_shutdown"], "forced");
     assert!(worker_pids(dir.path(), "stubborn").is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Item 4: input that is accepted must be sane
+
+/// The one-line error of a command that must refuse its input with exit 2.
+fn refused(out: &std::process::Output) -> String {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout: {}\nstderr: {err}",
+        stdout(out)
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("steward: "), "{err}");
+    err
+}
+
+#[test]
+fn an_overflowing_duration_is_a_config_error_and_the_fresh_trash_survives() {
+    let dir = TestDir::new();
+    // The reported case: a session file trashed a moment ago, keep "forever".
+    let trash = dir.path().join("trash");
+    std::fs::create_dir_all(&trash).unwrap();
+    let trashed = trash.join(format!("bob.session.{}", steward::time::now_ms()));
+    std::fs::write(&trashed, "session").unwrap();
+    for (table, key) in [("trash", "keep"), ("temp", "max_age")] {
+        dir.write_config(&format!("[{table}]\n{key} = \"10000000000000000s\"\n"));
+        let err = refused(&dir.run(&["sweep"]));
+        assert!(
+            err.contains(&format!("for key \"{key}\" in [{table}]"))
+                && err.contains("maximum 36500d"),
+            "{err}"
+        );
+        assert!(trashed.exists(), "the sweep deleted a fresh trash entry");
+    }
+    dir.write_config("[shutdown]\nforce_after = \"10000000000000000s\"\n");
+    // (Any command that reads the config; one that ends on old code too.)
+    let err = refused(&dir.run(&["sweep", "--dry-run"]));
+    assert!(
+        err.contains("for key \"force_after\" in [shutdown]") && err.contains("maximum 1d"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_nul_or_equals_in_worker_env_is_a_config_error() {
+    let dir = TestDir::new();
+    for (env, what) in [
+        ("{ A = \"x\\u0000y\" }", "NUL byte in the value"),
+        ("{ \"A\\u0000B\" = \"x\" }", "NUL byte in the variable name"),
+        ("{ \"A=B\" = \"x\" }", "'=' in the variable name"),
+    ] {
+        dir.write_config(&format!("[worker]\nenv = {env}\n"));
+        let err = refused(&dir.run(&["sweep", "--dry-run"]));
+        assert!(
+            err.contains(what) && err.contains("for key \"env\" in [worker]"),
+            "{err}"
+        );
+    }
+}
