@@ -15,6 +15,8 @@ pub(super) fn store_failure(e: StoreError) -> Failure {
         | StoreError::Foreign { .. }
         | StoreError::TooNew { .. }
         | StoreError::TooOld { .. }
+        | StoreError::Empty { .. }
+        | StoreError::Unreadable { .. }
         | StoreError::AccountExists(_) => Failure::usage(e.to_string()),
         other => Failure::runtime(other.to_string()),
     }
