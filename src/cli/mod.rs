@@ -10,6 +10,7 @@ mod run;
 mod status;
 mod stop;
 mod sweep;
+mod text;
 mod trash;
 
 use std::path::PathBuf;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::status::lock_state;
-use super::{Failure, Globals};
+use super::{Failure, Globals, text};
 use crate::lock::LockState;
 use crate::manager::{ShutdownView, read_status_file};
 use crate::proc::{self, ProcId, Sig};
@@ -45,12 +45,12 @@ pub(super) fn run(globals: &Globals, force: bool) -> Result<(), Failure> {
     };
     if force {
         send(&target, Sig::Usr2)?;
-        println!("forcing steward pid {pid} to shut down: SIGKILL to every worker now");
+        text::outln!("forcing steward pid {pid} to shut down: SIGKILL to every worker now");
     } else if progress().is_some() {
-        println!("steward pid {pid} is already shutting down; following its progress");
+        text::outln!("steward pid {pid} is already shutting down; following its progress");
     } else {
         send(&target, Sig::Usr1)?;
-        println!("asked steward pid {pid} to shut down");
+        text::outln!("asked steward pid {pid} to shut down");
     }
     let started = Instant::now();
     let mut printed: HashMap<String, String> = HashMap::new();
@@ -76,8 +76,8 @@ pub(super) fn run(globals: &Globals, force: bool) -> Result<(), Failure> {
         std::thread::sleep(POLL);
     }
     match last {
-        Some(view) => println!("{}", super::run::summary(&view)),
-        None => println!("steward: pid {pid} has exited"),
+        Some(view) => text::outln!("{}", super::run::summary(&view)),
+        None => text::outln!("steward: pid {pid} has exited"),
     }
     Ok(())
 }
@@ -118,9 +118,9 @@ fn print_changes(view: &ShutdownView, printed: &mut HashMap<String, String>) {
             .collect();
         let key = format!("{line}|{}", waiting.len());
         if printed.get(&phase.name) != Some(&key) {
-            println!("{line}");
+            text::outln!("{line}");
             if !waiting.is_empty() {
-                println!("  waiting for {}", waiting.join(", "));
+                text::outln!("  waiting for {}", waiting.join(", "));
             }
             printed.insert(phase.name.clone(), key);
         }

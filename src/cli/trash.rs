@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::status::store_failure;
-use super::{Failure, Globals};
+use super::{Failure, Globals, text};
 use crate::store::Store;
 use crate::time::{human_between, human_bytes, now_ms};
 
@@ -84,27 +84,31 @@ pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     if list.is_empty() {
-        println!("trash is empty");
+        text::outln!("trash is empty");
         return Ok(());
     }
     let now = now_ms();
-    let w = list.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);
-    println!("{:<w$}  {:>9}  {:<10}  EXPIRES", "NAME", "SIZE", "TRASHED");
-    for e in list {
-        let ago = |t: i64| human_between(t, now);
-        let trashed = e.trashed_ms.map(|t| format!("{} ago", ago(t)));
-        let expires = match e.expires_ms {
-            Some(t) if t <= now => "expired (next sweep deletes it)".to_owned(),
-            Some(t) => format!("in {}", human_between(now, t)),
-            None => "-".to_owned(),
-        };
-        println!(
-            "{:<w$}  {:>9}  {:<10}  {expires}",
-            e.name,
-            human_bytes(e.bytes),
-            trashed.unwrap_or_else(|| "-".into())
-        );
-    }
+    let rows: Vec<Vec<String>> = list
+        .into_iter()
+        .map(|e| {
+            let trashed = e
+                .trashed_ms
+                .map(|t| format!("{} ago", human_between(t, now)));
+            let expires = match e.expires_ms {
+                Some(t) if t <= now => "expired (next sweep deletes it)".to_owned(),
+                Some(t) => format!("in {}", human_between(now, t)),
+                None => "-".to_owned(),
+            };
+            vec![
+                e.name,
+                format!("{:>9}", human_bytes(e.bytes)),
+                trashed.unwrap_or_else(|| "-".into()),
+                expires,
+            ]
+        })
+        .collect();
+    let header = ["NAME", "     SIZE", "TRASHED", "EXPIRES"];
+    text::print(&text::table(&header, &rows));
     Ok(())
 }
 
@@ -182,7 +186,7 @@ pub(super) fn restore(globals: &Globals, name: &str) -> Result<(), Failure> {
             "ok",
         );
     }
-    println!("restored {} to {}", entry.name, to.display());
+    text::outln!("restored {} to {}", entry.name, to.display());
     Ok(())
 }
 

@@ -514,6 +514,13 @@ impl Control {
                     self.publisher.notice(NoticeLevel::Error, e.to_string());
                     return None;
                 }
+                if let Some(e) = name
+                    .as_deref()
+                    .and_then(|n| crate::accounts::id::validate_name(n).err())
+                {
+                    self.publisher.notice(NoticeLevel::Error, e.to_string());
+                    return None;
+                }
                 let row = AccountRow {
                     name: name.unwrap_or_else(|| id.clone()),
                     id: id.clone(),

@@ -179,3 +179,193 @@ fn a_nul_or_equals_in_worker_env_is_a_config_error() {
         );
     }
 }
+
+/// An account row written straight into the store, as an older steward (or
+/// another tool) could have left it.
+fn add_row(dir: &TestDir, id: &str, name: &str) {
+    let store = open_store(dir);
+    store
+        .add_account(&steward::store::AccountRow {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            enabled: false,
+            secret: None,
+            created_ms: 0,
+        })
+        .unwrap();
+}
+
+#[test]
+fn long_or_control_character_names_are_refused_at_account_add() {
+    let dir = TestDir::new();
+    let long = "n".repeat(70_000);
+    let err = refused(&dir.run(&["account", "add", "big", "--name", &long]));
+    assert!(err.contains("at most 200"), "{err}");
+    let err = refused(&dir.run(&["account", "add", "esc", "--name", "x\u{1b}[2Jy"]));
+    assert!(
+        err.contains("control character") && !err.contains('\u{1b}'),
+        "{err}"
+    );
+    // Nothing was added.
+    let out = dir.run(&["account", "list", "--json"]);
+    assert_eq!(stdout(&out).trim(), "[]", "{}", stderr(&out));
+    let ok = dir.run(&["account", "add", "fine", "--name", &"é".repeat(200)]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+}
+
+#[test]
+fn a_huge_name_from_before_prints_truncated_and_never_panics() {
+    let dir = TestDir::new();
+    add_row(&dir, "big", &"n".repeat(70_000));
+    for args in [&["status"][..], &["account", "list"]] {
+        let out = dir.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let row = text.lines().find(|l| l.starts_with("big")).expect("row");
+        assert!(
+            row.contains('…') && row.chars().count() < 400,
+            "{args:?}: {} chars",
+            row.chars().count()
+        );
+    }
+}
+
+/// Plants escape sequences in every kind of outside text the CLI prints:
+/// an account name, a trash entry's name, a sweepable session file's name, the
+/// worker command (doctor). No ESC, CSI or BEL byte may reach the terminal.
+#[test]
+fn no_control_character_from_outside_reaches_the_terminal() {
+    let dir = TestDir::new();
+    let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m";
+    add_row(&dir, "acct", &format!("name{evil}"));
+    let trash = dir.path().join("trash");
+    std::fs::create_dir_all(&trash).unwrap();
+    std::fs::write(trash.join(format!("x{evil}.session.1700000000000")), "s").unwrap();
+    let sessions = dir.path().join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    std::fs::write(sessions.join(format!("ghost{evil}.session")), "s").unwrap();
+    // (JSON's string escapes are TOML's for these characters.)
+    let command = serde_json::to_string(&format!("/nonexistent/{evil}")).unwrap();
+    dir.write_config(&format!("[worker]\ncommand = [{command}]\n"));
+    let commands: [&[&str]; 5] = [
+        &["status"],
+        &["account", "list"],
+        &["trash", "list"],
+        &["sweep", "--dry-run"],
+        &["doctor"],
+    ];
+    for args in commands {
+        let out = dir.run(args);
+        assert!(
+            out.status.code().is_some(),
+            "{args:?} died: {}",
+            stderr(&out)
+        );
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+                "{args:?} {stream} has raw control characters: {text:?}"
+            );
+        }
+        assert!(
+            stdout(&out).contains("\\u{1b}") || stderr(&out).contains("\\u{1b}"),
+            "{args:?} hid the outside text instead of escaping it: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn a_non_utf8_secret_env_says_so() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TestDir::new();
+    let out = dir
+        .cmd(&["account", "add", "bob", "--secret-env", "BOB_SECRET"])
+        .env("BOB_SECRET", std::ffi::OsStr::from_bytes(b"hunter\xff2"))
+        .output()
+        .unwrap();
+    let err = refused(&out);
+    assert!(err.contains("BOB_SECRET is not valid UTF-8"), "{err}");
+    assert!(!err.contains("not set") && !err.contains("hunter"), "{err}");
+    let out = dir.run(&["account", "add", "bob", "--secret-env", "UNSET_SECRET_VAR"]);
+    assert!(refused(&out).contains("UNSET_SECRET_VAR is not set"));
+}
+
+#[test]
+fn the_dashboard_without_a_terminal_starts_nothing() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    assert_eq!(dir.run(&["account", "add", "alice"]).status.code(), Some(0));
+    let out = dir
+        .cmd(&["run"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = refused(&out);
+    assert!(
+        err.contains("no terminal: use `steward run --headless`"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "{:?}", stdout(&out));
+    assert!(!stderr(&out).contains('\u{1b}'));
+    // Nothing started: no worker ran, no log, no status file.
+    assert!(!dir.path().join("status.json").exists());
+    assert!(!dir.path().join("logs").exists());
+    assert!(worker_pids(dir.path(), "alice").is_empty());
+}
+
+#[test]
+fn an_empty_store_next_to_session_files_is_refused() {
+    let dir = TestDir::new();
+    let session = dir.session_file("alice");
+    std::fs::create_dir_all(session.parent().unwrap()).unwrap();
+    std::fs::write(&session, "precious").unwrap();
+    std::fs::write(dir.path().join("steward.db"), "").unwrap();
+    let commands: [&[&str]; 4] = [
+        &["sweep"],
+        &["account", "list"],
+        &["status"],
+        &["run", "--headless"],
+    ];
+    for args in commands {
+        let err = refused(&dir.run(args));
+        assert!(
+            err.contains("steward.db is empty (0 bytes)"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&session).unwrap(), "precious");
+    assert_eq!(
+        std::fs::metadata(dir.path().join("steward.db"))
+            .unwrap()
+            .len(),
+        0
+    );
+    // In a data dir with nothing else, an empty file is a fresh store.
+    let fresh = TestDir::new();
+    std::fs::write(fresh.path().join("steward.db"), "").unwrap();
+    let out = fresh.run(&["account", "add", "bob"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn account_rm_without_a_session_file_trashes_nothing() {
+    let dir = TestDir::new();
+    assert_eq!(
+        dir.run(&["account", "add", "alice", "--disabled"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(!dir.session_file("alice").exists());
+    let out = dir.run(&["account", "rm", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no session file"), "{}", stdout(&out));
+    assert!(!dir.session_file("alice").exists());
+    let trash = dir.path().join("trash");
+    let entries = std::fs::read_dir(&trash).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(entries, 0, "something was trashed");
+}
