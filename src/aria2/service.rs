@@ -348,8 +348,8 @@ impl Supervisor {
             self.failures,
             self.config.restart_backoff_max,
         );
-        let until = tokio::time::Instant::now() + delay;
-        let until_ms = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let until = crate::time::Later::later(tokio::time::Instant::now(), delay);
+        let until_ms = crate::time::ms_after(now_ms(), delay);
         tracing::info!("aria2: restarting in {delay:?} ({reason})");
         self.set_state(Aria2State::Restarting { until_ms, reason });
         loop {

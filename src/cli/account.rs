@@ -3,8 +3,8 @@
 //! instance running, removal trashes the session file here.
 
 use super::status::{lock_state, store_failure};
-use super::{AccountCmd, Failure, Globals};
-use crate::accounts::id::validate;
+use super::{AccountCmd, Failure, Globals, text};
+use crate::accounts::id::{validate, validate_name};
 use crate::lock::{LockState, SessionLock};
 use crate::proc;
 use crate::store::{AccountRow, Store};
@@ -26,6 +26,20 @@ fn checked_id(id: &str) -> Result<(), Failure> {
     validate(id).map_err(|e| Failure::usage(e.to_string()))
 }
 
+/// The secret in `var`. Its value is never echoed, not even in an error.
+fn secret_from_env(var: &str) -> Result<String, Failure> {
+    let shown = text::escape(var);
+    match std::env::var(var) {
+        Ok(secret) => Ok(secret),
+        Err(std::env::VarError::NotPresent) => Err(Failure::usage(format!(
+            "environment variable {shown} is not set (export it, or drop --secret-env)"
+        ))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Failure::usage(format!(
+            "environment variable {shown} is not valid UTF-8 (secrets are stored as text: re-export it as UTF-8)"
+        ))),
+    }
+}
+
 fn running_note(globals: &Globals) -> String {
     match lock_state(globals) {
         Ok(LockState::HeldBy(Some(pid))) => {
@@ -45,12 +59,11 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
             disabled,
         } => {
             checked_id(&id)?;
+            if let Some(name) = &name {
+                validate_name(name).map_err(|e| Failure::usage(e.to_string()))?;
+            }
             let secret = match secret_env {
-                Some(var) => Some(std::env::var(&var).map_err(|_| {
-                    Failure::usage(format!(
-                        "environment variable {var} is not set (export it, or drop --secret-env)"
-                    ))
-                })?),
+                Some(var) => Some(secret_from_env(&var)?),
                 None => None,
             };
             if let Some(Err(e)) = secret.as_deref().map(crate::redact::check_secret) {
@@ -66,7 +79,7 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                     created_ms: now_ms(),
                 })
                 .map_err(store_failure)?;
-            println!("account {id} added{}", running_note(globals));
+            text::outln!("account {id} added{}", running_note(globals));
         }
         AccountCmd::Rm { id } => {
             checked_id(&id)?;
@@ -79,10 +92,20 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
             if matches!(lock_state(globals)?, LockState::HeldBy(_)) {
                 // The running instance stops the worker, then trashes the file.
                 store.remove_account(&id).map_err(store_failure)?;
-                println!("account {id} removed{}", running_note(globals));
+                text::outln!("account {id} removed{}", running_note(globals));
                 return Ok(());
             }
             let session = globals.data_dir.session_file(&id);
+            // Locking creates the file: with none there, there is nothing to
+            // hold or trash (no instance runs, so no worker can be making one).
+            let missing = std::fs::symlink_metadata(&session)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+            if missing {
+                store.remove_account(&id).map_err(store_failure)?;
+                let _ = store.record_event("account.remove", &id, "no session file", "ok");
+                text::outln!("account {id} removed; no session file");
+                return Ok(());
+            }
             let _hold = match SessionLock::try_acquire(&session) {
                 Ok(lock) => lock,
                 Err(_) => {
@@ -100,7 +123,7 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                 None => "no session file".to_string(),
             };
             let _ = store.record_event("account.remove", &id, &detail, "ok");
-            println!("account {id} removed; {detail}");
+            text::outln!("account {id} removed; {detail}");
         }
         AccountCmd::Enable { id } => set_enabled(globals, &id, true)?,
         AccountCmd::Disable { id } => set_enabled(globals, &id, false)?,
@@ -129,23 +152,23 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else if rows.is_empty() {
-                println!("no accounts (add one: steward account add ID)");
+                text::outln!("no accounts (add one: steward account add ID)");
             } else {
-                let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(7);
-                println!("{:<w$}  ENABLED  SECRET           NAME", "ACCOUNT");
-                for r in rows {
-                    let secret = match &r.secret {
-                        Some(s) => format!("•••• ({} chars)", s.chars().count()),
-                        None => "none".to_string(),
-                    };
-                    println!(
-                        "{:<w$}  {:<7}  {:<15}  {}",
-                        r.id,
-                        if r.enabled { "yes" } else { "no" },
-                        secret,
-                        r.name
-                    );
-                }
+                let rows: Vec<Vec<String>> = rows
+                    .into_iter()
+                    .map(|r| {
+                        let secret = match &r.secret {
+                            Some(s) => format!("•••• ({} chars)", s.chars().count()),
+                            None => "none".to_string(),
+                        };
+                        let enabled = if r.enabled { "yes" } else { "no" };
+                        vec![r.id, enabled.to_string(), secret, r.name]
+                    })
+                    .collect();
+                text::print(&text::table(
+                    &["ACCOUNT", "ENABLED", "SECRET", "NAME"],
+                    &rows,
+                ));
             }
         }
     }
@@ -161,6 +184,6 @@ fn set_enabled(globals: &Globals, id: &str, enabled: bool) -> Result<(), Failure
         )));
     }
     let word = if enabled { "enabled" } else { "disabled" };
-    println!("account {id} {word}{}", running_note(globals));
+    text::outln!("account {id} {word}{}", running_note(globals));
     Ok(())
 }

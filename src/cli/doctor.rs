@@ -124,9 +124,9 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
             }
         });
     }
-    println!("steward {}", env!("CARGO_PKG_VERSION"));
+    super::text::outln!("steward {}", env!("CARGO_PKG_VERSION"));
     for c in &checks {
-        println!("{} {}", if c.ok { "ok  " } else { "FAIL" }, c.what);
+        super::text::outln!("{} {}", if c.ok { "ok  " } else { "FAIL" }, c.what);
     }
     for w in warnings() {
         println!("WARN {w}");

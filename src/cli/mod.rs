@@ -10,6 +10,7 @@ mod run;
 mod status;
 mod stop;
 mod sweep;
+mod text;
 mod trash;
 
 use std::path::PathBuf;
@@ -67,7 +68,7 @@ pub enum Cmd {
     },
     /// Check the setup: data dir, lock, store, worker command, aria2c
     Doctor,
-    /// Ask the running instance to shut down and follow its progress
+    /// Ask the running instance to shut down gracefully (never forces, however often) and follow its progress
     Stop {
         /// Skip the graceful waits: SIGKILL every worker now
         #[arg(long)]

@@ -69,16 +69,16 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
     let plan = &report.plan;
     if let Some(pid) = instance {
         let pid = pid.map_or("?".to_owned(), |p| p.to_string());
-        println!("instance pid {pid} is running: what it holds is kept");
+        super::text::outln!("instance pid {pid} is running: what it holds is kept");
     }
     for note in &plan.notes {
-        println!("note: {note}");
+        super::text::outln!("note: {note}");
     }
     if plan.items.is_empty() {
-        println!("nothing to sweep");
+        super::text::outln!("nothing to sweep");
         return;
     }
-    println!(
+    super::text::outln!(
         "sweep plan: {} items, {} to act on, {} to free",
         plan.items.len(),
         plan.actionable(),
@@ -86,7 +86,7 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
     );
     for item in &plan.items {
         let size = item.size.map(human_bytes).unwrap_or_else(|| "-".into());
-        println!(
+        super::text::outln!(
             "  {:<6}  {:<21}  {:>9}  {}  ({})",
             item.action.label(),
             item.kind.label(),
@@ -96,11 +96,11 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
         );
     }
     if report.dry_run {
-        println!("dry run: nothing was changed");
+        super::text::outln!("dry run: nothing was changed");
         return;
     }
     let count = |f: fn(&SweepOutcome) -> bool| report.count(f);
-    println!(
+    super::text::outln!(
         "results: {} done, {} skipped, {} failed, {} freed (as measured by the plan)",
         count(|o| matches!(o, SweepOutcome::Done { .. })),
         count(|o| matches!(o, SweepOutcome::Skipped { .. })),
@@ -115,7 +115,7 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
         if left {
             continue;
         }
-        println!("  {}  {}", r.target, r.outcome.label());
+        super::text::outln!("  {}  {}", r.target, r.outcome.label());
     }
 }
 

@@ -8,4 +8,5 @@ mod common;
 
 mod fs_escape;
 mod in_use;
+mod input;
 mod secrets;
