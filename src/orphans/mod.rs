@@ -205,7 +205,7 @@ impl SweepLock {
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o644)
+            .mode(0o600)
             .open(&path)
             .map_err(io)?;
         // A probe (`flock -n`, a status check) holds the lock for an instant:
