@@ -90,6 +90,11 @@ pub enum LayoutError {
         path: PathBuf,
         target: Option<PathBuf>,
     },
+    #[error("data dir {} is a symlink{}: pass the real path as --data-dir", path.display(), target_text(target))]
+    DataDirSymlink {
+        path: PathBuf,
+        target: Option<PathBuf>,
+    },
     #[error("{} is not a directory ({what}): check it and move it away", path.display())]
     NotADir { path: PathBuf, what: &'static str },
     #[error("{} is owned by uid {uid}, not by steward's user (uid {euid}): something may have been planted in it; check it, or run steward as its owner", path.display())]
@@ -343,9 +348,14 @@ fn forbidden(data_dir: &DataDir) -> Result<(), LayoutError> {
 }
 
 /// The names of the data dir's root that steward makes or reads, given the
-/// configured temp root (whose first component is steward's too).
+/// configured temp root (whose first component is steward's too). Stray
+/// `*.pid` / `*.lock` files are the sweep's to judge (stale lock files).
 fn known_root_name(name: &str, temp_first: Option<&str>) -> bool {
-    SUBDIRS.contains(&name) || ROOT_FILES.contains(&name) || Some(name) == temp_first
+    SUBDIRS.contains(&name)
+        || ROOT_FILES.contains(&name)
+        || Some(name) == temp_first
+        || name.ends_with(".pid")
+        || name.ends_with(".lock")
 }
 
 fn walk(
@@ -385,6 +395,12 @@ fn walk(
         }
         Err(e) => return Err(io_err("cannot read data dir", root)(e)),
     };
+    if meta.file_type().is_symlink() {
+        return Err(LayoutError::DataDirSymlink {
+            path: root.to_path_buf(),
+            target: std::fs::read_link(root).ok(),
+        });
+    }
     check_dir(root, &meta, apply, &mut found)?;
 
     let temp_rel = normalize(&absolute(temp_root))
@@ -619,6 +635,19 @@ mod tests {
         for sub in SUBDIRS {
             assert_eq!(mode_of(&dd.root().join(sub)), 0o700, "{sub}");
         }
+    }
+
+    #[test]
+    fn a_symlinked_data_dir_is_refused_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let dd = DataDir::new(&link);
+        let err = prepare(&dd, &dd.tmp_dir(), false).unwrap_err();
+        assert!(matches!(err, LayoutError::DataDirSymlink { .. }), "{err}");
+        assert!(std::fs::read_dir(&real).unwrap().next().is_none());
     }
 
     #[test]

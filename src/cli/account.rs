@@ -11,14 +11,8 @@ use crate::store::{AccountRow, Store};
 use crate::time::now_ms;
 use crate::trash;
 
+/// The store of a data dir the layout check has prepared.
 fn open_store(globals: &Globals) -> Result<Store, Failure> {
-    let root = globals.data_dir.root();
-    std::fs::create_dir_all(root).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot create data dir {}: {e} (check permissions or use --data-dir)",
-            root.display()
-        ))
-    })?;
     Store::open(&globals.data_dir.db_file()).map_err(store_failure)
 }
 

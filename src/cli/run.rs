@@ -59,6 +59,7 @@ pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
     let options = options(globals)?;
     let _log = crate::logging::init(&options.data_dir, None)
         .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    globals.report_tightened();
     raise_open_files();
     runtime()?.block_on(async move {
         let mut signals = QuitSignals::install();
@@ -130,6 +131,7 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
         Some(Box::new(crate::tui::tracing_layer())),
     )
     .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    globals.report_tightened();
     raise_open_files();
     runtime()?.block_on(async move {
         let signals = QuitSignals::install();
