@@ -119,17 +119,21 @@ fn a_home_dir_is_refused_and_nothing_in_it_changes() {
 
 #[test]
 fn the_filesystem_root_is_refused_and_a_dry_run_creates_nothing_there() {
+    // What an older steward may have left there: it must stay exactly as it is.
     let planted = [Path::new("/steward.db"), Path::new("/sweep.lock")];
-    if planted.iter().any(|p| p.exists()) {
-        // Left by an older steward: this run could not tell whose they are.
-        eprintln!("skipped: /steward.db or /sweep.lock exists already");
-        return;
-    }
+    let stamp = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .ok()
+            .map(|m| (m.ino(), m.mtime_nsec(), m.mtime()))
+    };
+    let before: Vec<_> = planted.iter().map(|p| stamp(p)).collect();
     let out = run(Path::new("/"), &["sweep", "--dry-run"]);
     assert_refused(&out, &["refusing data dir /", "filesystem root"]);
-    for p in planted {
-        assert!(!p.exists(), "{} was created", p.display());
-    }
+    let after: Vec<_> = planted.iter().map(|p| stamp(p)).collect();
+    assert_eq!(
+        after, before,
+        "/steward.db or /sweep.lock was created or written"
+    );
     for sys in ["/etc", "/tmp", "/usr/", "/var/lib/.."] {
         let out = run(Path::new(sys), &["sweep", "--dry-run"]);
         assert_refused(&out, &["refusing data dir", "system directory"]);
