@@ -166,17 +166,18 @@ pub struct Findings {
 }
 
 /// Checks the data dir, creates it and its subdirs (0700) where missing and
-/// tightens what others can read. `temp_root` is the resolved `[temp] root`
-/// (checked with [`check_temp_root`] first); `init` accepts a non-empty dir
-/// that does not look like a data dir.
-pub fn prepare(data_dir: &DataDir, temp_root: &Path, init: bool) -> Result<Findings, LayoutError> {
-    walk(data_dir, temp_root, init, true)
+/// tightens what others can read. `placed` are the dirs the config puts
+/// somewhere (the temp root, checked with [`check_temp_root`] first; the
+/// download dir): those inside the data dir are steward's, with the subdirs'
+/// rules. `init` accepts a non-empty dir that does not look like a data dir.
+pub fn prepare(data_dir: &DataDir, placed: &[&Path], init: bool) -> Result<Findings, LayoutError> {
+    walk(data_dir, placed, init, true)
 }
 
 /// The same checks as [`prepare`], changing nothing: for read-only commands
 /// and `doctor`. A missing data dir is `exists: false`, not an error.
-pub fn inspect(data_dir: &DataDir, temp_root: &Path, init: bool) -> Result<Findings, LayoutError> {
-    walk(data_dir, temp_root, init, false)
+pub fn inspect(data_dir: &DataDir, placed: &[&Path], init: bool) -> Result<Findings, LayoutError> {
+    walk(data_dir, placed, init, false)
 }
 
 /// Makes `path` a real dir of mode 0700 whatever the umask: created (with
@@ -348,19 +349,19 @@ fn forbidden(data_dir: &DataDir) -> Result<(), LayoutError> {
 }
 
 /// The names of the data dir's root that steward makes or reads, given the
-/// configured temp root (whose first component is steward's too). Stray
-/// `*.pid` / `*.lock` files are the sweep's to judge (stale lock files).
-fn known_root_name(name: &str, temp_first: Option<&str>) -> bool {
+/// first components of the dirs the config places inside it. Stray `*.pid`
+/// / `*.lock` files are the sweep's to judge (stale lock files).
+fn known_root_name(name: &str, placed_first: &[String]) -> bool {
     SUBDIRS.contains(&name)
         || ROOT_FILES.contains(&name)
-        || Some(name) == temp_first
+        || placed_first.iter().any(|p| p == name)
         || name.ends_with(".pid")
         || name.ends_with(".lock")
 }
 
 fn walk(
     data_dir: &DataDir,
-    temp_root: &Path,
+    placed: &[&Path],
     init: bool,
     apply: bool,
 ) -> Result<Findings, LayoutError> {
@@ -403,20 +404,28 @@ fn walk(
     }
     check_dir(root, &meta, apply, &mut found)?;
 
-    let temp_rel = normalize(&absolute(temp_root))
-        .strip_prefix(normalize(root))
-        .ok()
-        .map(Path::to_path_buf);
-    let temp_first = temp_rel
-        .as_ref()
-        .and_then(|r| r.components().next())
-        .and_then(|c| c.as_os_str().to_str().map(str::to_owned));
+    // Relative to the data dir, for those inside it.
+    let placed_rel: Vec<PathBuf> = placed
+        .iter()
+        .filter_map(|p| {
+            normalize(&absolute(p))
+                .strip_prefix(normalize(root))
+                .ok()
+                .filter(|rel| rel.components().next().is_some())
+                .map(Path::to_path_buf)
+        })
+        .collect();
+    let placed_first: Vec<String> = placed_rel
+        .iter()
+        .filter_map(|r| r.components().next())
+        .filter_map(|c| c.as_os_str().to_str().map(str::to_owned))
+        .collect();
     if !root.join("steward.db").exists() && !init {
         let mut foreign: Vec<String> = std::fs::read_dir(root)
             .map_err(io_err("cannot list data dir", root))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !known_root_name(n, temp_first.as_deref()))
+            .filter(|n| !known_root_name(n, &placed_first))
             .collect();
         if !foreign.is_empty() {
             foreign.sort();
@@ -433,9 +442,9 @@ fn walk(
         }
     }
 
-    // The temp root's own chain (e.g. `work` and `work/tmp`) gets the subdirs' rules.
+    // A placed dir's own chain (e.g. `work` and `work/tmp`) gets the subdirs' rules.
     let mut dirs: Vec<PathBuf> = SUBDIRS.iter().map(|s| root.join(s)).collect();
-    if let Some(rel) = &temp_rel {
+    for rel in &placed_rel {
         let mut at = root.to_path_buf();
         for part in rel.components() {
             at.push(part);
@@ -627,10 +636,10 @@ mod tests {
     fn prepare_creates_a_private_tree_and_inspect_creates_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let dd = DataDir::new(tmp.path().join("data"));
-        let found = inspect(&dd, &dd.tmp_dir(), false).unwrap();
+        let found = inspect(&dd, &[&dd.tmp_dir()], false).unwrap();
         assert!(!found.exists);
         assert!(!dd.root().exists());
-        prepare(&dd, &dd.tmp_dir(), false).unwrap();
+        prepare(&dd, &[&dd.tmp_dir()], false).unwrap();
         assert_eq!(mode_of(dd.root()), 0o700);
         for sub in SUBDIRS {
             assert_eq!(mode_of(&dd.root().join(sub)), 0o700, "{sub}");
@@ -645,9 +654,31 @@ mod tests {
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let dd = DataDir::new(&link);
-        let err = prepare(&dd, &dd.tmp_dir(), false).unwrap_err();
+        let err = prepare(&dd, &[&dd.tmp_dir()], false).unwrap_err();
         assert!(matches!(err, LayoutError::DataDirSymlink { .. }), "{err}");
         assert!(std::fs::read_dir(&real).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn dirs_the_config_places_inside_are_steward_s_and_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dd = DataDir::new(tmp.path().join("data"));
+        let media = dd.root().join("media");
+        let scratch = dd.root().join("work/tmp");
+        std::fs::create_dir_all(&media).unwrap();
+        let placed: [&Path; 2] = [&scratch, &media];
+        // Not foreign: `media` is the configured download dir.
+        prepare(&dd, &placed, false).unwrap();
+        assert_eq!(mode_of(&dd.root().join("work")), 0o700);
+        assert_eq!(mode_of(&scratch), 0o700);
+        // Without that config, `media` is a name steward never makes.
+        let err = inspect(&dd, &[&dd.tmp_dir()], false).unwrap_err();
+        assert!(matches!(err, LayoutError::Foreign { .. }), "{err}");
+        // And a placed dir gets the subdirs' rules.
+        std::fs::remove_dir(&media).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), &media).unwrap();
+        let err = prepare(&dd, &placed, false).unwrap_err();
+        assert!(matches!(err, LayoutError::Symlink { .. }), "{err}");
     }
 
     #[test]

@@ -208,34 +208,35 @@ impl Globals {
             .map_err(|e| Failure::usage(e.to_string()))
     }
 
-    /// The temp root the config names, checked against the data dir's other
-    /// roles (a config error, exit 2). An unreadable config yields the
-    /// default here: the command that needs the config reports it.
-    pub fn temp_root(&self) -> Result<PathBuf, Failure> {
+    /// The dirs the config places (the temp root, the download dir), the
+    /// temp root checked against the data dir's other roles (a config error,
+    /// exit 2). An unreadable config yields the defaults here: the command
+    /// that needs the config reports it.
+    fn placed_dirs(&self) -> Result<[PathBuf; 2], Failure> {
         let Ok(config) = self.config() else {
-            return Ok(self.data_dir.tmp_dir());
+            return Ok([self.data_dir.tmp_dir(), self.data_dir.downloads_dir()]);
         };
         let root = config.temp_root(&self.data_dir);
-        layout::check_temp_root(&self.data_dir, &root, &config.download_dir(&self.data_dir))
-            .map_err(|e| {
-                Failure::usage(format!(
-                    "config error in {}: {e}",
-                    self.config_path.display()
-                ))
-            })?;
-        Ok(root)
+        let downloads = config.download_dir(&self.data_dir);
+        layout::check_temp_root(&self.data_dir, &root, &downloads).map_err(|e| {
+            Failure::usage(format!(
+                "config error in {}: {e}",
+                self.config_path.display()
+            ))
+        })?;
+        Ok([root, downloads])
     }
 
     /// The layout check of a command that may write: creates what is missing.
     fn prepare_layout(&self) -> Result<Findings, Failure> {
-        let temp_root = self.temp_root()?;
-        layout::prepare(&self.data_dir, &temp_root, self.init).map_err(layout_failure)
+        let [temp, downloads] = self.placed_dirs()?;
+        layout::prepare(&self.data_dir, &[&temp, &downloads], self.init).map_err(layout_failure)
     }
 
     /// The layout check of a read-only command: changes nothing.
     pub fn inspect_layout(&self) -> Result<Findings, Failure> {
-        let temp_root = self.temp_root()?;
-        layout::inspect(&self.data_dir, &temp_root, self.init).map_err(layout_failure)
+        let [temp, downloads] = self.placed_dirs()?;
+        layout::inspect(&self.data_dir, &[&temp, &downloads], self.init).map_err(layout_failure)
     }
 
     /// Logs the layout check's permission changes, one line each (call it
