@@ -312,6 +312,9 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
     let mut globals = Globals::from(&cli);
     let runs_manager = matches!(cli.command, None | Some(Cmd::Run { .. }));
     let access = access(&cli.command);
+    if matches!(cli.command, None | Some(Cmd::Run { headless: false })) {
+        run::require_terminal()?;
+    }
     match access {
         Access::Write => {
             // A command that cannot run with this config must not create anything first.
