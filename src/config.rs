@@ -15,6 +15,13 @@ pub const STOP_SIGNALS: &[&str] = &["TERM", "INT", "HUP", "QUIT", "USR1", "USR2"
 
 const DURATION_HINT: &str = "use e.g. 500ms, 10s, 2m";
 
+/// The ceiling of the ages (`[temp] max_age`, `[trash] keep`): 100 years, far
+/// beyond any use, and far inside every i64-millisecond and `Instant` sum.
+pub const MAX_AGE: Duration = Duration::from_secs(36_500 * 86_400);
+/// The ceiling of every other duration (deadlines, backoffs, intervals): one day.
+/// A longer wait is a typo, and a deadline must still be reachable.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(86_400);
+
 /// The whole configuration. Every field has a default, so an empty file (or
 /// no file) is a valid configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -245,8 +252,80 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks that relate several fields. Err = (table, key, message).
+    /// Every duration with the ceiling it must stay under: (table, key, value, max).
+    fn durations(&self) -> Vec<(&'static str, &'static str, Duration, Duration)> {
+        let (w, a, t, s) = (&self.worker, &self.aria2, &self.temp, &self.shutdown);
+        let mut all = vec![
+            ("worker", "stop_timeout", w.stop_timeout, MAX_DEADLINE),
+            ("worker", "backoff_initial", w.backoff_initial, MAX_DEADLINE),
+            ("worker", "backoff_max", w.backoff_max, MAX_DEADLINE),
+            (
+                "worker",
+                "backoff_reset_after",
+                w.backoff_reset_after,
+                MAX_DEADLINE,
+            ),
+            (
+                "aria2",
+                "restart_backoff_max",
+                a.restart_backoff_max,
+                MAX_DEADLINE,
+            ),
+            ("temp", "max_age", t.max_age, MAX_AGE),
+            ("temp", "stats_interval", t.stats_interval, MAX_DEADLINE),
+            ("trash", "keep", self.trash.keep, MAX_AGE),
+            ("shutdown", "cancel_tasks", s.cancel_tasks, MAX_DEADLINE),
+            ("shutdown", "save_downloads", s.save_downloads, MAX_DEADLINE),
+            ("shutdown", "stop_aria2", s.stop_aria2, MAX_DEADLINE),
+            ("shutdown", "clean_temp", s.clean_temp, MAX_DEADLINE),
+            ("shutdown", "close_store", s.close_store, MAX_DEADLINE),
+        ];
+        if let Some(d) = s.stop_workers {
+            all.push(("shutdown", "stop_workers", d, MAX_DEADLINE));
+        }
+        if let Some(d) = s.force_after {
+            all.push(("shutdown", "force_after", d, MAX_DEADLINE));
+        }
+        all
+    }
+
+    /// Checks of ranges and of fields together. Err = (table, key, message).
     fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        for (table, key, value, max) in self.durations() {
+            if value > max {
+                return Err((
+                    table,
+                    key,
+                    format!(
+                        "{key} {} is above the maximum {} (ages may be up to {}, deadlines, backoffs and intervals up to {})",
+                        format_duration(value),
+                        format_duration(max),
+                        format_duration(MAX_AGE),
+                        format_duration(MAX_DEADLINE)
+                    ),
+                ));
+            }
+        }
+        for (name, value) in &self.worker.env {
+            let bad = if name.is_empty() {
+                Some("an empty variable name")
+            } else if name.contains('\0') {
+                Some("a NUL byte in the variable name")
+            } else if name.contains('=') {
+                Some("a '=' in the variable name")
+            } else if value.contains('\0') {
+                Some("a NUL byte in the value")
+            } else {
+                None
+            };
+            if let Some(bad) = bad {
+                return Err((
+                    "worker",
+                    "env",
+                    format!("{bad} of {name:?} (no process can be started with it: remove it)"),
+                ));
+            }
+        }
         let w = &self.worker;
         if w.backoff_initial.is_zero() {
             return Err((
@@ -278,9 +357,11 @@ impl Config {
 
     /// The deadline of the "stop workers" shutdown phase.
     pub fn stop_workers_deadline(&self) -> Duration {
-        self.shutdown
-            .stop_workers
-            .unwrap_or(self.worker.stop_timeout + Duration::from_secs(1))
+        self.shutdown.stop_workers.unwrap_or(
+            self.worker
+                .stop_timeout
+                .saturating_add(Duration::from_secs(1)),
+        )
     }
 
     /// Where aria2c puts downloads.
@@ -679,7 +760,7 @@ binary = "/usr/bin/aria2c"
 download_dir = "/data/dl"
 max_concurrent = 9
 extra_args = ["--foo"]
-restart_backoff_max = "7d"
+restart_backoff_max = "1d"
 
 [temp]
 root = "/tmp/st"
@@ -716,7 +797,7 @@ force_after = "1m"
         assert_eq!(c.aria2.download_dir, Some(PathBuf::from("/data/dl")));
         assert_eq!(c.aria2.max_concurrent, 9);
         assert_eq!(c.aria2.extra_args, vec!["--foo".to_owned()]);
-        assert_eq!(c.aria2.restart_backoff_max, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.aria2.restart_backoff_max, Duration::from_secs(86_400));
         assert_eq!(c.temp.root, Some(PathBuf::from("/tmp/st")));
         assert_eq!(c.trash.keep, Duration::from_secs(86_400));
         assert_eq!(c.shutdown.stop_workers, Some(Duration::from_secs(20)));
@@ -813,6 +894,74 @@ force_after = "1m"
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn durations_are_range_checked_naming_the_key_and_its_maximum() {
+        let e = err("[trash]\nkeep = \"10000000000000000s\"\n");
+        assert_eq!(
+            e,
+            "config error in steward.toml line 2: keep 10000000000000000s is above the maximum 36500d for key \"keep\" in [trash] (ages may be up to 36500d, deadlines, backoffs and intervals up to 1d)"
+        );
+        let e = err("[temp]\nmax_age = \"36501d\"\n");
+        assert!(e.contains("for key \"max_age\" in [temp]"), "{e}");
+        let e = err("[shutdown]\n\nforce_after = \"25h\"\n");
+        assert!(
+            e.starts_with("config error in steward.toml line 3: force_after 25h is above the maximum 1d for key \"force_after\" in [shutdown]"),
+            "{e}"
+        );
+        for (table, key) in [
+            ("worker", "stop_timeout"),
+            ("worker", "backoff_reset_after"),
+            ("aria2", "restart_backoff_max"),
+            ("temp", "stats_interval"),
+            ("shutdown", "stop_workers"),
+            ("shutdown", "clean_temp"),
+        ] {
+            let e = err(&format!("[{table}]\n{key} = \"2d\"\n"));
+            assert!(
+                e.contains(&format!("for key {key:?} in [{table}]")) && e.contains("maximum 1d"),
+                "{e}"
+            );
+        }
+        // The ceilings themselves are fine.
+        let c = Config::from_str_named(
+            "[trash]\nkeep = \"36500d\"\n[temp]\nmax_age = \"36500d\"\n[shutdown]\nforce_after = \"1d\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.trash.keep, MAX_AGE);
+    }
+
+    #[test]
+    fn worker_env_with_nul_or_equals_is_refused_naming_the_key() {
+        for (text, what) in [
+            (
+                "[worker]\nenv = { A = \"x\\u0000y\" }\n",
+                "a NUL byte in the value of \"A\"",
+            ),
+            (
+                "[worker]\nenv = { \"A\\u0000B\" = \"x\" }\n",
+                "a NUL byte in the variable name of \"A\\0B\"",
+            ),
+            (
+                "[worker]\nenv = { \"A=B\" = \"x\" }\n",
+                "a '=' in the variable name of \"A=B\"",
+            ),
+            (
+                "[worker]\nenv = { \"\" = \"x\" }\n",
+                "an empty variable name",
+            ),
+        ] {
+            let e = err(text);
+            assert!(
+                e.starts_with(&format!("config error in steward.toml line 2: {what}")),
+                "{e}"
+            );
+            assert!(e.contains("for key \"env\" in [worker]"), "{e}");
+        }
+        let c = Config::from_str_named("[worker]\nenv = { A = \"b=c d\" }\n", "x").unwrap();
+        assert_eq!(c.worker.env["A"], "b=c d");
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl InstanceLock {
             .write(true)
             .create(true)
             .truncate(false) // the holder's pid must survive our failed attempt
-            .mode(0o644)
+            .mode(0o600)
             .open(&path)
             .map_err(io_err(&path))?;
         match file.try_lock() {

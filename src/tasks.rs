@@ -128,7 +128,7 @@ impl TaskTable {
                 return Err(CancelError::Ended(id));
             }
             entry.view.state = TaskState::Cancelling {
-                deadline_ms: now_ms() + deadline.as_millis() as i64,
+                deadline_ms: crate::time::ms_after(now_ms(), deadline),
                 force,
             };
             entry.cancel.cancel();

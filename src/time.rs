@@ -8,9 +8,47 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(ms)
         // A clock before 1970 is a broken host; 0 keeps ages sane rather than panicking.
         .unwrap_or(0)
+}
+
+/// `d` in milliseconds as the i64 that stamps use, saturating (never wraps
+/// into a negative span, whatever a config or a file said).
+pub fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The stamp `d` after `at_ms`, saturating.
+pub fn ms_after(at_ms: i64, d: Duration) -> i64 {
+    at_ms.saturating_add(ms(d))
+}
+
+/// A deadline so far off that it means "never", yet any clock can hold it.
+const FAR: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `Instant + Duration` that cannot panic: a sum past what the clock can hold
+/// becomes a deadline 100 years away (for every purpose, never).
+pub trait Later: Copy {
+    fn checked_later(self, d: Duration) -> Option<Self>;
+    fn later(self, d: Duration) -> Self {
+        self.checked_later(d.min(FAR))
+            .or_else(|| self.checked_later(Duration::from_secs(86_400)))
+            // A monotonic clock within a day of its end: unreachable in practice.
+            .unwrap_or(self)
+    }
+}
+
+impl Later for std::time::Instant {
+    fn checked_later(self, d: Duration) -> Option<Self> {
+        self.checked_add(d)
+    }
+}
+
+impl Later for tokio::time::Instant {
+    fn checked_later(self, d: Duration) -> Option<Self> {
+        self.checked_add(d)
+    }
 }
 
 /// A compact human duration: `850ms`, `4s`, `3m12s`, `2h05m`, `3d04h`.
@@ -70,7 +108,7 @@ impl QuietBackoff {
         self.current = if news {
             self.base
         } else {
-            (self.current * QUIET_RAMP).min(self.max)
+            self.current.saturating_mul(QUIET_RAMP).min(self.max)
         };
         self.current
     }
@@ -104,6 +142,20 @@ mod tests {
         assert_eq!(human(Duration::from_secs(2 * 3600 + 5 * 60)), "2h05m");
         assert_eq!(human(Duration::from_secs(3 * 86_400 + 4 * 3600)), "3d04h");
         assert_eq!(human_between(10_000, 5_000), "0s");
+    }
+
+    #[test]
+    fn duration_sums_saturate_instead_of_wrapping_or_panicking() {
+        let huge = Duration::from_secs(10_000_000_000_000_000);
+        assert_eq!(ms(huge), i64::MAX);
+        assert_eq!(ms_after(1_000, huge), i64::MAX);
+        assert_eq!(ms_after(1_000, Duration::from_millis(500)), 1_500);
+        let now = std::time::Instant::now();
+        assert!(now.later(Duration::MAX) > now.later(Duration::from_secs(86_400)));
+        let now = tokio::time::Instant::now();
+        assert!(now.later(huge) > now);
+        let mut b = QuietBackoff::new(Duration::MAX / 2, Duration::MAX);
+        assert_eq!(b.next(false), Duration::MAX);
     }
 
     #[test]

@@ -37,6 +37,35 @@ pub fn validate(id: &str) -> Result<(), InvalidId> {
     Ok(())
 }
 
+/// The longest display name, in characters: room for any real name, and a
+/// table column that still fits a screen.
+pub const NAME_MAX: usize = 200;
+
+/// Why a display name was refused; the Display is the one line shown to people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidName {
+    #[error("account name is {0} characters long (use at most 200)")]
+    TooLong(usize),
+    #[error(
+        "account name has a control character ({0}) (names are shown on terminals: use printable text)"
+    )]
+    Control(String),
+}
+
+/// Checks a display name: at most [`NAME_MAX`] characters, no control
+/// characters (an escape sequence in a name would steer the terminal that
+/// shows it).
+pub fn validate_name(name: &str) -> Result<(), InvalidName> {
+    let len = name.chars().count();
+    if len > NAME_MAX {
+        return Err(InvalidName::TooLong(len));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(InvalidName::Control(c.escape_default().to_string()));
+    }
+    Ok(())
+}
+
 /// A validated account id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountId(String);
@@ -71,6 +100,26 @@ mod tests {
             "...",
         ] {
             assert!(validate(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn names_are_limited_in_length_and_refuse_control_characters() {
+        assert!(validate_name("Alice (main) – été 🚀").is_ok());
+        assert!(validate_name(&"é".repeat(200)).is_ok());
+        assert_eq!(
+            validate_name(&"x".repeat(70_000)),
+            Err(InvalidName::TooLong(70_000))
+        );
+        assert_eq!(
+            validate_name("a\u{1b}[31mred"),
+            Err(InvalidName::Control("\\u{1b}".into()))
+        );
+        for bad in ["a\nb", "a\tb", "\u{9b}31m", "\u{7f}", "\0"] {
+            assert!(
+                matches!(validate_name(bad), Err(InvalidName::Control(_))),
+                "{bad:?}"
+            );
         }
     }
 

@@ -408,9 +408,9 @@ impl Supervisor {
                     }
                 });
                 self.set_state(WorkerState::Backoff {
-                    until_ms: now_ms() + delay.as_millis() as i64,
+                    until_ms: crate::time::ms_after(now_ms(), delay),
                 });
-                Phase::Backoff(Instant::now() + delay)
+                Phase::Backoff(crate::time::Later::later(Instant::now(), delay))
             }
         }
     }
@@ -561,8 +561,12 @@ impl Supervisor {
         let uptime = w.started.elapsed();
         if !proc::group_gone(w.group.pgid, std::time::Instant::now()) {
             // Leftover children would keep the session lock and race the next worker.
-            self.stop_group(&mut w, false, Instant::now() + self.spec.stop_timeout)
-                .await;
+            self.stop_group(
+                &mut w,
+                false,
+                crate::time::Later::later(Instant::now(), self.spec.stop_timeout),
+            )
+            .await;
         }
         self.release(w);
         let exit = ExitView {
@@ -601,9 +605,9 @@ impl Supervisor {
             _ => "exited".to_string(),
         });
         self.set_state(WorkerState::Backoff {
-            until_ms: now_ms() + delay.as_millis() as i64,
+            until_ms: crate::time::ms_after(now_ms(), delay),
         });
-        Phase::Backoff(Instant::now() + delay)
+        Phase::Backoff(crate::time::Later::later(Instant::now(), delay))
     }
 
     /// Stops whatever runs in `phase` to the end and reports `stopped`; the
@@ -611,7 +615,10 @@ impl Supervisor {
     async fn stop(&mut self, phase: Phase, asked: Option<Instant>) {
         if let Phase::Running(mut w) = phase {
             let force = self.ticket_force().is_cancelled() || self.ctx.force.is_cancelled();
-            let deadline = asked.unwrap_or_else(Instant::now) + self.spec.stop_timeout;
+            let deadline = crate::time::Later::later(
+                asked.unwrap_or_else(Instant::now),
+                self.spec.stop_timeout,
+            );
             let killed = self.stop_group(&mut w, force, deadline).await;
             self.view.send_modify(|v| v.stop_forced = killed);
             self.release(*w);
@@ -673,7 +680,7 @@ impl Supervisor {
     async fn stop_group(&mut self, w: &mut LiveWorker, force: bool, deadline: Instant) -> bool {
         let left = deadline.saturating_duration_since(Instant::now());
         self.set_state(WorkerState::Stopping {
-            deadline_ms: now_ms() + left.as_millis() as i64,
+            deadline_ms: crate::time::ms_after(now_ms(), left),
         });
         let first = if force {
             Sig::Kill

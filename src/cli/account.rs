@@ -3,27 +3,35 @@
 //! instance running, removal trashes the session file here.
 
 use super::status::{lock_state, store_failure};
-use super::{AccountCmd, Failure, Globals};
-use crate::accounts::id::validate;
+use super::{AccountCmd, Failure, Globals, text};
+use crate::accounts::id::{validate, validate_name};
 use crate::lock::{LockState, SessionLock};
 use crate::proc;
 use crate::store::{AccountRow, Store};
 use crate::time::now_ms;
 use crate::trash;
 
+/// The store of a data dir the layout check has prepared.
 fn open_store(globals: &Globals) -> Result<Store, Failure> {
-    let root = globals.data_dir.root();
-    std::fs::create_dir_all(root).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot create data dir {}: {e} (check permissions or use --data-dir)",
-            root.display()
-        ))
-    })?;
     Store::open(&globals.data_dir.db_file()).map_err(store_failure)
 }
 
 fn checked_id(id: &str) -> Result<(), Failure> {
     validate(id).map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// The secret in `var`. Its value is never echoed, not even in an error.
+fn secret_from_env(var: &str) -> Result<String, Failure> {
+    let shown = text::escape(var);
+    match std::env::var(var) {
+        Ok(secret) => Ok(secret),
+        Err(std::env::VarError::NotPresent) => Err(Failure::usage(format!(
+            "environment variable {shown} is not set (export it, or drop --secret-env)"
+        ))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Failure::usage(format!(
+            "environment variable {shown} is not valid UTF-8 (secrets are stored as text: re-export it as UTF-8)"
+        ))),
+    }
 }
 
 fn running_note(globals: &Globals) -> String {
@@ -45,12 +53,11 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
             disabled,
         } => {
             checked_id(&id)?;
+            if let Some(name) = &name {
+                validate_name(name).map_err(|e| Failure::usage(e.to_string()))?;
+            }
             let secret = match secret_env {
-                Some(var) => Some(std::env::var(&var).map_err(|_| {
-                    Failure::usage(format!(
-                        "environment variable {var} is not set (export it, or drop --secret-env)"
-                    ))
-                })?),
+                Some(var) => Some(secret_from_env(&var)?),
                 None => None,
             };
             if let Some(Err(e)) = secret.as_deref().map(crate::redact::check_secret) {
@@ -66,7 +73,7 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                     created_ms: now_ms(),
                 })
                 .map_err(store_failure)?;
-            println!("account {id} added{}", running_note(globals));
+            text::outln!("account {id} added{}", running_note(globals));
         }
         AccountCmd::Rm { id } => {
             checked_id(&id)?;
@@ -79,7 +86,7 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
             if matches!(lock_state(globals)?, LockState::HeldBy(_)) {
                 // The running instance stops the worker, then trashes the file.
                 store.remove_account(&id).map_err(store_failure)?;
-                println!("account {id} removed{}", running_note(globals));
+                text::outln!("account {id} removed{}", running_note(globals));
                 return Ok(());
             }
             let session = globals.data_dir.session_file(&id);
@@ -108,7 +115,7 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                 None => "no session file".to_string(),
             };
             let _ = store.record_event("account.remove", &id, &detail, "ok");
-            println!("account {id} removed; {detail}");
+            text::outln!("account {id} removed; {detail}");
         }
         AccountCmd::Enable { id } => set_enabled(globals, &id, true)?,
         AccountCmd::Disable { id } => set_enabled(globals, &id, false)?,
@@ -137,23 +144,23 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else if rows.is_empty() {
-                println!("no accounts (add one: steward account add ID)");
+                text::outln!("no accounts (add one: steward account add ID)");
             } else {
-                let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(7);
-                println!("{:<w$}  ENABLED  SECRET           NAME", "ACCOUNT");
-                for r in rows {
-                    let secret = match &r.secret {
-                        Some(s) => format!("•••• ({} chars)", s.chars().count()),
-                        None => "none".to_string(),
-                    };
-                    println!(
-                        "{:<w$}  {:<7}  {:<15}  {}",
-                        r.id,
-                        if r.enabled { "yes" } else { "no" },
-                        secret,
-                        r.name
-                    );
-                }
+                let rows: Vec<Vec<String>> = rows
+                    .into_iter()
+                    .map(|r| {
+                        let secret = match &r.secret {
+                            Some(s) => format!("•••• ({} chars)", s.chars().count()),
+                            None => "none".to_string(),
+                        };
+                        let enabled = if r.enabled { "yes" } else { "no" };
+                        vec![r.id, enabled.to_string(), secret, r.name]
+                    })
+                    .collect();
+                text::print(&text::table(
+                    &["ACCOUNT", "ENABLED", "SECRET", "NAME"],
+                    &rows,
+                ));
             }
         }
     }
@@ -169,6 +176,6 @@ fn set_enabled(globals: &Globals, id: &str, enabled: bool) -> Result<(), Failure
         )));
     }
     let word = if enabled { "enabled" } else { "disabled" };
-    println!("account {id} {word}{}", running_note(globals));
+    text::outln!("account {id} {word}{}", running_note(globals));
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::status::{lock_state, store_failure};
-use super::{DownloadCmd, Failure, Globals};
+use super::{DownloadCmd, Failure, Globals, text};
 use crate::accounts::id::validate;
 use crate::aria2::Aria2Error;
 use crate::lock::LockState;
@@ -54,7 +54,7 @@ pub(super) fn run(globals: &Globals, command: DownloadCmd) -> Result<(), Failure
             }
             e => Failure::runtime(e.to_string()),
         })?;
-    println!("download {gid} added");
+    text::outln!("download {gid} added");
     Ok(())
 }
 

@@ -32,6 +32,8 @@ impl Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "steward: {}", self.message)
+        // Messages quote names, paths and URLs from outside: no control
+        // character of theirs reaches the terminal, and the error stays one line.
+        write!(f, "steward: {}", super::text::escape(&self.message))
     }
 }

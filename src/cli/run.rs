@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
+use std::io::IsTerminal;
 
 use super::{Failure, Globals};
 use crate::manager::{Command, Manager, ManagerOptions, PhaseState, ShutdownView, StartError};
+use crate::tui::{QuitSignals, StopRequest};
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -51,34 +52,37 @@ pub(super) fn start_failure(e: StartError) -> Failure {
     }
 }
 
-/// Runs the manager with no UI until SIGINT/SIGTERM/SIGHUP; a second signal forces.
+/// Runs the manager with no UI until a stop signal: SIGINT/SIGTERM/SIGHUP
+/// (a second one forces), or `steward stop`'s SIGUSR1 (graceful, idempotent)
+/// and SIGUSR2 (force).
 pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
     let options = options(globals)?;
     let _log = crate::logging::init(&options.data_dir, None)
         .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    globals.report_tightened();
     raise_open_files();
     runtime()?.block_on(async move {
-        let (mut int, mut term, mut hup) = match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-            _ => return Err(Failure::runtime("cannot install signal handlers")),
-        };
+        let mut signals = QuitSignals::install();
+        if !signals.all_installed() {
+            return Err(Failure::runtime("cannot install signal handlers"));
+        }
         let running = Manager::start(options).await.map_err(start_failure)?;
         let commands = running.handle.commands.clone();
         let mut done = running.done;
-        let mut requests = 0;
+        let mut quits = 0;
         let report = loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
+            let force = tokio::select! {
+                request = signals.recv() => match request {
+                    StopRequest::Quit => {
+                        quits += 1;
+                        quits > 1
+                    }
+                    StopRequest::Graceful => false,
+                    StopRequest::Force => true,
+                },
                 report = &mut done => break report.map_err(|e| Failure::runtime(format!("manager task failed: {e}")))?,
-            }
-            requests += 1;
-            let _ = commands.send(Command::Shutdown { force: requests > 1 }).await;
+            };
+            let _ = commands.send(Command::Shutdown { force }).await;
         };
         println!("{}", summary(&report));
         Ok(())
@@ -108,10 +112,23 @@ pub(super) fn summary(report: &ShutdownView) -> String {
     }
 }
 
+/// Before anything starts (`cli::main` asks before it prepares the data dir):
+/// without a terminal the screen would fail only after aria2 and the workers
+/// were up (and leave escape codes behind).
+pub(super) fn require_terminal() -> Result<(), Failure> {
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(Failure::usage(
+            "no terminal: use `steward run --headless` (the dashboard needs stdin and stdout on a terminal)",
+        ));
+    }
+    Ok(())
+}
+
 /// The full-screen dashboard over the embedded manager. The UI turns
 /// q / Ctrl+C / SIGINT / SIGTERM / SIGHUP into the shutdown plan and returns
 /// once it has finished; the summary line is printed after the terminal is back.
 pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
+    require_terminal()?;
     let options = options(globals)?;
     crate::tui::start_log_capture(tui_logger::LevelFilter::Debug)
         .map_err(|e| Failure::runtime(format!("cannot start the log pane: {e}")))?;
@@ -120,20 +137,24 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
         Some(Box::new(crate::tui::tracing_layer())),
     )
     .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    globals.report_tightened();
     raise_open_files();
     runtime()?.block_on(async move {
+        let signals = QuitSignals::install();
         let running = Manager::start(options).await.map_err(start_failure)?;
-        let ui = crate::tui::run(running.handle.clone(), crate::tui::UiOptions::from_env()).await;
+        let ui = crate::tui::run(
+            running.handle.clone(),
+            crate::tui::UiOptions::from_env(),
+            signals,
+        )
+        .await;
         // The UI may have ended on a terminal error before any shutdown began:
-        // stop everything anyway (a second request would mean force, so only
-        // ask when no shutdown runs yet).
-        if running.handle.snapshots.borrow().shutdown.is_none() {
-            let _ = running
-                .handle
-                .commands
-                .send(Command::Shutdown { force: false })
-                .await;
-        }
+        // stop everything anyway (graceful; a no-op if a shutdown runs).
+        let _ = running
+            .handle
+            .commands
+            .send(Command::Shutdown { force: false })
+            .await;
         let report = running
             .done
             .await

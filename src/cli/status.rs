@@ -1,7 +1,7 @@
 //! `steward status [--json]`: the running instance's latest snapshot (from its
 //! status file), or, with no instance running, what the store knows.
 
-use super::{Failure, Globals};
+use super::{Failure, Globals, text};
 use crate::lock::{InstanceLock, LockState};
 use crate::manager::{
     AccountView, Instance, Snapshot, WorkerView, last_report, read_last_shutdown,
@@ -15,6 +15,8 @@ pub(super) fn store_failure(e: StoreError) -> Failure {
         | StoreError::Foreign { .. }
         | StoreError::TooNew { .. }
         | StoreError::TooOld { .. }
+        | StoreError::Empty { .. }
+        | StoreError::Unreadable { .. }
         | StoreError::AccountExists(_) => Failure::usage(e.to_string()),
         other => Failure::runtime(other.to_string()),
     }
@@ -108,10 +110,10 @@ pub(super) fn run(globals: &Globals, json: bool) -> Result<(), Failure> {
         println!("{text}");
         return Ok(());
     }
-    print!("{}", render(&snap, now_ms()));
+    text::print(&render(&snap, now_ms()));
     if !snap.instance.live {
         for notice in &snap.notices {
-            println!("{}", notice.text);
+            text::println(&notice.text);
         }
     }
     Ok(())
@@ -204,12 +206,12 @@ fn render(snap: &Snapshot, now: i64) -> String {
         out.push_str("no accounts (add one: steward account add ID)\n");
         return out;
     }
-    let rows: Vec<[String; 8]> = snap
+    let rows: Vec<Vec<String>> = snap
         .accounts
         .iter()
         .map(|a| {
             let w = &a.worker;
-            [
+            vec![
                 a.id.clone(),
                 a.name.clone(),
                 if a.enabled { "yes" } else { "no" }.to_string(),
@@ -227,23 +229,7 @@ fn render(snap: &Snapshot, now: i64) -> String {
     let header = [
         "ACCOUNT", "NAME", "ENABLED", "STATE", "PID", "UPTIME", "RESTARTS", "RSS",
     ];
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (cell, w) in cells.iter().zip(widths) {
-            s.push_str(&format!("{cell:<w$}  "));
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    out.push_str(&line(header.to_vec()));
-    for row in &rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
+    out.push_str(&text::table(&header, &rows));
     let live_tasks = snap.tasks.iter().filter(|t| t.state.is_live()).count();
     if i.live {
         out.push_str(&format!("tasks: {live_tasks} running\n"));

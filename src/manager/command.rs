@@ -36,6 +36,8 @@ pub enum Command {
         id: u64,
         force: bool,
     },
+    /// Start the shutdown plan. While one runs, `force: true` forces it and
+    /// `force: false` changes nothing (repeated graceful requests are idempotent).
     Shutdown {
         force: bool,
     },

@@ -348,7 +348,7 @@ struct Control {
     instance: Instance,
     last_shutdown: Option<LastShutdown>,
     data_version: i64,
-    /// Cancelled by a second shutdown request: every remaining wait ends now.
+    /// Cancelled by a shutdown request with force: every remaining wait ends now.
     plan_force: CancellationToken,
     kill_workers: CancellationToken,
     /// Collects stopped workers' dirs and records once the plan runs.
@@ -511,14 +511,15 @@ impl Control {
     /// Executes one command; returns the shutdown plan's task if it started one.
     fn handle(&mut self, cmd: Command, shutting_down: bool) -> Option<JoinHandle<ShutdownView>> {
         if shutting_down {
-            if let Command::Shutdown { .. } = cmd {
-                info!("second shutdown request: forcing");
-                self.plan_force.cancel();
-                if let Some(p) = &self.progress {
-                    p.mark_forced();
+            if let Command::Shutdown { force } = cmd {
+                // Only an explicit force escalates: a repeated graceful request
+                // (two `steward stop`s) must never kill a worker mid-save.
+                if force {
+                    info!("shutdown request with force: forcing");
+                    self.force_shutdown();
+                } else {
+                    info!("graceful shutdown request while shutting down: already under way");
                 }
-                self.publisher
-                    .notice(NoticeLevel::Warn, "forcing shutdown: SIGKILL now");
             } else if cmd.starts_work() {
                 self.publisher.notice(
                     NoticeLevel::Error,
@@ -529,10 +530,11 @@ impl Control {
         }
         match cmd {
             Command::Shutdown { force } => {
+                let plan = self.begin_shutdown();
                 if force {
-                    self.plan_force.cancel();
+                    self.force_shutdown();
                 }
-                return Some(self.begin_shutdown());
+                return Some(plan);
             }
             Command::AddAccount {
                 id,
@@ -547,6 +549,13 @@ impl Control {
                 if let Some(Err(e)) = secret.as_ref().map(|s| check_secret(s.expose())) {
                     self.publisher
                         .notice(NoticeLevel::Error, format!("account {id}: {e}"));
+                    return None;
+                }
+                if let Some(e) = name
+                    .as_deref()
+                    .and_then(|n| crate::accounts::id::validate_name(n).err())
+                {
+                    self.publisher.notice(NoticeLevel::Error, e.to_string());
                     return None;
                 }
                 let row = AccountRow {
@@ -823,6 +832,15 @@ impl Control {
     fn sample(&mut self) -> bool {
         let live = self.fleet.live_workers();
         self.usage.sample(&live, tokio::time::Instant::now())
+    }
+
+    fn force_shutdown(&mut self) {
+        self.plan_force.cancel();
+        if let Some(p) = &self.progress {
+            p.mark_forced();
+        }
+        self.publisher
+            .notice(NoticeLevel::Warn, "forcing shutdown: SIGKILL now");
     }
 
     fn begin_shutdown(&mut self) -> JoinHandle<ShutdownView> {

@@ -199,7 +199,19 @@ fn write_atomically(path: &Path, snap: &Snapshot) -> std::io::Result<()> {
     // Streamed through a small buffer: with 1,000 accounts the text is about
     // 1 MB, which as one buffer was the largest allocation of an idle
     // instance. Compact: the pretty form is several times larger.
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    // Private whatever the umask; a stale tmp file is made so too.
+    let file = {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file
+    };
+    let mut out = std::io::BufWriter::new(file);
     serde_json::to_writer(&mut out, snap).map_err(std::io::Error::other)?;
     out.flush()?;
     drop(out);

@@ -218,7 +218,7 @@ fn apply_one(
         }
         (SweepTarget::Path { path }, SweepKind::TrashExpired) => {
             let expired = trashed_at(path)
-                .is_some_and(|at| now_ms() - at > scope.trash_keep.as_millis() as i64);
+                .is_some_and(|at| now_ms().saturating_sub(at) > crate::time::ms(scope.trash_keep));
             if !expired {
                 return (skipped("gone or no longer expired"), 0);
             }
@@ -371,7 +371,7 @@ fn temp_untracked(
     let Ok(st) = fsops::lstat(path) else {
         return (skipped("already gone"), 0);
     };
-    let keep_newer_than = now_ms() - scope.max_age.as_millis() as i64;
+    let keep_newer_than = now_ms().saturating_sub(crate::time::ms(scope.max_age));
     if fsops::mtime_ms(&st) > keep_newer_than {
         return (skipped("modified since the scan"), 0);
     }

@@ -434,8 +434,8 @@ fn judge_untracked(
     }
     let (m, in_use_by) =
         fsops::measure_in_use(fence.anchor, path, Some(root_dev), Some(fence.in_use)).ok()?;
-    let age = now - m.newest_ms;
-    if age < scope.max_age.as_millis() as i64 {
+    let age = now.saturating_sub(m.newest_ms);
+    if age < crate::time::ms(scope.max_age) {
         return None;
     }
     let what = if fsops::is_symlink(&st) {
@@ -607,7 +607,7 @@ pub(super) fn stale_lock_reason(path: &Path, now: i64) -> Option<String> {
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
         return None;
     }
-    if now - fsops::mtime_ms(&st) < LOCK_FILE_MIN_AGE.as_millis() as i64 {
+    if now.saturating_sub(fsops::mtime_ms(&st)) < crate::time::ms(LOCK_FILE_MIN_AGE) {
         return None;
     }
     if fsops::flock_held(path) {
@@ -656,12 +656,12 @@ fn scan_trash(scope: &SweepScope, fence: &Fence<'_>, now: i64, b: &mut Builder) 
     let Some(listed) = list_or_note(fence.anchor, &scope.data_dir.trash_dir(), b) else {
         return;
     };
-    let keep = scope.trash_keep.as_millis() as i64;
+    let keep = crate::time::ms(scope.trash_keep);
     for path in listed {
         let Some(at) = trashed_at(&path) else {
             continue;
         };
-        let age = now - at;
+        let age = now.saturating_sub(at);
         if age <= keep {
             continue;
         }

@@ -125,7 +125,7 @@ impl Termination {
         Ok(Termination {
             target,
             signalled,
-            until: signalled + timeout,
+            until: crate::time::Later::later(signalled, timeout),
             kill_grace,
             killed: false,
         })

@@ -126,11 +126,11 @@ pub async fn run(
             let p = &mut v.phases[index];
             p.state = PhaseState::Running;
             p.started_ms = Some(started);
-            p.deadline_ms = Some(started + phase.deadline.as_millis() as i64);
+            p.deadline_ms = Some(crate::time::ms_after(started, phase.deadline));
         });
         let hurry = force.child_token();
         let mut work = (phase.start)(hurry.clone());
-        let deadline = Instant::now() + phase.deadline;
+        let deadline = crate::time::Later::later(Instant::now(), phase.deadline);
         let mut timed_out = false;
         let result = tokio::select! {
             r = &mut work => Some(r),

@@ -73,6 +73,12 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "database {path} is empty (0 bytes) but the data dir holds other files, e.g. {other}: it is not a fresh store, and starting over would orphan them (restore steward.db from a backup, or move the data dir's files away)"
+    )]
+    Empty { path: PathBuf, other: PathBuf },
+    #[error("database {path} cannot be read: {detail} (check its owner, mode and type)")]
+    Unreadable { path: PathBuf, detail: String },
     #[error("account {0:?} already exists")]
     AccountExists(String),
     #[error("path {0:?} is not valid UTF-8 and cannot be recorded")]
@@ -206,11 +212,13 @@ impl Store {
     /// foreign keys, and brings the schema up to date. A foreign file is
     /// never written to. The parent directory must exist.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        check_file(path)?;
         let mut conn = Connection::open(path).map_err(|source| match classify(path, source) {
             StoreError::Sqlite { path, source } => StoreError::Open { path, source },
             other => other,
         })?;
         conn.busy_timeout(BUSY_TIMEOUT).ctx(path)?;
+        make_private(path);
         identity(&conn, path)?.check(path)?;
 
         let mode: String = conn
@@ -230,11 +238,18 @@ impl Store {
         })
     }
 
+    /// An empty store in memory, with this build's schema: what a dry run
+    /// reads where no database exists yet (it must not create one).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::open(Path::new(":memory:"))
+    }
+
     /// Opens an existing database read-only: no file is created, nothing is
     /// migrated or written. The schema must be exactly this build's
     /// ([`StoreError::TooOld`] / [`StoreError::TooNew`] otherwise). Safe while
     /// a manager has the database open for writing (WAL).
     pub fn open_readonly(path: &Path) -> Result<Store, StoreError> {
+        check_file(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
@@ -326,6 +341,96 @@ impl Store {
     }
 }
 
+/// SQLite takes a 0-byte file for a new database: a truncated or zeroed
+/// `steward.db` next to session files would start an empty store, and every
+/// session file would then look orphaned to the sweep. A missing file is new;
+/// an empty one is new only in a data dir that holds nothing else (a first
+/// start that died before SQLite wrote its header). An existing file that is
+/// not a readable regular file is refused rather than handed to SQLite.
+fn check_file(path: &Path) -> Result<(), StoreError> {
+    let unreadable = |detail: String| StoreError::Unreadable {
+        path: path.to_owned(),
+        detail,
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(unreadable(e.to_string())),
+    };
+    if !meta.is_file() {
+        return Err(unreadable("not a regular file".to_owned()));
+    }
+    std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    if meta.len() > 0 {
+        return Ok(());
+    }
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    match other_file(dir, path, 0) {
+        None => Ok(()),
+        // Another steward may be creating this store right now: SQLite writes
+        // the header within its first transaction, milliseconds later.
+        Some(_) if header_written_soon(path) => Ok(()),
+        Some(other) => Err(StoreError::Empty {
+            path: path.to_owned(),
+            other,
+        }),
+    }
+}
+
+/// Whether `path` grows past 0 bytes within a second.
+fn header_written_soon(path: &Path) -> bool {
+    let end = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The first file under `dir` (not following symlinks) that a fresh data dir
+/// would not have: anything but steward's bookkeeping at the top (`steward.db*`,
+/// `*.lock`, `steward.toml`, `status.json`) and the logs. Empty dirs are fine.
+fn other_file(dir: &Path, db: &Path, depth: usize) -> Option<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // Unlistable: cannot tell it is empty, so it is not.
+        Err(_) => return Some(dir.to_owned()),
+    };
+    for entry in entries {
+        let Ok(entry) = entry else {
+            return Some(dir.to_owned());
+        };
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Ok(kind) = entry.file_type() else {
+            return Some(path);
+        };
+        if kind.is_dir() {
+            if depth == 0 && name == "logs" {
+                continue;
+            }
+            if let Some(found) = other_file(&path, db, depth + 1) {
+                return Some(found);
+            }
+            continue;
+        }
+        let bookkeeping = depth == 0
+            && (name.starts_with("steward.db")
+                || name.ends_with(".lock")
+                || name == "steward.toml"
+                || name == "status.json");
+        if !bookkeeping && path != db {
+            return Some(path);
+        }
+    }
+    None
+}
+
 /// Applies the pending migrations, each in its own IMMEDIATE transaction
 /// that re-reads `user_version` first, so two processes opening a fresh file
 /// at once do not both apply the same step.
@@ -347,6 +452,20 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tracing::debug!(db = %path.display(), version = target, "migrated database");
     }
     Ok(())
+}
+
+/// The database holds account secrets: 0600 whatever the umask. SQLite
+/// creates it through the umask and gives `-wal`/`-shm` the database's mode,
+/// so this runs before the journal mode is set. Best effort: the data dir's
+/// layout check refuses a store others can write, and tightens one they can read.
+fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if path == Path::new(":memory:") {
+        return;
+    }
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    }
 }
 
 #[cfg(test)]

@@ -133,6 +133,45 @@ fn garbage_file_is_corrupt_not_a_panic() {
 }
 
 #[test]
+fn an_empty_file_is_a_fresh_store_only_in_an_otherwise_empty_data_dir() {
+    let (d, path) = tmp();
+    // A first start that died before SQLite wrote the header: bookkeeping,
+    // logs and empty dirs around it are fine.
+    std::fs::write(&path, "").unwrap();
+    std::fs::write(d.path().join("steward.lock"), "").unwrap();
+    std::fs::create_dir_all(d.path().join("logs")).unwrap();
+    std::fs::write(d.path().join("logs/steward.log"), "x").unwrap();
+    std::fs::create_dir_all(d.path().join("sessions")).unwrap();
+    Store::open(&path).unwrap().close().unwrap();
+
+    let (d, path) = tmp();
+    std::fs::write(&path, "").unwrap();
+    let session = d.path().join("sessions/alice.session");
+    std::fs::create_dir_all(session.parent().unwrap()).unwrap();
+    std::fs::write(&session, "state").unwrap();
+    for e in [
+        Store::open(&path).unwrap_err(),
+        Store::open_readonly(&path).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&e, StoreError::Empty { other, .. } if *other == session),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("is empty (0 bytes)") && !msg.contains('\n'),
+            "{msg}"
+        );
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left untouched");
+
+    let (_d, path) = tmp();
+    std::fs::create_dir(&path).unwrap();
+    let e = Store::open(&path).unwrap_err();
+    assert!(matches!(e, StoreError::Unreadable { .. }), "{e:?}");
+}
+
+#[test]
 fn foreign_sqlite_file_is_refused_and_left_alone() {
     let (_d, path) = tmp();
     {

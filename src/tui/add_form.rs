@@ -70,6 +70,11 @@ impl TextForm for AddAccountForm {
             return None;
         }
         let name = self.name.trim();
+        if let Err(invalid) = id::validate_name(name) {
+            self.error = Some(invalid.to_string());
+            self.field = FormField::Name;
+            return None;
+        }
         Some(Command::AddAccount {
             id: self.id.clone(),
             name: (!name.is_empty()).then(|| name.to_string()),

@@ -234,6 +234,20 @@ impl App {
         vec![Command::Shutdown { force }]
     }
 
+    /// A stop request from outside (`steward stop`'s signals): graceful is
+    /// sent at most once and never escalates; force always forces.
+    pub fn stop_requested(&mut self, force: bool, snapshot: &Snapshot) -> Vec<Command> {
+        if force {
+            self.shutdown = ShutdownAsked::Forcefully;
+        } else if self.shutdown_shown(snapshot) {
+            return Vec::new();
+        } else {
+            self.shutdown = ShutdownAsked::Gracefully;
+        }
+        self.filter_editing = false;
+        vec![Command::Shutdown { force }]
+    }
+
     fn update_help(&mut self, action: Action) {
         let Some(Modal::Help { scroll }) = self.modals.last_mut() else {
             return;

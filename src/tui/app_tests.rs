@@ -66,6 +66,26 @@ fn quit_during_a_shutdown_the_manager_began_forces() {
 }
 
 #[test]
+fn steward_stops_graceful_request_is_sent_once_and_never_escalates() {
+    let idle = fixtures::idle_snapshot();
+    let mut app = app();
+    assert_eq!(
+        app.stop_requested(false, &idle),
+        vec![Command::Shutdown { force: false }]
+    );
+    assert!(app.stop_requested(false, &idle).is_empty());
+    assert_eq!(app.shutdown, ShutdownAsked::Gracefully);
+    let mut app = self::app();
+    let shutting_down = fixtures::shutting_down_snapshot();
+    assert!(app.stop_requested(false, &shutting_down).is_empty());
+    assert_eq!(
+        app.stop_requested(true, &shutting_down),
+        vec![Command::Shutdown { force: true }]
+    );
+    assert_eq!(app.shutdown, ShutdownAsked::Forcefully);
+}
+
+#[test]
 fn panes_switch_by_tab_shift_tab_and_digit() {
     let snapshot = fixtures::idle_snapshot();
     let mut app = app();
@@ -213,6 +233,20 @@ fn the_add_form_validates_inline_and_sends_only_a_valid_account() {
     run(&mut app, &snapshot, &[Action::DeleteChar]);
     run(&mut app, &snapshot, &typed("e_2"));
     run(&mut app, &snapshot, &[Action::NextField]);
+    // A name with a control character (pasted) or past 200 characters is
+    // refused on submit, with the name field focused.
+    run(&mut app, &snapshot, &typed("x\u{1b}[2J"));
+    assert!(run(&mut app, &snapshot, &[Action::Accept]).is_empty());
+    assert!(form_error(&app).unwrap().contains("control character"));
+    for _ in 0..5 {
+        run(&mut app, &snapshot, &[Action::DeleteChar]);
+    }
+    run(&mut app, &snapshot, &typed(&"n".repeat(201)));
+    assert!(run(&mut app, &snapshot, &[Action::Accept]).is_empty());
+    assert!(form_error(&app).unwrap().contains("at most 200"));
+    for _ in 0..201 {
+        run(&mut app, &snapshot, &[Action::DeleteChar]);
+    }
     // `q` and `j` are text here, not quit or move.
     run(&mut app, &snapshot, &typed("Alice quick j"));
     assert_eq!(app.shutdown, ShutdownAsked::No);

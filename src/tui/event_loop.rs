@@ -26,7 +26,7 @@ use super::draw::draw;
 use super::keymap;
 use super::logs_pane;
 use super::pane::Pane;
-use super::signals::QuitSignals;
+use super::signals::{QuitSignals, StopRequest};
 use super::wakeup;
 
 /// How long after a log line the Logs pane repaints: batches bursts of lines.
@@ -51,6 +51,16 @@ impl Ui {
     /// `Err` when the manager no longer takes commands.
     async fn apply(&mut self, action: Action) -> Result<(), ()> {
         let commands = self.app.update(action, &self.snapshot);
+        self.dirty = true;
+        self.send(commands).await
+    }
+
+    async fn stop_requested(&mut self, request: StopRequest) -> Result<(), ()> {
+        let commands = match request {
+            StopRequest::Quit => return self.apply(Action::Quit).await,
+            StopRequest::Graceful => self.app.stop_requested(false, &self.snapshot),
+            StopRequest::Force => self.app.stop_requested(true, &self.snapshot),
+        };
         self.dirty = true;
         self.send(commands).await
     }
@@ -105,10 +115,10 @@ pub async fn run_loop<B: Backend>(
     events: impl Stream<Item = io::Result<Event>>,
     handle: ManagerHandle,
     options: &UiOptions,
+    mut quit_signals: QuitSignals,
 ) -> io::Result<()> {
     let mut events = pin!(events);
     let mut events_open = true;
-    let mut quit_signals = QuitSignals::install();
     let size = terminal
         .size()
         .map_err(|err| io::Error::other(err.to_string()))?;
@@ -218,7 +228,7 @@ pub async fn run_loop<B: Backend>(
                 // The manager dropped its side: nothing left to show or to stop.
                 Err(_) => return Ok(()),
             },
-            () = quit_signals.recv() => ui.apply(Action::Quit).await,
+            request = quit_signals.recv() => ui.stop_requested(request).await,
             () = timer => {
                 ui.dirty = true;
                 if logs_repaint_at.is_some_and(|at| at <= time::now_ms()) {

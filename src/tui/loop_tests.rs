@@ -23,7 +23,7 @@ use crate::time;
 
 use super::fixtures;
 use super::keymap::{Context as KeyContext, KEYMAP, Key};
-use super::{UiOptions, run_loop};
+use super::{QuitSignals, UiOptions, run_loop};
 
 /// Upper bound for anything the loop should do promptly; a hang fails instead of blocking CI.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -180,7 +180,14 @@ impl Harness {
             snapshots: snapshot_rx,
         };
         let ui = tokio::spawn(async move {
-            run_loop(&mut terminal, events, handle, &UiOptions { color: false }).await
+            run_loop(
+                &mut terminal,
+                events,
+                handle,
+                &UiOptions { color: false },
+                QuitSignals::install(),
+            )
+            .await
         });
         Harness {
             screen,

@@ -14,9 +14,11 @@
 //!     .with(steward::tui::tracing_layer())
 //!     .with(file_layer)
 //!     .init();
-//! // 2. The manager, then the UI; `run` returns once the shutdown finished.
+//! // 2. The stop signals (before the data dir is locked), the manager, then
+//! //    the UI; `run` returns once the shutdown finished.
+//! let signals = steward::tui::QuitSignals::install();
 //! let handle = Manager::start(config)?;
-//! steward::tui::run(handle, steward::tui::UiOptions::from_env()).await?;
+//! steward::tui::run(handle, steward::tui::UiOptions::from_env(), signals).await?;
 //! ```
 
 mod accounts_pane;
@@ -58,6 +60,8 @@ mod loop_tests;
 mod render_tests;
 
 use std::io;
+
+pub use signals::{QuitSignals, StopRequest};
 
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -104,7 +108,11 @@ impl Drop for RestoreTerminal {
 /// Takes over the terminal, runs the dashboard until the manager's shutdown
 /// has finished (the first `q`/Ctrl+C/SIGTERM/SIGHUP asks for it), then
 /// restores the terminal. Errors only if the terminal could not be set up.
-pub async fn run(handle: ManagerHandle, options: UiOptions) -> io::Result<()> {
+pub async fn run(
+    handle: ManagerHandle,
+    options: UiOptions,
+    signals: QuitSignals,
+) -> io::Result<()> {
     let _restore = RestoreTerminal;
     // try_init installs ratatui's panic hook (restore, then print) before touching
     // the terminal, then enters raw mode and the alternate screen. Its terminal is
@@ -113,5 +121,5 @@ pub async fn run(handle: ManagerHandle, options: UiOptions) -> io::Result<()> {
     let backend = QuietBackend::new(CrosstermBackend::new(io::stdout()));
     let mut terminal = Terminal::new(backend)?;
     let events = crossterm::event::EventStream::new();
-    run_loop(&mut terminal, events, handle, &options).await
+    run_loop(&mut terminal, events, handle, &options, signals).await
 }

@@ -1,15 +1,33 @@
-//! SIGTERM, SIGHUP and SIGINT while the screen is up: each means the same as `q`
+//! The signals that ask a running steward (dashboard or headless) to shut down,
+//! and what each one means. SIGTERM, SIGHUP and SIGINT mean the same as `q`
 //! (SSH disconnect or systemd stop = graceful shutdown; a second one forces).
+//! SIGUSR1 and SIGUSR2 are `steward stop`'s own: "graceful stop" (idempotent,
+//! never escalates however often it comes) and "force".
 
 use std::future::pending;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-/// The three quit signals; any that could not be installed is simply never received.
+/// What a received signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    /// SIGTERM/SIGHUP/SIGINT: like `q`: graceful the first time, force the next.
+    Quit,
+    /// SIGUSR1 (plain `steward stop`): graceful; a no-op once a shutdown runs.
+    Graceful,
+    /// SIGUSR2 (`steward stop --force`).
+    Force,
+}
+
+/// The stop signals; any that could not be installed is simply never received.
+/// Install them before the data dir is locked: `steward stop` may signal as soon
+/// as it sees the lock, and SIGUSR1's default action would kill the process.
 pub struct QuitSignals {
     terminate: Option<Signal>,
     hangup: Option<Signal>,
     interrupt: Option<Signal>,
+    graceful: Option<Signal>,
+    force: Option<Signal>,
 }
 
 async fn next(signal: &mut Option<Signal>) {
@@ -23,20 +41,39 @@ async fn next(signal: &mut Option<Signal>) {
 }
 
 impl QuitSignals {
+    /// Needs a tokio runtime with the IO driver (inside `block_on`).
     pub fn install() -> QuitSignals {
         QuitSignals {
             terminate: signal(SignalKind::terminate()).ok(),
             hangup: signal(SignalKind::hangup()).ok(),
             interrupt: signal(SignalKind::interrupt()).ok(),
+            graceful: signal(SignalKind::user_defined1()).ok(),
+            force: signal(SignalKind::user_defined2()).ok(),
         }
     }
 
-    /// Resolves at the next quit signal.
-    pub async fn recv(&mut self) {
+    /// False when a handler could not be installed (that signal would then
+    /// kill steward, or be lost, instead of stopping it in order).
+    pub fn all_installed(&self) -> bool {
+        [
+            &self.terminate,
+            &self.hangup,
+            &self.interrupt,
+            &self.graceful,
+            &self.force,
+        ]
+        .iter()
+        .all(|s| s.is_some())
+    }
+
+    /// Resolves at the next stop signal.
+    pub async fn recv(&mut self) -> StopRequest {
         tokio::select! {
-            () = next(&mut self.terminate) => {}
-            () = next(&mut self.hangup) => {}
-            () = next(&mut self.interrupt) => {}
+            () = next(&mut self.terminate) => StopRequest::Quit,
+            () = next(&mut self.hangup) => StopRequest::Quit,
+            () = next(&mut self.interrupt) => StopRequest::Quit,
+            () = next(&mut self.graceful) => StopRequest::Graceful,
+            () = next(&mut self.force) => StopRequest::Force,
         }
     }
 }

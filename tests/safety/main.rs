@@ -8,4 +8,6 @@ mod common;
 
 mod fs_escape;
 mod in_use;
+mod input;
+mod layout;
 mod secrets;

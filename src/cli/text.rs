@@ -1,0 +1,132 @@
+//! Text that came from outside (names, paths, URLs, worker lines, file names)
+//! on its way to a terminal: control characters escaped, cells cut to a
+//! width, table columns padded by hand. Every plain-text CLI output goes
+//! through here; `--json` output is serde's job.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// The widest table cell, in characters (the longest account name: a name
+/// stored before the limit existed is cut, never allowed to break a table).
+pub const CELL_MAX: usize = crate::accounts::id::NAME_MAX;
+
+/// `s` with every control character (C0, DEL, C1: ESC, CSI, newline, ...)
+/// written as a visible escape (`\u{1b}`), so no text can move the cursor,
+/// recolour, retitle or clear the terminal, or fake a line of its own.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Like [`escape`] for text of several lines: the newlines stay.
+pub fn escape_lines(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n') {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.split('\n').map(escape).collect::<Vec<_>>().join("\n"))
+}
+
+/// `println!` for plain-text output: the formatted line, control characters
+/// escaped (newlines kept). `--json` output uses `println!` (serde escapes).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::text::println(&format!($($arg)*))
+    };
+}
+pub(crate) use outln;
+
+/// Prints `text` (one or more lines) with its control characters escaped.
+pub fn print(text: &str) {
+    print!("{}", escape_lines(text));
+}
+
+/// Prints one line with its control characters escaped.
+pub fn println(line: &str) {
+    println!("{}", escape_lines(line));
+}
+
+/// A table cell: escaped and cut to [`CELL_MAX`] characters (`…` marks the cut).
+pub fn cell(s: &str) -> String {
+    let s = escape(s);
+    if s.chars().count() <= CELL_MAX {
+        return s.into_owned();
+    }
+    let mut cut: String = s.chars().take(CELL_MAX - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// Rows of cells as aligned columns, two spaces apart, each line trimmed at
+/// the end. Pads by hand: a `{:<w$}` width past 65535 panics.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cells: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| cell(h)).collect())
+        .chain(rows.iter().map(|row| row.iter().map(|c| cell(c)).collect()))
+        .collect();
+    let columns = cells.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            cells
+                .iter()
+                .filter_map(|row| row.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &cells {
+        let mut line = String::new();
+        for (c, w) in row.iter().zip(&widths) {
+            let _ = write!(line, "{c}");
+            line.extend(std::iter::repeat_n(' ', w - c.chars().count() + 2));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(escape("plain é 🚀"), "plain é 🚀");
+        assert_eq!(escape("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(escape("x\ny\tz\u{9b}\u{7f}"), "x\\ny\\tz\\u{9b}\\u{7f}");
+        assert_eq!(
+            escape_lines("one\u{1b}]0;t\u{7}\ntwo\n"),
+            "one\\u{1b}]0;t\\u{7}\ntwo\n"
+        );
+    }
+
+    #[test]
+    fn tables_cope_with_any_width_and_cut_long_cells() {
+        let long = "n".repeat(70_000);
+        let text = table(
+            &["ID", "NAME"],
+            &[
+                vec!["a".into(), long],
+                vec!["bb".into(), "x\u{1b}[31m".into()],
+            ],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "ID  NAME");
+        assert!(lines[1].starts_with("a   nnn"));
+        assert_eq!(lines[1].chars().count(), 4 + CELL_MAX);
+        assert!(lines[1].ends_with('…'));
+        assert_eq!(lines[2], "bb  x\\u{1b}[31m");
+    }
+}
