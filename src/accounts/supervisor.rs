@@ -425,8 +425,9 @@ impl Supervisor {
         // planted link there and never creates it (Pyrogram's storage takes
         // an existing file for a database with its tables in place).
         crate::lock::check_session_path(&spec.session_file).map_err(|e| StartFailure {
+            // Only the operator can fix a planted link; an I/O error may pass.
+            retry: !matches!(e, LockError::Symlink { .. } | LockError::NotRegular { .. }),
             reason: e.to_string(),
-            retry: false,
         })?;
         let lock_path = crate::paths::session_lock_of(&spec.session_file);
         let lock = acquire_session_lock(&lock_path, self.ctx.owner.pid)?;
