@@ -11,7 +11,8 @@ use super::add_form::AddAccountForm;
 use super::confirm::ConfirmDialog;
 use super::download_form::AddDownloadForm;
 use super::form::TextForm;
-use super::keymap::{self, Mode};
+use super::help;
+use super::keymap::Mode;
 use super::pane::Pane;
 use super::rows::{self, Aria2Row, PaneState};
 use super::sweep_view::{Stage, SweepDialog};
@@ -252,10 +253,16 @@ impl App {
         let Some(Modal::Help { scroll }) = self.modals.last_mut() else {
             return;
         };
-        let last_line = u16::try_from(keymap::help_lines().len()).unwrap_or(u16::MAX);
+        // The same limits the overlay is drawn with, so every key moves what is seen.
+        let page = help::page_lines(self.size).max(1);
+        let max_scroll = help::max_scroll(self.size);
         match action {
             Action::MoveUp => *scroll = scroll.saturating_sub(1),
-            Action::MoveDown => *scroll = (*scroll + 1).min(last_line),
+            Action::MoveDown => *scroll = scroll.saturating_add(1).min(max_scroll),
+            Action::PageUp => *scroll = scroll.saturating_sub(page),
+            Action::PageDown => *scroll = scroll.saturating_add(page).min(max_scroll),
+            Action::Top => *scroll = 0,
+            Action::Bottom => *scroll = max_scroll,
             Action::Back | Action::ToggleHelp => {
                 self.modals.pop();
             }

@@ -864,3 +864,38 @@ fn esc_while_applying_hides_the_sweep_and_o_shows_it_again() {
         vec![Command::PreviewSweep]
     );
 }
+
+#[test]
+fn help_pages_with_pgup_pgdn_and_jumps_with_g_and_shift_g() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let snapshot = fixtures::idle_snapshot();
+    let mut app = app();
+    run(&mut app, &snapshot, &[Action::ToggleHelp]);
+    assert_eq!(app.mode(&snapshot), Mode::Help);
+    // Through the dispatcher, as the keys arrive from the terminal.
+    let mut press = |code: KeyCode| {
+        let key = KeyEvent::new(code, KeyModifiers::NONE);
+        let action = super::keymap::action_for(app.mode(&snapshot), &key)
+            .unwrap_or_else(|| panic!("{code:?} does nothing in help"));
+        app.update(action, &snapshot);
+        match app.modals.last() {
+            Some(Modal::Help { scroll }) => *scroll,
+            other => panic!("help closed: {other:?}"),
+        }
+    };
+    let page = super::help::page_lines((80, 24));
+    let bottom = super::help::max_scroll((80, 24));
+    assert!(page > 1 && bottom > page, "help must be longer than a page");
+    assert_eq!(press(KeyCode::PageDown), page);
+    assert_eq!(press(KeyCode::PageDown), 2 * page);
+    assert_eq!(press(KeyCode::PageUp), page);
+    assert_eq!(press(KeyCode::Char('G')), bottom);
+    // At the bottom, more of the same moves nothing (k then moves at once).
+    assert_eq!(press(KeyCode::PageDown), bottom);
+    assert_eq!(press(KeyCode::Char('j')), bottom);
+    assert_eq!(press(KeyCode::Char('k')), bottom - 1);
+    assert_eq!(press(KeyCode::Char('g')), 0);
+    assert_eq!(press(KeyCode::PageUp), 0);
+    assert_eq!(press(KeyCode::End), bottom);
+    assert_eq!(press(KeyCode::Home), 0);
+}

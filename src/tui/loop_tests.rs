@@ -419,6 +419,7 @@ fn starting_state(context: KeyContext, key: &Key) -> Vec<KeyEvent> {
         (KeyContext::Form, _) => typed("ax"),
         (KeyContext::Filter, _) => typed("/b"),
         (KeyContext::Help, KeyCode::Char('k') | KeyCode::Up) => typed("?j"),
+        (KeyContext::Help, KeyCode::Char('g') | KeyCode::PageUp | KeyCode::Home) => typed("?G"),
         (KeyContext::Help, _) => typed("?"),
         (KeyContext::Shutdown, _) => typed("q"),
     }
