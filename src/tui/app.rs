@@ -52,6 +52,9 @@ pub enum Modal {
 pub enum ShutdownAsked {
     #[default]
     No,
+    /// Graceful, because the terminal went away (failed redraw or SIGHUP):
+    /// nobody asked, so the operator's next request is their first.
+    OnHangUp,
     Gracefully,
     Forcefully,
 }
@@ -225,7 +228,13 @@ impl App {
     }
 
     fn quit(&mut self, snapshot: &Snapshot) -> Vec<Command> {
-        let force = self.shutdown_shown(snapshot);
+        // Only a second deliberate request forces: the shutdown a hang-up began
+        // does not count as the first.
+        let force = match self.shutdown {
+            ShutdownAsked::No => snapshot.shutdown.is_some(),
+            ShutdownAsked::OnHangUp => false,
+            ShutdownAsked::Gracefully | ShutdownAsked::Forcefully => true,
+        };
         self.shutdown = if force {
             ShutdownAsked::Forcefully
         } else {
@@ -247,6 +256,18 @@ impl App {
         }
         self.filter_editing = false;
         vec![Command::Shutdown { force }]
+    }
+
+    /// The terminal is gone (however many ways that is reported, in whatever
+    /// order): nobody can press `q` any more, so shut down gracefully unless a
+    /// shutdown already runs. Never forces.
+    pub fn terminal_lost(&mut self, snapshot: &Snapshot) -> Vec<Command> {
+        if self.shutdown_shown(snapshot) {
+            return Vec::new();
+        }
+        self.shutdown = ShutdownAsked::OnHangUp;
+        self.filter_editing = false;
+        vec![Command::Shutdown { force: false }]
     }
 
     fn update_help(&mut self, action: Action) {

@@ -899,3 +899,36 @@ fn help_pages_with_pgup_pgdn_and_jumps_with_g_and_shift_g() {
     assert_eq!(press(KeyCode::End), bottom);
     assert_eq!(press(KeyCode::Home), 0);
 }
+
+#[test]
+fn a_lost_terminal_shuts_down_gracefully_once_and_the_next_deliberate_quit_is_the_first() {
+    let idle = fixtures::idle_snapshot();
+    let shutting_down = fixtures::shutting_down_snapshot();
+    let mut app = app();
+    assert_eq!(
+        app.terminal_lost(&idle),
+        vec![Command::Shutdown { force: false }]
+    );
+    assert_eq!(app.shutdown, ShutdownAsked::OnHangUp);
+    assert_eq!(app.mode(&idle), Mode::Shutdown);
+    // Reported again (SIGHUP after the failed redraw, or the other way round): nothing more.
+    assert!(app.terminal_lost(&shutting_down).is_empty());
+    assert!(app.stop_requested(false, &shutting_down).is_empty());
+    // The operator's own requests: the first is graceful, the second forces.
+    assert_eq!(
+        run(&mut app, &shutting_down, &[Action::Quit]),
+        vec![Command::Shutdown { force: false }]
+    );
+    assert!(app.terminal_lost(&shutting_down).is_empty());
+    assert_eq!(
+        run(&mut app, &shutting_down, &[Action::Quit]),
+        vec![Command::Shutdown { force: true }]
+    );
+    assert_eq!(app.shutdown, ShutdownAsked::Forcefully);
+
+    // Lost after the operator quit: still only their second request forces.
+    let mut app = self::app();
+    run(&mut app, &idle, &[Action::Quit]);
+    assert!(app.terminal_lost(&shutting_down).is_empty());
+    assert_eq!(app.shutdown, ShutdownAsked::Gracefully);
+}
