@@ -248,6 +248,7 @@ fn with_stderr_on_the_dead_pty_too_nothing_aborts() {
 fn tmux(args: &[&str]) -> Output {
     Command::new("tmux")
         .args(args)
+        .env_remove("TMUX")
         .output()
         .expect("tmux installed (apt-get install tmux)")
 }
