@@ -1,6 +1,7 @@
 //! The steward binary: parse the command line, run it, turn failures into one
 //! line on stderr and an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +18,8 @@ fn main() -> ExitCode {
     match steward::cli::main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{failure}");
+            // stderr may be a terminal that hung up: a failed write must not panic.
+            let _ = writeln!(std::io::stderr(), "{failure}");
             ExitCode::from(failure.code)
         }
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use super::{Failure, Globals};
 use crate::manager::{Command, Manager, ManagerOptions, PhaseState, ShutdownView, StartError};
@@ -52,9 +52,9 @@ pub(super) fn start_failure(e: StartError) -> Failure {
     }
 }
 
-/// Runs the manager with no UI until a stop signal: SIGINT/SIGTERM/SIGHUP
-/// (a second one forces), or `steward stop`'s SIGUSR1 (graceful, idempotent)
-/// and SIGUSR2 (force).
+/// Runs the manager with no UI until a stop signal: SIGINT/SIGTERM (a second
+/// one forces), SIGHUP or `steward stop`'s SIGUSR1 (graceful, idempotent) and
+/// SIGUSR2 (force).
 pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
     let options = options(globals)?;
     let _log = crate::logging::init(&options.data_dir, None)
@@ -77,16 +77,23 @@ pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
                         quits += 1;
                         quits > 1
                     }
-                    StopRequest::Graceful => false,
+                    // The terminal that started us went away: not a request, never escalates.
+                    StopRequest::Graceful | StopRequest::HangUp => false,
                     StopRequest::Force => true,
                 },
                 report = &mut done => break report.map_err(|e| Failure::runtime(format!("manager task failed: {e}")))?,
             };
             let _ = commands.send(Command::Shutdown { force }).await;
         };
-        println!("{}", summary(&report));
+        print_summary(&report);
         Ok(())
     })
+}
+
+/// Prints the summary line. stdout may be a terminal that hung up while we
+/// shut down: a failed write is not worth a panic, the log has the outcome.
+fn print_summary(report: &ShutdownView) {
+    let _ = writeln!(std::io::stdout(), "{}", summary(report));
 }
 
 /// One line: how the shutdown went.
@@ -160,7 +167,7 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::runtime(format!("manager task failed: {e}")))?;
         ui.map_err(|e| Failure::runtime(format!("terminal error: {e} (workers were stopped)")))?;
-        println!("{}", summary(&report));
+        print_summary(&report);
         Ok(())
     })
 }

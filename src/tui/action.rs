@@ -48,7 +48,7 @@ pub enum Action {
     /// A typed character while a text field has the keyboard.
     InputChar(char),
     DeleteChar,
-    /// `q`, Ctrl+C, SIGTERM, SIGHUP, SIGINT: graceful shutdown, then force.
+    /// `q`, Ctrl+C, SIGTERM, SIGINT: graceful shutdown, then force.
     Quit,
     Resize(u16, u16),
 }

@@ -11,7 +11,8 @@ use super::add_form::AddAccountForm;
 use super::confirm::ConfirmDialog;
 use super::download_form::AddDownloadForm;
 use super::form::TextForm;
-use super::keymap::{self, Mode};
+use super::help;
+use super::keymap::Mode;
 use super::pane::Pane;
 use super::rows::{self, Aria2Row, PaneState};
 use super::sweep_view::{Stage, SweepDialog};
@@ -51,6 +52,9 @@ pub enum Modal {
 pub enum ShutdownAsked {
     #[default]
     No,
+    /// Graceful, because the terminal went away (failed redraw or SIGHUP):
+    /// nobody asked, so the operator's next request is their first.
+    OnHangUp,
     Gracefully,
     Forcefully,
 }
@@ -224,7 +228,13 @@ impl App {
     }
 
     fn quit(&mut self, snapshot: &Snapshot) -> Vec<Command> {
-        let force = self.shutdown_shown(snapshot);
+        // Only a second deliberate request forces: the shutdown a hang-up began
+        // does not count as the first.
+        let force = match self.shutdown {
+            ShutdownAsked::No => snapshot.shutdown.is_some(),
+            ShutdownAsked::OnHangUp => false,
+            ShutdownAsked::Gracefully | ShutdownAsked::Forcefully => true,
+        };
         self.shutdown = if force {
             ShutdownAsked::Forcefully
         } else {
@@ -248,14 +258,32 @@ impl App {
         vec![Command::Shutdown { force }]
     }
 
+    /// The terminal is gone (however many ways that is reported, in whatever
+    /// order): nobody can press `q` any more, so shut down gracefully unless a
+    /// shutdown already runs. Never forces.
+    pub fn terminal_lost(&mut self, snapshot: &Snapshot) -> Vec<Command> {
+        if self.shutdown_shown(snapshot) {
+            return Vec::new();
+        }
+        self.shutdown = ShutdownAsked::OnHangUp;
+        self.filter_editing = false;
+        vec![Command::Shutdown { force: false }]
+    }
+
     fn update_help(&mut self, action: Action) {
         let Some(Modal::Help { scroll }) = self.modals.last_mut() else {
             return;
         };
-        let last_line = u16::try_from(keymap::help_lines().len()).unwrap_or(u16::MAX);
+        // The same limits the overlay is drawn with, so every key moves what is seen.
+        let page = help::page_lines(self.size).max(1);
+        let max_scroll = help::max_scroll(self.size);
         match action {
             Action::MoveUp => *scroll = scroll.saturating_sub(1),
-            Action::MoveDown => *scroll = (*scroll + 1).min(last_line),
+            Action::MoveDown => *scroll = scroll.saturating_add(1).min(max_scroll),
+            Action::PageUp => *scroll = scroll.saturating_sub(page),
+            Action::PageDown => *scroll = scroll.saturating_add(page).min(max_scroll),
+            Action::Top => *scroll = 0,
+            Action::Bottom => *scroll = max_scroll,
             Action::Back | Action::ToggleHelp => {
                 self.modals.pop();
             }

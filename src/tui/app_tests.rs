@@ -864,3 +864,71 @@ fn esc_while_applying_hides_the_sweep_and_o_shows_it_again() {
         vec![Command::PreviewSweep]
     );
 }
+
+#[test]
+fn help_pages_with_pgup_pgdn_and_jumps_with_g_and_shift_g() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let snapshot = fixtures::idle_snapshot();
+    let mut app = app();
+    run(&mut app, &snapshot, &[Action::ToggleHelp]);
+    assert_eq!(app.mode(&snapshot), Mode::Help);
+    // Through the dispatcher, as the keys arrive from the terminal.
+    let mut press = |code: KeyCode| {
+        let key = KeyEvent::new(code, KeyModifiers::NONE);
+        let action = super::keymap::action_for(app.mode(&snapshot), &key)
+            .unwrap_or_else(|| panic!("{code:?} does nothing in help"));
+        app.update(action, &snapshot);
+        match app.modals.last() {
+            Some(Modal::Help { scroll }) => *scroll,
+            other => panic!("help closed: {other:?}"),
+        }
+    };
+    let page = super::help::page_lines((80, 24));
+    let bottom = super::help::max_scroll((80, 24));
+    assert!(page > 1 && bottom > page, "help must be longer than a page");
+    assert_eq!(press(KeyCode::PageDown), page);
+    assert_eq!(press(KeyCode::PageDown), 2 * page);
+    assert_eq!(press(KeyCode::PageUp), page);
+    assert_eq!(press(KeyCode::Char('G')), bottom);
+    // At the bottom, more of the same moves nothing (k then moves at once).
+    assert_eq!(press(KeyCode::PageDown), bottom);
+    assert_eq!(press(KeyCode::Char('j')), bottom);
+    assert_eq!(press(KeyCode::Char('k')), bottom - 1);
+    assert_eq!(press(KeyCode::Char('g')), 0);
+    assert_eq!(press(KeyCode::PageUp), 0);
+    assert_eq!(press(KeyCode::End), bottom);
+    assert_eq!(press(KeyCode::Home), 0);
+}
+
+#[test]
+fn a_lost_terminal_shuts_down_gracefully_once_and_the_next_deliberate_quit_is_the_first() {
+    let idle = fixtures::idle_snapshot();
+    let shutting_down = fixtures::shutting_down_snapshot();
+    let mut app = app();
+    assert_eq!(
+        app.terminal_lost(&idle),
+        vec![Command::Shutdown { force: false }]
+    );
+    assert_eq!(app.shutdown, ShutdownAsked::OnHangUp);
+    assert_eq!(app.mode(&idle), Mode::Shutdown);
+    // Reported again (SIGHUP after the failed redraw, or the other way round): nothing more.
+    assert!(app.terminal_lost(&shutting_down).is_empty());
+    assert!(app.stop_requested(false, &shutting_down).is_empty());
+    // The operator's own requests: the first is graceful, the second forces.
+    assert_eq!(
+        run(&mut app, &shutting_down, &[Action::Quit]),
+        vec![Command::Shutdown { force: false }]
+    );
+    assert!(app.terminal_lost(&shutting_down).is_empty());
+    assert_eq!(
+        run(&mut app, &shutting_down, &[Action::Quit]),
+        vec![Command::Shutdown { force: true }]
+    );
+    assert_eq!(app.shutdown, ShutdownAsked::Forcefully);
+
+    // Lost after the operator quit: still only their second request forces.
+    let mut app = self::app();
+    run(&mut app, &idle, &[Action::Quit]);
+    assert!(app.terminal_lost(&shutting_down).is_empty());
+    assert_eq!(app.shutdown, ShutdownAsked::Gracefully);
+}

@@ -21,7 +21,7 @@ use crate::time;
 
 use super::UiOptions;
 use super::action::Action;
-use super::app::{App, ShutdownAsked};
+use super::app::App;
 use super::draw::draw;
 use super::keymap;
 use super::logs_pane;
@@ -41,9 +41,22 @@ struct Ui {
     app: App,
     snapshot: Arc<Snapshot>,
     commands: mpsc::Sender<Command>,
-    /// False once drawing failed (terminal gone, e.g. SSH dropped): keep running the shutdown, draw no more.
+    /// False once the terminal is lost (e.g. SSH dropped): keep running the shutdown, draw no more.
     screen_alive: bool,
+    /// Set by the first sign that the terminal is gone; later signs are the same event.
+    terminal_lost: bool,
     dirty: bool,
+}
+
+/// How the loop learnt that the terminal is gone; all of them are one event.
+#[derive(Debug, Clone, Copy)]
+enum LostBy {
+    /// A redraw failed (EIO on a hung-up pty).
+    Draw,
+    /// Reading keys kept failing, or the input stream ended.
+    Input,
+    /// SIGHUP.
+    HangUp,
 }
 
 impl Ui {
@@ -58,6 +71,7 @@ impl Ui {
     async fn stop_requested(&mut self, request: StopRequest) -> Result<(), ()> {
         let commands = match request {
             StopRequest::Quit => return self.apply(Action::Quit).await,
+            StopRequest::HangUp => return self.terminal_lost(LostBy::HangUp).await,
             StopRequest::Graceful => self.app.stop_requested(false, &self.snapshot),
             StopRequest::Force => self.app.stop_requested(true, &self.snapshot),
         };
@@ -82,14 +96,23 @@ impl Ui {
         }
     }
 
-    /// The terminal is gone or unreadable: nobody can press `q` any more, so
-    /// shut down as if they had (unless a shutdown is already under way).
-    async fn terminal_lost(&mut self) -> Result<(), ()> {
-        if self.app.shutdown == ShutdownAsked::No {
-            self.apply(Action::Quit).await
-        } else {
-            Ok(())
+    /// The terminal is gone: nobody can press `q` any more, so shut down as
+    /// if they had (unless a shutdown is already under way). A failed redraw,
+    /// failing input and SIGHUP all report the same loss, in any order and
+    /// any number of times: only the first acts, and none of them forces.
+    async fn terminal_lost(&mut self, by: LostBy) -> Result<(), ()> {
+        self.screen_alive = false;
+        if self.terminal_lost {
+            tracing::debug!(?by, "terminal loss reported again");
+            return Ok(());
         }
+        self.terminal_lost = true;
+        tracing::warn!(
+            ?by,
+            "terminal lost; drawing stops, a graceful shutdown runs"
+        );
+        let commands = self.app.terminal_lost(&self.snapshot);
+        self.send(commands).await
     }
 }
 
@@ -132,6 +155,7 @@ pub async fn run_loop<B: Backend>(
         snapshot,
         commands,
         screen_alive: true,
+        terminal_lost: false,
         dirty: true,
     };
     // Set while a repaint for new log lines is due.
@@ -154,9 +178,8 @@ pub async fn run_loop<B: Backend>(
             }
             let drawn = terminal.draw(|frame| draw(frame, &ui.app, &ui.snapshot, now_ms));
             if let Err(err) = drawn {
-                tracing::warn!(error = %err, "terminal write failed; drawing stops, shutdown continues");
-                ui.screen_alive = false;
-                if ui.terminal_lost().await.is_err() {
+                tracing::warn!(error = %err, "terminal write failed");
+                if ui.terminal_lost(LostBy::Draw).await.is_err() {
                     return Ok(());
                 }
             }
@@ -205,12 +228,12 @@ pub async fn run_loop<B: Backend>(
                             tracing::warn!(error = %err, in_a_row = input_errors_in_a_row, "terminal input failed");
                             if input_errors_in_a_row >= INPUT_ERRORS_MEANING_LOST {
                                 events_open = false;
-                                result = ui.terminal_lost().await;
+                                result = ui.terminal_lost(LostBy::Input).await;
                             }
                         }
                         None => {
                             events_open = false;
-                            result = ui.terminal_lost().await;
+                            result = ui.terminal_lost(LostBy::Input).await;
                         }
                     }
                     if result.is_err() || !events_open {

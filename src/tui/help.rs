@@ -1,5 +1,6 @@
 //! The `?` overlay: every key with its description, generated from the keymap
-//! table (the same one the dispatcher uses), scrollable with j/k.
+//! table (the same one the dispatcher uses), scrollable with j/k, PgUp/PgDn,
+//! g/G like every list.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -10,12 +11,29 @@ use super::draw::centered;
 use super::keymap::{self, HelpLine};
 use super::theme::Theme;
 
-pub fn render(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
-    let popup = centered(
+fn popup(area: Rect) -> Rect {
+    centered(
         area,
         area.width.saturating_sub(4).min(84),
         area.height.saturating_sub(2),
-    );
+    )
+}
+
+/// How many help lines show at once on a terminal of `size` (columns, rows).
+pub fn page_lines(size: (u16, u16)) -> u16 {
+    popup(Rect::new(0, 0, size.0, size.1))
+        .height
+        .saturating_sub(2)
+}
+
+/// The scroll offset that shows the last help line at the bottom.
+pub fn max_scroll(size: (u16, u16)) -> u16 {
+    let total = u16::try_from(keymap::help_lines().len()).unwrap_or(u16::MAX);
+    total.saturating_sub(page_lines(size))
+}
+
+pub fn render(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
+    let popup = popup(area);
     let lines: Vec<Line> = keymap::help_lines()
         .into_iter()
         .map(|line| match line {

@@ -229,6 +229,10 @@ pub static KEYMAP: &[Binding] = &[
     bind(&[key(KeyCode::Esc)],                               C::Filter,   Action::Back,                      "clear the filter",                                 Some("clear")),
     bind(&[ch('k'), key(KeyCode::Up)],                       C::Help,     Action::MoveUp,                    "scroll up",                                        None),
     bind(&[ch('j'), key(KeyCode::Down)],                     C::Help,     Action::MoveDown,                  "scroll down",                                      None),
+    bind(&[key(KeyCode::PageUp)],                            C::Help,     Action::PageUp,                    "page up",                                          None),
+    bind(&[key(KeyCode::PageDown)],                          C::Help,     Action::PageDown,                  "page down",                                        None),
+    bind(&[ch('g'), key(KeyCode::Home)],                     C::Help,     Action::Top,                       "first line",                                       None),
+    bind(&[ch('G'), key(KeyCode::End)],                      C::Help,     Action::Bottom,                    "last line",                                        None),
     bind(&[key(KeyCode::Esc), ch('?'), ch('q')],             C::Help,     Action::Back,                      "close the help",                                   Some("close")),
     bind(&[ch('q'), ctrl('c')],                              C::Shutdown, Action::Quit,                      "force: SIGKILL what is still running",             Some("force")),
 ];

@@ -23,7 +23,7 @@ use crate::time;
 
 use super::fixtures;
 use super::keymap::{Context as KeyContext, KEYMAP, Key};
-use super::{QuitSignals, UiOptions, run_loop};
+use super::{QuitSignals, StopRequest, UiOptions, run_loop};
 
 /// Upper bound for anything the loop should do promptly; a hang fails instead of blocking CI.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -159,6 +159,8 @@ struct Harness {
     frames: watch::Receiver<u64>,
     keys: KeyStream,
     manager: FakeManager,
+    /// Stands in for the stop signals (a real SIGHUP would reach every test).
+    signals: mpsc::UnboundedSender<StopRequest>,
     ui: tokio::task::JoinHandle<io::Result<()>>,
 }
 
@@ -179,13 +181,14 @@ impl Harness {
             commands: command_tx,
             snapshots: snapshot_rx,
         };
+        let (quit_signals, signals) = QuitSignals::injected();
         let ui = tokio::spawn(async move {
             run_loop(
                 &mut terminal,
                 events,
                 handle,
                 &UiOptions { color: false },
-                QuitSignals::install(),
+                quit_signals,
             )
             .await
         });
@@ -197,6 +200,7 @@ impl Harness {
                 commands,
                 snapshots,
             },
+            signals,
             ui,
         }
     }
@@ -342,6 +346,53 @@ async fn losing_the_terminal_asks_for_a_graceful_shutdown() {
     assert_eq!(ui.command().await, Command::Shutdown { force: false });
 }
 
+/// Whether the loop sent any command, after giving it time to handle what it was given.
+async fn no_command_follows(ui: &mut Harness) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), ui.manager.commands.recv())
+        .await
+        .is_err()
+}
+
+#[tokio::test]
+async fn a_hang_up_and_the_lost_terminal_are_one_graceful_event_in_either_order() {
+    let input_error = || Err(io::Error::other("input/output error"));
+    for hang_up_first in [false, true] {
+        let mut ui = Harness::start(at_real_now(fixtures::idle_snapshot()));
+        ui.frame_showing("[1 Accounts]").await;
+        let lose_terminal = |ui: &Harness| {
+            for _ in 0..3 {
+                ui.keys.send(input_error());
+            }
+        };
+        let hang_up = |ui: &Harness| ui.signals.send(StopRequest::HangUp).unwrap();
+        if hang_up_first {
+            hang_up(&ui);
+        } else {
+            lose_terminal(&ui);
+        }
+        assert_eq!(ui.command().await, Command::Shutdown { force: false });
+        ui.manager
+            .snapshots
+            .send(Arc::new(at_real_now(fixtures::shutting_down_snapshot())))
+            .unwrap();
+        if hang_up_first {
+            lose_terminal(&ui);
+        } else {
+            hang_up(&ui);
+        }
+        hang_up(&ui);
+        assert!(
+            no_command_follows(&mut ui).await,
+            "hang_up_first={hang_up_first}: the second report of the loss sent a command"
+        );
+        // Force only on the operator's second deliberate request.
+        ui.signals.send(StopRequest::Quit).unwrap();
+        assert_eq!(ui.command().await, Command::Shutdown { force: false });
+        ui.signals.send(StopRequest::Quit).unwrap();
+        assert_eq!(ui.command().await, Command::Shutdown { force: true });
+    }
+}
+
 #[tokio::test]
 async fn a_burst_of_keys_is_drawn_once() {
     // Idle: no countdown on screen, so the only frame to come is the keys' one.
@@ -419,6 +470,7 @@ fn starting_state(context: KeyContext, key: &Key) -> Vec<KeyEvent> {
         (KeyContext::Form, _) => typed("ax"),
         (KeyContext::Filter, _) => typed("/b"),
         (KeyContext::Help, KeyCode::Char('k') | KeyCode::Up) => typed("?j"),
+        (KeyContext::Help, KeyCode::Char('g') | KeyCode::PageUp | KeyCode::Home) => typed("?G"),
         (KeyContext::Help, _) => typed("?"),
         (KeyContext::Shutdown, _) => typed("q"),
     }

@@ -96,13 +96,32 @@ impl Default for UiOptions {
 }
 
 /// Puts the terminal back (raw mode off, main screen) however `run` ends,
-/// including when its future is dropped. Panics are covered by ratatui's hook.
+/// including when its future is dropped. Best effort and silent: after an SSH
+/// hang-up the terminal is gone, and `ratatui::restore` would `eprintln!` the
+/// failure, panicking when stderr is that terminal too.
 struct RestoreTerminal;
 
 impl Drop for RestoreTerminal {
     fn drop(&mut self) {
-        ratatui::restore();
+        restore_terminal();
     }
+}
+
+fn restore_terminal() {
+    if let Err(err) = ratatui::try_restore() {
+        tracing::debug!(error = %err, "cannot restore the terminal (it is probably gone)");
+    }
+}
+
+/// Restores the terminal before a panic is reported (as ratatui's own hook
+/// does, but without printing when that fails: a panic inside the panic hook
+/// would abort).
+fn set_panic_hook() {
+    let reported = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        reported(info);
+    }));
 }
 
 /// Takes over the terminal, runs the dashboard until the manager's shutdown
@@ -114,12 +133,14 @@ pub async fn run(
     signals: QuitSignals,
 ) -> io::Result<()> {
     let _restore = RestoreTerminal;
-    // try_init installs ratatui's panic hook (restore, then print) before touching
-    // the terminal, then enters raw mode and the alternate screen. Its terminal is
-    // replaced by one whose unchanged frames write nothing.
-    drop(ratatui::try_init()?);
+    // The panic hook goes in before the terminal is touched.
+    set_panic_hook();
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
     let backend = QuietBackend::new(CrosstermBackend::new(io::stdout()));
     let mut terminal = Terminal::new(backend)?;
     let events = crossterm::event::EventStream::new();
-    run_loop(&mut terminal, events, handle, &options, signals).await
+    let ended = run_loop(&mut terminal, events, handle, &options, signals).await;
+    terminal.backend_mut().show_cursor_for_exit();
+    ended
 }

@@ -19,13 +19,27 @@ pub struct QuietBackend<B> {
     cursor_at: Option<Position>,
 }
 
-impl<B: Backend> QuietBackend<B> {
+impl<B: Backend> QuietBackend<B>
+where
+    B::Error: std::fmt::Display,
+{
     pub fn new(inner: B) -> QuietBackend<B> {
         QuietBackend {
             inner,
             cursor_visible: None,
             cursor_at: None,
         }
+    }
+
+    /// Shows the cursor on the way out, best effort: the terminal may be gone.
+    /// Afterwards the cursor counts as shown, so ratatui's `Terminal` drop does
+    /// not try again (it reports a failure with `eprintln!`, which panics when
+    /// stderr is the same dead terminal).
+    pub fn show_cursor_for_exit(&mut self) {
+        if let Err(err) = self.inner.show_cursor() {
+            tracing::debug!(error = %err, "cannot show the cursor on exit");
+        }
+        self.cursor_visible = Some(true);
     }
 }
 

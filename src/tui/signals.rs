@@ -1,8 +1,11 @@
 //! The signals that ask a running steward (dashboard or headless) to shut down,
-//! and what each one means. SIGTERM, SIGHUP and SIGINT mean the same as `q`
-//! (SSH disconnect or systemd stop = graceful shutdown; a second one forces).
-//! SIGUSR1 and SIGUSR2 are `steward stop`'s own: "graceful stop" (idempotent,
-//! never escalates however often it comes) and "force".
+//! and what each one means. SIGTERM and SIGINT mean the same as `q` (systemd
+//! stop or Ctrl+C = graceful shutdown; a second one forces). SIGHUP is not a
+//! request of the operator's but news that the terminal is gone: the same event
+//! as a failed redraw, graceful and never escalating (an SSH drop sends several,
+//! in any order with the failed write). SIGUSR1 and SIGUSR2 are `steward stop`'s
+//! own: "graceful stop" (idempotent, never escalates however often it comes)
+//! and "force".
 
 use std::future::pending;
 
@@ -11,8 +14,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 /// What a received signal asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopRequest {
-    /// SIGTERM/SIGHUP/SIGINT: like `q`: graceful the first time, force the next.
+    /// SIGTERM/SIGINT: like `q`: graceful the first time, force the next.
     Quit,
+    /// SIGHUP: the terminal hung up. Graceful however often it comes; never
+    /// counts as the operator's first request.
+    HangUp,
     /// SIGUSR1 (plain `steward stop`): graceful; a no-op once a shutdown runs.
     Graceful,
     /// SIGUSR2 (`steward stop --force`).
@@ -28,6 +34,9 @@ pub struct QuitSignals {
     interrupt: Option<Signal>,
     graceful: Option<Signal>,
     force: Option<Signal>,
+    /// Tests hand requests in here instead of signalling the whole test process.
+    #[cfg(test)]
+    injected: Option<tokio::sync::mpsc::UnboundedReceiver<StopRequest>>,
 }
 
 async fn next(signal: &mut Option<Signal>) {
@@ -49,7 +58,24 @@ impl QuitSignals {
             interrupt: signal(SignalKind::interrupt()).ok(),
             graceful: signal(SignalKind::user_defined1()).ok(),
             force: signal(SignalKind::user_defined2()).ok(),
+            #[cfg(test)]
+            injected: None,
         }
+    }
+
+    /// No real signals: the requests sent on the returned channel instead.
+    #[cfg(test)]
+    pub fn injected() -> (QuitSignals, tokio::sync::mpsc::UnboundedSender<StopRequest>) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let signals = QuitSignals {
+            terminate: None,
+            hangup: None,
+            interrupt: None,
+            graceful: None,
+            force: None,
+            injected: Some(receiver),
+        };
+        (signals, sender)
     }
 
     /// False when a handler could not be installed (that signal would then
@@ -68,9 +94,16 @@ impl QuitSignals {
 
     /// Resolves at the next stop signal.
     pub async fn recv(&mut self) -> StopRequest {
+        #[cfg(test)]
+        if let Some(injected) = &mut self.injected {
+            return match injected.recv().await {
+                Some(request) => request,
+                None => pending().await,
+            };
+        }
         tokio::select! {
             () = next(&mut self.terminate) => StopRequest::Quit,
-            () = next(&mut self.hangup) => StopRequest::Quit,
+            () = next(&mut self.hangup) => StopRequest::HangUp,
             () = next(&mut self.interrupt) => StopRequest::Quit,
             () = next(&mut self.graceful) => StopRequest::Graceful,
             () = next(&mut self.force) => StopRequest::Force,
