@@ -86,6 +86,8 @@ else:
 
 struct Setup {
     dir: TestDir,
+    /// Beside the data dir, not in it (the data dir holds only steward's own).
+    _scratch: tempfile::TempDir,
     markers: PathBuf,
     driver: PathBuf,
 }
@@ -96,7 +98,8 @@ fn setup() -> Setup {
 
 fn setup_with(worker: &str) -> Setup {
     let dir = TestDir::new();
-    let markers = dir.path().join("markers");
+    let scratch = tempfile::tempdir().unwrap();
+    let markers = scratch.path().join("markers");
     std::fs::create_dir(&markers).unwrap();
     dir.write_config(&format!(
         "[worker]\ncommand = [\"sh\", \"-c\", {worker:?}]\nstop_timeout = \"60s\"\nenv = {{ MARKERS = {:?} }}\n",
@@ -106,10 +109,11 @@ fn setup_with(worker: &str) -> Setup {
         let out = dir.run(&["account", "add", id]);
         assert!(out.status.success(), "{}", common::stderr(&out));
     }
-    let driver = dir.path().join("driver.py");
+    let driver = scratch.path().join("driver.py");
     std::fs::write(&driver, DRIVER).unwrap();
     Setup {
         dir,
+        _scratch: scratch,
         markers,
         driver,
     }
