@@ -113,8 +113,18 @@ fn no_secret_reaches_the_log_status_or_events() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_no_secret("status", &stdout(&out), &secrets);
 
-    // Removing an account records an event; then a clean stop flushes the log.
+    // Removing an account records an event (once the running instance has
+    // stopped bob's worker and trashed his session); then a clean stop
+    // flushes the log.
     assert!(dir.run(&["account", "rm", "bob"]).status.success());
+    wait_for(LONG, || {
+        let events = open_store(&dir).recent_events(10_000).ok()?;
+        events
+            .iter()
+            .any(|e| e.kind == "account.remove" && e.subject == "bob")
+            .then_some(())
+    })
+    .expect("the instance recorded bob's removal");
     let out = dir.run(&["stop"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     wait_for(LONG, || steward.try_wait().ok().flatten()).expect("steward stopped");
@@ -265,6 +275,9 @@ fn the_dashboard_details_and_logs_pane_show_no_secret() {
     });
     assert_no_secret("the details view", &screen, &secrets);
     tmux.keys(&["Escape"]);
+    // Wait for the details to close before the next key: an Esc followed
+    // at once by `5` reaches the dashboard as Alt+5.
+    tmux.wait_screen("the details closed", |s| !s.contains("split=***"));
 
     // The Logs pane: the workers' lines as steward logged them.
     tmux.keys(&["5"]);
