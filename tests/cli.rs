@@ -219,3 +219,27 @@ fn status_and_doctor_work_on_a_fresh_data_dir() {
     );
     assert!(stdout(&out).contains("lock free"));
 }
+
+/// `steward status | head` and the like: a stdout whose reader is gone
+/// drops the output; it never panics (`print!` would, on EPIPE).
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = TestDir::new();
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["account", "list"],
+        &["account", "list", "--json"],
+        &["trash", "list"],
+        &["sweep", "--dry-run"],
+        &["sweep", "--dry-run", "--json"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = dir.cmd(args).stdout(writer).output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

@@ -142,7 +142,7 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                         })
                     })
                     .collect();
-                println!("{}", serde_json::Value::Array(list));
+                text::json_line(&serde_json::Value::Array(list).to_string());
             } else if rows.is_empty() {
                 text::outln!("no accounts (add one: steward account add ID)");
             } else {

@@ -107,7 +107,7 @@ pub(super) fn run(globals: &Globals, json: bool) -> Result<(), Failure> {
     if json {
         let text = serde_json::to_string_pretty(&snap)
             .map_err(|e| Failure::runtime(format!("cannot encode status: {e}")))?;
-        println!("{text}");
+        super::text::json_line(&text);
         return Ok(());
     }
     text::print(&render(&snap, now_ms()));

@@ -75,7 +75,7 @@ pub(super) fn run(globals: &Globals, dry_run: bool, json: bool) -> Result<(), Fa
                 "freed": report.freed(),
             },
         });
-        println!("{value}");
+        super::text::json_line(&value.to_string());
     } else {
         print_text(&report, instance);
     }
@@ -98,9 +98,9 @@ fn print_missing(globals: &Globals, json: bool) -> Result<(), Failure> {
             "results": [],
             "summary": {"done": 0, "skipped": 0, "failed": 0, "freed": 0},
         });
-        println!("{value}");
+        super::text::json_line(&value.to_string());
     } else {
-        println!(
+        super::text::outln!(
             "data dir {} does not exist: nothing to sweep",
             root.display()
         );

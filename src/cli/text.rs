@@ -37,7 +37,8 @@ pub fn escape_lines(s: &str) -> Cow<'_, str> {
 }
 
 /// `println!` for plain-text output: the formatted line, control characters
-/// escaped (newlines kept). `--json` output uses `println!` (serde escapes).
+/// escaped (newlines kept). `--json` output goes through [`json_line`]
+/// (serde escapes).
 macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::cli::text::println(&format!($($arg)*))
@@ -45,14 +46,26 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// Writes to stdout. A closed stdout (`steward status | head`) is not an
+/// error of steward's: the write is dropped, where `print!` would panic.
+fn write_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// Prints `text` (one or more lines) with its control characters escaped.
 pub fn print(text: &str) {
-    print!("{}", escape_lines(text));
+    write_out(&escape_lines(text));
 }
 
 /// Prints one line with its control characters escaped.
 pub fn println(line: &str) {
-    println!("{}", escape_lines(line));
+    write_out(&format!("{}\n", escape_lines(line)));
+}
+
+/// Prints one line of JSON (already escaped by serde) as it is.
+pub fn json_line(json: &str) {
+    write_out(&format!("{json}\n"));
 }
 
 /// A table cell: escaped and cut to [`CELL_MAX`] characters (`…` marks the cut).

@@ -117,7 +117,7 @@ pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
     if json {
         let text = serde_json::to_string(&list)
             .map_err(|e| Failure::runtime(format!("cannot encode the list: {e}")))?;
-        println!("{text}");
+        text::json_line(&text);
         return Ok(());
     }
     if list.is_empty() {
