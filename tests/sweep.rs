@@ -251,3 +251,50 @@ fn two_sweeps_at_once_one_refuses() {
     wait_for(Duration::from_secs(5), || (!alive(pid)).then_some(())).expect("leftover stopped");
     assert!(open_store(&dir).workers().unwrap().is_empty());
 }
+
+#[test]
+fn one_sweep_after_a_crash_stops_the_leftover_worker_and_frees_its_tmpdir() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    dir.write_config(
+        "[aria2]\nenabled = false\n[worker]\ncommand = [\"sh\", \"-c\", \"echo data > \\\"$TMPDIR/out\\\"; sleep 300 & wait\"]\n",
+    );
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut steward = dir.spawn_headless();
+    let worker = wait_for(Duration::from_secs(20), || {
+        dir.status_json().and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("worker running");
+    let tmpdir = wait_for(Duration::from_secs(20), || {
+        std::fs::read_dir(dir.path().join("tmp"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("out").exists())
+    })
+    .expect("the worker wrote into its TMPDIR");
+    kill9(steward.id() as i32);
+    let _ = steward.wait();
+    assert!(alive(worker));
+
+    let (out, result) = sweep_json(&dir, false);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_for(Duration::from_secs(5), || (!alive(worker)).then_some(())).expect("worker stopped");
+    // The same sweep freed the dir its stop released (before: a second
+    // sweep was needed).
+    assert!(!tmpdir.exists(), "{result:#}");
+    assert_eq!(
+        outcome_for(&result, &tmpdir).as_deref(),
+        Some("done"),
+        "{result:#}"
+    );
+    assert!(open_store(&dir).temp_entries().unwrap().is_empty());
+    // Every result names an item of the plan it printed.
+    let items = result["plan"]["items"].as_array().unwrap();
+    for r in result["results"].as_array().unwrap() {
+        let id = r["item"].as_u64().unwrap() as usize;
+        assert_eq!(items[id]["target"], r["target"], "{result:#}");
+    }
+    let (_, again) = sweep_json(&dir, true);
+    assert!(plan_items_for(&again, &tmpdir).is_empty(), "{again:#}");
+}
