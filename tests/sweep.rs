@@ -68,24 +68,19 @@ fn session_files_with_no_account_go_to_trash_unless_held() {
     assert_eq!(trashed.len(), 1, "{trashed:?}");
     assert!(trashed[0].starts_with("ghost.session."), "{trashed:?}");
 
-    // Restore needs the account back.
-    let out = dir.run(&["trash", "restore", "ghost"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("account ghost does not exist"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        dir.run(&["account", "add", "ghost", "--disabled"])
-            .status
-            .success()
-    );
+    // Restore brings the account back with its file.
     let list = stdout(&dir.run(&["trash", "list"]));
     assert!(list.contains("ghost.session."), "{list}");
     let out = dir.run(&["trash", "restore", &trashed[0]]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&ghost).unwrap(), "state");
+    let ghost_row = open_store(&dir)
+        .account("ghost")
+        .unwrap()
+        .expect("recreated");
+    assert!(ghost_row.enabled);
+    let out = dir.run(&["trash", "restore", "nothing-like-it"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let events = open_store(&dir).recent_events(20).unwrap();
     assert!(
         events
@@ -297,4 +292,72 @@ fn one_sweep_after_a_crash_stops_the_leftover_worker_and_frees_its_tmpdir() {
     }
     let (_, again) = sweep_json(&dir, true);
     assert!(plan_items_for(&again, &tmpdir).is_empty(), "{again:#}");
+}
+
+#[test]
+fn trash_restore_while_running_pauses_the_worker_swaps_the_file_and_starts_it_again() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    // The worker shows what its session file holds when it starts.
+    dir.write_config(
+        "[aria2]\nenabled = false\n[worker]\ncommand = [\"sh\", \"-c\", \"echo \\\"holds [$(cat \\\"$STEWARD_SESSION_FILE\\\")]\\\"; sleep 300 & wait\"]\n",
+    );
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut steward = dir.spawn_headless();
+    let first = wait_for(Duration::from_secs(20), || {
+        dir.status_json().and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("alice's worker");
+    std::fs::write(dir.session_file("alice"), "precious").unwrap();
+    // Removed while running: the instance stops the worker, trashes the file.
+    assert!(dir.run(&["account", "rm", "alice"]).status.success());
+    let trashed = wait_for(Duration::from_secs(20), || {
+        std::fs::read_dir(dir.path().join("trash"))
+            .ok()?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with("alice.session."))
+    })
+    .expect("alice's session file in the trash");
+    assert!(!alive(first));
+    // Added again: a worker starts at once, on a new session file.
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let second = wait_for(Duration::from_secs(20), || {
+        dir.status_json()
+            .and_then(|s| worker_pid(&s, "alice"))
+            .filter(|&p| p != first)
+    })
+    .expect("alice's new worker");
+
+    // One command, the instance running: before, it refused ("already
+    // exists: move it away first", a live, locked file).
+    let out = dir.run(&["trash", "restore", &trashed]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !alive(second),
+        "the worker is stopped before the file moves"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.session_file("alice")).unwrap(),
+        "precious"
+    );
+    let text = stdout(&out);
+    assert!(text.contains("the session file it had went to"), "{text}");
+    assert!(text.contains("enabled again"), "{text}");
+    // Enabled again: a new worker starts on the restored file.
+    wait_for(Duration::from_secs(20), || {
+        let status = dir.status_json()?;
+        let account = status["accounts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == "alice")?
+            .clone();
+        let logs = account["worker"]["recent_logs"].as_array()?;
+        logs.iter().any(|l| l == "holds [precious]").then_some(())
+    })
+    .expect("a new worker on the restored file");
+    let _ = Command::new("kill")
+        .args(["-TERM", &steward.id().to_string()])
+        .status();
+    assert_eq!(steward.wait().unwrap().code(), Some(0));
 }
