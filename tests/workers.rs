@@ -660,6 +660,10 @@ async fn lock_holders_are_read_as_soon_as_a_worker_starts() {
     .await;
     // Before: the next sample, 2 s after the start.
     let took = running.elapsed();
-    assert!(took < Duration::from_secs(1), "holders read after {took:?}");
+    // Room for a loaded runner, well short of the old 2 s.
+    assert!(
+        took < Duration::from_millis(1500),
+        "holders read after {took:?}"
+    );
     shutdown(m).await;
 }
