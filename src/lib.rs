@@ -1,7 +1,7 @@
 //! steward: a terminal dashboard and embedded lifecycle manager for
 //! multi-account automation services. Layers, top to bottom:
 //! `tui` → `manager` → subsystems (`accounts`, `tasks`, ...) → foundations
-//! (`store`, `proc`, `lock`, `config`, `paths`, `time`, `redact`).
+//! (`store`, `proc`, `lock`, `config`, `paths`, `layout`, `time`, `redact`).
 
 pub mod accounts;
 pub mod alloc;
@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod demo_worker;
 pub mod fs;
+pub mod layout;
 pub mod lock;
 pub mod logging;
 pub mod manager;

@@ -1,5 +1,7 @@
 //! Advisory file locks: the data-dir instance lock (`steward.lock`, one
-//! manager per data dir) and per-account session-file locks.
+//! manager per data dir) and per-account session locks, taken on
+//! `sessions/ID.lock` (never on the session file, which is the worker
+//! library's own: see [`crate::paths::session_lock_of`]).
 //!
 //! Both are BSD `flock` locks taken through std's `File::try_lock` (stable
 //! since Rust 1.89; `flock(LOCK_EX | LOCK_NB)` on Linux). A flock belongs to
@@ -20,7 +22,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::paths::DataDir;
+use crate::paths::{DataDir, session_companions, session_lock_of};
 
 /// Lock failures. Display is one line.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +30,7 @@ pub enum LockError {
     /// Another steward holds the data dir's instance lock.
     #[error("data dir {} is in use by {}", dir.display(), holder_text(*pid))]
     InUse { dir: PathBuf, pid: Option<i32> },
-    /// Another open file description holds the lock on a session file.
+    /// Another open file description holds the lock on an account's lock file.
     #[error("{} is locked by another process", path.display())]
     Held { path: PathBuf },
     /// A session path is a symbolic link: whoever could plant it would
@@ -112,7 +114,7 @@ impl InstanceLock {
             .write(true)
             .create(true)
             .truncate(false) // the holder's pid must survive our failed attempt
-            .mode(0o644)
+            .mode(0o600)
             .open(&path)
             .map_err(io_err(&path))?;
         match file.try_lock() {
@@ -159,7 +161,10 @@ impl InstanceLock {
     }
 }
 
-/// An exclusive lock on an account's session file. Dropping it closes
+/// An exclusive lock on an account's lock file (`sessions/ID.lock`), which
+/// stands for its session file. The lock file is never deleted while a
+/// steward may run: a new file at the path would let a second process lock
+/// a second inode while the first still holds the old one. Dropping it closes
 /// steward's copy of the open file description; the lock itself lasts until
 /// every copy is closed (e.g. the one handed to the worker at spawn).
 #[derive(Debug)]
@@ -168,11 +173,10 @@ pub struct SessionLock {
     path: PathBuf,
 }
 
-/// Opens a session file for the worker (creating it, mode 0600, if missing)
+/// Opens an account's lock file (creating it, mode 0600, if missing)
 /// without following a symlink and only if it is a regular file, so nothing
-/// is ever read or written through a link planted at the session path. The
-/// one place that check lives, wherever the lock itself moves.
-pub fn open_session_file(path: &Path) -> Result<File, LockError> {
+/// is ever created or locked through a link planted at the path.
+pub fn open_lock_file(path: &Path) -> Result<File, LockError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -202,6 +206,24 @@ pub fn open_session_file(path: &Path) -> Result<File, LockError> {
     Ok(file)
 }
 
+/// Refuses a session path that is a symlink or not a regular file (a FIFO,
+/// a directory). A missing file is fine: the worker's library creates it.
+/// steward never opens the session file; this only keeps a worker from
+/// being started on a path someone planted a link at.
+pub fn check_session_path(path: &Path) -> Result<(), LockError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
+        Ok(meta) if meta.file_type().is_symlink() => Err(LockError::Symlink {
+            path: path.to_owned(),
+        }),
+        Ok(meta) if !meta.file_type().is_file() => Err(LockError::NotRegular {
+            path: path.to_owned(),
+        }),
+        Ok(_) => Ok(()),
+    }
+}
+
 impl SessionLock {
     /// Creates `path` if missing (mode 0600, parent dirs included) and takes
     /// an exclusive lock on it; [`LockError::Held`] if anyone else (any other
@@ -212,7 +234,7 @@ impl SessionLock {
         {
             std::fs::create_dir_all(parent).map_err(io_err(parent))?;
         }
-        let file = open_session_file(path)?;
+        let file = open_lock_file(path)?;
         match file.try_lock() {
             Ok(()) => Ok(SessionLock {
                 file,
@@ -244,6 +266,21 @@ impl SessionLock {
             Err(_) => false,
         }
     }
+}
+
+/// The live processes other than steward that hold the account's lock or
+/// have its session file (or a companion) open: while there is one, the
+/// file is some worker's and is not moved.
+pub fn session_users(session: &Path) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut pids = crate::proc::flock_holders(&session_lock_of(session));
+    for file in std::iter::once(session.to_path_buf()).chain(session_companions(session)) {
+        pids.extend(crate::proc::open_file_holders(&file));
+    }
+    pids.retain(|&p| p != me);
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 #[cfg(test)]
@@ -390,23 +427,32 @@ mod tests {
         let sessions = tmp.path().join("sessions");
         std::fs::create_dir(&sessions).unwrap();
 
-        let link = sessions.join("a.session");
+        let link = sessions.join("a.lock");
         std::os::unix::fs::symlink(&outside, &link).unwrap();
         let err = SessionLock::try_acquire(&link).err().unwrap();
         assert!(matches!(err, LockError::Symlink { .. }), "{err}");
-        assert!(err.to_string().contains("a.session is a symlink"), "{err}");
+        assert!(err.to_string().contains("a.lock is a symlink"), "{err}");
+        let session = sessions.join("a.session");
+        std::os::unix::fs::symlink(&outside, &session).unwrap();
+        let err = check_session_path(&session).unwrap_err();
+        assert!(matches!(err, LockError::Symlink { .. }), "{err}");
+        assert!(check_session_path(&sessions.join("missing.session")).is_ok());
+        assert!(matches!(
+            check_session_path(&sessions),
+            Err(LockError::NotRegular { .. })
+        ));
         assert!(!crate::proc::flock_holders(&outside).contains(&(std::process::id() as i32)));
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
 
         // A dangling link: O_CREAT must not create its target.
-        let dangling = sessions.join("b.session");
+        let dangling = sessions.join("b.lock");
         let target = tmp.path().join("would-be-created");
         std::os::unix::fs::symlink(&target, &dangling).unwrap();
         let err = SessionLock::try_acquire(&dangling).err().unwrap();
         assert!(matches!(err, LockError::Symlink { .. }), "{err}");
         assert!(!target.exists());
 
-        let fifo = sessions.join("c.session");
+        let fifo = sessions.join("c.lock");
         rustix::fs::mkfifoat(
             rustix::fs::CWD,
             &fifo,
@@ -420,7 +466,7 @@ mod tests {
     #[test]
     fn session_lock_detects_a_holder_elsewhere() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("sessions/acc.session");
+        let path = tmp.path().join("sessions/acc.lock");
         assert!(!SessionLock::is_locked_elsewhere(&path), "missing file");
 
         // Create it (0600) and release it.
@@ -458,7 +504,7 @@ mod tests {
     #[test]
     fn session_lock_lives_while_any_copy_of_the_description_is_open() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("acc.session");
+        let path = tmp.path().join("acc.lock");
         let lock = SessionLock::try_acquire(&path).unwrap();
         // A dup shares the description, as the worker's inherited fd does.
         let copy = lock.file().try_clone().unwrap();

@@ -18,7 +18,7 @@ pub type ExtraLayer = Box<dyn Layer<Registry> + Send + Sync>;
 /// life: dropping it flushes the file writer.
 pub fn init(data_dir: &DataDir, extra: Option<ExtraLayer>) -> std::io::Result<WorkerGuard> {
     let dir = data_dir.logs_dir();
-    std::fs::create_dir_all(&dir)?;
+    crate::layout::create_private_dir(&dir)?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("steward")

@@ -51,8 +51,14 @@ impl DataDir {
     pub fn sessions_dir(&self) -> PathBuf {
         self.root.join("sessions")
     }
+    /// The file the account's worker library keeps its session in. steward
+    /// never creates, truncates or writes it: the library does.
     pub fn session_file(&self, account: &str) -> PathBuf {
         self.sessions_dir().join(format!("{account}.session"))
+    }
+    /// The file steward flocks for the account (see [`session_lock_of`]).
+    pub fn session_lock_file(&self, account: &str) -> PathBuf {
+        self.sessions_dir().join(format!("{account}.lock"))
     }
     pub fn trash_dir(&self) -> PathBuf {
         self.root.join("trash")
@@ -89,9 +95,49 @@ impl DataDir {
     }
 }
 
+/// The lock file beside a session file: `sessions/ID.session` is locked
+/// through `sessions/ID.lock`. A separate file because the session file is
+/// the worker library's: it must not exist until the library creates it,
+/// and a lock on it would be voided by anyone replacing the file.
+pub fn session_lock_of(session_file: &Path) -> PathBuf {
+    session_file.with_extension("lock")
+}
+
+/// The suffixes of the files SQLite keeps beside a database while writing
+/// it: a hot journal or WAL belongs with its database, wherever it goes.
+pub const SESSION_COMPANIONS: &[&str] = &["-journal", "-wal", "-shm"];
+
+/// `ID.session-journal`, `ID.session-wal`, `ID.session-shm` beside `session_file`.
+pub fn session_companions(session_file: &Path) -> Vec<PathBuf> {
+    SESSION_COMPANIONS
+        .iter()
+        .map(|suffix| {
+            let mut name = session_file.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_and_companions_sit_beside_the_session_file() {
+        let d = DataDir::new("/srv/steward");
+        let s = d.session_file("a.b");
+        assert_eq!(s, Path::new("/srv/steward/sessions/a.b.session"));
+        assert_eq!(session_lock_of(&s), d.session_lock_file("a.b"));
+        assert_eq!(
+            d.session_lock_file("a.b"),
+            Path::new("/srv/steward/sessions/a.b.lock")
+        );
+        assert_eq!(
+            session_companions(&s)[0],
+            Path::new("/srv/steward/sessions/a.b.session-journal")
+        );
+    }
 
     #[test]
     fn contains_refuses_escapes_and_the_root_itself() {

@@ -23,17 +23,27 @@ fn session_files_with_no_account_go_to_trash_unless_held() {
     for f in [&alice, &ghost, &open_held, &flock_held] {
         std::fs::write(f, "state").unwrap();
     }
+    // SQLite companions: ghost's journal goes with ghost; a WAL whose
+    // database is gone is listed on its own. Lock files are never listed.
+    let ghost_journal = sessions.join("ghost.session-journal");
+    let lonely_wal = sessions.join("lonely.session-wal");
+    std::fs::write(&ghost_journal, "journal").unwrap();
+    std::fs::write(&lonely_wal, "wal").unwrap();
+    for id in ["alice", "ghost"] {
+        std::fs::write(dir.lock_file(id), "").unwrap();
+    }
     // Held open (no lock) by a live process: its stdin.
     let mut sleeper = Command::new("sleep");
     sleeper
         .arg("60")
         .stdin(Stdio::from(File::open(&open_held).unwrap()));
     let opener = GroupChild::spawn(sleeper);
+    // The session lock lives on `flocked.lock`, not on the session file.
     let mut flocker = Command::new("flock");
-    flocker.arg(&flock_held).args(["sleep", "60"]);
+    flocker.arg(dir.lock_file("flocked")).args(["sleep", "60"]);
     let flocker = GroupChild::spawn(flocker);
     wait_for(Duration::from_secs(10), || {
-        flock_is_held(&flock_held).then_some(())
+        flock_is_held(&dir.lock_file("flocked")).then_some(())
     })
     .unwrap();
 
@@ -52,21 +62,45 @@ fn session_files_with_no_account_go_to_trash_unless_held() {
     let locked = plan_items_for(&plan, &flock_held);
     assert_eq!(locked[0]["action"], "leave", "{plan}");
     assert_eq!(locked[0]["holder_pid"], flocker.pid(), "{plan}");
-    assert_eq!(plan_items_for(&plan, &ghost)[0]["action"], "trash");
+    let ghost_item = &plan_items_for(&plan, &ghost)[0];
+    assert_eq!(ghost_item["action"], "trash");
+    assert!(
+        ghost_item["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ghost.session-journal"),
+        "{plan}"
+    );
+    assert!(plan_items_for(&plan, &ghost_journal).is_empty(), "{plan}");
+    assert_eq!(plan_items_for(&plan, &lonely_wal)[0]["action"], "trash");
+    assert!(!plan.to_string().contains(".lock\""), "{plan}");
 
     let (out, result) = sweep_json(&dir, false);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(outcome_for(&result, &ghost).as_deref(), Some("done"));
     assert_eq!(outcome_for(&result, &open_held).as_deref(), Some("skipped"));
-    assert!(!ghost.exists());
+    assert!(!ghost.exists() && !ghost_journal.exists() && !lonely_wal.exists());
     assert!(open_held.exists() && flock_held.exists() && alice.exists());
-    let trashed: Vec<String> = std::fs::read_dir(dir.path().join("trash"))
+    assert!(dir.lock_file("alice").exists() && dir.lock_file("ghost").exists());
+    let mut trashed: Vec<String> = std::fs::read_dir(dir.path().join("trash"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(trashed.len(), 1, "{trashed:?}");
-    assert!(trashed[0].starts_with("ghost.session."), "{trashed:?}");
+    trashed.sort();
+    assert_eq!(trashed.len(), 3, "{trashed:?}");
+    assert!(
+        trashed[0].starts_with("ghost.session-journal."),
+        "{trashed:?}"
+    );
+    assert!(trashed[1].starts_with("ghost.session."), "{trashed:?}");
+    assert_eq!(
+        trashed[0].strip_prefix("ghost.session-journal."),
+        trashed[1].strip_prefix("ghost.session."),
+        "one suffix for the database and its journal"
+    );
+    assert!(trashed[2].starts_with("lonely.session-wal."), "{trashed:?}");
+    let trashed = [trashed[1].clone()];
 
     // Restore brings the account back with its file.
     let list = stdout(&dir.run(&["trash", "list"]));
@@ -74,6 +108,7 @@ fn session_files_with_no_account_go_to_trash_unless_held() {
     let out = dir.run(&["trash", "restore", &trashed[0]]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&ghost).unwrap(), "state");
+    assert_eq!(std::fs::read_to_string(&ghost_journal).unwrap(), "journal");
     let ghost_row = open_store(&dir)
         .account("ghost")
         .unwrap()
@@ -298,10 +333,23 @@ fn one_sweep_after_a_crash_stops_the_leftover_worker_and_frees_its_tmpdir() {
 fn trash_restore_while_running_pauses_the_worker_swaps_the_file_and_starts_it_again() {
     let dir = TestDir::new();
     std::fs::create_dir_all(dir.path()).unwrap();
-    // The worker shows what its session file holds when it starts.
-    dir.write_config(
-        "[aria2]\nenabled = false\n[worker]\ncommand = [\"sh\", \"-c\", \"echo \\\"holds [$(cat \\\"$STEWARD_SESSION_FILE\\\")]\\\"; sleep 300 & wait\"]\n",
-    );
+    // The worker shows what its session file holds when it starts, and
+    // creates one if there is none, as a worker's library does.
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("worker.sh");
+    std::fs::write(
+        &script,
+        r#"f="$STEWARD_SESSION_FILE"
+echo "holds [$(cat "$f" 2>/dev/null)]"
+[ -e "$f" ] || echo new > "$f"
+sleep 300 & wait
+"#,
+    )
+    .unwrap();
+    dir.write_config(&format!(
+        "[aria2]\nenabled = false\n[worker]\ncommand = [\"sh\", {:?}]\n",
+        script.display().to_string()
+    ));
     assert!(dir.run(&["account", "add", "alice"]).status.success());
     let mut steward = dir.spawn_headless();
     let first = wait_for(Duration::from_secs(20), || {

@@ -104,7 +104,7 @@ async fn demo_workers_run_in_their_own_groups_and_hold_their_session_locks() {
             "worker is not its group's leader"
         );
         assert_eq!(worker_pids(dir.path(), id), vec![pid]);
-        assert!(flock_is_held(&dir.session_file(id)));
+        assert!(flock_is_held(&dir.lock_file(id)));
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
         let environ = String::from_utf8_lossy(&environ);
         assert!(environ.contains(&format!(
@@ -155,7 +155,7 @@ async fn demo_workers_run_in_their_own_groups_and_hold_their_session_locks() {
     // test binary (or steward, for bob) is forking at that instant holds a
     // copy of every descriptor until its exec: poll until the lock is free.
     wait_for(Duration::from_secs(10), || {
-        (!flock_is_held(&dir.session_file("alice"))).then_some(())
+        (!flock_is_held(&dir.lock_file("alice"))).then_some(())
     })
     .expect("lock still held 10 s after stop");
     shutdown(m).await;
@@ -339,14 +339,14 @@ fn a_killed_steward_leaves_the_lock_with_its_worker_and_the_next_start_stops_it(
     assert!(dir.run(&["account", "add", "alice"]).status.success());
     let old = crash_with_a_worker(&dir);
     // steward is gone; the worker and its copy of the session lock remain.
-    assert!(flock_is_held(&dir.session_file("alice")));
+    assert!(flock_is_held(&dir.lock_file("alice")));
     let status = dir.status_json().unwrap();
     assert_eq!(status["instance"]["live"], false);
     assert_eq!(status["last_shutdown"], "crashed");
 
     let (second, new) = restart_after_crash(&dir, old);
     stop_cleanly(second, new);
-    assert!(!flock_is_held(&dir.session_file("alice")));
+    assert!(!flock_is_held(&dir.lock_file("alice")));
 }
 
 /// Starts steward, waits for alice's worker, SIGKILLs steward. Returns the
@@ -397,23 +397,26 @@ fn a_worker_forked_but_never_recorded_is_found_by_its_session_lock_and_stopped()
     let dir = TestDir::new();
     assert!(dir.run(&["account", "add", "alice"]).status.success());
     let session = dir.session_file("alice");
+    let lock = dir.lock_file("alice");
     std::fs::create_dir_all(session.parent().unwrap()).unwrap();
     let mut orphan = std::process::Command::new("flock");
     orphan
-        .arg(&session)
+        .arg(&lock)
         .args(["sleep", "300"])
         .env("STEWARD_SESSION_FILE", &session)
         .env("STEWARD_ACCOUNT", "alice");
     let orphan = GroupChild::spawn(orphan);
     wait_for(Duration::from_secs(10), || {
-        flock_is_held(&session).then_some(())
+        flock_is_held(&lock).then_some(())
     })
     .expect("orphan holds the session lock");
-    // A bystander holding the file open without the environment is left alone.
+    // A bystander holding the files open without the environment is left alone.
+    std::fs::write(&session, "").unwrap();
     let mut bystander = std::process::Command::new("sleep");
     bystander
         .arg("300")
-        .stdin(std::fs::File::open(&session).unwrap());
+        .stdin(std::fs::File::open(&session).unwrap())
+        .stdout(std::fs::File::open(&lock).unwrap());
     let bystander = GroupChild::spawn(bystander);
 
     let mut steward = dir.spawn_headless();

@@ -1,5 +1,5 @@
 //! One account's supervisor: an actor that owns the account's worker process
-//! group and session-file lock. Every start / stop / restart / replace / remove
+//! group and session lock (a flock on `sessions/ID.lock`). Every start / stop / restart / replace / remove
 //! of the account goes through its queue, so they never overlap; different
 //! accounts have different actors and proceed in parallel.
 
@@ -167,7 +167,8 @@ struct LiveWorker {
     child: Child,
     group: Group,
     started: Instant,
-    /// Steward's copy of the session lock: dropped only once the group is gone.
+    /// Steward's copy of the session lock (on `ID.lock`): dropped only once
+    /// the group is gone.
     lock: SessionLock,
     /// The worker's registered temp dir (flock-held like the session file).
     tmp: TempGuard,
@@ -491,7 +492,16 @@ impl Supervisor {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let lock = acquire_session_lock(&spec.session_file, self.ctx.owner.pid)?;
+        // The session file is the worker library's: steward only refuses a
+        // planted link there and never creates it (Pyrogram's storage takes
+        // an existing file for a database with its tables in place).
+        crate::lock::check_session_path(&spec.session_file).map_err(|e| StartFailure {
+            // Only the operator can fix a planted link; an I/O error may pass.
+            retry: !matches!(e, LockError::Symlink { .. } | LockError::NotRegular { .. }),
+            reason: e.to_string(),
+        })?;
+        let lock_path = crate::paths::session_lock_of(&spec.session_file);
+        let lock = acquire_session_lock(&lock_path, self.ctx.owner.pid)?;
         let tmp = self
             .ctx
             .temp
@@ -798,8 +808,8 @@ impl Supervisor {
     }
 }
 
-/// Takes the session file's lock. A lock this very process took (per
-/// `/proc/locks`) can still be held for a moment after steward dropped it: a
+/// Takes the account's lock on its lock file `path`. A lock this very process
+/// took (per `/proc/locks`) can still be held for a moment after steward dropped it: a
 /// child being spawned for another account forks with copies of every open
 /// file description and closes them only at exec. Only in that case is the
 /// lock tried again, for at most `OWN_COPY_WAIT`; a lock another process
@@ -816,16 +826,19 @@ fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, 
                 });
             }
             Err(e) => {
-                let holders = proc::flock_holders(path);
-                let only_ours = !holders.is_empty() && holders.iter().all(|&p| p == me);
+                // The taker tells whether it is our own description; the
+                // live holders are whom to name (a taker may be a dead steward).
+                let takers = proc::flock_takers(path);
+                let only_ours = !takers.is_empty() && takers.iter().all(|&p| p == me);
                 if only_ours && std::time::Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(1));
                     continue;
                 }
+                let holders = proc::flock_holders(path);
                 return Err(if holders.is_empty() {
                     e.to_string()
                 } else {
-                    format!("session file locked by pid {holders:?}")
+                    format!("session lock {} held by pid {holders:?}", path.display())
                 }
                 .into());
             }
@@ -863,7 +876,7 @@ mod tests {
     #[test]
     fn a_lock_held_by_our_own_description_is_retried_briefly_then_named() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.session");
+        let path = dir.path().join("a.lock");
         let me = std::process::id() as i32;
         let held = SessionLock::try_acquire(&path).unwrap();
         let started = std::time::Instant::now();
@@ -877,7 +890,7 @@ mod tests {
     #[test]
     fn a_lock_held_by_another_process_fails_naming_it() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("b.session");
+        let path = dir.path().join("b.lock");
         std::fs::write(&path, "").unwrap();
         let mut holder = std::process::Command::new("flock")
             .arg(&path)

@@ -432,18 +432,24 @@ impl Supervisor {
 
     /// Creates the dirs and the empty session file (aria2c refuses a missing `--input-file`).
     fn prepare_dirs(&self) -> Result<(), Aria2Error> {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let p = &self.paths;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&p.dir)
             .map_err(|e| Aria2Error::io("creating", &p.dir, e))?;
-        std::fs::create_dir_all(&p.download_dir)
+        // Made private when steward makes it; an operator's own download dir
+        // elsewhere keeps the modes it was given.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&p.download_dir)
             .map_err(|e| Aria2Error::io("creating", &p.download_dir, e))?;
         std::fs::OpenOptions::new()
             .append(true)
             .create(true)
+            .mode(0o600)
             .open(&p.session_file)
             .map_err(|e| Aria2Error::io("creating", &p.session_file, e))?;
         Ok(())

@@ -11,14 +11,8 @@ use crate::store::{AccountRow, Store};
 use crate::time::now_ms;
 use crate::trash;
 
+/// The store of a data dir the layout check has prepared.
 fn open_store(globals: &Globals) -> Result<Store, Failure> {
-    let root = globals.data_dir.root();
-    std::fs::create_dir_all(root).map_err(|e| {
-        Failure::runtime(format!(
-            "cannot create data dir {}: {e} (check permissions or use --data-dir)",
-            root.display()
-        ))
-    })?;
     Store::open(&globals.data_dir.db_file()).map_err(store_failure)
 }
 
@@ -96,25 +90,23 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                 return Ok(());
             }
             let session = globals.data_dir.session_file(&id);
-            // Locking creates the file: with none there, there is nothing to
-            // hold or trash (no instance runs, so no worker can be making one).
-            let missing = std::fs::symlink_metadata(&session)
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
-            if missing {
-                store.remove_account(&id).map_err(store_failure)?;
-                let _ = store.record_event("account.remove", &id, "no session file", "ok");
-                text::outln!("account {id} removed; no session file");
-                return Ok(());
-            }
-            let _hold = match SessionLock::try_acquire(&session) {
+            // Held while the file moves: no worker of a steward starting
+            // meanwhile can take the account. The lock file itself stays.
+            let _hold = match SessionLock::try_acquire(&globals.data_dir.session_lock_file(&id)) {
                 Ok(lock) => lock,
                 Err(_) => {
-                    let holders = proc::flock_holders(&session);
+                    let holders = proc::flock_holders(&globals.data_dir.session_lock_file(&id));
                     return Err(Failure::runtime(format!(
-                        "session file of {id} is locked by pid {holders:?} (start steward to stop leftover workers, or stop that process)"
+                        "the session lock of {id} is held by pid {holders:?} (start steward to stop leftover workers, or stop that process)"
                     )));
                 }
             };
+            let users = crate::lock::session_users(&session);
+            if !users.is_empty() {
+                return Err(Failure::runtime(format!(
+                    "session file of {id} is open in pid {users:?} (stop that process first)"
+                )));
+            }
             let moved = trash::move_to_trash(&globals.data_dir, &session)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             store.remove_account(&id).map_err(store_failure)?;

@@ -40,7 +40,7 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
             None
         }
     };
-    checks.push(data_dir_writable(globals.data_dir.root()));
+    checks.extend(layout_checks(globals));
     checks.push(match lock_state(globals) {
         Ok(LockState::Free) => Check {
             ok: true,
@@ -128,8 +128,12 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
     for c in &checks {
         super::text::outln!("{} {}", if c.ok { "ok  " } else { "FAIL" }, c.what);
     }
-    for w in warnings() {
-        println!("WARN {w}");
+    let mut warns = warnings();
+    if matches!(lock_state(globals), Ok(LockState::Free)) {
+        warns.extend(super::status::leftover_workers(&globals.data_dir));
+    }
+    for w in warns {
+        super::text::outln!("WARN {w}");
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed > 0 {
@@ -140,24 +144,68 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
     Ok(())
 }
 
-fn data_dir_writable(root: &Path) -> Check {
-    let probe = root.join(format!(".doctor-probe-{}", std::process::id()));
-    let result = std::fs::create_dir_all(root)
-        .and_then(|()| std::fs::write(&probe, b"probe"))
-        .and_then(|()| std::fs::remove_file(&probe));
-    match result {
-        Ok(()) => Check {
+/// The layout check's findings, changing nothing (doctor writes nothing).
+fn layout_checks(globals: &Globals) -> Vec<Check> {
+    let root = globals.data_dir.root().display();
+    let found = match globals.inspect_layout() {
+        Ok(found) => found,
+        Err(e) => {
+            return vec![Check {
+                ok: false,
+                what: e.message,
+            }];
+        }
+    };
+    if !found.exists {
+        return vec![Check {
             ok: true,
-            what: format!("data dir {} writable", root.display()),
-        },
-        Err(e) => Check {
-            ok: false,
-            what: format!(
-                "data dir {} not writable: {e} (fix permissions or use --data-dir)",
-                root.display()
-            ),
-        },
+            what: format!("data dir {root} does not exist yet (made, mode 0700, on first use)"),
+        }];
     }
+    let mut checks =
+        vec![
+            match rustix::fs::access(globals.data_dir.root(), rustix::fs::Access::WRITE_OK) {
+                Ok(()) => Check {
+                    ok: true,
+                    what: format!(
+                        "data dir {root} is steward's: owned by uid {}, writable by no one else",
+                        rustix::process::geteuid().as_raw()
+                    ),
+                },
+                Err(e) => Check {
+                    ok: false,
+                    what: format!(
+                        "data dir {root} not writable: {e} (fix permissions or use --data-dir)"
+                    ),
+                },
+            },
+        ];
+    for change in &found.tightened {
+        checks.push(Check {
+            ok: true,
+            what: format!(
+                "{} is {:04o}, readable by others: the next start tightens it to {:04o}",
+                change.path.display(),
+                change.from,
+                change.to
+            ),
+        });
+    }
+    let missing: Vec<String> = found
+        .created
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    if !missing.is_empty() {
+        checks.push(Check {
+            ok: true,
+            what: format!(
+                "not created yet (made, mode 0700, on first use): {}",
+                missing.join(", ")
+            ),
+        });
+    }
+    checks
 }
 
 /// Finds `program` as a path or on PATH, executable.

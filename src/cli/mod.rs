@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 pub use failure::Failure;
 
 use crate::config::Config;
+use crate::layout::{self, Findings, LayoutError};
 use crate::paths::DataDir;
 
 #[derive(Debug, Parser)]
@@ -38,6 +39,9 @@ pub struct Cli {
     /// Config file (default: <data-dir>/steward.toml, optional)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Use an existing non-empty dir as the data dir although it does not look like one
+    #[arg(long, global = true)]
+    pub init: bool,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -173,6 +177,10 @@ pub struct Globals {
     pub data_dir: DataDir,
     pub config_path: PathBuf,
     pub config_required: bool,
+    /// `--init`: accept a non-empty dir that does not look like a data dir.
+    pub init: bool,
+    /// What the layout check before dispatch found (the default where none ran).
+    pub layout: Findings,
 }
 
 impl Globals {
@@ -190,12 +198,101 @@ impl Globals {
             data_dir,
             config_path,
             config_required,
+            init: cli.init,
+            layout: Findings::default(),
         }
     }
 
     pub fn config(&self) -> Result<Config, Failure> {
         Config::load(&self.config_path, self.config_required)
             .map_err(|e| Failure::usage(e.to_string()))
+    }
+
+    /// The dirs the config places (the temp root, the download dir), the
+    /// temp root checked against the data dir's other roles (a config error,
+    /// exit 2). An unreadable config yields the defaults here: the command
+    /// that needs the config reports it.
+    fn placed_dirs(&self) -> Result<[PathBuf; 2], Failure> {
+        let Ok(config) = self.config() else {
+            return Ok([self.data_dir.tmp_dir(), self.data_dir.downloads_dir()]);
+        };
+        let root = config.temp_root(&self.data_dir);
+        let downloads = config.download_dir(&self.data_dir);
+        layout::check_temp_root(&self.data_dir, &root, &downloads).map_err(|e| {
+            Failure::usage(format!(
+                "config error in {}: {e}",
+                self.config_path.display()
+            ))
+        })?;
+        Ok([root, downloads])
+    }
+
+    /// The layout check of a command that may write: creates what is missing.
+    fn prepare_layout(&self) -> Result<Findings, Failure> {
+        let [temp, downloads] = self.placed_dirs()?;
+        layout::prepare(&self.data_dir, &[&temp, &downloads], self.init).map_err(layout_failure)
+    }
+
+    /// The layout check of a read-only command: changes nothing.
+    pub fn inspect_layout(&self) -> Result<Findings, Failure> {
+        let [temp, downloads] = self.placed_dirs()?;
+        layout::inspect(&self.data_dir, &[&temp, &downloads], self.init).map_err(layout_failure)
+    }
+
+    /// Logs the layout check's permission changes, one line each (call it
+    /// once the log is open).
+    fn report_tightened(&self) {
+        for change in &self.layout.tightened {
+            tracing::warn!(path = %change.path.display(), "{change}");
+        }
+    }
+}
+
+fn layout_failure(e: LayoutError) -> Failure {
+    if e.is_usage() {
+        Failure::usage(e.to_string())
+    } else {
+        Failure::runtime(format!("{e} (check permissions or use another --data-dir)"))
+    }
+}
+
+/// What the layout check before dispatch does for a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// May create or change files: the data dir is prepared.
+    Write,
+    /// Reads only: checked, nothing created (a missing data dir is fine).
+    Read,
+    /// `doctor` runs the check itself and reports it; the hidden test
+    /// drivers run inside an already prepared data dir.
+    Own,
+}
+
+fn access(command: &Option<Cmd>) -> Access {
+    match command {
+        None
+        | Some(Cmd::Run { .. })
+        | Some(Cmd::Sweep { dry_run: false, .. })
+        | Some(Cmd::Trash {
+            command: TrashCmd::Restore { .. },
+        }) => Access::Write,
+        Some(Cmd::Account { command }) => match command {
+            AccountCmd::List { .. } => Access::Read,
+            _ => Access::Write,
+        },
+        // `stop` and `download` need a running instance, so a prepared dir:
+        // checking is enough, and a missing dir stays missing.
+        Some(Cmd::Status { .. })
+        | Some(Cmd::Sweep { dry_run: true, .. })
+        | Some(Cmd::Trash {
+            command: TrashCmd::List { .. },
+        })
+        | Some(Cmd::Stop { .. })
+        | Some(Cmd::Download { .. }) => Access::Read,
+        Some(Cmd::Doctor)
+        | Some(Cmd::DemoWorker)
+        | Some(Cmd::TempChurn { .. })
+        | Some(Cmd::TempWorker { .. }) => Access::Own,
     }
 }
 
@@ -209,7 +306,33 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
             "cannot read this process's identity: {e} (steward needs /proc mounted)"
         ))
     })?;
-    let globals = Globals::from(&cli);
+    // Files made by code steward does not control (the log appender, SQLite,
+    // aria2c, workers in their registered TMPDIRs) stay private too.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let mut globals = Globals::from(&cli);
+    let runs_manager = matches!(cli.command, None | Some(Cmd::Run { .. }));
+    let access = access(&cli.command);
+    if matches!(cli.command, None | Some(Cmd::Run { headless: false })) {
+        run::require_terminal()?;
+    }
+    match access {
+        Access::Write => {
+            // A command that cannot run with this config must not create anything first.
+            if runs_manager || matches!(cli.command, Some(Cmd::Sweep { .. })) {
+                globals.config()?;
+            }
+            globals.layout = globals.prepare_layout()?;
+        }
+        Access::Read => globals.layout = globals.inspect_layout()?,
+        Access::Own => {}
+    }
+    if access == Access::Write && !runs_manager && !globals.layout.tightened.is_empty() {
+        // A one-shot command has no log of its own (stderr is for its one
+        // line): open the log for these lines only. Dropping the guard flushes.
+        if let Ok(_log) = crate::logging::init(&globals.data_dir, None) {
+            globals.report_tightened();
+        }
+    }
     match cli.command {
         None | Some(Cmd::Run { headless: false }) => run::dashboard(&globals),
         Some(Cmd::Run { headless: true }) => run::headless(&globals),

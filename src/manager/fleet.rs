@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -12,9 +13,15 @@ use crate::accounts::spec::WorkerSpec;
 use crate::accounts::supervisor::{Op, SupervisorContext, SupervisorHandle, spawn_supervisor};
 use crate::config::Config;
 use crate::manager::snapshot::AccountView;
-use crate::paths::DataDir;
+use crate::paths::{DataDir, session_lock_of};
 use crate::store::AccountRow;
 use crate::trash;
+
+/// How long a removal waits, after the worker's group is gone, for the last
+/// users of the session to let go (a process being forked for another
+/// account holds copies of steward's descriptors until its exec; a
+/// descendant that escaped the group may hold the lock for longer).
+const RETIRE_WAIT: Duration = Duration::from_secs(5);
 
 struct Member {
     row: AccountRow,
@@ -141,16 +148,35 @@ impl Fleet {
         changes
     }
 
-    /// Removal: stop the worker to the end (its lock is then free), move the
-    /// session file to trash, record it. Runs beside the loop; the account's
-    /// own actor serialises it after anything already queued.
+    /// Removal: stop the worker to the end, wait until nobody holds the
+    /// account's lock or has its session file open, move the session file
+    /// (with its SQLite companions) to trash, record it. The lock file stays:
+    /// see `session_in_use`. Runs beside the loop; the account's own actor
+    /// serialises it after anything already queued.
     fn retire(&self, member: Member) {
         let data_dir = self.data_dir.clone();
         let store = self.ctx.store.clone();
         let id = member.row.id.clone();
         self.actions.spawn(async move {
             member.handle.remove().await;
-            let result = trash::move_to_trash(&data_dir, &data_dir.session_file(&id));
+            let session = data_dir.session_file(&id);
+            let deadline = tokio::time::Instant::now() + RETIRE_WAIT;
+            let users = loop {
+                let users = crate::lock::session_users(&session);
+                if users.is_empty() || tokio::time::Instant::now() >= deadline {
+                    break users;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let result = if users.is_empty() {
+                // The lock file stays (see `SessionLock`).
+                trash::move_to_trash(&data_dir, &session)
+            } else {
+                Err(trash::TrashError::InUse {
+                    path: session.clone(),
+                    pids: users,
+                })
+            };
             let (detail, outcome) = match &result {
                 Ok(Some(path)) => (
                     format!("session file moved to {}", path.display()),
@@ -194,13 +220,14 @@ impl Fleet {
             .collect()
     }
 
-    /// Pids of live workers with their session files, for sampling.
+    /// Pids of live workers with their lock files, for sampling.
     pub fn live_workers(&self) -> Vec<(i32, PathBuf)> {
         self.members
             .values()
             .filter_map(|m| {
                 let view = m.handle.view.borrow();
-                view.pid.map(|pid| (pid, view.session_file.clone()))
+                view.pid
+                    .map(|pid| (pid, session_lock_of(&view.session_file)))
             })
             .collect()
     }

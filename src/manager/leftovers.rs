@@ -1,7 +1,7 @@
 //! Workers left running by a steward that died (kill -9, OOM, power cut of
 //! the terminal): found from the identities recorded in the store, or, for a
 //! worker forked just before the crash and never recorded, through the
-//! session lock it holds, and stopped before any new worker starts, so an
+//! session lock (`sessions/ID.lock`) it holds, and stopped before any new worker starts, so an
 //! account never has two workers.
 
 use std::time::Duration;
@@ -48,9 +48,10 @@ pub(super) async fn stop_leftovers(store: &SharedStore, timeout: Duration) -> Ve
 /// Stops workers a steward forked but died before recording (the window
 /// between `fork` and its write to the store): each still holds its
 /// account's session lock, so the account could never start again while it
-/// lives. Found only among processes that have a session file of this data
-/// dir open and were exec'd with `STEWARD_SESSION_FILE` naming it: no other
-/// process can hold that lock, which only steward hands out, and the
+/// lives. Found only among the live holders of an account's lock file of
+/// this data dir that were exec'd with `STEWARD_SESSION_FILE` naming the
+/// account's session file: no other process can hold that lock, which only
+/// steward hands out, and the
 /// instance lock says no live steward uses this data dir. Call it after
 /// `stop_leftovers`. Returns one line per worker stopped.
 pub(super) async fn stop_unrecorded(
@@ -67,17 +68,17 @@ pub(super) async fn stop_unrecorded(
     };
     let files: Vec<_> = accounts
         .iter()
-        .map(|a| (a.id.clone(), data_dir.session_file(&a.id)))
+        .map(|a| {
+            let lock = data_dir.session_lock_file(&a.id);
+            (a.id.clone(), data_dir.session_file(&a.id), lock)
+        })
         .collect();
-    let paths: Vec<_> = files.iter().map(|(_, p)| p.clone()).collect();
-    let held = proc::flock_holders_of(&paths);
+    let locks: Vec<_> = files.iter().map(|(_, _, l)| l.clone()).collect();
+    let mut held = proc::flock_holders_of(&locks);
     let mut groups = HashSet::new();
     let mut rows = Vec::new();
-    for (account, path) in files {
-        if held.get(&path).is_none_or(|pids| pids.is_empty()) {
-            continue;
-        }
-        for pid in proc::open_file_holders(&path) {
+    for (account, path, lock) in files {
+        for pid in held.remove(&lock).unwrap_or_default() {
             let names_it = |pid| {
                 proc::environ_var(pid, "STEWARD_SESSION_FILE").as_deref()
                     == Some(path.as_os_str().as_bytes())

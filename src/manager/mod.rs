@@ -6,6 +6,7 @@ mod control;
 mod download_tasks;
 mod fleet;
 mod leftovers;
+mod migrate;
 mod publish;
 mod run_record;
 pub mod snapshot;
@@ -79,7 +80,7 @@ impl Manager {
             options.data_dir.logs_dir(),
             options.data_dir.trash_dir(),
         ] {
-            std::fs::create_dir_all(&dir)
+            crate::layout::create_private_dir(&dir)
                 .map_err(|source| StartError::DataDir { path: dir, source })?;
         }
         let store = Store::open(&options.data_dir.db_file())?;

@@ -41,7 +41,8 @@ pub(super) struct Parts {
     pub shutdown: Option<ShutdownView>,
     pub last_shutdown: Option<LastShutdown>,
     pub usage: HashMap<i32, Usage>,
-    pub holders: HashMap<std::path::PathBuf, Vec<i32>>,
+    /// Session-lock holders by the pid of the worker they were read for.
+    pub holders: HashMap<i32, Vec<i32>>,
 }
 
 impl Publisher {
@@ -117,10 +118,10 @@ impl Publisher {
     }
 }
 
-/// Who holds a session file's lock, for the operator. `/proc/locks` names
-/// the process that *took* a flock, and steward takes each session lock
-/// before handing the same description to the worker it spawns: with a
-/// worker running, steward's own pid there stands for that worker.
+/// Who holds an account's session lock, for the operator: the live
+/// processes with the locked description, which while a worker runs include
+/// steward's own copy (kept until the group is gone): steward's pid there
+/// stands for that worker.
 fn session_holders(holders: Option<&Vec<i32>>, steward: i32, worker: Option<i32>) -> Vec<i32> {
     let mut out: Vec<i32> = holders
         .into_iter()
@@ -130,6 +131,7 @@ fn session_holders(holders: Option<&Vec<i32>>, steward: i32, worker: Option<i32>
             _ => pid,
         })
         .collect();
+    out.sort_unstable();
     out.dedup();
     out
 }
@@ -152,7 +154,8 @@ fn build(parts: Parts) -> Snapshot {
         let sample = w.pid.and_then(|pid| usage.get(&pid));
         w.cpu_percent = sample.map(|u| u.cpu_percent);
         w.rss_bytes = sample.map(|u| u.rss_bytes);
-        w.lock_holders = session_holders(holders.get(&w.session_file), instance.pid, w.pid);
+        let read = w.pid.and_then(|pid| holders.get(&pid));
+        w.lock_holders = session_holders(read, instance.pid, w.pid);
     }
     // Inside a running "stop workers" phase, the pending items are the workers
     // still alive: derived here from their own state, never stored twice.
@@ -196,7 +199,19 @@ fn write_atomically(path: &Path, snap: &Snapshot) -> std::io::Result<()> {
     // Streamed through a small buffer: with 1,000 accounts the text is about
     // 1 MB, which as one buffer was the largest allocation of an idle
     // instance. Compact: the pretty form is several times larger.
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    // Private whatever the umask; a stale tmp file is made so too.
+    let file = {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file
+    };
+    let mut out = std::io::BufWriter::new(file);
     serde_json::to_writer(&mut out, snap).map_err(std::io::Error::other)?;
     out.flush()?;
     drop(out);
@@ -240,9 +255,9 @@ mod tests {
     #[test]
     fn steward_taking_a_session_lock_is_shown_as_the_worker_holding_it() {
         let held = vec![100, 7];
-        assert_eq!(session_holders(Some(&held), 100, Some(200)), [200, 7]);
+        assert_eq!(session_holders(Some(&held), 100, Some(200)), [7, 200]);
         // No worker running: the pid stays what /proc/locks says.
-        assert_eq!(session_holders(Some(&held), 100, None), [100, 7]);
+        assert_eq!(session_holders(Some(&held), 100, None), [7, 100]);
         assert_eq!(session_holders(Some(&vec![100]), 100, Some(200)), [200]);
         assert!(session_holders(None, 100, Some(200)).is_empty());
     }

@@ -41,7 +41,9 @@ pub(super) struct UsageWatch {
     sampler: Sampler,
     pace: HashMap<i32, Pace>,
     usage: HashMap<i32, Usage>,
-    holders: HashMap<PathBuf, Vec<i32>>,
+    /// Each live worker's lock holders, by the worker's pid when they were
+    /// read: a worker started since then is not shown its predecessor's.
+    holders: HashMap<i32, Vec<i32>>,
     /// Live pids (sorted) when the holders were last read, and when.
     holders_of: Vec<i32>,
     holders_at: Option<Instant>,
@@ -102,11 +104,15 @@ impl UsageWatch {
             .is_none_or(|at| now + CEILING / 4 >= at + CEILING);
         if pids != self.holders_of || holders_stale {
             let files: Vec<PathBuf> = live.iter().map(|(_, f)| f.clone()).collect();
-            let holders = if files.is_empty() {
+            let mut by_file = if files.is_empty() {
                 HashMap::new()
             } else {
                 proc::flock_holders_of(&files)
             };
+            let holders: HashMap<i32, Vec<i32>> = live
+                .iter()
+                .filter_map(|(pid, file)| Some((*pid, by_file.remove(file)?)))
+                .collect();
             changed |= holders != self.holders;
             self.holders = holders;
             self.holders_of = pids;
@@ -119,7 +125,8 @@ impl UsageWatch {
         &self.usage
     }
 
-    pub fn holders(&self) -> &HashMap<PathBuf, Vec<i32>> {
+    /// Lock holders by worker pid.
+    pub fn holders(&self) -> &HashMap<i32, Vec<i32>> {
         &self.holders
     }
 }

@@ -205,7 +205,7 @@ impl SweepLock {
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o644)
+            .mode(0o600)
             .open(&path)
             .map_err(io)?;
         // A probe (`flock -n`, a status check) holds the lock for an instant:
@@ -241,7 +241,11 @@ pub fn run(
     dry_run: bool,
     cancel: &CancellationToken,
 ) -> Result<SweepReport, SweepLockError> {
-    let _lock = SweepLock::try_acquire(&scope.data_dir)?;
+    // A dry run changes nothing, so it needs no lock, and must not create one.
+    let _lock = match dry_run {
+        true => None,
+        false => Some(SweepLock::try_acquire(&scope.data_dir)?),
+    };
     let mut plan = scan(scope, store, &SweepKind::ALL);
     let results = if dry_run {
         Vec::new()

@@ -476,23 +476,30 @@ fn judge_untracked(
     })
 }
 
-/// The account a session file belongs to (`<id>.session`), if it is one.
+/// The account a session file or one of its SQLite companions belongs to
+/// (`<id>.session`, `<id>.session-journal`, ...), if it is one.
 pub(super) fn session_account(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
+    let name = crate::paths::SESSION_COMPANIONS
+        .iter()
+        .find_map(|sfx| name.strip_suffix(sfx))
+        .unwrap_or(name);
     let id = name.strip_suffix(".session")?;
     (!id.is_empty()).then(|| id.to_owned())
 }
 
-/// Whether a session file is in use: `Some(holder)` when its flock is held
-/// or a process has it open (`holder` is that live pid, when known).
+/// Whether an account's session is in use: `Some(holder)` when a live
+/// process holds its lock (`ID.lock`) or has the session file or a
+/// companion open (`holder` is that pid). The lock file of an account that
+/// is gone is left where it is, even unheld: deleting a lock file lets two
+/// processes lock two inodes (a steward re-adding the account could be
+/// between opening and locking it), and an empty file costs an inode only.
 pub(super) fn session_in_use(path: &Path) -> Option<Option<i32>> {
-    if fsops::flock_held(path) {
-        return Some(first_holder(path));
-    }
-    let me = std::process::id() as i32;
-    proc::open_file_holders(path)
-        .into_iter()
-        .find(|p| *p != me)
+    let account = session_account(path)?;
+    let session = path.with_file_name(format!("{account}.session"));
+    crate::lock::session_users(&session)
+        .first()
+        .copied()
         .map(Some)
 }
 
@@ -505,23 +512,48 @@ fn scan_sessions(
     let Some(listed) = list_or_note(anchor, &scope.data_dir.sessions_dir(), b) else {
         return;
     };
-    for path in listed {
-        let Some(account) = session_account(&path) else {
+    let present: HashSet<&PathBuf> = listed.iter().collect();
+    for path in &listed {
+        let Some(account) = session_account(path) else {
             continue;
         };
         if accounts.contains(&account) {
             continue;
         }
-        let size = fsops::lstat(&path)
-            .ok()
-            .map(|st| u64::try_from(st.st_size).unwrap_or(0));
-        let reason = format!("no account {account:?}");
-        match session_in_use(&path) {
+        let session = scope.data_dir.session_file(&account);
+        let companions = crate::paths::session_companions(&session);
+        let is_companion = companions.contains(path);
+        // A companion goes with its database, which is listed itself.
+        if is_companion && present.contains(&session) {
+            continue;
+        }
+        let size_of = |p: &Path| {
+            fsops::lstat(p)
+                .ok()
+                .map(|st| u64::try_from(st.st_size).unwrap_or(0))
+        };
+        let mut size = size_of(path);
+        let mut with = Vec::new();
+        if !is_companion {
+            for c in companions.iter().filter(|c| present.contains(c)) {
+                size = Some(size.unwrap_or(0) + size_of(c).unwrap_or(0));
+                with.extend(c.file_name().map(|n| n.to_string_lossy().into_owned()));
+            }
+        }
+        let mut reason = if is_companion {
+            format!("no account {account:?} (an SQLite companion left without its session file)")
+        } else {
+            format!("no account {account:?}")
+        };
+        if !with.is_empty() {
+            reason.push_str(&format!(" (with {})", with.join(", ")));
+        }
+        match session_in_use(path) {
             Some(holder) => {
                 let who = holder.map_or("another process".to_owned(), |p| format!("pid {p}"));
                 b.push(
                     SweepKind::SessionNoAccount,
-                    path_target(&path),
+                    path_target(path),
                     format!("{reason}, but in use by {who}"),
                     size,
                     SweepAction::Leave,
@@ -531,7 +563,7 @@ fn scan_sessions(
             }
             None => b.push(
                 SweepKind::SessionNoAccount,
-                path_target(&path),
+                path_target(path),
                 reason,
                 size,
                 SweepAction::Trash,
@@ -746,6 +778,11 @@ mod tests {
             Some("bob")
         );
         assert_eq!(session_account(Path::new("/s/.session")), None);
+        assert_eq!(
+            session_account(Path::new("/s/bob.session-journal")).as_deref(),
+            Some("bob")
+        );
+        assert_eq!(session_account(Path::new("/s/bob.lock")), None);
         assert_eq!(session_account(Path::new("/s/bob.txt")), None);
     }
 }

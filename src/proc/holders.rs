@@ -1,4 +1,6 @@
-//! Which processes hold a file: flock holders from `/proc/locks`, open-file holders from `/proc/*/fd`.
+//! Which processes hold a file: flock holders from `/proc/locks` resolved to
+//! the live processes that have the locked description (`/proc/*/fdinfo`),
+//! open-file holders from `/proc/*/fd`.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -75,44 +77,121 @@ fn lock_holders(path: &Path, kind: Option<&str>) -> Vec<i32> {
     pids
 }
 
-/// The pids holding a BSD `flock` on `path` (one read of `/proc/locks`). The pid shown is the
-/// one that took the lock; a lock handed down to children over fork/exec still shows it.
-pub fn flock_holders(path: &Path) -> Vec<i32> {
+/// The pids that *took* a BSD `flock` on `path`, as `/proc/locks` prints
+/// them: a lock handed down to children over fork/exec still shows its taker,
+/// alive or not. For "who holds it" use [`flock_holders`]; this is for a
+/// process asking whether a lock it sees is its own.
+pub fn flock_takers(path: &Path) -> Vec<i32> {
     lock_holders(path, Some("FLOCK"))
 }
 
-/// `flock_holders` for many files with a single read of `/proc/locks`, for
-/// the dashboard's periodic sample. Files nobody locks are left out.
+/// The live processes holding a BSD `flock` on `path`: every process with a
+/// descriptor of a locked description (see [`flock_holders_of`]).
+pub fn flock_holders(path: &Path) -> Vec<i32> {
+    flock_holders_of(&[path.to_path_buf()])
+        .remove(path)
+        .unwrap_or_default()
+}
+
+/// The live holders of the flocks on many files, in one read of
+/// `/proc/locks` and, only when one of them is locked, one pass over
+/// `/proc/*/fd`. `/proc/locks` names the process that took a lock, which
+/// may have handed it to a child and died (a steward killed after spawning
+/// a worker); the kernel lists the lock in `/proc/PID/fdinfo/FD` of every
+/// descriptor of the locked description, so those processes are the
+/// holders. Where no such descriptor can be read (another user's process,
+/// without privilege), the taker is reported if it is alive; a dead pid
+/// never is. Files nobody locks are left out.
 pub fn flock_holders_of(paths: &[PathBuf]) -> HashMap<PathBuf, Vec<i32>> {
     let mut out = HashMap::new();
     let Ok(text) = std::fs::read_to_string("/proc/locks") else {
         return out;
     };
-    let mut by_inode: HashMap<u64, Vec<LockLine>> = HashMap::new();
+    let mut takers: HashMap<u64, Vec<LockLine>> = HashMap::new();
     for line in text.lines().filter_map(parse_lock_line) {
-        if line.kind == "FLOCK" && line.pid > 0 {
-            by_inode.entry(line.inode).or_default().push(line);
+        if line.kind == "FLOCK" {
+            takers.entry(line.inode).or_default().push(line);
         }
     }
+    // The locked files among `paths`, by the canonical path their
+    // descriptors' /proc links show.
+    let mut locked: HashMap<PathBuf, (&PathBuf, u64, Vec<i32>)> = HashMap::new();
     for path in paths {
         let Ok(meta) = std::fs::metadata(path) else {
             continue;
         };
         let (major, minor) = (rustix::fs::major(meta.dev()), rustix::fs::minor(meta.dev()));
-        let mut pids: Vec<i32> = by_inode
-            .get(&meta.ino())
-            .into_iter()
-            .flatten()
+        let Some(lines) = takers.get(&meta.ino()) else {
+            continue;
+        };
+        let same_dev: Vec<&LockLine> = lines
+            .iter()
             .filter(|l| l.major == major && l.minor == minor)
-            .map(|l| l.pid)
             .collect();
+        // On btrfs subvolumes and overlayfs st_dev differs from the device
+        // /proc/locks prints: an inode match then stands, confirmed below
+        // by the descriptors that show the lock.
+        let chosen: Vec<i32> = if same_dev.is_empty() {
+            lines.iter().map(|l| l.pid).collect()
+        } else {
+            same_dev.iter().map(|l| l.pid).collect()
+        };
+        if let Ok(canonical) = path.canonicalize() {
+            locked.insert(canonical, (path, meta.ino(), chosen));
+        }
+    }
+    if locked.is_empty() {
+        return out;
+    }
+    let mut found: HashMap<&PathBuf, Vec<i32>> = HashMap::new();
+    for pid in proc_pids() {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in dir.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some((path, inode, _)) = locked.get(&target) else {
+                continue;
+            };
+            let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+            if fdinfo_shows_flock(&info, *inode) {
+                found.entry(*path).or_default().push(pid);
+            }
+        }
+    }
+    for (path, _, taker_pids) in locked.values() {
+        let mut pids = found.remove(path).unwrap_or_default();
+        if pids.is_empty() {
+            pids = taker_pids
+                .iter()
+                .copied()
+                .filter(|&pid| pid > 0 && live(pid))
+                .collect();
+        }
         pids.sort_unstable();
         pids.dedup();
         if !pids.is_empty() {
-            out.insert(path.clone(), pids);
+            out.insert((*path).clone(), pids);
         }
     }
     out
+}
+
+/// True if the fdinfo file lists a flock on `inode` for its descriptor.
+fn fdinfo_shows_flock(fdinfo: &str, inode: u64) -> bool {
+    let Ok(text) = std::fs::read_to_string(fdinfo) else {
+        return false;
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .filter_map(parse_lock_line)
+        .any(|l| l.kind == "FLOCK" && l.inode == inode)
+}
+
+fn live(pid: i32) -> bool {
+    super::read_stat(pid).is_ok_and(|st| !st.is_zombie())
 }
 
 /// The pids holding any kind of lock on `path` (flock, POSIX record locks such as SQLite's,
@@ -197,6 +276,38 @@ mod tests {
         assert!(many[&file].contains(&s.pid()));
         drop(s);
         wait_until("flock released", || flock_holders(&file).is_empty());
+    }
+
+    /// The process that took the lock is gone; the child it handed the
+    /// description to holds it. `/proc/locks` still names the dead taker:
+    /// the holder reported is the child, never the dead pid.
+    #[test]
+    fn a_lock_whose_taker_died_is_held_by_the_child_that_inherited_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.lock");
+        File::create(&file).unwrap();
+        let out = std::process::Command::new("flock")
+            .arg(&file)
+            .args(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"])
+            .output()
+            .unwrap();
+        let child: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let taker_gone = || flock_takers(&file).iter().all(|&p| !live(p));
+        wait_until("the taker to be gone", taker_gone);
+        assert!(
+            !flock_takers(&file).is_empty(),
+            "/proc/locks lists the lock"
+        );
+        assert_eq!(flock_holders(&file), vec![child]);
+        assert_eq!(
+            flock_holders_of(std::slice::from_ref(&file))[&file],
+            vec![child]
+        );
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(child).unwrap(),
+            rustix::process::Signal::KILL,
+        );
+        wait_until("the lock to be free", || flock_holders(&file).is_empty());
     }
 
     #[test]

@@ -66,7 +66,9 @@ mod testutil;
 
 pub use clock::{boot_time_unix, clock_ticks_per_second, start_time_unix_ms};
 pub use error::{ProcError, SignalError};
-pub use holders::{any_lock_holders, flock_holders, flock_holders_of, open_file_holders};
+pub use holders::{
+    any_lock_holders, flock_holders, flock_holders_of, flock_takers, open_file_holders,
+};
 pub use ident::ProcId;
 pub use in_use::FilesInUse;
 pub use limits::{OpenFiles, raise_open_files, restore_open_files_in_child};

@@ -218,6 +218,7 @@ impl Store {
             other => other,
         })?;
         conn.busy_timeout(BUSY_TIMEOUT).ctx(path)?;
+        make_private(path);
         identity(&conn, path)?.check(path)?;
 
         let mode: String = conn
@@ -235,6 +236,12 @@ impl Store {
             path: path.to_owned(),
             mask: SecretMask::default(),
         })
+    }
+
+    /// An empty store in memory, with this build's schema: what a dry run
+    /// reads where no database exists yet (it must not create one).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::open(Path::new(":memory:"))
     }
 
     /// Opens an existing database read-only: no file is created, nothing is
@@ -445,6 +452,20 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tracing::debug!(db = %path.display(), version = target, "migrated database");
     }
     Ok(())
+}
+
+/// The database holds account secrets: 0600 whatever the umask. SQLite
+/// creates it through the umask and gives `-wal`/`-shm` the database's mode,
+/// so this runs before the journal mode is set. Best effort: the data dir's
+/// layout check refuses a store others can write, and tightens one they can read.
+fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if path == Path::new(":memory:") {
+        return;
+    }
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    }
 }
 
 #[cfg(test)]

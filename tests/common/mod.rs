@@ -82,6 +82,10 @@ impl TestDir {
             .join("sessions")
             .join(format!("{account}.session"))
     }
+    /// The file steward flocks for the account's session.
+    pub fn lock_file(&self, account: &str) -> PathBuf {
+        self.path().join("sessions").join(format!("{account}.lock"))
+    }
 }
 
 /// Polls `check` every 20 ms until it returns `Some` or `limit` passes.

@@ -297,6 +297,18 @@ fn the_dashboard_without_a_terminal_starts_nothing() {
     let dir = TestDir::new();
     std::fs::create_dir_all(dir.path()).unwrap();
     assert_eq!(dir.run(&["account", "add", "alice"]).status.code(), Some(0));
+    // (`account add` prepared the data dir, and logged tightening the
+    // tempdir's 0755: what `run` must not add to.)
+    let logs = || -> Vec<(std::path::PathBuf, u64)> {
+        std::fs::read_dir(dir.path().join("logs"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| (e.path(), e.metadata().map_or(0, |m| m.len())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let logs_before = logs();
     let out = dir
         .cmd(&["run"])
         .stdin(Stdio::null())
@@ -313,7 +325,7 @@ fn the_dashboard_without_a_terminal_starts_nothing() {
     assert!(!stderr(&out).contains('\u{1b}'));
     // Nothing started: no worker ran, no log, no status file.
     assert!(!dir.path().join("status.json").exists());
-    assert!(!dir.path().join("logs").exists());
+    assert_eq!(logs(), logs_before, "the log was written");
     assert!(worker_pids(dir.path(), "alice").is_empty());
 }
 

@@ -9,4 +9,5 @@ mod common;
 mod fs_escape;
 mod in_use;
 mod input;
+mod layout;
 mod secrets;
