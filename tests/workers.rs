@@ -658,7 +658,7 @@ async fn lock_holders_are_read_as_soon_as_a_worker_starts() {
     until(&m, Duration::from_secs(20), |s| {
         s.accounts
             .iter()
-            .any(|a| a.id == "holder" && a.worker.lock_holders == [pid])
+            .any(|a| a.id == "holder" && a.worker.lock_holders.contains(&pid))
     })
     .await;
     // Before: the next sample, 2 s after the start.
