@@ -557,3 +557,76 @@ fn a_damaged_rpc_secret_file_fails_download_add_with_one_clear_line() {
     let out = dir.run(&["stop"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn a_download_from_a_server_without_range_support_starts_over_after_a_restart() {
+    if !aria2c_available() {
+        println!("skipped: aria2c not installed");
+        return;
+    }
+    let body = pattern(12 * MIB, 0xbad5eed);
+    let want = sha256_bytes(&body);
+    let total = body.len() as u64;
+    // No Range support, 1 MiB/s: about 12 s for the whole file.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(FileServer::start_with(
+        vec![("/plain.bin", body)],
+        Some(MIB as u64),
+        false,
+    ));
+    let dir = TestDir::new();
+    let mut steward = Steward::start(&dir);
+    wait_running(&dir, &steward);
+    let gid = add_download(&dir, &server.url("/plain.bin"), &[]);
+    status_until(&dir, "the download partly done", |s| {
+        let d = download(s, &gid)?;
+        let done = d["completed"].as_u64()?;
+        (done * 100 >= total * 20 && done < total).then_some(())
+    });
+    // A graceful stop saves the download, which resumes at the next start.
+    let out = dir.run(&["stop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(steward.exit_code(), Some(0));
+
+    let steward = Steward::start(&dir);
+    // Before: aria2's error 8 ("Resume failed"), for good.
+    let done = status_until(&dir, "the download complete", |s| {
+        if !from(s, &steward) {
+            return None;
+        }
+        let d = download(s, &gid)?;
+        assert_ne!(
+            d["status"],
+            "error",
+            "{d:#}\nsteward's log:\n{}",
+            log_tail(&dir, 60)
+        );
+        (d["status"] == "complete").then(|| d.clone())
+    });
+    assert_eq!(done["completed"].as_u64(), Some(total));
+    let file = dir.path().join("downloads").join("plain.bin");
+    assert_eq!(sha256_file(&file), want, "sha256 of {}", file.display());
+    // The server was asked to resume, and said no: the log says why the
+    // download started over.
+    assert!(
+        server
+            .seen()
+            .iter()
+            .any(|s| s.path == "/plain.bin" && s.range_start.is_some_and(|n| n > 0)),
+        "{:?}",
+        server.seen()
+    );
+    let out = dir.run(&["stop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = log_tail(&dir, 100_000);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("Download from scratch")),
+        "{log}"
+    );
+    drop(server);
+}

@@ -376,3 +376,109 @@ fn a_crash_in_the_middle_of_stop_workers_is_cleaned_up_at_the_next_start() {
         .unwrap();
     assert_eq!(next.wait().unwrap().code(), Some(0));
 }
+
+/// Waits (30 s at most) for a snapshot that passes `check`.
+async fn wait_snapshot(m: &RunningManager, what: &str, check: impl Fn(&Snapshot) -> bool) {
+    let mut rx = m.handle.snapshots.clone();
+    loop {
+        if check(&rx.borrow_and_update()) {
+            return;
+        }
+        tokio::time::timeout(Duration::from_secs(30), rx.changed())
+            .await
+            .unwrap_or_else(|_| panic!("never: {what}"))
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_force_cancelled_earlier_is_not_counted_as_killed_by_a_later_shutdown() {
+    let log = captured_log();
+    let dir = TestDir::new();
+    let ids: Vec<String> = vec!["fc00".into(), "fc01".into(), "fc02".into()];
+    let (m, snap) = start_fleet(&dir, &ids, Duration::from_secs(5)).await;
+    let task = snap
+        .tasks
+        .iter()
+        .find(|t| t.owner.as_deref() == Some("fc00") && t.state.is_live())
+        .expect("fc00's worker task")
+        .id;
+    m.handle
+        .commands
+        .send(Command::CancelTask {
+            id: task,
+            force: true,
+        })
+        .await
+        .unwrap();
+    wait_snapshot(&m, "fc00 stopped", |s| {
+        s.accounts
+            .iter()
+            .any(|a| a.id == "fc00" && a.worker.state == WorkerState::Stopped)
+    })
+    .await;
+    let report = graceful_shutdown(m).await;
+    // Before the fix: "3 stopped, 1 killed" with fc00 named.
+    assert!(
+        report.killed_workers.is_empty(),
+        "{:?}",
+        report.killed_workers
+    );
+    let stop = report
+        .phases
+        .iter()
+        .find(|p| p.name == "stop workers")
+        .unwrap();
+    assert_eq!(stop.detail.as_deref(), Some("3 stopped, 0 killed"));
+    // The log says what happened to fc00: the operator's force-cancel.
+    let text = log_text(&log);
+    let fc00: Vec<&str> = text.lines().filter(|l| l.contains("fc00")).collect();
+    assert!(
+        fc00.iter()
+            .any(|l| l.contains("force-cancelled by the operator: SIGKILL")),
+        "{fc00:#?}"
+    );
+    assert!(
+        !fc00.iter().any(|l| l.contains("did not stop in time")),
+        "{fc00:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_shutdown_says_the_aria2_session_save_was_skipped() {
+    if !aria2c_available() {
+        println!("skipped: aria2c not installed");
+        return;
+    }
+    let dir = TestDir::new();
+    let m = Manager::start(dir.manager_options(Config::default()))
+        .await
+        .unwrap();
+    wait_snapshot(&m, "aria2 running", |s| {
+        s.aria2
+            .as_ref()
+            .is_some_and(|a| a.state == steward::manager::Aria2State::Running)
+    })
+    .await;
+    m.handle
+        .commands
+        .send(Command::Shutdown { force: true })
+        .await
+        .unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(20), m.done)
+        .await
+        .unwrap()
+        .unwrap();
+    let save = report
+        .phases
+        .iter()
+        .find(|p| p.name == "save downloads")
+        .unwrap();
+    // Before the fix: "aria2 did not answer saveSession in time", after 0 ms.
+    assert_eq!(
+        save.state,
+        PhaseState::Failed {
+            reason: "saveSession skipped: shutdown forced".into()
+        }
+    );
+}

@@ -102,25 +102,20 @@ fn session_files_with_no_account_go_to_trash_unless_held() {
     assert!(trashed[2].starts_with("lonely.session-wal."), "{trashed:?}");
     let trashed = [trashed[1].clone()];
 
-    // Restore needs the account back.
-    let out = dir.run(&["trash", "restore", "ghost"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("account ghost does not exist"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        dir.run(&["account", "add", "ghost", "--disabled"])
-            .status
-            .success()
-    );
+    // Restore brings the account back with its file.
     let list = stdout(&dir.run(&["trash", "list"]));
     assert!(list.contains("ghost.session."), "{list}");
     let out = dir.run(&["trash", "restore", &trashed[0]]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&ghost).unwrap(), "state");
     assert_eq!(std::fs::read_to_string(&ghost_journal).unwrap(), "journal");
+    let ghost_row = open_store(&dir)
+        .account("ghost")
+        .unwrap()
+        .expect("recreated");
+    assert!(ghost_row.enabled);
+    let out = dir.run(&["trash", "restore", "nothing-like-it"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let events = open_store(&dir).recent_events(20).unwrap();
     assert!(
         events
@@ -285,4 +280,132 @@ fn two_sweeps_at_once_one_refuses() {
     );
     wait_for(Duration::from_secs(5), || (!alive(pid)).then_some(())).expect("leftover stopped");
     assert!(open_store(&dir).workers().unwrap().is_empty());
+}
+
+#[test]
+fn one_sweep_after_a_crash_stops_the_leftover_worker_and_frees_its_tmpdir() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    dir.write_config(
+        "[aria2]\nenabled = false\n[worker]\ncommand = [\"sh\", \"-c\", \"echo data > \\\"$TMPDIR/out\\\"; sleep 300 & wait\"]\n",
+    );
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut steward = dir.spawn_headless();
+    let worker = wait_for(Duration::from_secs(20), || {
+        dir.status_json().and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("worker running");
+    let tmpdir = wait_for(Duration::from_secs(20), || {
+        std::fs::read_dir(dir.path().join("tmp"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("out").exists())
+    })
+    .expect("the worker wrote into its TMPDIR");
+    kill9(steward.id() as i32);
+    let _ = steward.wait();
+    assert!(alive(worker));
+
+    let (out, result) = sweep_json(&dir, false);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_for(Duration::from_secs(5), || (!alive(worker)).then_some(())).expect("worker stopped");
+    // The same sweep freed the dir its stop released (before: a second
+    // sweep was needed).
+    assert!(!tmpdir.exists(), "{result:#}");
+    assert_eq!(
+        outcome_for(&result, &tmpdir).as_deref(),
+        Some("done"),
+        "{result:#}"
+    );
+    assert!(open_store(&dir).temp_entries().unwrap().is_empty());
+    // Every result names an item of the plan it printed.
+    let items = result["plan"]["items"].as_array().unwrap();
+    for r in result["results"].as_array().unwrap() {
+        let id = r["item"].as_u64().unwrap() as usize;
+        assert_eq!(items[id]["target"], r["target"], "{result:#}");
+    }
+    let (_, again) = sweep_json(&dir, true);
+    assert!(plan_items_for(&again, &tmpdir).is_empty(), "{again:#}");
+}
+
+#[test]
+fn trash_restore_while_running_pauses_the_worker_swaps_the_file_and_starts_it_again() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    // The worker shows what its session file holds when it starts, and
+    // creates one if there is none, as a worker's library does.
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("worker.sh");
+    std::fs::write(
+        &script,
+        r#"f="$STEWARD_SESSION_FILE"
+echo "holds [$(cat "$f" 2>/dev/null)]"
+[ -e "$f" ] || echo new > "$f"
+sleep 300 & wait
+"#,
+    )
+    .unwrap();
+    dir.write_config(&format!(
+        "[aria2]\nenabled = false\n[worker]\ncommand = [\"sh\", {:?}]\n",
+        script.display().to_string()
+    ));
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut steward = dir.spawn_headless();
+    let first = wait_for(Duration::from_secs(20), || {
+        dir.status_json().and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("alice's worker");
+    std::fs::write(dir.session_file("alice"), "precious").unwrap();
+    // Removed while running: the instance stops the worker, trashes the file.
+    assert!(dir.run(&["account", "rm", "alice"]).status.success());
+    let trashed = wait_for(Duration::from_secs(20), || {
+        std::fs::read_dir(dir.path().join("trash"))
+            .ok()?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with("alice.session."))
+    })
+    .expect("alice's session file in the trash");
+    assert!(!alive(first));
+    // Added again: a worker starts at once, on a new session file.
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let second = wait_for(Duration::from_secs(20), || {
+        dir.status_json()
+            .and_then(|s| worker_pid(&s, "alice"))
+            .filter(|&p| p != first)
+    })
+    .expect("alice's new worker");
+
+    // One command, the instance running: before, it refused ("already
+    // exists: move it away first", a live, locked file).
+    let out = dir.run(&["trash", "restore", &trashed]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !alive(second),
+        "the worker is stopped before the file moves"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.session_file("alice")).unwrap(),
+        "precious"
+    );
+    let text = stdout(&out);
+    assert!(text.contains("the session file it had went to"), "{text}");
+    assert!(text.contains("enabled again"), "{text}");
+    // Enabled again: a new worker starts on the restored file.
+    wait_for(Duration::from_secs(20), || {
+        let status = dir.status_json()?;
+        let account = status["accounts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == "alice")?
+            .clone();
+        let logs = account["worker"]["recent_logs"].as_array()?;
+        logs.iter().any(|l| l == "holds [precious]").then_some(())
+    })
+    .expect("a new worker on the restored file");
+    let _ = Command::new("kill")
+        .args(["-TERM", &steward.id().to_string()])
+        .status();
+    assert_eq!(steward.wait().unwrap().code(), Some(0));
 }

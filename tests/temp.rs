@@ -545,3 +545,69 @@ fn stats_of_100k_files_never_block_the_registry() {
     eprintln!("released 100,000 files in {:?}", t.elapsed());
     assert_eq!(reg.stats().files, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_workers_tmpdir_figures_show_within_the_stats_interval() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let mut config = steward::config::Config::default();
+    config.aria2.enabled = false;
+    // The worker fills its TMPDIR a moment after it starts: after the walk
+    // that its new dir triggers, if that came at once.
+    config.worker.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "sleep 1; head -c 98304 /dev/zero > \"$TMPDIR/blob\"; sleep 300 & wait".into(),
+    ]);
+    let interval = config.temp.stats_interval;
+    let m = steward::manager::Manager::start(dir.manager_options(config))
+        .await
+        .unwrap();
+    let mut rx = m.handle.snapshots.clone();
+    // A quiet start: the walks find nothing new, which used to back the
+    // walker off to 8 intervals.
+    tokio::time::sleep(interval * 2).await;
+    m.handle
+        .commands
+        .send(steward::manager::Command::AddAccount {
+            id: "filler".into(),
+            name: None,
+            secret: None,
+            enabled: true,
+        })
+        .await
+        .unwrap();
+    let added = Instant::now();
+    let limit = interval * 2 + Duration::from_secs(2);
+    loop {
+        let bytes = rx
+            .borrow_and_update()
+            .temp
+            .as_ref()
+            .and_then(|t| {
+                t.owners
+                    .iter()
+                    .find(|o| o.account.as_deref() == Some("filler"))
+                    .map(|o| o.bytes)
+            })
+            .unwrap_or(0);
+        if bytes >= 98_304 {
+            break;
+        }
+        let left = limit.saturating_sub(added.elapsed());
+        assert!(
+            !left.is_zero(),
+            "the worker's 96 KiB not counted {limit:?} after it started"
+        );
+        let _ = tokio::time::timeout(left, rx.changed()).await;
+    }
+    m.handle
+        .commands
+        .send(steward::manager::Command::Shutdown { force: false })
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), m.done)
+        .await
+        .unwrap()
+        .unwrap();
+}

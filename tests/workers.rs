@@ -583,3 +583,90 @@ fn a_leftover_worker_ignoring_sigterm_is_killed_before_the_next_start_runs_its_o
     assert_eq!(rows[0].pid, new);
     stop_cleanly(second, new);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_restarts_are_coalesced_into_one_and_the_log_says_so() {
+    let log = captured_log();
+    let dir = TestDir::new();
+    add_account(&dir, "coal", None);
+    // Half a second to stop: the requests sent meanwhile queue up.
+    let m = Manager::start(options(
+        &dir,
+        sh_worker("trap 'sleep 0.5; exit 0' TERM; sleep 300 & wait"),
+    ))
+    .await
+    .unwrap();
+    until(&m, Duration::from_secs(20), |s| {
+        state_of(s, "coal") == WorkerState::Running
+    })
+    .await;
+    for _ in 0..8 {
+        m.handle
+            .commands
+            .send(Command::RestartWorker { id: "coal".into() })
+            .await
+            .unwrap();
+    }
+    wait_for(Duration::from_secs(20), || {
+        log_text(&log)
+            .lines()
+            .any(|l| l.contains("coal") && l.contains("restart requests coalesced"))
+            .then_some(())
+    })
+    .expect("a log line saying the restarts were coalesced");
+    let snap = until(&m, Duration::from_secs(20), |s| {
+        state_of(s, "coal") == WorkerState::Running
+    })
+    .await;
+    let restarts = snap
+        .accounts
+        .iter()
+        .find(|a| a.id == "coal")
+        .unwrap()
+        .worker
+        .restarts;
+    // The first request's restart, then at most one for all the others
+    // (before: eight stops and eight starts).
+    assert!(restarts <= 2, "{restarts} restarts for 8 quick requests");
+    shutdown(m).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_holders_are_read_as_soon_as_a_worker_starts() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let mut config = sh_worker("sleep 300 & wait");
+    config.aria2.enabled = false;
+    let m = Manager::start(options(&dir, config)).await.unwrap();
+    // Added once the manager runs: its first look at the workers is over.
+    m.handle
+        .commands
+        .send(Command::AddAccount {
+            id: "holder".into(),
+            name: None,
+            secret: None,
+            enabled: true,
+        })
+        .await
+        .unwrap();
+    let snap = until(&m, Duration::from_secs(20), |s| {
+        pid_of(s, "holder").is_some() && state_of(s, "holder") == WorkerState::Running
+    })
+    .await;
+    let pid = pid_of(&snap, "holder").unwrap();
+    let running = Instant::now();
+    until(&m, Duration::from_secs(20), |s| {
+        s.accounts
+            .iter()
+            .any(|a| a.id == "holder" && a.worker.lock_holders.contains(&pid))
+    })
+    .await;
+    // Before: the next sample, 2 s after the start.
+    let took = running.elapsed();
+    // Room for a loaded runner, well short of the old 2 s.
+    assert!(
+        took < Duration::from_millis(1500),
+        "holders read after {took:?}"
+    );
+    shutdown(m).await;
+}

@@ -66,6 +66,9 @@ pub struct SupervisorContext {
     pub tasks: TaskTable,
     /// Fired whenever a view changes, for the snapshot publisher.
     pub changed: Arc<Notify>,
+    /// Fired when a worker started: its lock holders and usage are read at
+    /// once, not at the next sample.
+    pub started: Arc<Notify>,
     /// Cancelled when every stop should skip its wait and SIGKILL now.
     pub force: CancellationToken,
     /// This steward's identity, recorded beside each worker it starts.
@@ -137,6 +140,7 @@ pub fn spawn_supervisor(spec: WorkerSpec, ctx: SupervisorContext, start: bool) -
         view: view_tx,
         failures: 0,
         ticket: None,
+        held: None,
     };
     tokio::spawn(actor.run(start));
     SupervisorHandle {
@@ -154,6 +158,8 @@ struct Supervisor {
     failures: u32,
     /// The task-table entry of the current supervision run (start → final stop).
     ticket: Option<TaskTicket>,
+    /// An op taken off the queue while coalescing, to be applied next.
+    held: Option<Op>,
 }
 
 /// A running worker: its group, its identity, and steward's copy of the lock.
@@ -217,7 +223,7 @@ impl Supervisor {
         };
         loop {
             let woke = match &mut phase {
-                Phase::Idle => Woke::Op(self.ops.recv().await),
+                Phase::Idle => Woke::Op(self.next_op().await),
                 Phase::Running(w) => {
                     let cancel = self.ticket_cancel();
                     tokio::select! {
@@ -226,7 +232,7 @@ impl Supervisor {
                             // wait() fails only if the child was already reaped: treat as exit.
                             Err(_) => Woke::Exited(ExitStatus::default()),
                         },
-                        op = self.ops.recv() => Woke::Op(op),
+                        op = self.next_op() => Woke::Op(op),
                         _ = cancel.cancelled() => Woke::Cancelled,
                     }
                 }
@@ -235,7 +241,7 @@ impl Supervisor {
                     let cancel = self.ticket_cancel();
                     tokio::select! {
                         _ = tokio::time::sleep_until(until) => Woke::BackoffOver,
-                        op = self.ops.recv() => Woke::Op(op),
+                        op = self.next_op() => Woke::Op(op),
                         _ = cancel.cancelled() => Woke::Cancelled,
                     }
                 }
@@ -296,16 +302,27 @@ impl Supervisor {
                 running => running,
             }),
             Op::Stop { done, asked } => {
+                // Only an operator's stop (a disable) is coalesced with what
+                // queued behind it; a shutdown's stop is final.
+                let plain = done.is_none() && asked.is_none();
                 self.stop(phase, asked).await;
                 self.finish_ticket();
                 if let Some(done) = done {
                     let _ = done.send(());
+                }
+                if plain && self.coalesce(false) {
+                    self.failures = 0;
+                    return Some(self.start_worker());
                 }
                 Some(Phase::Idle)
             }
             Op::Restart => {
                 let was = matches!(phase, Phase::Running(_));
                 self.stop(phase, None).await;
+                if !self.coalesce(true) {
+                    self.finish_ticket();
+                    return Some(Phase::Idle);
+                }
                 self.failures = 0;
                 if was {
                     self.record_restart("restart requested");
@@ -335,6 +352,59 @@ impl Supervisor {
                 None
             }
         }
+    }
+
+    /// The op the actor applies next: one held back by `coalesce` first.
+    async fn next_op(&mut self) -> Option<Op> {
+        match self.held.take() {
+            Some(op) => Some(op),
+            None => self.ops.recv().await,
+        }
+    }
+
+    /// Folds the starts, restarts and disables that queued up while a stop
+    /// ran into one outcome (the last request decides), so eight quick
+    /// restarts cost one stop and one start, not eight of each; says so in
+    /// the log. `run`: whether the worker should run after the stop so far.
+    /// The first other op is held for the next turn.
+    fn coalesce(&mut self, mut run: bool) -> bool {
+        let (mut restarts, mut others) = (u32::from(run), u32::from(!run));
+        while let Ok(op) = self.ops.try_recv() {
+            match op {
+                Op::Restart => {
+                    run = true;
+                    restarts += 1;
+                }
+                Op::Start => {
+                    run = true;
+                    others += 1;
+                }
+                Op::Stop {
+                    done: None,
+                    asked: None,
+                } => {
+                    run = false;
+                    others += 1;
+                }
+                other => {
+                    self.held = Some(other);
+                    break;
+                }
+            }
+        }
+        if restarts + others > 1 {
+            let what = if others == 0 {
+                "restart"
+            } else {
+                "start/stop/restart"
+            };
+            info!(
+                account = %self.spec.account,
+                "{} {what} requests coalesced",
+                restarts + others
+            );
+        }
+        run
     }
 
     fn set_state(&self, state: WorkerState) {
@@ -385,6 +455,7 @@ impl Supervisor {
                     v.started_ms = Some(now_ms());
                 });
                 self.set_state(WorkerState::Running);
+                self.ctx.started.notify_one();
                 info!(account = %self.spec.account, pid, "worker started");
                 Phase::Running(Box::new(worker))
             }
@@ -630,6 +701,10 @@ impl Supervisor {
             } else {
                 info!(account = %self.spec.account, "worker stopped");
             }
+        } else {
+            // A SIGKILL of an earlier stop (a force-cancel) is not this
+            // stop's: a later shutdown would count it as killed again.
+            self.view.send_modify(|v| v.stop_forced = false);
         }
         self.view.send_modify(|v| {
             v.pid = None;
@@ -697,7 +772,16 @@ impl Supervisor {
             _ = global.cancelled() => false,
         };
         if !gone {
-            warn!(account = %self.spec.account, pgid = w.group.pgid, "worker did not stop in time: SIGKILL");
+            // Say why: the operator's force-cancel and a forced shutdown are
+            // not a worker that ignored its stop signal.
+            let why = if forced.is_cancelled() {
+                "worker force-cancelled by the operator: SIGKILL"
+            } else if global.is_cancelled() {
+                "worker stop forced by the shutdown: SIGKILL"
+            } else {
+                "worker did not stop in time: SIGKILL"
+            };
+            warn!(account = %self.spec.account, pgid = w.group.pgid, "{why}");
             self.signal(w, Sig::Kill);
             if !wait_group_gone(w, Instant::now() + proc::KILL_GRACE).await {
                 warn!(account = %self.spec.account, pgid = w.group.pgid, "worker group survived SIGKILL (stuck in the kernel?)");

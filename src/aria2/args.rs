@@ -61,6 +61,15 @@ impl LaunchSpec {
             format!("--save-session-interval={}", self.save_session_interval),
             format!("--input-file={}", self.session_file.display()),
             "--continue=true".to_owned(),
+            // A server without Range support cannot resume what a restart
+            // interrupted: start that download again from zero rather than
+            // fail it with error 8 for good. (0: once every URI of the
+            // download refused to resume.)
+            "--always-resume=false".to_owned(),
+            "--max-resume-failure-tries=0".to_owned(),
+            // aria2 1.36 aborts (assertion in Piece::initWrCache) when such a
+            // download starts over with its write cache on.
+            "--disk-cache=0".to_owned(),
             format!("--dir={}", self.download_dir.display()),
             format!("--max-concurrent-downloads={}", self.max_concurrent.max(1)),
             // Control files (.aria2) as fresh as the session, for a SIGKILLed aria2c.
@@ -205,6 +214,9 @@ mod tests {
             "--save-session-interval=5",
             "--input-file=/d/aria2/session",
             "--continue=true",
+            "--always-resume=false",
+            "--max-resume-failure-tries=0",
+            "--disk-cache=0",
             "--dir=/d/downloads",
             "--max-concurrent-downloads=3",
         ] {

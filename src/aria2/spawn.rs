@@ -185,7 +185,13 @@ async fn read_lines<R: AsyncRead + Unpin>(pipe: R, tail: OutputTail, mask: RpcSe
         if line.is_empty() {
             continue;
         }
-        if line.contains("ERROR") || line.contains("Exception") {
+        // "Failed to resume download. Download from scratch." is aria2's
+        // NOTICE that a server refused to resume: the operator's why.
+        if line.contains("ERROR")
+            || line.contains("Exception")
+            || line.contains("errorCode=")
+            || line.contains("from scratch")
+        {
             tracing::warn!(target: "steward::aria2c", pid, "{line}");
         } else {
             tracing::debug!(target: "steward::aria2c", pid, "{line}");

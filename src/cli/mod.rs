@@ -121,7 +121,7 @@ pub enum TrashCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Put a trashed session file back (its account must exist)
+    /// Put a trashed session file back (recreates or pauses its account as needed)
     Restore {
         /// A name from `trash list`, or an account id (its newest session file)
         name: String,

@@ -1,14 +1,17 @@
 //! `steward trash list [--json]` and `steward trash restore NAME`: what the
 //! trash holds (session files moved there by account removal or the sweep)
-//! and putting a session file back once its account exists again.
+//! and putting a session file back, its account recreated or paused around
+//! the move as needed, with or without a running instance.
 
 use serde::Serialize;
 
-use super::status::store_failure;
+use super::status::{lock_state, store_failure};
 use super::{Failure, Globals, text};
 use crate::fs::Beneath;
+use crate::lock::LockState;
+use crate::manager::WorkerState;
 use crate::paths::DataDir;
-use crate::store::Store;
+use crate::store::{AccountRow, Store};
 use crate::time::{human_between, human_bytes, now_ms};
 
 /// One trash entry.
@@ -170,6 +173,23 @@ fn resolve(list: &[TrashEntry], name: &str) -> Option<TrashEntry> {
         .cloned()
 }
 
+/// How the account looked before the restore, so it can be put back if the
+/// restore cannot go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    /// There was none: created disabled for the restore.
+    Missing,
+    Enabled,
+    Disabled,
+}
+
+/// Puts a trashed session file back in one command, with or without a
+/// running instance: the account is created (disabled) if it is gone, or
+/// disabled if it runs; once no worker runs on it (the store's `workers`
+/// table, and a running instance's own status) the file is moved back (a
+/// session file the account has meanwhile goes to the trash first, kept
+/// like any other), then the account is enabled again. A worker therefore
+/// never runs on the account while its file moves.
 pub(super) fn restore(globals: &Globals, name: &str) -> Result<(), Failure> {
     let data_dir = &globals.data_dir;
     let list = entries(data_dir, 0);
@@ -178,44 +198,182 @@ pub(super) fn restore(globals: &Globals, name: &str) -> Result<(), Failure> {
             "nothing named {name:?} in the trash (see: steward trash list)"
         ))
     })?;
-    let Some(account) = entry.account.clone() else {
-        return Err(Failure::usage(format!(
-            "{} is not a session file: only session files are restored",
-            entry.name
-        )));
+    let account = entry
+        .account
+        .clone()
+        .filter(|a| crate::accounts::id::validate(a).is_ok())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "{} is not a session file of an account: only those are restored",
+                text::escape(&entry.name)
+            ))
+        })?;
+    let config = globals.config()?;
+    std::fs::create_dir_all(data_dir.root()).map_err(|e| {
+        Failure::runtime(format!(
+            "cannot create data dir {}: {e} (check permissions or use --data-dir)",
+            data_dir.root().display()
+        ))
+    })?;
+    let store = Store::open(&data_dir.db_file()).map_err(store_failure)?;
+    let before = match store.account(&account).map_err(store_failure)? {
+        None => {
+            store
+                .add_account(&AccountRow {
+                    id: account.clone(),
+                    name: account.clone(),
+                    enabled: false,
+                    secret: None,
+                    created_ms: now_ms(),
+                })
+                .map_err(store_failure)?;
+            Before::Missing
+        }
+        Some(row) if row.enabled => {
+            store.set_enabled(&account, false).map_err(store_failure)?;
+            Before::Enabled
+        }
+        Some(_) => Before::Disabled,
     };
-    let db = data_dir.db_file();
-    let exists = db.exists()
-        && Store::open_readonly(&db)
-            .and_then(|s| s.account(&account))
-            .map_err(store_failure)?
-            .is_some();
-    if !exists {
-        return Err(Failure::usage(format!(
-            "account {account} does not exist (add it first: steward account add {account})"
-        )));
+    let undo = |store: &Store| {
+        let _ = match before {
+            Before::Missing => store.remove_account(&account),
+            Before::Enabled => store.set_enabled(&account, true),
+            Before::Disabled => Ok(true),
+        };
+    };
+    // A stop takes up to the worker's stop timeout, and the instance a
+    // moment to notice the change and to publish the stop.
+    let deadline = std::time::Instant::now() + config.worker.stop_timeout + STOP_SLACK;
+    if let Err(failure) = wait_stopped(globals, &store, &account, before, deadline) {
+        undo(&store);
+        return Err(failure);
     }
     let to = data_dir.session_file(&account);
-    match crate::trash::restore(data_dir, &entry.name, &to) {
-        Ok(()) => {}
-        Err(crate::trash::TrashError::Exists(path)) => {
+    let mut set_aside = None;
+    let mut result = crate::trash::restore(data_dir, &entry.name, &to);
+    if let Err(crate::trash::TrashError::Exists(_)) = result {
+        // The account's current file: no worker runs on it (checked above),
+        // and it is kept in the trash, not overwritten.
+        match crate::trash::move_to_trash(data_dir, &to) {
+            Ok(moved) => set_aside = moved,
+            Err(e) => {
+                undo(&store);
+                return Err(Failure::runtime(format!("{e} (nothing was restored)")));
+            }
+        }
+        result = crate::trash::restore(data_dir, &entry.name, &to);
+    }
+    if let Err(e) = result {
+        undo(&store);
+        return Err(Failure::runtime(format!("{e} (nothing was restored)")));
+    }
+    let mut detail = format!("{} restored to {}", entry.name, to.display());
+    if let Some(aside) = &set_aside {
+        detail.push_str(&format!(
+            "; the session file it had went to {}",
+            aside.display()
+        ));
+    }
+    let _ = store.record_event("trash.restore", &account, &detail, "ok");
+    text::outln!("{}", text::escape(&detail));
+    let enable = before != Before::Disabled;
+    if enable {
+        store.set_enabled(&account, true).map_err(|e| {
+            Failure::runtime(format!(
+                "{detail}, but account {account} could not be enabled: {e} (run: steward account enable {account})"
+            ))
+        })?;
+    }
+    let running = matches!(lock_state(globals)?, LockState::HeldBy(_));
+    let state = match (before, enable) {
+        (Before::Missing, _) => "added and enabled",
+        (_, true) => "enabled again",
+        (_, false) => "left disabled, as it was",
+    };
+    let starts = if enable && running {
+        ": the running instance starts its worker"
+    } else {
+        ""
+    };
+    text::outln!("account {account} {state}{starts}");
+    Ok(())
+}
+
+/// Beyond the stop timeout: for the instance to see the change and publish.
+const STOP_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until no worker runs on `account`: no live worker recorded in the
+/// store, and a running instance's published status shows the account
+/// disabled and its worker at rest. A leftover worker of a crashed steward
+/// (no instance runs to stop it) is refused at once, with what to do.
+fn wait_stopped(
+    globals: &Globals,
+    store: &Store,
+    account: &str,
+    before: Before,
+    deadline: std::time::Instant,
+) -> Result<(), Failure> {
+    loop {
+        let recorded = store
+            .workers()
+            .map_err(store_failure)?
+            .into_iter()
+            .find(|w| {
+                w.account == account
+                    && crate::proc::ProcId {
+                        pid: w.pid,
+                        start_time: w.start_time,
+                    }
+                    .is_alive()
+            });
+        let instance = match lock_state(globals)? {
+            LockState::HeldBy(pid) => Some(pid),
+            LockState::Free => None,
+        };
+        let at_rest = match instance {
+            None => {
+                if let Some(w) = recorded {
+                    return Err(Failure::runtime(format!(
+                        "a leftover worker of {account} (pid {}) of a steward that is gone still runs: nothing was restored (steward sweep, or the next start, stops it)",
+                        w.pid
+                    )));
+                }
+                true
+            }
+            // Created disabled: no instance ever started a worker for it.
+            Some(_) if before == Before::Missing => recorded.is_none(),
+            Some(pid) => recorded.is_none() && instance_at_rest(globals, pid, account),
+        };
+        if at_rest {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
             return Err(Failure::runtime(format!(
-                "{} already exists: move it away first (the account's worker may have created it)",
-                path.display()
+                "the worker of {account} did not stop in time: nothing was restored (see steward status; try again once it stopped)"
             )));
         }
-        Err(e) => return Err(Failure::runtime(e.to_string())),
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    if let Ok(store) = Store::open(&db) {
-        let _ = store.record_event(
-            "trash.restore",
-            &account,
-            &format!("{} restored to {}", entry.name, to.display()),
-            "ok",
-        );
+}
+
+/// Whether the running instance (`pid`) published `account` disabled and
+/// its worker not running, starting, stopping or backing off.
+fn instance_at_rest(globals: &Globals, pid: Option<i32>, account: &str) -> bool {
+    let Some(snap) = crate::manager::read_status_file(&globals.data_dir.status_file()) else {
+        return false;
+    };
+    if !snap.instance.live || pid.is_some_and(|p| p != snap.instance.pid) {
+        return false;
     }
-    text::outln!("restored {} to {}", entry.name, to.display());
-    Ok(())
+    snap.accounts.iter().any(|a| {
+        a.id == account
+            && !a.enabled
+            && matches!(
+                a.worker.state,
+                WorkerState::Stopped | WorkerState::Exited { .. } | WorkerState::Failed { .. }
+            )
+    })
 }
 
 #[cfg(test)]

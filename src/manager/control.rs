@@ -83,6 +83,7 @@ pub(super) async fn start(
 ) -> Result<RunningManager, StartError> {
     let me = ProcId::current();
     let changed = Arc::new(Notify::new());
+    let started = Arc::new(Notify::new());
     let tasks = TaskTable::with_notify(changed.clone());
     // Watching before the version is read: a commit landing in between
     // still wakes the loop.
@@ -152,6 +153,7 @@ pub(super) async fn start(
         store: store.clone(),
         tasks: tasks.clone(),
         changed: changed.clone(),
+        started: started.clone(),
         force: kill_workers.clone(),
         owner: me,
         temp: temp.clone(),
@@ -193,6 +195,7 @@ pub(super) async fn start(
         store,
         fleet,
         changed,
+        started,
         publisher,
         notices,
         aria2_view: aria2.view(),
@@ -335,6 +338,8 @@ struct Control {
     fleet: Fleet,
     tasks: TaskTable,
     changed: Arc<Notify>,
+    /// A worker started: its lock holders are read at once.
+    started: Arc<Notify>,
     publisher: Publisher,
     /// Outcomes of commands that finish later (aria2 restarts, downloads).
     notices: mpsc::UnboundedSender<(NoticeLevel, String)>,
@@ -391,6 +396,7 @@ impl Control {
         let mut published_since_trim = true;
         let report = loop {
             let changed = self.changed.clone();
+            let started = self.started.clone();
             // Only what can change the snapshot asks for a publish: an idle
             // instance with 1,000 workers then rebuilds nothing between samples.
             let mut dirty = true;
@@ -415,6 +421,11 @@ impl Control {
                         }
                     }
                 },
+                _ = started.notified() => {
+                    // The README promises lock holders read when a worker
+                    // starts, not up to `usage::BASE` later.
+                    look_by = Some(tokio::time::Instant::now());
+                }
                 _ = changed.notified() => {
                     // Something moved (a worker started, stopped, logged): the
                     // set of live workers is worth a look soon.
@@ -853,6 +864,7 @@ impl Control {
             workers: self.fleet.handles(),
             store: self.store.clone(),
             kill_workers: self.kill_workers.clone(),
+            force: self.plan_force.clone(),
             progress: progress.clone(),
             aria2: self.aria2.clone(),
             temp: self.temp.clone(),

@@ -28,6 +28,8 @@ pub(super) struct PlanInputs {
     pub store: SharedStore,
     /// Cancelled to make every worker stop skip its wait and SIGKILL now.
     pub kill_workers: CancellationToken,
+    /// The plan's force (the operator's second request or `force_after`).
+    pub force: CancellationToken,
     pub progress: Progress,
     pub aria2: Aria2Handle,
     pub temp: TempRegistry,
@@ -43,6 +45,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
         workers,
         store,
         kill_workers,
+        force,
         progress,
         aria2,
         temp,
@@ -88,12 +91,19 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                         return Ok(format!("aria2 {}: nothing to save", other.label(now_ms())));
                     }
                 }
+                if force.is_cancelled() {
+                    return Err("saveSession skipped: shutdown forced".to_string());
+                }
                 // The RPC timeout (3 s) may be longer than the phase's deadline.
                 tokio::select! {
                     saved = saver.save_session() => saved
                         .map(|()| "aria2 session saved".to_string())
                         .map_err(|e| e.to_string()),
-                    _ = hurry.cancelled() => Err("aria2 did not answer saveSession in time".to_string()),
+                    _ = hurry.cancelled() => Err(if force.is_cancelled() {
+                        "saveSession abandoned: shutdown forced"
+                    } else {
+                        "aria2 did not answer saveSession in time"
+                    }.to_string()),
                 }
             },
         ),

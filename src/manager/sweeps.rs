@@ -110,7 +110,7 @@ impl Sweeps {
 
     /// Applies the previewed plan `plan_id`; a stale or repeated id is refused.
     pub fn apply(&self, plan_id: u64) {
-        let plan = {
+        let mut plan = {
             let mut view = self.lock();
             match view.as_mut() {
                 Some(v) if v.plan.id == plan_id && !v.applying && v.finished_ms.is_none() => {
@@ -149,10 +149,19 @@ impl Sweeps {
             .register(TaskKind::Sweep, "sweep apply", None, &self.root);
         tokio::task::spawn_blocking(move || {
             let (results, error) = match SweepLock::try_acquire(&me.scope.data_dir) {
-                Ok(_lock) => (
-                    orphans::apply(&me.scope, &me.store, &plan, &ticket.cancel),
-                    None,
-                ),
+                Ok(_lock) => {
+                    let mut results = orphans::apply(&me.scope, &me.store, &plan, &ticket.cancel);
+                    // The temp of the leftover workers just stopped: this
+                    // sweep's to free, not the next one's.
+                    orphans::sweep_after_stops(
+                        &me.scope,
+                        &me.store,
+                        &mut plan,
+                        &mut results,
+                        &ticket.cancel,
+                    );
+                    (results, None)
+                }
                 Err(e) => {
                     me.tell(NoticeLevel::Error, format!("cannot sweep: {e}"));
                     (Vec::new(), Some(e.to_string()))
@@ -170,6 +179,8 @@ impl Sweeps {
                 let mut view = me.lock();
                 if let Some(v) = view.as_mut().filter(|v| v.plan.id == plan.id) {
                     v.applying = false;
+                    // With the items of the follow-up scan the results name.
+                    v.plan = plan;
                     v.results = results;
                     v.error = error;
                     v.finished_ms = Some(now_ms());

@@ -246,17 +246,86 @@ pub fn run(
         true => None,
         false => Some(SweepLock::try_acquire(&scope.data_dir)?),
     };
-    let plan = scan(scope, store, &SweepKind::ALL);
+    let mut plan = scan(scope, store, &SweepKind::ALL);
     let results = if dry_run {
         Vec::new()
     } else {
-        apply(scope, store, &plan, cancel)
+        let mut results = apply(scope, store, &plan, cancel);
+        sweep_after_stops(scope, store, &mut plan, &mut results, cancel);
+        results
     };
     Ok(SweepReport {
         dry_run,
         plan,
         results,
     })
+}
+
+/// Finishes a sweep that stopped leftover workers: their temp entries were
+/// not in the plan (it was made while they lived), so the dead owners' temp
+/// is scanned again and applied, and the new items and their results are
+/// appended to `plan` and `results` (ids continue the plan's). Without this
+/// a second sweep was needed to free what the first one's stops left.
+/// Call it with the sweep lock held, after `apply` of `plan`.
+pub fn sweep_after_stops(
+    scope: &SweepScope,
+    store: &SharedStore,
+    plan: &mut SweepPlan,
+    results: &mut Vec<SweepItemResult>,
+    cancel: &CancellationToken,
+) {
+    let stopped = results.iter().any(|r| {
+        r.kind == SweepKind::LeftoverWorker && matches!(r.outcome, SweepOutcome::Done { .. })
+    });
+    if !stopped || cancel.is_cancelled() {
+        return;
+    }
+    let again = scan(scope, store, &[SweepKind::TempDeadOwner]);
+    // Only what is new, or was left alone then (held by a worker just
+    // stopped) and can be acted on now: nothing is applied twice.
+    let fresh: Vec<SweepItem> = again
+        .items
+        .into_iter()
+        .filter(
+            |item| match plan.items.iter().find(|old| old.target == item.target) {
+                None => true,
+                Some(old) => old.action == SweepAction::Leave && item.action != SweepAction::Leave,
+            },
+        )
+        .enumerate()
+        .map(|(id, item)| SweepItem { id, ..item })
+        .collect();
+    if fresh.is_empty() {
+        return;
+    }
+    let extra = SweepPlan {
+        id: plan.id,
+        created_ms: again.created_ms,
+        total_bytes: fresh
+            .iter()
+            .filter(|i| i.action == SweepAction::Delete)
+            .filter_map(|i| i.size)
+            .sum(),
+        items: fresh,
+        notes: again.notes,
+    };
+    let done = apply(scope, store, &extra, cancel);
+    info!(
+        found = extra.items.len(),
+        "sweep: temp of the leftover workers it stopped, scanned again and applied"
+    );
+    let offset = plan.items.len();
+    plan.total_bytes += extra.total_bytes;
+    plan.notes.extend(extra.notes);
+    plan.items
+        .extend(extra.items.into_iter().map(|item| SweepItem {
+            id: item.id + offset,
+            ..item
+        }));
+    results.extend(done.into_iter().map(|r| SweepItemResult {
+        item: r.item + offset,
+        ..r
+    }));
 }
 
 /// What the automatic sweep of dead owners' temp entries did.

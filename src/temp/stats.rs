@@ -34,6 +34,11 @@ const QUIET_REFRESH_MS: i64 = 60_000;
 const FULL_EVERY: u32 = 12;
 /// Deeper directories are not descended into.
 const MAX_DEPTH: u32 = 256;
+/// Walks at the plain interval after the start and after each new entry,
+/// quiet or not: a worker fills its new TMPDIR in its first seconds, after
+/// a walk that found it empty, and a backed-off walker would show that only
+/// 8 intervals later.
+const WARM_WALKS: u32 = 6;
 
 pub(super) struct Stats {
     root: PathBuf,
@@ -45,6 +50,8 @@ pub(super) struct Stats {
     changed: Mutex<Option<Arc<Notify>>>,
     /// When a walk last announced its figures (unix ms).
     notified_ms: AtomicI64,
+    /// Fired on every new entry: the walker comes back to its plain interval.
+    created: Notify,
 }
 
 #[derive(Default)]
@@ -78,6 +85,7 @@ impl Stats {
             walking: AtomicBool::new(false),
             changed: Mutex::new(None),
             notified_ms: AtomicI64::new(0),
+            created: Notify::new(),
         }
     }
 
@@ -101,6 +109,7 @@ impl Stats {
             }
             v.oldest_ms.get_or_insert(now_ms());
         }
+        self.created.notify_one();
         self.notify();
     }
 
@@ -402,6 +411,7 @@ impl TempRegistry {
         // steward itself creates and removes is counted as it happens anyway.
         let mut quiet = QuietBackoff::new(interval, interval * 8);
         tokio::spawn(async move {
+            let mut warm = WARM_WALKS;
             loop {
                 let started = Instant::now();
                 let walker = me.clone();
@@ -411,10 +421,24 @@ impl TempRegistry {
                     // The blocking walk finishes on its own; we just stop waiting.
                     _ = cancel.cancelled() => return,
                 };
-                let gap = quiet.next(news).max(started.elapsed() * 4);
-                tokio::select! {
-                    _ = tokio::time::sleep(gap) => {}
-                    _ = cancel.cancelled() => return,
+                let warming = warm > 0;
+                warm = warm.saturating_sub(1);
+                let slow = started.elapsed() * 4;
+                let gap = quiet.next(news || warming).max(slow);
+                let mut until = tokio::time::Instant::now() + gap;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => break,
+                        _ = me.stats_state().created.notified() => {
+                            // A new entry (a worker's TMPDIR): its figures
+                            // show within the interval, then a few more walks
+                            // at that pace while its owner fills it.
+                            warm = WARM_WALKS;
+                            quiet.next(true);
+                            until = until.min(tokio::time::Instant::now() + interval.max(slow));
+                        }
+                        _ = cancel.cancelled() => return,
+                    }
                 }
             }
         })

@@ -1,6 +1,7 @@
 //! A tiny HTTP/1.1 file server for tests: fixed in-memory files, `Range`
-//! support (for resumed downloads), an optional throttle, and a log of the
-//! requests it saw.
+//! support (for resumed downloads) or, like some real servers, none (a
+//! `Range` request gets the whole file with 200), an optional throttle, and
+//! a log of the requests it saw.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,6 +35,16 @@ impl Drop for FileServer {
 impl FileServer {
     /// Serves `files` (URL path → bytes), at most `bytes_per_sec` per connection if given.
     pub async fn start(files: Vec<(&str, Vec<u8>)>, bytes_per_sec: Option<u64>) -> FileServer {
+        Self::start_with(files, bytes_per_sec, true).await
+    }
+
+    /// `start`, with `ranges: false` for a server that ignores `Range`
+    /// (no `Accept-Ranges`, always 200 and the whole file).
+    pub async fn start_with(
+        files: Vec<(&str, Vec<u8>)>,
+        bytes_per_sec: Option<u64>,
+        ranges: bool,
+    ) -> FileServer {
         let files: Arc<HashMap<String, Arc<Vec<u8>>>> = Arc::new(
             files
                 .into_iter()
@@ -52,7 +63,7 @@ impl FileServer {
                 let files = files.clone();
                 let seen = seen2.clone();
                 tokio::spawn(async move {
-                    let _ = serve(sock, files, seen, bytes_per_sec).await;
+                    let _ = serve(sock, files, seen, bytes_per_sec, ranges).await;
                 });
             }
         });
@@ -73,6 +84,7 @@ async fn serve(
     files: Arc<HashMap<String, Arc<Vec<u8>>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     bytes_per_sec: Option<u64>,
+    ranges: bool,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(sock);
     let mut line = String::new();
@@ -108,8 +120,11 @@ async fn serve(
         return Ok(());
     };
     let total = body.len() as u64;
+    let range_start = range_start.filter(|_| ranges);
     let start = range_start.unwrap_or(0).min(total);
-    let head = if range_start.is_some() {
+    let head = if !ranges {
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n")
+    } else if range_start.is_some() {
         format!(
             "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{total}\r\n\
              Accept-Ranges: bytes\r\nConnection: close\r\n\r\n",

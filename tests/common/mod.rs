@@ -357,3 +357,35 @@ pub fn read_line_with(reader: &mut impl std::io::BufRead, prefix: &str) -> Optio
         }
     }
 }
+
+/// Every log line of this test binary from now on (a global subscriber: the
+/// tests that read it look for lines naming their own accounts only).
+pub fn captured_log() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOG: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>> = Default::default();
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(data);
+                Ok(data.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = buf.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        buf
+    })
+    .clone()
+}
+
+pub fn log_text(log: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&log.lock().unwrap()).into_owned()
+}
