@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::escaped;
 use super::handover::Handover;
 use super::output;
 use super::spec::WorkerSpec;
@@ -470,10 +471,14 @@ impl Supervisor {
             });
         }
         tmp.apply_to(cmd.as_std_mut());
+        // Registered while the reaper is held off: tokio reaps this child.
+        let mut spawning = proc::spawning();
         let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
         // The child is not reaped yet, so its /proc entry exists; `None` only
         // if spawn itself failed, which returned above.
         let pid = child.id().ok_or("worker exited before it was seen")? as i32;
+        spawning.register(pid);
+        drop(spawning);
         let leader =
             ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
         let group = Group { pgid: pid, leader };
@@ -560,8 +565,10 @@ impl Supervisor {
     async fn after_exit(&mut self, mut w: LiveWorker) -> Phase {
         let status = w.exit.unwrap_or_default();
         let uptime = w.started.elapsed();
-        if !proc::group_gone(w.group.pgid, std::time::Instant::now()) {
-            // Leftover children would keep the session lock and race the next worker.
+        let escaped = escaped::of_worker(&self.spec.session_file, Some(w.group.pgid));
+        if !proc::group_gone(w.group.pgid, std::time::Instant::now()) || !escaped.is_empty() {
+            // Leftover children would keep the session lock and race the next
+            // worker; descendants that left the group would leak one per run.
             self.stop_group(
                 &mut w,
                 false,
@@ -689,17 +696,27 @@ impl Supervisor {
             self.spec.stop_signal
         };
         self.signal(w, first);
+        let mut escapees = Escapees::new(&self.spec.account, &self.spec.session_file, w.group.pgid);
+        escapees.signal_new(first);
         let forced = self.ticket_force();
         let global = self.ctx.force.clone();
         let gone = tokio::select! {
-            gone = wait_group_gone(w, deadline) => gone,
+            gone = wait_all_gone(w, &mut escapees, first, deadline) => gone,
             _ = forced.cancelled() => false,
             _ = global.cancelled() => false,
         };
         if !gone {
             warn!(account = %self.spec.account, pgid = w.group.pgid, "worker did not stop in time: SIGKILL");
             self.signal(w, Sig::Kill);
-            if !wait_group_gone(w, Instant::now() + proc::KILL_GRACE).await {
+            escapees.signal_all(Sig::Kill);
+            if !wait_all_gone(
+                w,
+                &mut escapees,
+                Sig::Kill,
+                Instant::now() + proc::KILL_GRACE,
+            )
+            .await
+            {
                 warn!(account = %self.spec.account, pgid = w.group.pgid, "worker group survived SIGKILL (stuck in the kernel?)");
             }
         }
@@ -759,6 +776,75 @@ fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, 
                 .into());
             }
         }
+    }
+}
+
+/// A worker's descendants outside its group (see `escaped`), each signalled
+/// by identity: what a stop signalled, so that each gets every signal once.
+struct Escapees<'a> {
+    account: &'a str,
+    session_file: &'a std::path::Path,
+    pgid: i32,
+    signalled: Vec<(proc::Target, Sig)>,
+}
+
+impl<'a> Escapees<'a> {
+    fn new(account: &'a str, session_file: &'a std::path::Path, pgid: i32) -> Self {
+        Escapees {
+            account,
+            session_file,
+            pgid,
+            signalled: Vec::new(),
+        }
+    }
+
+    /// Looks for escaped descendants again (an escapee whose parent just
+    /// died has only now been adopted) and sends `sig` to those that have
+    /// not had it yet. Returns whether any is still alive.
+    fn signal_new(&mut self, sig: Sig) -> bool {
+        let found = escaped::of_worker(self.session_file, Some(self.pgid));
+        for st in &found {
+            let target = proc::Target::of(st);
+            if self
+                .signalled
+                .iter()
+                .any(|(t, s)| *t == target && *s == sig)
+            {
+                continue;
+            }
+            info!(account = %self.account, pid = st.pid, signal = sig.name(), "stopping a descendant that left the worker's process group");
+            if let Err(e) = target.send(sig) {
+                debug!(account = %self.account, pid = st.pid, error = %e, "descendant not signalled");
+            }
+            self.signalled.push((target, sig));
+        }
+        !found.is_empty()
+    }
+
+    fn signal_all(&mut self, sig: Sig) {
+        self.signal_new(sig);
+    }
+}
+
+/// `wait_group_gone`, then until no escaped descendant is left either, each
+/// newly adopted one getting `sig` (the stop's signal, same deadline).
+async fn wait_all_gone(
+    w: &mut LiveWorker,
+    escapees: &mut Escapees<'_>,
+    sig: Sig,
+    deadline: Instant,
+) -> bool {
+    if !wait_group_gone(w, deadline).await {
+        return false;
+    }
+    loop {
+        if !escapees.signal_new(sig) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(GROUP_POLL.min(deadline - Instant::now())).await;
     }
 }
 

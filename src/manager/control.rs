@@ -18,8 +18,8 @@ use super::store_watch::StoreWatch;
 use super::sweeps::Sweeps;
 use super::usage::{self, UsageWatch};
 use super::{
-    ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, migrate, run_record,
-    stop_plan,
+    ManagerHandle, ManagerOptions, RunningManager, StartError, adoption, leftovers, migrate,
+    run_record, stop_plan,
 };
 use crate::accounts::handover::Handover;
 use crate::accounts::id::validate;
@@ -82,6 +82,7 @@ pub(super) async fn start(
     lock: InstanceLock,
 ) -> Result<RunningManager, StartError> {
     let me = ProcId::current();
+    let isolation = adoption::isolation();
     let changed = Arc::new(Notify::new());
     let tasks = TaskTable::with_notify(changed.clone());
     // Watching before the version is read: a commit landing in between
@@ -187,7 +188,9 @@ pub(super) async fn start(
         version: env!("CARGO_PKG_VERSION").to_string(),
         live: true,
         as_root: crate::proc::running_as_root(),
+        isolation: isolation.to_string(),
     };
+    let escaped = adoption::spawn_reaper(options.data_dir.sessions_dir(), changed.clone());
     let control = Control {
         options,
         store,
@@ -213,6 +216,7 @@ pub(super) async fn start(
         progress: None,
         usage: UsageWatch::default(),
         store_watch,
+        escaped,
         _lock: lock,
     };
     let done = tokio::spawn(control.run(rx, notices_rx));
@@ -239,6 +243,7 @@ async fn clean_up_after_previous_run(
     let timeout = options.config.worker.stop_timeout;
     let mut findings = leftovers::stop_leftovers(store, timeout).await;
     findings.extend(leftovers::stop_unrecorded(store, &options.data_dir, timeout).await);
+    findings.extend(leftovers::stop_escaped(store, &options.data_dir, timeout).await);
     // Once the old workers are gone and before any new one starts.
     findings.extend(migrate::trash_empty_session_files(&options.data_dir, store));
     for finding in findings {
@@ -360,6 +365,8 @@ struct Control {
     usage: UsageWatch,
     /// Taken by the loop; `None` where inotify is unavailable.
     store_watch: Option<StoreWatch>,
+    /// Adopted descendants outside their worker's group, by account.
+    escaped: adoption::Escaped,
     /// Held for the manager's whole life; released when the loop ends.
     _lock: InstanceLock,
 }
@@ -887,6 +894,11 @@ impl Control {
             last_shutdown: self.last_shutdown,
             usage: self.usage.usage().clone(),
             holders: self.usage.holders().clone(),
+            escaped: self
+                .escaped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         });
         let gap = self.status_gap();
         self.publisher

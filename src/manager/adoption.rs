@@ -1,0 +1,87 @@
+//! Descendants that leave a worker's process group: steward becomes a child
+//! subreaper at start so they are re-parented to it, and one task reaps
+//! them when they exit (never a child tokio waits for, see `proc::reaper`)
+//! and keeps, by account, the list of those alive for the view.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+use tracing::{debug, warn};
+
+use crate::accounts::escaped;
+use crate::proc;
+
+/// How often adopted children are looked at without a SIGCHLD (an orphan's
+/// re-parenting sends none, nor does a grandchild's exit).
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// What the instance says about descendant containment.
+pub(super) const SUBREAPER_ONLY: &str = "subreaper only";
+
+/// The adopted descendants alive, by account.
+pub(super) type Escaped = Arc<Mutex<HashMap<String, Vec<i32>>>>;
+
+/// Makes steward a child subreaper, for `steward run` (headless or
+/// dashboard) before its manager starts. Not done by `Manager::start`
+/// itself: a process embedding a manager (the tests) may wait for children
+/// of its own that the reaper would take.
+pub fn adopt_orphans() {
+    if let Err(e) = proc::become_subreaper() {
+        warn!(error = %e, "cannot become a child subreaper: descendants that leave a worker's group may outlive its stop");
+    }
+}
+
+/// The isolation mode in force, for the instance view and `doctor`.
+pub(super) fn isolation() -> &'static str {
+    if proc::is_subreaper() {
+        SUBREAPER_ONLY
+    } else {
+        ""
+    }
+}
+
+/// Starts the reaper task (on SIGCHLD, and every `LOOK_EVERY`); `changed`
+/// is notified when the escaped list changes.
+pub(super) fn spawn_reaper(sessions_dir: PathBuf, changed: Arc<Notify>) -> Escaped {
+    let escaped: Escaped = Arc::default();
+    if !proc::is_subreaper() {
+        return escaped;
+    }
+    let out = escaped.clone();
+    tokio::spawn(async move {
+        let mut chld = match signal(SignalKind::child()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(error = %e, "no SIGCHLD stream: adopted orphans reaped every second");
+                None
+            }
+        };
+        loop {
+            let reaped = proc::reap_adopted();
+            if reaped > 0 {
+                debug!(reaped, "adopted orphans reaped");
+            }
+            let now = escaped::adopted_by_account(&sessions_dir);
+            let differs = {
+                let mut guard = out.lock().unwrap_or_else(|p| p.into_inner());
+                let differs = *guard != now;
+                *guard = now;
+                differs
+            };
+            if differs {
+                changed.notify_one();
+            }
+            match chld.as_mut() {
+                Some(s) => {
+                    let _ = tokio::time::timeout(LOOK_EVERY, s.recv()).await;
+                }
+                None => tokio::time::sleep(LOOK_EVERY).await,
+            }
+        }
+    });
+    escaped
+}
