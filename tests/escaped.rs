@@ -34,6 +34,28 @@ impl Drop for KillLeft<'_> {
     }
 }
 
+/// Live processes whose command line is `cmd`.
+fn running(cmd: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| cmdline(p).trim_end() == cmd && alive(p))
+        .collect()
+}
+
+/// Kills, when a test ends, the processes running `cmd` (unique to it)
+/// that no environment attributes to alice.
+struct KillCmd(String);
+
+impl Drop for KillCmd {
+    fn drop(&mut self) {
+        for pid in running(&self.0) {
+            kill9(pid);
+        }
+    }
+}
+
 fn config(dir: &TestDir) {
     dir.write_config(&format!(
         "[worker]\ncommand = [\"bash\", \"-c\", \"{WORKER}\"]\nstop_timeout = \"5s\"\n[aria2]\nenabled = false\n"
@@ -142,9 +164,15 @@ fn escaped_descendants_are_shown_and_stopped_with_their_worker_on_disable() {
     })
     .expect("the escaped sleeper in the status");
     let status = dir.status_json().unwrap();
-    assert_eq!(
-        status["instance"]["isolation"], "subreaper only",
+    let mode = status["instance"]["isolation"].as_str().unwrap_or_default();
+    assert!(
+        mode == "subreaper only" || mode == "cgroup v2 per worker",
         "{status}"
+    );
+    let doctor = stdout(&dir.run(&["doctor"]));
+    assert!(
+        doctor.contains(&format!("escaped descendants: {mode} (running steward)")),
+        "{doctor}"
     );
 
     assert!(dir.run(&["account", "disable", "alice"]).status.success());
@@ -235,4 +263,66 @@ fn a_crashed_stewards_escaped_descendants_are_stopped_at_the_next_start() {
         .status();
     assert_eq!(second.wait().unwrap().code(), Some(0));
     assert!(worker_pids(dir.path(), "alice").is_empty());
+}
+
+/// Whether this machine lets steward make cgroups (cgroup v2, writable):
+/// what `doctor` predicts for a start here.
+fn cgroups_usable(dir: &TestDir) -> bool {
+    let doctor = stdout(&dir.run(&["doctor"]));
+    if doctor.contains("escaped descendants: cgroup v2 per worker") {
+        return true;
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: cgroup v2 not usable here: {}",
+        doctor
+            .lines()
+            .find(|l| l.contains("escaped descendants"))
+            .unwrap_or("no doctor line")
+    );
+    false
+}
+
+#[test]
+fn in_cgroup_mode_a_descendant_without_the_environment_is_stopped_too() {
+    let dir = TestDir::new();
+    let _left = KillLeft(&dir);
+    if !cgroups_usable(&dir) {
+        return;
+    }
+    // `env -i`: nothing tells whose it is but its cgroup. Its command line
+    // is unique to this test run, to find it (and clean up).
+    let marker = format!("{}", 4000 + std::process::id() % 1000);
+    dir.write_config(&format!(
+        "[worker]\ncommand = [\"bash\", \"-c\", \"(eval 'env -i setsid sleep {marker} </dev/null >/dev/null 2>&1 '$STEWARD_SESSION_LOCK_FD'>&- &'); exec sleep 3004\"]\nstop_timeout = \"5s\"\n[aria2]\nenabled = false\n"
+    ));
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut steward = dir.spawn_headless();
+    let me = steward.id() as i32;
+    let _stray_left = KillCmd(format!("sleep {marker}"));
+    let find = || running(&format!("sleep {marker}")).into_iter().next();
+    let stray = wait_for(Duration::from_secs(20), find).expect("the stray sleeper runs");
+    let cgroup = std::fs::read_to_string(format!("/proc/{stray}/cgroup")).unwrap();
+    assert!(
+        cgroup.contains(&format!("/steward-{me}/alice")),
+        "not in alice's cgroup: {cgroup}"
+    );
+    assert!(dir.run(&["account", "disable", "alice"]).status.success());
+    wait_for(Duration::from_secs(20), || {
+        (worker_state(&dir.status_json()?, "alice")? == "stopped").then_some(())
+    })
+    .expect("alice stopped");
+    assert_eq!(find(), None, "the stray sleeper outlived the stop");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &me.to_string()])
+        .status();
+    assert_eq!(steward.wait().unwrap().code(), Some(0));
+    // Its cgroups went with the workers and steward.
+    let still: Vec<_> = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .map(|m| std::path::Path::new(m).join(format!("steward-{me}")))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(still.is_empty(), "cgroups left: {still:?}");
 }

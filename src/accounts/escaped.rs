@@ -101,6 +101,12 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
+        // A vfork-style spawn returns while execve is still laying out the
+        // new environment: /proc/PID/environ reads empty for a moment.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while steward_env(pid).is_none() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert_eq!(
             steward_env(pid),
             Some(("alice".to_string(), file.as_os_str().as_bytes().to_vec()))

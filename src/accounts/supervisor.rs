@@ -79,6 +79,8 @@ pub struct SupervisorContext {
     /// Every secret in force (all accounts', aria2's), masked out of worker
     /// output before it reaches the log, the Logs pane or the view.
     pub mask: SecretMask,
+    /// Where each worker's own cgroup is made, when cgroup v2 is in use.
+    pub cgroups: Option<Arc<proc::cgroup::CgroupRoot>>,
 }
 
 /// The client side of a supervisor.
@@ -169,6 +171,9 @@ struct LiveWorker {
     tmp: TempGuard,
     /// The leader's exit status, once reaped.
     exit: Option<ExitStatus>,
+    /// The worker's own cgroup (cgroup v2 mode): a stop ends with its
+    /// `cgroup.kill`.
+    cgroup: Option<proc::cgroup::WorkerCgroup>,
 }
 
 /// Where the actor is between ops.
@@ -438,6 +443,12 @@ impl Supervisor {
             .worker_dir(&spec.account)
             .map_err(|e| format!("cannot create the worker's temp dir: {e}"))?;
         let lock_fd = lock.file().as_raw_fd();
+        let cgroup = self.ctx.cgroups.as_ref().and_then(|root| {
+            root.worker(&spec.account)
+                .map_err(|e| warn!(account = %spec.account, error = %e, "cannot create the worker's cgroup: it runs without"))
+                .ok()
+        });
+        let cgroup_fd = cgroup.as_ref().map(|c| c.procs_fd());
         let (program, args) = spec
             .command
             .split_first()
@@ -458,15 +469,20 @@ impl Supervisor {
             None => cmd.env_remove("STEWARD_SECRET"),
         };
         // SAFETY: the closure runs in the forked child before exec and only
-        // calls fcntl and prlimit64, which are async-signal-safe; `lock_fd`
-        // stays open in the parent for the whole spawn because `lock` lives
-        // on this frame.
+        // calls fcntl, write and prlimit64, which are async-signal-safe;
+        // `lock_fd` and `cgroup_fd` stay open in the parent for the whole
+        // spawn because `lock` and `cgroup` live on this frame.
         unsafe {
             cmd.pre_exec(move || {
                 // Hand the worker the very same open file description, so the
                 // flock lives as long as any process of the worker holds it.
                 let fd = BorrowedFd::borrow_raw(lock_fd);
                 rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+                if let Some(fd) = cgroup_fd {
+                    // A refusal is seen by the parent (the worker is not in
+                    // the cgroup) and the worker runs without one.
+                    let _ = proc::cgroup::WorkerCgroup::enter_in_child(fd);
+                }
                 proc::restore_open_files_in_child()
             });
         }
@@ -482,6 +498,13 @@ impl Supervisor {
         let leader =
             ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
         let group = Group { pgid: pid, leader };
+        let cgroup = cgroup.filter(|c| {
+            let inside = c.pids().contains(&pid);
+            if !inside {
+                warn!(account = %self.spec.account, cgroup = %c.path().display(), "the worker could not enter its cgroup: it runs without");
+            }
+            inside
+        });
         self.record_worker(&group);
         if let Err(e) = tmp.reassign(leader) {
             warn!(account = %self.spec.account, error = %e, "cannot hand the temp dir to the worker");
@@ -496,6 +519,7 @@ impl Supervisor {
             lock,
             tmp,
             exit: None,
+            cgroup,
         })
     }
 
@@ -566,7 +590,11 @@ impl Supervisor {
         let status = w.exit.unwrap_or_default();
         let uptime = w.started.elapsed();
         let escaped = escaped::of_worker(&self.spec.session_file, Some(w.group.pgid));
-        if !proc::group_gone(w.group.pgid, std::time::Instant::now()) || !escaped.is_empty() {
+        let in_cgroup = w.cgroup.as_ref().is_some_and(|c| c.populated());
+        if !proc::group_gone(w.group.pgid, std::time::Instant::now())
+            || !escaped.is_empty()
+            || in_cgroup
+        {
             // Leftover children would keep the session lock and race the next
             // worker; descendants that left the group would leak one per run.
             self.stop_group(
@@ -651,6 +679,12 @@ impl Supervisor {
     /// the plan instead, which removes all of them at once.
     fn release(&self, w: LiveWorker) {
         drop(w.lock);
+        if let Some(cg) = w.cgroup {
+            let path = cg.path().to_path_buf();
+            if let Err(e) = cg.remove() {
+                warn!(account = %self.spec.account, cgroup = %path.display(), error = %e, "cannot remove the worker's cgroup");
+            }
+        }
         let tmp = match self
             .ctx
             .handover
@@ -696,7 +730,13 @@ impl Supervisor {
             self.spec.stop_signal
         };
         self.signal(w, first);
-        let mut escapees = Escapees::new(&self.spec.account, &self.spec.session_file, w.group.pgid);
+        let cgroup_dir = w.cgroup.as_ref().map(|c| c.path().to_path_buf());
+        let mut escapees = Escapees::new(
+            &self.spec.account,
+            &self.spec.session_file,
+            w.group.pgid,
+            cgroup_dir.as_deref(),
+        );
         escapees.signal_new(first);
         let forced = self.ticket_force();
         let global = self.ctx.force.clone();
@@ -720,7 +760,32 @@ impl Supervisor {
                 warn!(account = %self.spec.account, pgid = w.group.pgid, "worker group survived SIGKILL (stuck in the kernel?)");
             }
         }
+        self.kill_cgroup(w).await;
         force || !gone
+    }
+
+    /// The end of every stop in cgroup mode: whatever is still in the
+    /// worker's cgroup (a descendant no signal above reached: no steward
+    /// environment, not adopted yet) gets `cgroup.kill`, which nothing
+    /// escapes; returns once the cgroup is empty or `KILL_GRACE` passed.
+    async fn kill_cgroup(&self, w: &LiveWorker) {
+        let Some(cg) = &w.cgroup else { return };
+        if !cg.populated() {
+            return;
+        }
+        info!(account = %self.spec.account, pids = ?cg.pids(), "cgroup.kill for what is left in the worker's cgroup");
+        if let Err(e) = cg.kill() {
+            warn!(account = %self.spec.account, error = %e, "cannot write cgroup.kill");
+            return;
+        }
+        let end = Instant::now() + proc::KILL_GRACE;
+        while cg.populated() {
+            if Instant::now() >= end {
+                warn!(account = %self.spec.account, pids = ?cg.pids(), "worker cgroup not empty after cgroup.kill (stuck in the kernel?)");
+                return;
+            }
+            tokio::time::sleep(GROUP_POLL).await;
+        }
     }
 
     fn signal(&self, w: &LiveWorker, sig: Sig) {
@@ -785,15 +850,24 @@ struct Escapees<'a> {
     account: &'a str,
     session_file: &'a std::path::Path,
     pgid: i32,
+    /// The worker's cgroup, when it has one: its members outside the group
+    /// are escapees too, whatever their environment.
+    cgroup: Option<&'a std::path::Path>,
     signalled: Vec<(proc::Target, Sig)>,
 }
 
 impl<'a> Escapees<'a> {
-    fn new(account: &'a str, session_file: &'a std::path::Path, pgid: i32) -> Self {
+    fn new(
+        account: &'a str,
+        session_file: &'a std::path::Path,
+        pgid: i32,
+        cgroup: Option<&'a std::path::Path>,
+    ) -> Self {
         Escapees {
             account,
             session_file,
             pgid,
+            cgroup,
             signalled: Vec::new(),
         }
     }
@@ -802,7 +876,16 @@ impl<'a> Escapees<'a> {
     /// died has only now been adopted) and sends `sig` to those that have
     /// not had it yet. Returns whether any is still alive.
     fn signal_new(&mut self, sig: Sig) -> bool {
-        let found = escaped::of_worker(self.session_file, Some(self.pgid));
+        let mut found = escaped::of_worker(self.session_file, Some(self.pgid));
+        for pid in self.cgroup.map(proc::cgroup::pids_in).unwrap_or_default() {
+            if let Ok(st) = proc::read_stat(pid)
+                && st.pgrp != self.pgid
+                && !st.is_zombie()
+                && !found.iter().any(|f| f.pid == st.pid)
+            {
+                found.push(st);
+            }
+        }
         for st in &found {
             let target = proc::Target::of(st);
             if self

@@ -1,16 +1,17 @@
 //! Descendants that leave a worker's process group: steward becomes a child
 //! subreaper at start so they are re-parented to it, and one task reaps
 //! them when they exit (never a child tokio waits for, see `proc::reaper`)
-//! and keeps, by account, the list of those alive for the view.
+//! and keeps, by account, the list of those alive for the view. Where cgroup
+//! v2 can be used, each worker also gets its own cgroup (`proc::cgroup`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::accounts::escaped;
 use crate::proc;
@@ -20,12 +21,17 @@ use crate::proc;
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// What the instance says about descendant containment.
-pub(super) const SUBREAPER_ONLY: &str = "subreaper only";
+pub const SUBREAPER_ONLY: &str = "subreaper only";
+pub const CGROUP_PER_WORKER: &str = "cgroup v2 per worker";
+
+/// The parent of the workers' cgroups, when cgroup v2 is in use.
+static CGROUPS: OnceLock<Arc<proc::cgroup::CgroupRoot>> = OnceLock::new();
 
 /// The adopted descendants alive, by account.
 pub(super) type Escaped = Arc<Mutex<HashMap<String, Vec<i32>>>>;
 
-/// Makes steward a child subreaper, for `steward run` (headless or
+/// Makes steward a child subreaper and, where cgroup v2 can be used, creates
+/// the parent of its workers' cgroups; for `steward run` (headless or
 /// dashboard) before its manager starts. Not done by `Manager::start`
 /// itself: a process embedding a manager (the tests) may wait for children
 /// of its own that the reaper would take.
@@ -33,11 +39,35 @@ pub fn adopt_orphans() {
     if let Err(e) = proc::become_subreaper() {
         warn!(error = %e, "cannot become a child subreaper: descendants that leave a worker's group may outlive its stop");
     }
+    match proc::cgroup::CgroupRoot::create() {
+        Ok(root) => {
+            let stale = proc::cgroup::remove_stale_roots(&root);
+            info!(cgroup = %root.path().display(), stale_removed = stale, "each worker runs in its own cgroup");
+            let _ = CGROUPS.set(Arc::new(root));
+        }
+        Err(why) => {
+            info!(%why, "cgroup v2 not used: escaped descendants are found as a subreaper only")
+        }
+    }
+}
+
+/// The parent of the workers' cgroups, when cgroup v2 is in use.
+pub(super) fn cgroups() -> Option<Arc<proc::cgroup::CgroupRoot>> {
+    CGROUPS.get().cloned()
+}
+
+/// Removes the (by now empty) cgroups at the manager's end.
+pub(super) fn remove_cgroups() {
+    if let Some(root) = CGROUPS.get() {
+        root.remove();
+    }
 }
 
 /// The isolation mode in force, for the instance view and `doctor`.
 pub(super) fn isolation() -> &'static str {
-    if proc::is_subreaper() {
+    if CGROUPS.get().is_some() {
+        CGROUP_PER_WORKER
+    } else if proc::is_subreaper() {
         SUBREAPER_ONLY
     } else {
         ""

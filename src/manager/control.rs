@@ -158,6 +158,7 @@ pub(super) async fn start(
         temp: temp.clone(),
         handover: handover.clone(),
         mask,
+        cgroups: adoption::cgroups(),
     };
     let mut fleet = Fleet::new(
         ctx,
@@ -504,6 +505,7 @@ impl Control {
         self.aria2_cancel.cancel();
         self.aria2.join().await;
         self.finish_actions().await;
+        adoption::remove_cgroups();
         let outcome = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             run_record::finish(&store, &report)

@@ -55,6 +55,7 @@
 //! See [`reaper`]: steward as a child subreaper, and reaping orphans without
 //! taking tokio's children.
 
+pub mod cgroup;
 mod clock;
 mod error;
 mod holders;
