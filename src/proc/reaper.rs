@@ -15,6 +15,7 @@
 //! registration closes the window where a just-forked child could already be
 //! a zombie and look adopted.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -75,36 +76,49 @@ fn is_own(own: &[ProcId], st: &Stat) -> bool {
         .any(|id| id.pid == st.pid && (id.start_time == st.start_time || id.start_time == 0))
 }
 
-/// Direct children of this process, zombies included: the per-thread
+/// Pids of this process's direct children, zombies included: the per-thread
 /// `/proc/self/task/*/children` lists (a child belongs to the thread that
-/// forked it, or that it was re-parented to), else a scan of `/proc`.
-pub fn children() -> Vec<Stat> {
-    let me = rustix::process::getpid().as_raw_nonzero().get();
+/// forked it, or that it was re-parented to); `None` where the kernel has
+/// no such file.
+fn child_pids() -> Option<Vec<i32>> {
     let mut pids = Vec::new();
     let mut listed = false;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-                listed = true;
-                pids.extend(
-                    text.split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok()),
-                );
-            }
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            listed = true;
+            pids.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
         }
-    }
-    if !listed {
-        return list_processes()
-            .into_iter()
-            .filter(|st| st.ppid == me)
-            .collect();
     }
     pids.sort_unstable();
     pids.dedup();
-    pids.into_iter()
-        .filter_map(|pid| read_stat(pid).ok())
-        .filter(|st| st.ppid == me)
-        .collect()
+    listed.then_some(pids)
+}
+
+/// Direct children of this process, zombies included, except those whose
+/// pid `skip` says to leave out (read no further: with hundreds of workers,
+/// their `stat` files are most of the cost).
+fn children_but(skip: impl Fn(i32) -> bool) -> Vec<Stat> {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    match child_pids() {
+        Some(pids) => pids
+            .into_iter()
+            .filter(|&pid| !skip(pid))
+            .filter_map(|pid| read_stat(pid).ok())
+            .filter(|st| st.ppid == me)
+            .collect(),
+        None => list_processes()
+            .into_iter()
+            .filter(|st| st.ppid == me && !skip(st.pid))
+            .collect(),
+    }
+}
+
+/// Direct children of this process, zombies included.
+pub fn children() -> Vec<Stat> {
+    children_but(|_| false)
 }
 
 /// The zombies among `children` that nobody else reaps.
@@ -116,10 +130,21 @@ fn to_reap(children: &[Stat], own: &[ProcId]) -> Vec<i32> {
         .collect()
 }
 
+/// Forgets registered children that are gone (reaped by their spawner), so
+/// that a number handed out again is not taken for theirs.
+fn prune(own: &mut Vec<ProcId>) {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    own.retain(|id| {
+        read_stat(id.pid)
+            .is_ok_and(|st| st.ppid == me && (id.start_time == 0 || st.start_time == id.start_time))
+    });
+}
+
 /// Reaps every exited child that is not registered (adopted orphans), and
 /// forgets registered children that are gone. Returns how many were reaped.
 pub fn reap_adopted() -> usize {
     let mut own = OWN.lock().unwrap_or_else(|p| p.into_inner());
+    prune(&mut own);
     // A cheap look first: no exited child at all, nothing to scan.
     let any = rustix::process::waitid(
         WaitId::All,
@@ -128,11 +153,8 @@ pub fn reap_adopted() -> usize {
     if !matches!(any, Ok(Some(_))) {
         return 0;
     }
-    let kids = children();
-    own.retain(|id| {
-        kids.iter()
-            .any(|st| st.pid == id.pid && (id.start_time == 0 || st.start_time == id.start_time))
-    });
+    let registered: HashSet<i32> = own.iter().map(|id| id.pid).collect();
+    let kids = children_but(|pid| registered.contains(&pid));
     let mut reaped = 0;
     for pid in to_reap(&kids, &own) {
         // Our own unregistered zombie: reaping it by pid takes exactly it.
@@ -146,12 +168,16 @@ pub fn reap_adopted() -> usize {
 }
 
 /// Live children this process did not spawn itself: orphans re-parented to
-/// it as a subreaper.
+/// it as a subreaper. Registered children are skipped by pid without a
+/// read (the reaper's `prune` keeps that list exact).
 pub fn adopted() -> Vec<Stat> {
-    let own = OWN.lock().unwrap_or_else(|p| p.into_inner());
-    children()
+    let registered: HashSet<i32> = {
+        let own = OWN.lock().unwrap_or_else(|p| p.into_inner());
+        own.iter().map(|id| id.pid).collect()
+    };
+    children_but(|pid| registered.contains(&pid))
         .into_iter()
-        .filter(|st| !st.is_zombie() && !is_own(&own, st))
+        .filter(|st| !st.is_zombie())
         .collect()
 }
 
