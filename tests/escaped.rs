@@ -326,3 +326,30 @@ fn in_cgroup_mode_a_descendant_without_the_environment_is_stopped_too() {
         .collect();
     assert!(still.is_empty(), "cgroups left: {still:?}");
 }
+
+#[test]
+fn a_worker_that_exits_leaving_an_escaped_descendant_does_not_leak_one_per_run() {
+    let dir = TestDir::new();
+    let _left = KillLeft(&dir);
+    dir.write_config(
+        "[worker]\ncommand = [\"bash\", \"-c\", \"setsid sleep 3011 </dev/null >/dev/null 2>&1 & sleep 0.3; exit 1\"]\nbackoff_initial = \"200ms\"\nbackoff_max = \"400ms\"\n[aria2]\nenabled = false\n",
+    );
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let mut steward = dir.spawn_headless();
+    let sleepers = || running("sleep 3011").len();
+    let mut most = 0;
+    wait_for(Duration::from_secs(30), || {
+        most = most.max(sleepers());
+        let a = account_json(&dir)?;
+        (a["worker"]["restarts"].as_u64()? >= 4).then_some(())
+    })
+    .expect("four restarts");
+    // Each run's sleeper went with its worker: never two at once.
+    assert!(most <= 1, "{most} sleepers at once");
+    assert!(sleepers() <= 1, "{} sleepers left", sleepers());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &steward.id().to_string()])
+        .status();
+    assert_eq!(steward.wait().unwrap().code(), Some(0));
+    assert_eq!(sleepers(), 0);
+}
