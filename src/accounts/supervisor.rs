@@ -748,7 +748,7 @@ impl Supervisor {
         if !gone {
             warn!(account = %self.spec.account, pgid = w.group.pgid, "worker did not stop in time: SIGKILL");
             self.signal(w, Sig::Kill);
-            escapees.signal_all(Sig::Kill);
+            escapees.signal_new(Sig::Kill);
             if !wait_all_gone(
                 w,
                 &mut escapees,
@@ -902,10 +902,6 @@ impl<'a> Escapees<'a> {
             self.signalled.push((target, sig));
         }
         !found.is_empty()
-    }
-
-    fn signal_all(&mut self, sig: Sig) {
-        self.signal_new(sig);
     }
 }
 
