@@ -353,3 +353,50 @@ fn a_worker_that_exits_leaving_an_escaped_descendant_does_not_leak_one_per_run()
     assert_eq!(steward.wait().unwrap().code(), Some(0));
     assert_eq!(sleepers(), 0);
 }
+
+#[test]
+fn in_cgroup_mode_a_crashed_stewards_descendant_without_the_environment_is_ended_at_the_next_start()
+{
+    let dir = TestDir::new();
+    let _left = KillLeft(&dir);
+    if !cgroups_usable(&dir) {
+        return;
+    }
+    let marker = format!("{}", 5000 + std::process::id() % 1000);
+    dir.write_config(&format!(
+        "[worker]\ncommand = [\"bash\", \"-c\", \"(eval 'env -i setsid sleep {marker} </dev/null >/dev/null 2>&1 '$STEWARD_SESSION_LOCK_FD'>&- &'); exec sleep 3004\"]\nstop_timeout = \"5s\"\n[aria2]\nenabled = false\n"
+    ));
+    assert!(dir.run(&["account", "add", "alice"]).status.success());
+    let _stray_left = KillCmd(format!("sleep {marker}"));
+    let find = || running(&format!("sleep {marker}")).into_iter().next();
+    let mut first = dir.spawn_headless();
+    let old = first.id() as i32;
+    let stray = wait_for(Duration::from_secs(20), find).expect("the stray sleeper runs");
+    kill9(old);
+    let _ = first.wait();
+    assert!(alive(stray), "a crash stopped the stray");
+
+    let mut second = dir.spawn_headless();
+    wait_for(Duration::from_secs(30), || {
+        dir.status_json()
+            .filter(|s| s["instance"]["live"] == true)
+            .and_then(|s| worker_pid(&s, "alice"))
+    })
+    .expect("new worker running");
+    assert!(!alive(stray), "the stray outlived the next start");
+    let status = stdout(&dir.run(&["status", "--json"]));
+    assert!(
+        status.contains("left in the cgroup of a steward that died"),
+        "{status}"
+    );
+    let still: Vec<_> = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .map(|m| std::path::Path::new(m).join(format!("steward-{old}")))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(still.is_empty(), "dead steward's cgroups left: {still:?}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    assert_eq!(second.wait().unwrap().code(), Some(0));
+}

@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 
 use crate::accounts::escaped;
 use crate::proc;
+use crate::store::SharedStore;
 
 /// How often adopted children are looked at without a SIGCHLD (an orphan's
 /// re-parenting sends none, nor does a grandchild's exit).
@@ -114,4 +115,44 @@ pub(super) fn spawn_reaper(sessions_dir: PathBuf, changed: Arc<Notify>) -> Escap
         }
     });
     escaped
+}
+
+/// The meta key naming the cgroup the last steward of this data dir made.
+const CGROUP_META: &str = "cgroup_root";
+
+/// After the leftover stops of a start: whatever the previous steward of
+/// this data dir left in its cgroup (a descendant that cleared its
+/// environment, so nothing else finds it) gets `cgroup.kill`, and its
+/// cgroups are removed; then this run's cgroup is recorded for the next
+/// start. Returns one line per account cgroup that still had processes.
+pub(super) async fn end_previous_cgroups(store: &SharedStore) -> Vec<String> {
+    let previous = {
+        let s = store.lock().unwrap_or_else(|p| p.into_inner());
+        s.get_meta(CGROUP_META).ok().flatten()
+    };
+    let current = cgroups().map(|r| r.path().display().to_string());
+    let mut lines = Vec::new();
+    if let Some(previous) = previous.filter(|p| Some(p) != current.as_ref()) {
+        lines = tokio::task::spawn_blocking(move || {
+            proc::cgroup::end_stale_root(std::path::Path::new(&previous))
+        })
+        .await
+        .unwrap_or_default();
+    }
+    let s = store.lock().unwrap_or_else(|p| p.into_inner());
+    let recorded = match &current {
+        Some(path) => s.set_meta(CGROUP_META, path),
+        None => s.delete_meta(CGROUP_META).map(drop),
+    };
+    if let Err(e) = recorded {
+        warn!(error = %e, "cannot record this run's cgroup");
+    }
+    lines
+        .into_iter()
+        .map(|(account, line)| {
+            warn!(account = %account, "{line}");
+            let _ = s.record_event("worker.leftover", &account, &line, "killed");
+            line
+        })
+        .collect()
 }

@@ -245,6 +245,7 @@ async fn clean_up_after_previous_run(
     let mut findings = leftovers::stop_leftovers(store, timeout).await;
     findings.extend(leftovers::stop_unrecorded(store, &options.data_dir, timeout).await);
     findings.extend(leftovers::stop_escaped(store, &options.data_dir, timeout).await);
+    findings.extend(adoption::end_previous_cgroups(store).await);
     // Once the old workers are gone and before any new one starts.
     findings.extend(migrate::trash_empty_session_files(&options.data_dir, store));
     for finding in findings {

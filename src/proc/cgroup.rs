@@ -180,6 +180,65 @@ pub fn pids_in(dir: &Path) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// Ends what a dead steward left in its `steward-<pid>` cgroup at `dir`
+/// (processes no signal reached: no environment to know them by): each
+/// account cgroup still populated gets `cgroup.kill`, then every empty one
+/// and `dir` are removed. Nothing is done to a dir that is not a
+/// `steward-<pid>` cgroup, or whose steward pid is a live steward (a
+/// number handed to another one). Blocks up to `KILL_GRACE` per account.
+/// Returns (account, line) per account cgroup that still had processes.
+pub fn end_stale_root(dir: &Path) -> Vec<(String, String)> {
+    let Some(pid) = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("steward-"))
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return Vec::new();
+    };
+    if !dir.join("cgroup.procs").exists()
+        || pid == std::process::id() as i32
+        || super::stat::read_stat(pid).is_ok_and(|st| st.comm == "steward")
+    {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let cg = e.path();
+        let pids = pids_in(&cg);
+        if !pids.is_empty() {
+            let killed = std::fs::OpenOptions::new()
+                .write(true)
+                .open(cg.join("cgroup.kill"))
+                .and_then(|mut f| f.write_all(b"1"));
+            let end = std::time::Instant::now() + super::KILL_GRACE;
+            while killed.is_ok() && !pids_in(&cg).is_empty() && std::time::Instant::now() < end {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let account = e.file_name().to_string_lossy().into_owned();
+            let line = match killed {
+                Ok(()) if pids_in(&cg).is_empty() => format!(
+                    "killed processes {pids:?} of {account} left in the cgroup of a steward that died (cgroup.kill)"
+                ),
+                Ok(()) => format!(
+                    "processes {:?} of {account} left in the cgroup of a steward that died survived cgroup.kill (stuck in the kernel?)",
+                    pids_in(&cg)
+                ),
+                Err(err) => format!(
+                    "cannot kill processes {pids:?} of {account} left in the cgroup of a steward that died: {err}"
+                ),
+            };
+            lines.push((account, line));
+        }
+        let _ = std::fs::remove_dir(&cg);
+    }
+    let _ = std::fs::remove_dir(dir);
+    lines
+}
+
 /// One worker's cgroup.
 #[derive(Debug)]
 pub struct WorkerCgroup {
