@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::Instant;
 
 use crate::proc::{self, Stat};
 
@@ -26,13 +27,14 @@ fn steward_env(pid: i32) -> Option<(String, Vec<u8>)> {
 
 /// The adopted processes that descend from the worker whose session file is
 /// `session_file` and are outside its group `pgid` (members of the group get
-/// the group's signal).
-pub fn of_worker(session_file: &Path, pgid: Option<i32>) -> Vec<Stat> {
+/// the group's signal), from a look at steward's children taken no earlier
+/// than `since` (see `proc::adopted_since`).
+pub fn of_worker(session_file: &Path, pgid: Option<i32>, since: Instant) -> Vec<Stat> {
     if !proc::is_subreaper() {
         return Vec::new();
     }
     let wanted = session_file.as_os_str().as_bytes();
-    proc::adopted()
+    proc::adopted_since(since)
         .into_iter()
         .filter(|st| Some(st.pgrp) != pgid)
         .filter(|st| steward_env(st.pid).is_some_and(|(_, s)| s == wanted))

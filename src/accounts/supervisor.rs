@@ -589,7 +589,13 @@ impl Supervisor {
     async fn after_exit(&mut self, mut w: LiveWorker) -> Phase {
         let status = w.exit.unwrap_or_default();
         let uptime = w.started.elapsed();
-        let escaped = escaped::of_worker(&self.spec.session_file, Some(w.group.pgid));
+        // The leader is reaped: its orphans were adopted before, so a look
+        // from now on lists them.
+        let escaped = escaped::of_worker(
+            &self.spec.session_file,
+            Some(w.group.pgid),
+            std::time::Instant::now(),
+        );
         let in_cgroup = w.cgroup.as_ref().is_some_and(|c| c.populated());
         if !proc::group_gone(w.group.pgid, std::time::Instant::now())
             || !escaped.is_empty()
@@ -680,10 +686,15 @@ impl Supervisor {
     fn release(&self, w: LiveWorker) {
         drop(w.lock);
         if let Some(cg) = w.cgroup {
-            let path = cg.path().to_path_buf();
-            if let Err(e) = cg.remove() {
-                warn!(account = %self.spec.account, cgroup = %path.display(), error = %e, "cannot remove the worker's cgroup");
-            }
+            // Off the async threads: a cgroup's removal waits on the kernel,
+            // and a fleet's stop removes hundreds.
+            let account = self.spec.account.clone();
+            tokio::task::spawn_blocking(move || {
+                let path = cg.path().to_path_buf();
+                if let Err(e) = cg.remove() {
+                    warn!(account = %account, cgroup = %path.display(), error = %e, "cannot remove the worker's cgroup");
+                }
+            });
         }
         let tmp = match self
             .ctx
@@ -737,7 +748,9 @@ impl Supervisor {
             w.group.pgid,
             cgroup_dir.as_deref(),
         );
-        escapees.signal_new(first);
+        // Already adopted ones are in any recent look; the rest are looked
+        // for again once the group is gone.
+        escapees.signal_new(first, proc::any_recent_look());
         let forced = self.ticket_force();
         let global = self.ctx.force.clone();
         let gone = tokio::select! {
@@ -748,7 +761,7 @@ impl Supervisor {
         if !gone {
             warn!(account = %self.spec.account, pgid = w.group.pgid, "worker did not stop in time: SIGKILL");
             self.signal(w, Sig::Kill);
-            escapees.signal_new(Sig::Kill);
+            escapees.signal_new(Sig::Kill, std::time::Instant::now());
             if !wait_all_gone(
                 w,
                 &mut escapees,
@@ -873,10 +886,11 @@ impl<'a> Escapees<'a> {
     }
 
     /// Looks for escaped descendants again (an escapee whose parent just
-    /// died has only now been adopted) and sends `sig` to those that have
-    /// not had it yet. Returns whether any is still alive.
-    fn signal_new(&mut self, sig: Sig) -> bool {
-        let mut found = escaped::of_worker(self.session_file, Some(self.pgid));
+    /// died has only now been adopted), in a look at steward's children
+    /// taken no earlier than `since`, and sends `sig` to those that have not
+    /// had it yet. Returns whether any is still alive.
+    fn signal_new(&mut self, sig: Sig, since: std::time::Instant) -> bool {
+        let mut found = escaped::of_worker(self.session_file, Some(self.pgid), since);
         for pid in self.cgroup.map(proc::cgroup::pids_in).unwrap_or_default() {
             if let Ok(st) = proc::read_stat(pid)
                 && st.pgrp != self.pgid
@@ -916,8 +930,11 @@ async fn wait_all_gone(
     if !wait_group_gone(w, deadline).await {
         return false;
     }
+    // Every escapee whose parent was in the group was adopted before the
+    // group was seen gone: any look from now on lists it.
+    let since = std::time::Instant::now();
     loop {
-        if !escapees.signal_new(sig) {
+        if !escapees.signal_new(sig, since) {
             return true;
         }
         if Instant::now() >= deadline {

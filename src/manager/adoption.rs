@@ -91,8 +91,12 @@ pub(super) fn spawn_reaper(sessions_dir: PathBuf, changed: Arc<Notify>) -> Escap
                 None
             }
         };
+        // The first pass, and every one not woken by SIGCHLD, also prunes
+        // the registry of spawned children (a read per child): not on every
+        // SIGCHLD, of which a fleet's stop sends hundreds.
+        let mut prune = true;
         loop {
-            let reaped = proc::reap_adopted();
+            let reaped = proc::reap_adopted(prune);
             if reaped > 0 {
                 debug!(reaped, "adopted orphans reaped");
             }
@@ -106,12 +110,13 @@ pub(super) fn spawn_reaper(sessions_dir: PathBuf, changed: Arc<Notify>) -> Escap
             if differs {
                 changed.notify_one();
             }
-            match chld.as_mut() {
-                Some(s) => {
-                    let _ = tokio::time::timeout(LOOK_EVERY, s.recv()).await;
+            prune = match chld.as_mut() {
+                Some(s) => tokio::time::timeout(LOOK_EVERY, s.recv()).await.is_err(),
+                None => {
+                    tokio::time::sleep(LOOK_EVERY).await;
+                    true
                 }
-                None => tokio::time::sleep(LOOK_EVERY).await,
-            }
+            };
         }
     });
     escaped

@@ -81,7 +81,8 @@ pub use in_use::FilesInUse;
 pub use limits::{OpenFiles, raise_open_files, restore_open_files_in_child};
 pub use list::{CommWatch, find_by_comm, find_by_comms, list_processes};
 pub use reaper::{
-    Spawning, adopted, become_subreaper, children, is_subreaper, reap_adopted, spawning,
+    Spawning, adopted, adopted_since, any_recent_look, become_subreaper, children, is_subreaper,
+    reap_adopted, spawning,
 };
 pub use sample::{Sampler, Usage};
 pub use signal::{

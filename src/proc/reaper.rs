@@ -16,6 +16,7 @@
 //! a zombie and look adopted.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -76,15 +77,39 @@ fn is_own(own: &[ProcId], st: &Stat) -> bool {
         .any(|id| id.pid == st.pid && (id.start_time == st.start_time || id.start_time == 0))
 }
 
-/// Pids of this process's direct children, zombies included: the per-thread
-/// `/proc/self/task/*/children` lists (a child belongs to the thread that
-/// forked it, or that it was re-parented to); `None` where the kernel has
-/// no such file.
-fn child_pids() -> Option<Vec<i32>> {
+/// Whose children to list.
+#[derive(Clone, Copy)]
+enum Threads {
+    /// Every thread's: all of this process's children.
+    All,
+    /// The main thread's only. The kernel hands an orphan to a subreaper's
+    /// first live thread (`find_alive_thread`), the main one while steward
+    /// runs, so every adopted orphan is there; the workers tokio's threads
+    /// spawned are not, which keeps a look one read however big the fleet
+    /// and however many blocking threads run.
+    Main,
+}
+
+/// Pids of this process's direct children (of `threads`), zombies
+/// included: the per-thread `/proc/self/task/*/children` lists (a child
+/// belongs to the thread that forked it, or that it was re-parented to);
+/// `None` where the kernel has no such file.
+fn child_pids(threads: Threads) -> Option<Vec<i32>> {
     let mut pids = Vec::new();
     let mut listed = false;
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+    let tasks: Vec<PathBuf> = match threads {
+        Threads::All => std::fs::read_dir("/proc/self/task")
+            .ok()?
+            .flatten()
+            .map(|t| t.path())
+            .collect(),
+        Threads::Main => vec![PathBuf::from(format!(
+            "/proc/self/task/{}",
+            rustix::process::getpid().as_raw_nonzero()
+        ))],
+    };
+    for task in tasks {
+        if let Ok(text) = std::fs::read_to_string(task.join("children")) {
             listed = true;
             pids.extend(
                 text.split_whitespace()
@@ -100,9 +125,9 @@ fn child_pids() -> Option<Vec<i32>> {
 /// Direct children of this process, zombies included, except those whose
 /// pid `skip` says to leave out (read no further: with hundreds of workers,
 /// their `stat` files are most of the cost).
-fn children_but(skip: impl Fn(i32) -> bool) -> Vec<Stat> {
+fn children_but(threads: Threads, skip: impl Fn(i32) -> bool) -> Vec<Stat> {
     let me = rustix::process::getpid().as_raw_nonzero().get();
-    match child_pids() {
+    match child_pids(threads) {
         Some(pids) => pids
             .into_iter()
             .filter(|&pid| !skip(pid))
@@ -118,7 +143,7 @@ fn children_but(skip: impl Fn(i32) -> bool) -> Vec<Stat> {
 
 /// Direct children of this process, zombies included.
 pub fn children() -> Vec<Stat> {
-    children_but(|_| false)
+    children_but(Threads::All, |_| false)
 }
 
 /// The zombies among `children` that nobody else reaps.
@@ -140,11 +165,15 @@ fn prune(own: &mut Vec<ProcId>) {
     });
 }
 
-/// Reaps every exited child that is not registered (adopted orphans), and
-/// forgets registered children that are gone. Returns how many were reaped.
-pub fn reap_adopted() -> usize {
+/// Reaps every exited child that is not registered (adopted orphans); with
+/// `prune`, first forgets registered children that are gone (a read per
+/// registered child: call it now and then, a number is not handed out
+/// again within seconds). Returns how many were reaped.
+pub fn reap_adopted(prune_own: bool) -> usize {
     let mut own = OWN.lock().unwrap_or_else(|p| p.into_inner());
-    prune(&mut own);
+    if prune_own {
+        prune(&mut own);
+    }
     // A cheap look first: no exited child at all, nothing to scan.
     let any = rustix::process::waitid(
         WaitId::All,
@@ -154,7 +183,7 @@ pub fn reap_adopted() -> usize {
         return 0;
     }
     let registered: HashSet<i32> = own.iter().map(|id| id.pid).collect();
-    let kids = children_but(|pid| registered.contains(&pid));
+    let kids = children_but(Threads::Main, |pid| registered.contains(&pid));
     let mut reaped = 0;
     for pid in to_reap(&kids, &own) {
         // Our own unregistered zombie: reaping it by pid takes exactly it.
@@ -175,10 +204,40 @@ pub fn adopted() -> Vec<Stat> {
         let own = OWN.lock().unwrap_or_else(|p| p.into_inner());
         own.iter().map(|id| id.pid).collect()
     };
-    children_but(|pid| registered.contains(&pid))
+    children_but(Threads::Main, |pid| registered.contains(&pid))
         .into_iter()
         .filter(|st| !st.is_zombie())
         .collect()
+}
+
+/// How long one look at the adopted children serves every caller.
+const FRESH_FOR: std::time::Duration = std::time::Duration::from_millis(15);
+
+/// The last look, shared: two hundred stops ending at once cost a few
+/// looks, not four hundred.
+static LAST_LOOK: Mutex<Option<(std::time::Instant, Vec<Stat>)>> = Mutex::new(None);
+
+/// A `since` for `adopted_since` that any look still fresh satisfies.
+pub fn any_recent_look() -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_sub(FRESH_FOR).unwrap_or(now)
+}
+
+/// `adopted`, from a look taken no earlier than `since` (and within the
+/// last `FRESH_FOR`). A look lists every orphan adopted before it was taken;
+/// one whose parent is still alive in it is adopted later and seen in a
+/// later look, once that parent is gone from it.
+pub fn adopted_since(since: std::time::Instant) -> Vec<Stat> {
+    // Plain data: a panic elsewhere mid-update leaves it usable.
+    let mut last = LAST_LOOK.lock().unwrap_or_else(|p| p.into_inner());
+    let fresh = last
+        .as_ref()
+        .is_some_and(|(at, _)| *at >= since && at.elapsed() < FRESH_FOR);
+    if !fresh {
+        let at = std::time::Instant::now();
+        *last = Some((at, adopted()));
+    }
+    last.as_ref().map(|(_, l)| l.clone()).unwrap_or_default()
 }
 
 #[cfg(test)]
