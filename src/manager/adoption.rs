@@ -91,11 +91,15 @@ pub(super) fn spawn_reaper(sessions_dir: PathBuf, changed: Arc<Notify>) -> Escap
                 None
             }
         };
-        // The first pass, and every one not woken by SIGCHLD, also prunes
-        // the registry of spawned children (a read per child): not on every
-        // SIGCHLD, of which a fleet's stop sends hundreds.
-        let mut prune = true;
+        // At most one pass a `LOOK_EVERY` also prunes the registry of
+        // spawned children (a read per child): not every SIGCHLD's, of which
+        // a fleet's stop sends hundreds.
+        let mut pruned: Option<tokio::time::Instant> = None;
         loop {
+            let prune = pruned.is_none_or(|at| at.elapsed() >= LOOK_EVERY);
+            if prune {
+                pruned = Some(tokio::time::Instant::now());
+            }
             let reaped = proc::reap_adopted(prune);
             if reaped > 0 {
                 debug!(reaped, "adopted orphans reaped");
@@ -110,13 +114,12 @@ pub(super) fn spawn_reaper(sessions_dir: PathBuf, changed: Arc<Notify>) -> Escap
             if differs {
                 changed.notify_one();
             }
-            prune = match chld.as_mut() {
-                Some(s) => tokio::time::timeout(LOOK_EVERY, s.recv()).await.is_err(),
-                None => {
-                    tokio::time::sleep(LOOK_EVERY).await;
-                    true
+            match chld.as_mut() {
+                Some(s) => {
+                    let _ = tokio::time::timeout(LOOK_EVERY, s.recv()).await;
                 }
-            };
+                None => tokio::time::sleep(LOOK_EVERY).await,
+            }
         }
     });
     escaped
