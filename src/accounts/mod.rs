@@ -1,6 +1,7 @@
 //! Accounts and their supervised workers: one supervisor per enabled account,
 //! serialising that account's start / stop / replace / remove.
 
+pub mod escaped;
 pub mod handover;
 pub mod id;
 mod output;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::escaped;
 use super::handover::Handover;
 use super::output;
 use super::spec::WorkerSpec;
@@ -81,6 +82,8 @@ pub struct SupervisorContext {
     /// Every secret in force (all accounts', aria2's), masked out of worker
     /// output before it reaches the log, the Logs pane or the view.
     pub mask: SecretMask,
+    /// Where each worker's own cgroup is made, when cgroup v2 is in use.
+    pub cgroups: Option<Arc<proc::cgroup::CgroupRoot>>,
 }
 
 /// The client side of a supervisor.
@@ -174,6 +177,9 @@ struct LiveWorker {
     tmp: TempGuard,
     /// The leader's exit status, once reaped.
     exit: Option<ExitStatus>,
+    /// The worker's own cgroup (cgroup v2 mode): a stop ends with its
+    /// `cgroup.kill`.
+    cgroup: Option<proc::cgroup::WorkerCgroup>,
 }
 
 /// Where the actor is between ops.
@@ -508,6 +514,12 @@ impl Supervisor {
             .worker_dir(&spec.account)
             .map_err(|e| format!("cannot create the worker's temp dir: {e}"))?;
         let lock_fd = lock.file().as_raw_fd();
+        let cgroup = self.ctx.cgroups.as_ref().and_then(|root| {
+            root.worker(&spec.account)
+                .map_err(|e| warn!(account = %spec.account, error = %e, "cannot create the worker's cgroup: it runs without"))
+                .ok()
+        });
+        let cgroup_fd = cgroup.as_ref().map(|c| c.procs_fd());
         let (program, args) = spec
             .command
             .split_first()
@@ -528,26 +540,42 @@ impl Supervisor {
             None => cmd.env_remove("STEWARD_SECRET"),
         };
         // SAFETY: the closure runs in the forked child before exec and only
-        // calls fcntl and prlimit64, which are async-signal-safe; `lock_fd`
-        // stays open in the parent for the whole spawn because `lock` lives
-        // on this frame.
+        // calls fcntl, write and prlimit64, which are async-signal-safe;
+        // `lock_fd` and `cgroup_fd` stay open in the parent for the whole
+        // spawn because `lock` and `cgroup` live on this frame.
         unsafe {
             cmd.pre_exec(move || {
                 // Hand the worker the very same open file description, so the
                 // flock lives as long as any process of the worker holds it.
                 let fd = BorrowedFd::borrow_raw(lock_fd);
                 rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+                if let Some(fd) = cgroup_fd {
+                    // A refusal is seen by the parent (the worker is not in
+                    // the cgroup) and the worker runs without one.
+                    let _ = proc::cgroup::WorkerCgroup::enter_in_child(fd);
+                }
                 proc::restore_open_files_in_child()
             });
         }
         tmp.apply_to(cmd.as_std_mut());
+        // Registered while the reaper is held off: tokio reaps this child.
+        let mut spawning = proc::spawning();
         let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
         // The child is not reaped yet, so its /proc entry exists; `None` only
         // if spawn itself failed, which returned above.
         let pid = child.id().ok_or("worker exited before it was seen")? as i32;
+        spawning.register(pid);
+        drop(spawning);
         let leader =
             ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
         let group = Group { pgid: pid, leader };
+        let cgroup = cgroup.filter(|c| {
+            let inside = c.pids().contains(&pid);
+            if !inside {
+                warn!(account = %self.spec.account, cgroup = %c.path().display(), "the worker could not enter its cgroup: it runs without");
+            }
+            inside
+        });
         self.record_worker(&group);
         if let Err(e) = tmp.reassign(leader) {
             warn!(account = %self.spec.account, error = %e, "cannot hand the temp dir to the worker");
@@ -562,6 +590,7 @@ impl Supervisor {
             lock,
             tmp,
             exit: None,
+            cgroup,
         })
     }
 
@@ -631,8 +660,20 @@ impl Supervisor {
     async fn after_exit(&mut self, mut w: LiveWorker) -> Phase {
         let status = w.exit.unwrap_or_default();
         let uptime = w.started.elapsed();
-        if !proc::group_gone(w.group.pgid, std::time::Instant::now()) {
-            // Leftover children would keep the session lock and race the next worker.
+        // The leader is reaped: its orphans were adopted before, so a look
+        // from now on lists them.
+        let escaped = escaped::of_worker(
+            &self.spec.session_file,
+            Some(w.group.pgid),
+            std::time::Instant::now(),
+        );
+        let in_cgroup = w.cgroup.as_ref().is_some_and(|c| c.populated());
+        if !proc::group_gone(w.group.pgid, std::time::Instant::now())
+            || !escaped.is_empty()
+            || in_cgroup
+        {
+            // Leftover children would keep the session lock and race the next
+            // worker; descendants that left the group would leak one per run.
             self.stop_group(
                 &mut w,
                 false,
@@ -719,6 +760,17 @@ impl Supervisor {
     /// the plan instead, which removes all of them at once.
     fn release(&self, w: LiveWorker) {
         drop(w.lock);
+        if let Some(cg) = w.cgroup {
+            // Off the async threads: a cgroup's removal waits on the kernel,
+            // and a fleet's stop removes hundreds.
+            let account = self.spec.account.clone();
+            tokio::task::spawn_blocking(move || {
+                let path = cg.path().to_path_buf();
+                if let Err(e) = cg.remove() {
+                    warn!(account = %account, cgroup = %path.display(), error = %e, "cannot remove the worker's cgroup");
+                }
+            });
+        }
         let tmp = match self
             .ctx
             .handover
@@ -764,10 +816,20 @@ impl Supervisor {
             self.spec.stop_signal
         };
         self.signal(w, first);
+        let cgroup_dir = w.cgroup.as_ref().map(|c| c.path().to_path_buf());
+        let mut escapees = Escapees::new(
+            &self.spec.account,
+            &self.spec.session_file,
+            w.group.pgid,
+            cgroup_dir.as_deref(),
+        );
+        // Already adopted ones are in any recent look; the rest are looked
+        // for again once the group is gone.
+        escapees.signal_new(first, proc::any_recent_look());
         let forced = self.ticket_force();
         let global = self.ctx.force.clone();
         let gone = tokio::select! {
-            gone = wait_group_gone(w, deadline) => gone,
+            gone = wait_all_gone(w, &mut escapees, first, deadline) => gone,
             _ = forced.cancelled() => false,
             _ = global.cancelled() => false,
         };
@@ -783,11 +845,44 @@ impl Supervisor {
             };
             warn!(account = %self.spec.account, pgid = w.group.pgid, "{why}");
             self.signal(w, Sig::Kill);
-            if !wait_group_gone(w, Instant::now() + proc::KILL_GRACE).await {
+            escapees.signal_new(Sig::Kill, std::time::Instant::now());
+            if !wait_all_gone(
+                w,
+                &mut escapees,
+                Sig::Kill,
+                Instant::now() + proc::KILL_GRACE,
+            )
+            .await
+            {
                 warn!(account = %self.spec.account, pgid = w.group.pgid, "worker group survived SIGKILL (stuck in the kernel?)");
             }
         }
+        self.kill_cgroup(w).await;
         force || !gone
+    }
+
+    /// The end of every stop in cgroup mode: whatever is still in the
+    /// worker's cgroup (a descendant no signal above reached: no steward
+    /// environment, not adopted yet) gets `cgroup.kill`, which nothing
+    /// escapes; returns once the cgroup is empty or `KILL_GRACE` passed.
+    async fn kill_cgroup(&self, w: &LiveWorker) {
+        let Some(cg) = &w.cgroup else { return };
+        if !cg.populated() {
+            return;
+        }
+        info!(account = %self.spec.account, pids = ?cg.pids(), "cgroup.kill for what is left in the worker's cgroup");
+        if let Err(e) = cg.kill() {
+            warn!(account = %self.spec.account, error = %e, "cannot write cgroup.kill");
+            return;
+        }
+        let end = Instant::now() + proc::KILL_GRACE;
+        while cg.populated() {
+            if Instant::now() >= end {
+                warn!(account = %self.spec.account, pids = ?cg.pids(), "worker cgroup not empty after cgroup.kill (stuck in the kernel?)");
+                return;
+            }
+            tokio::time::sleep(GROUP_POLL).await;
+        }
     }
 
     fn signal(&self, w: &LiveWorker, sig: Sig) {
@@ -843,6 +938,93 @@ fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, 
                 .into());
             }
         }
+    }
+}
+
+/// A worker's descendants outside its group (see `escaped`), each signalled
+/// by identity: what a stop signalled, so that each gets every signal once.
+struct Escapees<'a> {
+    account: &'a str,
+    session_file: &'a std::path::Path,
+    pgid: i32,
+    /// The worker's cgroup, when it has one: its members outside the group
+    /// are escapees too, whatever their environment.
+    cgroup: Option<&'a std::path::Path>,
+    signalled: Vec<(proc::Target, Sig)>,
+}
+
+impl<'a> Escapees<'a> {
+    fn new(
+        account: &'a str,
+        session_file: &'a std::path::Path,
+        pgid: i32,
+        cgroup: Option<&'a std::path::Path>,
+    ) -> Self {
+        Escapees {
+            account,
+            session_file,
+            pgid,
+            cgroup,
+            signalled: Vec::new(),
+        }
+    }
+
+    /// Looks for escaped descendants again (an escapee whose parent just
+    /// died has only now been adopted), in a look at steward's children
+    /// taken no earlier than `since`, and sends `sig` to those that have not
+    /// had it yet. Returns whether any is still alive.
+    fn signal_new(&mut self, sig: Sig, since: std::time::Instant) -> bool {
+        let mut found = escaped::of_worker(self.session_file, Some(self.pgid), since);
+        for pid in self.cgroup.map(proc::cgroup::pids_in).unwrap_or_default() {
+            if let Ok(st) = proc::read_stat(pid)
+                && st.pgrp != self.pgid
+                && !st.is_zombie()
+                && !found.iter().any(|f| f.pid == st.pid)
+            {
+                found.push(st);
+            }
+        }
+        for st in &found {
+            let target = proc::Target::of(st);
+            if self
+                .signalled
+                .iter()
+                .any(|(t, s)| *t == target && *s == sig)
+            {
+                continue;
+            }
+            info!(account = %self.account, pid = st.pid, signal = sig.name(), "stopping a descendant that left the worker's process group");
+            if let Err(e) = target.send(sig) {
+                debug!(account = %self.account, pid = st.pid, error = %e, "descendant not signalled");
+            }
+            self.signalled.push((target, sig));
+        }
+        !found.is_empty()
+    }
+}
+
+/// `wait_group_gone`, then until no escaped descendant is left either, each
+/// newly adopted one getting `sig` (the stop's signal, same deadline).
+async fn wait_all_gone(
+    w: &mut LiveWorker,
+    escapees: &mut Escapees<'_>,
+    sig: Sig,
+    deadline: Instant,
+) -> bool {
+    if !wait_group_gone(w, deadline).await {
+        return false;
+    }
+    // Every escapee whose parent was in the group was adopted before the
+    // group was seen gone: any look from now on lists it.
+    let since = std::time::Instant::now();
+    loop {
+        if !escapees.signal_new(sig, since) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(GROUP_POLL.min(deadline - Instant::now())).await;
     }
 }
 

@@ -125,11 +125,15 @@ pub fn spawn(spec: &LaunchSpec, cwd: &Path, mask: &RpcSecret) -> std::io::Result
     unsafe {
         cmd.pre_exec(crate::proc::restore_open_files_in_child);
     }
+    // Registered while the reaper is held off: tokio reaps this child.
+    let mut spawning = crate::proc::spawning();
     let mut child = cmd.spawn()?;
     let pid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| std::io::Error::other("spawned aria2c has no pid"))?;
+    spawning.register(pid);
+    drop(spawning);
     let output = OutputTail::default();
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {

@@ -41,6 +41,8 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
         }
     };
     checks.extend(layout_checks(globals));
+    let running = matches!(lock_state(globals), Ok(LockState::HeldBy(_)));
+    checks.push(containment(globals, running));
     checks.push(match lock_state(globals) {
         Ok(LockState::Free) => Check {
             ok: true,
@@ -142,6 +144,34 @@ pub(super) fn run(globals: &Globals) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// Which way descendants that leave a worker's process group are kept from
+/// outliving its stop: the running steward's mode, else what a start here
+/// would use. Never a failure: the subreaper alone still stops them.
+fn containment(globals: &Globals, running: bool) -> Check {
+    use crate::manager::{CGROUP_PER_WORKER, SUBREAPER_ONLY};
+    let what = if running {
+        let mode = crate::manager::read_status_file(&globals.data_dir.status_file())
+            .map(|s| s.instance.isolation)
+            .filter(|m| !m.is_empty());
+        match mode {
+            Some(mode) => format!("escaped descendants: {mode} (running steward)"),
+            None => "escaped descendants: mode of the running steward unknown (an older steward?)"
+                .into(),
+        }
+    } else {
+        match crate::proc::cgroup::usable_dir() {
+            Ok(dir) => format!(
+                "escaped descendants: {CGROUP_PER_WORKER} (under {})",
+                dir.display()
+            ),
+            Err(why) => {
+                format!("escaped descendants: {SUBREAPER_ONLY} (cgroup v2 not usable: {why})")
+            }
+        }
+    };
+    Check { ok: true, what }
 }
 
 /// The layout check's findings, changing nothing (doctor writes nothing).

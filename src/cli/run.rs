@@ -61,6 +61,7 @@ pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
     globals.report_tightened();
     raise_open_files();
+    crate::manager::adopt_orphans();
     runtime()?.block_on(async move {
         let mut signals = QuitSignals::install();
         if !signals.all_installed() {
@@ -146,6 +147,7 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
     .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
     globals.report_tightened();
     raise_open_files();
+    crate::manager::adopt_orphans();
     runtime()?.block_on(async move {
         let signals = QuitSignals::install();
         let running = Manager::start(options).await.map_err(start_failure)?;

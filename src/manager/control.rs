@@ -18,8 +18,8 @@ use super::store_watch::StoreWatch;
 use super::sweeps::Sweeps;
 use super::usage::{self, UsageWatch};
 use super::{
-    ManagerHandle, ManagerOptions, RunningManager, StartError, leftovers, migrate, run_record,
-    stop_plan,
+    ManagerHandle, ManagerOptions, RunningManager, StartError, adoption, leftovers, migrate,
+    run_record, stop_plan,
 };
 use crate::accounts::handover::Handover;
 use crate::accounts::id::validate;
@@ -82,6 +82,7 @@ pub(super) async fn start(
     lock: InstanceLock,
 ) -> Result<RunningManager, StartError> {
     let me = ProcId::current();
+    let isolation = adoption::isolation();
     let changed = Arc::new(Notify::new());
     let started = Arc::new(Notify::new());
     let tasks = TaskTable::with_notify(changed.clone());
@@ -159,6 +160,7 @@ pub(super) async fn start(
         temp: temp.clone(),
         handover: handover.clone(),
         mask,
+        cgroups: adoption::cgroups(),
     };
     let mut fleet = Fleet::new(
         ctx,
@@ -189,7 +191,9 @@ pub(super) async fn start(
         version: env!("CARGO_PKG_VERSION").to_string(),
         live: true,
         as_root: crate::proc::running_as_root(),
+        isolation: isolation.to_string(),
     };
+    let escaped = adoption::spawn_reaper(options.data_dir.sessions_dir(), changed.clone());
     let control = Control {
         options,
         store,
@@ -216,6 +220,7 @@ pub(super) async fn start(
         progress: None,
         usage: UsageWatch::default(),
         store_watch,
+        escaped,
         _lock: lock,
     };
     let done = tokio::spawn(control.run(rx, notices_rx));
@@ -242,6 +247,8 @@ async fn clean_up_after_previous_run(
     let timeout = options.config.worker.stop_timeout;
     let mut findings = leftovers::stop_leftovers(store, timeout).await;
     findings.extend(leftovers::stop_unrecorded(store, &options.data_dir, timeout).await);
+    findings.extend(leftovers::stop_escaped(store, &options.data_dir, timeout).await);
+    findings.extend(adoption::end_previous_cgroups(store).await);
     // Once the old workers are gone and before any new one starts.
     findings.extend(migrate::trash_empty_session_files(&options.data_dir, store));
     for finding in findings {
@@ -365,6 +372,8 @@ struct Control {
     usage: UsageWatch,
     /// Taken by the loop; `None` where inotify is unavailable.
     store_watch: Option<StoreWatch>,
+    /// Adopted descendants outside their worker's group, by account.
+    escaped: adoption::Escaped,
     /// Held for the manager's whole life; released when the loop ends.
     _lock: InstanceLock,
 }
@@ -508,6 +517,7 @@ impl Control {
         self.aria2_cancel.cancel();
         self.aria2.join().await;
         self.finish_actions().await;
+        adoption::remove_cgroups();
         let outcome = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             run_record::finish(&store, &report)
@@ -899,6 +909,11 @@ impl Control {
             last_shutdown: self.last_shutdown,
             usage: self.usage.usage().clone(),
             holders: self.usage.holders().clone(),
+            escaped: self
+                .escaped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         });
         let gap = self.status_gap();
         self.publisher

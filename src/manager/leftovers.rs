@@ -1,8 +1,9 @@
 //! Workers left running by a steward that died (kill -9, OOM, power cut of
 //! the terminal): found from the identities recorded in the store, or, for a
 //! worker forked just before the crash and never recorded, through the
-//! session lock (`sessions/ID.lock`) it holds, and stopped before any new worker starts, so an
-//! account never has two workers.
+//! session lock (`sessions/ID.lock`) it holds, or, for descendants that left
+//! their worker's process group, through the environment they inherited; all
+//! stopped before any new worker starts, so an account never has two workers.
 
 use std::time::Duration;
 
@@ -106,6 +107,64 @@ pub(super) async fn stop_unrecorded(
         }
     }
     stop_groups(store, rows, timeout, Origin::Unrecorded).await
+}
+
+/// Stops processes left by a steward that died which carry a worker's
+/// environment (`STEWARD_ACCOUNT`, a `STEWARD_SESSION_FILE` of this data dir)
+/// but are in no recorded group: descendants that left their worker's group
+/// (`setsid`, a double fork), which neither the records nor the session
+/// lock find. Call it after `stop_leftovers` and `stop_unrecorded`, before
+/// any worker of this run starts. Returns one line per process stopped.
+pub(super) async fn stop_escaped(
+    store: &SharedStore,
+    data_dir: &DataDir,
+    timeout: Duration,
+) -> Vec<String> {
+    let sessions = data_dir.sessions_dir();
+    let found = match tokio::task::spawn_blocking(move || {
+        crate::accounts::escaped::leftovers_under(&sessions)
+    })
+    .await
+    {
+        Ok(found) => found,
+        Err(_) => return Vec::new(),
+    };
+    let mut stops = JoinSet::new();
+    for (account, st) in found {
+        stops.spawn(async move {
+            let target = Target::of(&st);
+            let what = format!(
+                "leftover process of {account} (pid {}, {}) that left its worker's process group, from a steward that died",
+                st.pid, st.comm
+            );
+            let ended = match Termination::begin(target, timeout, KILL_GRACE) {
+                Ok(stop) => stop.finish().await,
+                Err(SignalError::Gone | SignalError::NotSameProcess { .. }) => return None,
+                Err(e) => proc::Ended::Refused(e),
+            };
+            let (text, result) = match ended {
+                proc::Ended::Exited => (format!("stopped {what} (SIGTERM)"), "stopped"),
+                proc::Ended::Killed => (format!("stopped {what} (SIGKILL after timeout)"), "stopped"),
+                stuck => (format!("{what}: {stuck}"), "stuck"),
+            };
+            Some((account, text, result))
+        });
+    }
+    let mut findings = Vec::new();
+    while let Some(done) = stops.join_next().await {
+        let Ok(Some((account, text, result))) = done else {
+            continue;
+        };
+        if result == "stopped" {
+            info!(account = %account, "{text}");
+        } else {
+            warn!(account = %account, "{text}");
+        }
+        let store = store.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = store.record_event("worker.leftover", &account, &text, result);
+        findings.push(text);
+    }
+    findings
 }
 
 /// Where the leftover rows come from.

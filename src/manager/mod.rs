@@ -1,6 +1,7 @@
 //! The embedded manager: owns the subsystems, runs the control loop, executes
 //! `Command`s and publishes `Snapshot`s. Never imports ratatui.
 
+mod adoption;
 pub mod command;
 mod control;
 mod download_tasks;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub use adoption::{CGROUP_PER_WORKER, SUBREAPER_ONLY, adopt_orphans};
 pub use command::{Command, Secret};
 pub use publish::read_status_file;
 pub use run_record::{last_report, read_last_shutdown};

@@ -43,6 +43,8 @@ pub(super) struct Parts {
     pub usage: HashMap<i32, Usage>,
     /// Session-lock holders by the pid of the worker they were read for.
     pub holders: HashMap<i32, Vec<i32>>,
+    /// Adopted descendants outside their worker's group, by account.
+    pub escaped: HashMap<String, Vec<i32>>,
 }
 
 impl Publisher {
@@ -148,6 +150,7 @@ fn build(parts: Parts) -> Snapshot {
         last_shutdown,
         usage,
         holders,
+        escaped,
     } = parts;
     for account in &mut accounts {
         let w = &mut account.worker;
@@ -156,6 +159,7 @@ fn build(parts: Parts) -> Snapshot {
         w.rss_bytes = sample.map(|u| u.rss_bytes);
         let read = w.pid.and_then(|pid| holders.get(&pid));
         w.lock_holders = session_holders(read, instance.pid, w.pid);
+        w.escaped = escaped.get(&account.id).cloned().unwrap_or_default();
     }
     // Inside a running "stop workers" phase, the pending items are the workers
     // still alive: derived here from their own state, never stored twice.

@@ -43,6 +43,10 @@ pub struct Instance {
     /// steward runs with euid 0: its workers and aria2c do too.
     #[serde(default)]
     pub as_root: bool,
+    /// How descendants that leave a worker's process group are kept from
+    /// outliving its stop: "subreaper only", or "" when not even that.
+    #[serde(default)]
+    pub isolation: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +89,10 @@ pub struct WorkerView {
     pub recent_logs: Vec<String>,
     /// Whether the last stop needed SIGKILL (the worker outlived its deadline).
     pub stop_forced: bool,
+    /// Pids of the worker's descendants that left its process group (setsid,
+    /// double fork), adopted by steward: stopped with the worker.
+    #[serde(default)]
+    pub escaped: Vec<i32>,
 }
 
 /// A worker's lifecycle, as the operator reads it.

@@ -49,7 +49,13 @@
 //! # Files
 //!
 //! [`flock_holders`] reads `/proc/locks` once; [`open_file_holders`] scans `/proc/*/fd`.
+//!
+//! # Adopted descendants
+//!
+//! See [`reaper`]: steward as a child subreaper, and reaping orphans without
+//! taking tokio's children.
 
+pub mod cgroup;
 mod clock;
 mod error;
 mod holders;
@@ -57,6 +63,7 @@ mod ident;
 mod in_use;
 mod limits;
 mod list;
+mod reaper;
 mod sample;
 mod signal;
 mod stat;
@@ -73,6 +80,10 @@ pub use ident::ProcId;
 pub use in_use::FilesInUse;
 pub use limits::{OpenFiles, raise_open_files, restore_open_files_in_child};
 pub use list::{CommWatch, find_by_comm, find_by_comms, list_processes};
+pub use reaper::{
+    Spawning, adopted, adopted_since, any_recent_look, become_subreaper, children, is_subreaper,
+    reap_adopted, spawning,
+};
 pub use sample::{Sampler, Usage};
 pub use signal::{
     Group, GroupSignal, Sig, UnknownSignal, group_alive, group_gone, group_members, signal,

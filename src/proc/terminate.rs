@@ -44,7 +44,7 @@ impl Target {
     }
 
     /// Re-identifies, then signals (see `signal_group` and `signal`).
-    fn send(&self, sig: Sig) -> Result<(), SignalError> {
+    pub fn send(&self, sig: Sig) -> Result<(), SignalError> {
         match self {
             Target::Group(g) => signal_group(g, sig).map(drop),
             Target::Process(id) => signal(id, sig),

@@ -35,7 +35,7 @@ pub fn render(
             snapshot.accounts.iter().find(|a| &a.id == id),
             |account| {
                 let rows = usize::from(area.height.saturating_sub(2));
-                account_lines(account, rows, now_ms, theme)
+                account_lines(account, &snapshot.instance.isolation, rows, now_ms, theme)
             },
         ),
         DetailsTarget::Task(id) => subject(
@@ -96,6 +96,7 @@ fn state_field(name: &str, text: String, style: Style, theme: &Theme) -> Line<'s
 
 fn account_lines(
     account: &AccountView,
+    isolation: &str,
     rows: usize,
     now_ms: i64,
     theme: &Theme,
@@ -145,6 +146,24 @@ fn account_lines(
             theme,
         ),
         text_field("session", worker.session_file.display().to_string(), theme),
+    ];
+    // Only where there is something to say: a stopped instance's status
+    // knows no mode, and most workers never leave their group.
+    if !isolation.is_empty() || !worker.escaped.is_empty() {
+        let pids: Vec<String> = worker.escaped.iter().map(|p| format!("pid {p}")).collect();
+        let left = if pids.is_empty() {
+            "none outside the group".to_string()
+        } else {
+            format!("outside the group: {} (stopped with it)", pids.join(", "))
+        };
+        let mode = if isolation.is_empty() {
+            "no subreaper"
+        } else {
+            isolation
+        };
+        lines.push(text_field("escaped", format!("{left} · {mode}"), theme));
+    }
+    lines.extend([
         text_field(
             "locked by",
             if worker.lock_holders.is_empty() {
@@ -175,7 +194,7 @@ fn account_lines(
             theme,
         ),
         text_field("restarts", worker.restarts.to_string(), theme),
-    ];
+    ]);
     for record in worker.restart_history.iter().rev().take(RESTARTS_SHOWN) {
         lines.push(Line::from(Span::styled(
             format!(

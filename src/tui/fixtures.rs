@@ -17,6 +17,7 @@ fn instance() -> Instance {
         version: "0.1.0".into(),
         live: true,
         as_root: false,
+        isolation: String::new(),
     }
 }
 
@@ -51,6 +52,7 @@ fn account(id: &str, name: &str, state: WorkerState, pid: Option<i32>) -> Accoun
                 format!("{id}: 3 messages answered"),
             ],
             stop_forced: false,
+            escaped: Vec::new(),
         },
     }
 }

@@ -712,3 +712,32 @@ fn the_header_warns_when_steward_runs_as_root() {
         "{header}"
     );
 }
+
+#[test]
+fn account_details_name_escaped_descendants_and_the_isolation_mode() {
+    let mut snapshot = fixtures::busy_snapshot();
+    let app = app_after(
+        &[Action::Bottom, Action::MoveUp, Action::OpenDetails],
+        &snapshot,
+    );
+    // A stopped instance's status knows no mode: no line.
+    let text = render(&app, &snapshot, (100, 30)).backend().to_string();
+    assert!(!text.contains("escaped"), "{text}");
+    snapshot.instance.isolation = "subreaper only".into();
+    let text = render(&app, &snapshot, (100, 30)).backend().to_string();
+    assert!(
+        text.contains("escaped   none outside the group · subreaper only"),
+        "{text}"
+    );
+    let dave = snapshot
+        .accounts
+        .iter_mut()
+        .find(|a| a.id == "dave")
+        .unwrap();
+    dave.worker.escaped = vec![4321, 4322];
+    let text = render(&app, &snapshot, (100, 30)).backend().to_string();
+    assert!(
+        text.contains("outside the group: pid 4321, pid 4322 (stopped with it)"),
+        "{text}"
+    );
+}
