@@ -22,6 +22,7 @@ use super::{
 };
 use crate::accounts::handover::Handover;
 use crate::accounts::id::validate;
+use crate::accounts::keeper::Keeper;
 use crate::accounts::supervisor::{Op, SupervisorContext};
 use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
@@ -143,6 +144,8 @@ pub(super) async fn start(
     let plan_force = CancellationToken::new();
     let kill_workers = plan_force.child_token();
     let handover = Handover::default();
+    // Before any worker: each hands it its output pipes at spawn.
+    let keeper = Arc::new(Keeper::start(&options.self_exe, options.data_dir.root()));
     // Operator actions that finish beside the loop and end in a store record
     // (a confirmed foreign stop, an account removal): the manager does not
     // end before they did, or a shutdown right after one would lose it.
@@ -156,6 +159,7 @@ pub(super) async fn start(
         temp: temp.clone(),
         handover: handover.clone(),
         mask,
+        keeper: keeper.clone(),
     };
     let mut fleet = Fleet::new(
         ctx,
@@ -212,6 +216,7 @@ pub(super) async fn start(
         progress: None,
         usage: UsageWatch::default(),
         store_watch,
+        keeper,
         _lock: lock,
     };
     let done = tokio::spawn(control.run(rx, notices_rx));
@@ -357,6 +362,8 @@ struct Control {
     usage: UsageWatch,
     /// Taken by the loop; `None` where inotify is unavailable.
     store_watch: Option<StoreWatch>,
+    /// Closed after the shutdown, when no worker is left to keep.
+    keeper: Arc<Keeper>,
     /// Held for the manager's whole life; released when the loop ends.
     _lock: InstanceLock,
 }
@@ -494,6 +501,8 @@ impl Control {
         self.aria2_cancel.cancel();
         self.aria2.join().await;
         self.finish_actions().await;
+        let keeper = self.keeper.clone();
+        let _ = tokio::task::spawn_blocking(move || keeper.close()).await;
         let outcome = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             run_record::finish(&store, &report)

@@ -1,0 +1,288 @@
+//! steward's side of the output keeper: starts it, hands it a duplicate of
+//! each worker's stdout and stderr read ends (and the secrets to mask), and
+//! restarts it if it died. See `keeper_process` for the keeper itself.
+//!
+//! Why: worker output is a pipe read by steward. Were steward the only
+//! reader, its crash would leave each worker's next write failing with EPIPE
+//! (a Python worker dies of `BrokenPipeError`, mid-transaction). The keeper
+//! holds a second read end in a process that outlives steward, and drains the
+//! pipes into `logs/accounts/<id>.log` until the next steward has stopped
+//! those workers in order.
+//!
+//! If the keeper dies while steward runs, it is logged once and started anew
+//! at the next worker spawn: workers started after that hand their pipes to
+//! the new keeper; the pipes of workers already running are not kept (a
+//! steward crash from then on would break their pipes as before).
+//!
+//! The keeper holds no lock, no store and no other pipe; its environment is
+//! empty (no `STEWARD_ACCOUNT`: the next steward never takes it for a leftover
+//! worker) and it ends by itself, so nobody ever needs to stop it.
+
+use std::collections::HashSet;
+use std::io::IoSlice;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rustix::net::{
+    AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+use tracing::{info, warn};
+
+use crate::redact::Redactor;
+
+/// A secret to mask: the message is the tag and the secret's bytes.
+pub(super) const MSG_SECRET: u8 = b'K';
+/// A worker's pipes: tag, pid (4 bytes LE), which streams (bit 0 stdout,
+/// bit 1 stderr, in that order in the SCM_RIGHTS), the account id.
+pub(super) const MSG_PIPES: u8 = b'P';
+/// Largest message the keeper reads (a secret is far shorter).
+pub(super) const MSG_MAX: usize = 64 * 1024;
+/// How long a clean exit waits for the keeper to notice and exit.
+const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// The keeper as steward sees it. Shared by every supervisor.
+pub struct Keeper {
+    exe: PathBuf,
+    data_dir: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    link: Option<Link>,
+    /// The secrets the current keeper has: each is sent once.
+    sent: HashSet<String>,
+    /// A keeper death or start failure is logged once, not per worker.
+    trouble_logged: bool,
+    /// After `close`: no keeper is started any more.
+    closed: bool,
+}
+
+struct Link {
+    socket: OwnedFd,
+    child: Child,
+}
+
+impl Keeper {
+    /// Starts the keeper (`exe output-keeper`); a failure is logged, and
+    /// retried at the next worker spawn.
+    pub fn start(exe: &Path, data_dir: &Path) -> Keeper {
+        let keeper = Keeper {
+            exe: exe.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            inner: Mutex::new(Inner::default()),
+        };
+        {
+            let mut inner = keeper.lock();
+            keeper.ensure(&mut inner);
+        }
+        keeper
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The keeper's pid, while one runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.lock().link.as_ref().map(|l| l.child.id())
+    }
+
+    /// Hands the keeper duplicates of a worker's output pipes (read ends),
+    /// after every secret in `secrets` it does not have yet: a worker can only
+    /// print secrets that were in force when it started. Never blocks: a
+    /// keeper too busy to take the message leaves this worker's pipes unkept.
+    pub fn hand_over(
+        &self,
+        account: &str,
+        pid: i32,
+        stdout: Option<BorrowedFd<'_>>,
+        stderr: Option<BorrowedFd<'_>>,
+        secrets: &Redactor,
+    ) {
+        let mut inner = self.lock();
+        if inner.closed {
+            return;
+        }
+        // Twice at most: once on the keeper there is, once on a new one if
+        // that one turned out dead.
+        for _ in 0..2 {
+            if !self.ensure(&mut inner) {
+                return;
+            }
+            match send_all(&mut inner, account, pid, stdout, stderr, secrets) {
+                Ok(()) => return,
+                Err(rustix::io::Errno::PIPE | rustix::io::Errno::CONNRESET) => {
+                    let link = inner.link.take();
+                    if !inner.trouble_logged {
+                        inner.trouble_logged = true;
+                        warn!(
+                            "the output keeper is gone: starting a new one (workers already running lose their crash protection)"
+                        );
+                    }
+                    if let Some(link) = link {
+                        reap_in_background(link.child);
+                    }
+                }
+                Err(e) => {
+                    warn!(account, error = %e, "cannot hand the worker's output to the keeper");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A clean exit: every worker has stopped, so the keeper has nothing to
+    /// drain. Closing the socket ends it; waits (bounded) so steward's exit
+    /// leaves no keeper behind.
+    pub fn close(&self) {
+        let link = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            inner.link.take()
+        };
+        let Some(Link { socket, mut child }) = link else {
+            return;
+        };
+        drop(socket);
+        let end = std::time::Instant::now() + EXIT_WAIT;
+        loop {
+            match child.try_wait() {
+                // Reaped, or reaped by someone else (a subreaper's loop).
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) if std::time::Instant::now() >= end => {
+                    warn!(
+                        pid = child.id(),
+                        "the output keeper did not exit yet: left to end by itself"
+                    );
+                    return;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+
+    /// Makes sure a keeper runs; false if none could be started.
+    fn ensure(&self, inner: &mut Inner) -> bool {
+        if inner.link.is_some() {
+            return true;
+        }
+        match spawn(&self.exe, &self.data_dir) {
+            Ok(link) => {
+                info!(pid = link.child.id(), "output keeper started");
+                inner.link = Some(link);
+                inner.sent.clear();
+                true
+            }
+            Err(e) => {
+                if !inner.trouble_logged {
+                    inner.trouble_logged = true;
+                    warn!(error = %e, "cannot start the output keeper: a steward crash would break workers' output pipes");
+                }
+                false
+            }
+        }
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        // Not reaped here (the process may still be draining after a
+        // failed start-up); closing the socket is what ends it.
+        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(link) = inner.link.take() {
+            drop(link.socket);
+            reap_in_background(link.child);
+        }
+    }
+}
+
+fn spawn(exe: &Path, data_dir: &Path) -> std::io::Result<Link> {
+    let (ours, theirs) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let fd = theirs.as_raw_fd();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .arg("output-keeper")
+        .arg("--socket-fd")
+        .arg(fd.to_string())
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Out of steward's group: a terminal's SIGINT/SIGHUP to steward's
+        // group must not end the keeper with it.
+        .process_group(0);
+    // SAFETY: one fcntl between fork and exec (async-signal-safe); `theirs`
+    // lives on this frame until after spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = BorrowedFd::borrow_raw(fd);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(theirs);
+    Ok(Link {
+        socket: ours,
+        child,
+    })
+}
+
+/// Sends the secrets the keeper lacks, then the pipes.
+fn send_all(
+    inner: &mut Inner,
+    account: &str,
+    pid: i32,
+    stdout: Option<BorrowedFd<'_>>,
+    stderr: Option<BorrowedFd<'_>>,
+    secrets: &Redactor,
+) -> Result<(), rustix::io::Errno> {
+    let Some(link) = &inner.link else {
+        return Ok(());
+    };
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    for secret in secrets.secrets() {
+        if inner.sent.contains(secret) {
+            continue;
+        }
+        let msg = [&[MSG_SECRET][..], secret.as_bytes()].concat();
+        let mut control = SendAncillaryBuffer::default();
+        rustix::net::sendmsg(&link.socket, &[IoSlice::new(&msg)], &mut control, flags)?;
+        inner.sent.insert(secret.to_string());
+    }
+    let fds: Vec<BorrowedFd<'_>> = [stdout, stderr].into_iter().flatten().collect();
+    if fds.is_empty() {
+        return Ok(());
+    }
+    let which = u8::from(stdout.is_some()) | (u8::from(stderr.is_some()) << 1);
+    let mut msg = vec![MSG_PIPES];
+    msg.extend_from_slice(&pid.to_le_bytes());
+    msg.push(which);
+    msg.extend_from_slice(account.as_bytes());
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    rustix::net::sendmsg(&link.socket, &[IoSlice::new(&msg)], &mut control, flags)?;
+    Ok(())
+}
+
+/// A dead keeper is reaped off the caller's thread (it may take a moment
+/// to finish exiting; a zombie otherwise waits for steward's exit).
+fn reap_in_background(mut child: Child) {
+    let _ = std::thread::Builder::new()
+        .name("keeper-reap".into())
+        .spawn(move || child.wait());
+}
