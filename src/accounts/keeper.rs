@@ -10,9 +10,10 @@
 //! those workers in order.
 //!
 //! If the keeper dies while steward runs, it is logged once and started anew
-//! at the next worker spawn: workers started after that hand their pipes to
-//! the new keeper; the pipes of workers already running are not kept (a
-//! steward crash from then on would break their pipes as before).
+//! at once (its socket end turns readable: the keeper never writes): workers
+//! started after that hand their pipes to the new keeper; the pipes of
+//! workers already running are not kept (a steward crash from then on would
+//! break their pipes as before).
 //!
 //! The keeper holds no lock, no store and no other pipe; its environment is
 //! empty (no `STEWARD_ACCOUNT`: the next steward never takes it for a leftover
@@ -25,12 +26,15 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rustix::net::{
     AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::redact::Redactor;
@@ -61,22 +65,37 @@ struct Inner {
     trouble_logged: bool,
     /// After `close`: no keeper is started any more.
     closed: bool,
+    /// Counts keepers started, so a watcher of an old one does nothing.
+    generation: u64,
 }
 
 struct Link {
     socket: OwnedFd,
     child: Child,
+    /// Ends the watcher, which holds a duplicate of `socket`: the keeper
+    /// sees EOF only once both are closed.
+    unwatch: CancellationToken,
+}
+
+impl Link {
+    /// Closes steward's end (the keeper reads EOF) and hands back the child.
+    fn close(self) -> Child {
+        self.unwatch.cancel();
+        drop(self.socket);
+        self.child
+    }
 }
 
 impl Keeper {
     /// Starts the keeper (`exe output-keeper`); a failure is logged, and
-    /// retried at the next worker spawn.
-    pub fn start(exe: &Path, data_dir: &Path) -> Keeper {
-        let keeper = Keeper {
+    /// retried at the next worker spawn. Inside a tokio runtime, a keeper's
+    /// death is noticed (and it is replaced) at once.
+    pub fn start(exe: &Path, data_dir: &Path) -> Arc<Keeper> {
+        let keeper = Arc::new(Keeper {
             exe: exe.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
             inner: Mutex::new(Inner::default()),
-        };
+        });
         {
             let mut inner = keeper.lock();
             keeper.ensure(&mut inner);
@@ -98,7 +117,7 @@ impl Keeper {
     /// print secrets that were in force when it started. Never blocks: a
     /// keeper too busy to take the message leaves this worker's pipes unkept.
     pub fn hand_over(
-        &self,
+        self: &Arc<Self>,
         account: &str,
         pid: i32,
         stdout: Option<BorrowedFd<'_>>,
@@ -118,16 +137,8 @@ impl Keeper {
             match send_all(&mut inner, account, pid, stdout, stderr, secrets) {
                 Ok(()) => return,
                 Err(rustix::io::Errno::PIPE | rustix::io::Errno::CONNRESET) => {
-                    let link = inner.link.take();
-                    if !inner.trouble_logged {
-                        inner.trouble_logged = true;
-                        warn!(
-                            "the output keeper is gone: starting a new one (workers already running lose their crash protection)"
-                        );
-                    }
-                    if let Some(link) = link {
-                        reap_in_background(link.child);
-                    }
+                    // Dead before its watcher told: replaced just below.
+                    forget_dead(&mut inner);
                 }
                 Err(e) => {
                     warn!(account, error = %e, "cannot hand the worker's output to the keeper");
@@ -146,10 +157,10 @@ impl Keeper {
             inner.closed = true;
             inner.link.take()
         };
-        let Some(Link { socket, mut child }) = link else {
+        let Some(link) = link else {
             return;
         };
-        drop(socket);
+        let mut child = link.close();
         let end = std::time::Instant::now() + EXIT_WAIT;
         loop {
             match child.try_wait() {
@@ -168,13 +179,15 @@ impl Keeper {
     }
 
     /// Makes sure a keeper runs; false if none could be started.
-    fn ensure(&self, inner: &mut Inner) -> bool {
+    fn ensure(self: &Arc<Self>, inner: &mut Inner) -> bool {
         if inner.link.is_some() {
             return true;
         }
         match spawn(&self.exe, &self.data_dir) {
             Ok(link) => {
                 info!(pid = link.child.id(), "output keeper started");
+                inner.generation += 1;
+                watch(Arc::downgrade(self), &link, inner.generation);
                 inner.link = Some(link);
                 inner.sent.clear();
                 true
@@ -192,14 +205,63 @@ impl Keeper {
 
 impl Drop for Keeper {
     fn drop(&mut self) {
-        // Not reaped here (the process may still be draining after a
-        // failed start-up); closing the socket is what ends it.
+        // Not waited for here; closing the socket is what ends it.
         let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(link) = inner.link.take() {
-            drop(link.socket);
-            reap_in_background(link.child);
+            reap_in_background(link.close());
         }
     }
+}
+
+/// The current keeper is dead: logged (once per steward run), dropped and
+/// reaped; the caller starts the next one.
+fn forget_dead(inner: &mut Inner) {
+    if !inner.trouble_logged {
+        inner.trouble_logged = true;
+        warn!(
+            "the output keeper is gone: starting a new one (workers already running lose their crash protection)"
+        );
+    }
+    if let Some(link) = inner.link.take() {
+        reap_in_background(link.close());
+    }
+}
+
+/// Watches the keeper of `generation` for its death: the keeper never
+/// writes, so steward's end turning readable means the keeper's end closed.
+/// Then a new keeper is started at once. Outside a tokio runtime nothing
+/// watches, and the death is found at the next hand-over.
+fn watch(keeper: Weak<Keeper>, link: &Link, generation: u64) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let Ok(socket) = link.socket.try_clone() else {
+        return;
+    };
+    let unwatch = link.unwatch.clone();
+    runtime.spawn(async move {
+        // SAFETY: the AsyncFd owns `socket`, an OwnedFd: it stays open and the
+        // same description until the AsyncFd is dropped.
+        let Ok(socket) = (unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) })
+        else {
+            return;
+        };
+        tokio::select! {
+            () = unwatch.cancelled() => return,
+            _ = socket.readable() => {}
+        }
+        // The duplicate goes before anything else: a new keeper needs none of it.
+        drop(socket);
+        let Some(keeper) = keeper.upgrade() else {
+            return;
+        };
+        let mut inner = keeper.lock();
+        if inner.closed || inner.generation != generation || inner.link.is_none() {
+            return;
+        }
+        forget_dead(&mut inner);
+        keeper.ensure(&mut inner);
+    });
 }
 
 fn spawn(exe: &Path, data_dir: &Path) -> std::io::Result<Link> {
@@ -238,6 +300,7 @@ fn spawn(exe: &Path, data_dir: &Path) -> std::io::Result<Link> {
     Ok(Link {
         socket: ours,
         child,
+        unwatch: CancellationToken::new(),
     })
 }
 

@@ -145,7 +145,7 @@ pub(super) async fn start(
     let kill_workers = plan_force.child_token();
     let handover = Handover::default();
     // Before any worker: each hands it its output pipes at spawn.
-    let keeper = Arc::new(Keeper::start(&options.self_exe, options.data_dir.root()));
+    let keeper = Keeper::start(&options.self_exe, options.data_dir.root());
     // Operator actions that finish beside the loop and end in a store record
     // (a confirmed foreign stop, an account removal): the manager does not
     // end before they did, or a shutdown right after one would lose it.
