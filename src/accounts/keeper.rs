@@ -29,6 +29,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::net::{
     AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
@@ -46,6 +47,8 @@ pub(super) const MSG_SECRET: u8 = b'K';
 pub(super) const MSG_PIPES: u8 = b'P';
 /// Largest message the keeper reads (a secret is far shorter).
 pub(super) const MSG_MAX: usize = 64 * 1024;
+/// How long a hand-over waits for room in the socket's queue.
+const SEND_WAIT: Duration = Duration::from_millis(100);
 /// How long a clean exit waits for the keeper to notice and exit.
 const EXIT_WAIT: Duration = Duration::from_secs(2);
 
@@ -316,14 +319,12 @@ fn send_all(
     let Some(link) = &inner.link else {
         return Ok(());
     };
-    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
     for secret in secrets.secrets() {
         if inner.sent.contains(secret) {
             continue;
         }
         let msg = [&[MSG_SECRET][..], secret.as_bytes()].concat();
-        let mut control = SendAncillaryBuffer::default();
-        rustix::net::sendmsg(&link.socket, &[IoSlice::new(&msg)], &mut control, flags)?;
+        send(&link.socket, &msg, &[])?;
         inner.sent.insert(secret.to_string());
     }
     let fds: Vec<BorrowedFd<'_>> = [stdout, stderr].into_iter().flatten().collect();
@@ -335,11 +336,40 @@ fn send_all(
     msg.extend_from_slice(&pid.to_le_bytes());
     msg.push(which);
     msg.extend_from_slice(account.as_bytes());
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    control.push(SendAncillaryMessage::ScmRights(&fds));
-    rustix::net::sendmsg(&link.socket, &[IoSlice::new(&msg)], &mut control, flags)?;
-    Ok(())
+    send(&link.socket, &msg, &fds)
+}
+
+/// One message, with `fds` attached. The keeper takes messages as fast as
+/// they come, but a burst of spawns can fill the socket's queue for a
+/// moment: then the send waits for room, at most `SEND_WAIT`, never longer
+/// (a keeper stuck for good must not hold back the spawns).
+fn send(socket: &OwnedFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), rustix::io::Errno> {
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    let deadline = std::time::Instant::now() + SEND_WAIT;
+    loop {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() {
+            control.push(SendAncillaryMessage::ScmRights(fds));
+        }
+        match rustix::net::sendmsg(socket, &[IoSlice::new(msg)], &mut control, flags) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(rustix::io::Errno::AGAIN);
+                }
+                let mut poll = [PollFd::new(socket, PollFlags::OUT)];
+                let timeout = Timespec::try_from(left).unwrap_or(Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                });
+                let _ = rustix::event::poll(&mut poll, Some(&timeout));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A dead keeper is reaped off the caller's thread (it may take a moment
