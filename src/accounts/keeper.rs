@@ -27,7 +27,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::net::{
@@ -49,6 +49,10 @@ pub(super) const MSG_PIPES: u8 = b'P';
 pub(super) const MSG_MAX: usize = 64 * 1024;
 /// How long a hand-over waits for room in the socket's queue.
 const SEND_WAIT: Duration = Duration::from_millis(100);
+/// A keeper that dies sooner than this after its start is not restarted
+/// before `RETRY_GAP` has passed.
+const QUICK_DEATH: Duration = Duration::from_secs(1);
+const RETRY_GAP: Duration = Duration::from_secs(10);
 /// How long a clean exit waits for the keeper to notice and exit.
 const EXIT_WAIT: Duration = Duration::from_secs(2);
 
@@ -70,11 +74,15 @@ struct Inner {
     closed: bool,
     /// Counts keepers started, so a watcher of an old one does nothing.
     generation: u64,
+    /// No keeper is started before then: the last one could not start, or
+    /// died at once (a replaced binary?), and must not be retried in a loop.
+    retry_after: Option<Instant>,
 }
 
 struct Link {
     socket: OwnedFd,
     child: Child,
+    started: Instant,
     /// Ends the watcher, which holds a duplicate of `socket`: the keeper
     /// sees EOF only once both are closed.
     unwatch: CancellationToken,
@@ -164,12 +172,12 @@ impl Keeper {
             return;
         };
         let mut child = link.close();
-        let end = std::time::Instant::now() + EXIT_WAIT;
+        let end = Instant::now() + EXIT_WAIT;
         loop {
             match child.try_wait() {
                 // Reaped, or reaped by someone else (a subreaper's loop).
                 Ok(Some(_)) | Err(_) => return,
-                Ok(None) if std::time::Instant::now() >= end => {
+                Ok(None) if Instant::now() >= end => {
                     warn!(
                         pid = child.id(),
                         "the output keeper did not exit yet: left to end by itself"
@@ -186,6 +194,9 @@ impl Keeper {
         if inner.link.is_some() {
             return true;
         }
+        if inner.retry_after.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
         match spawn(&self.exe, &self.data_dir) {
             Ok(link) => {
                 info!(pid = link.child.id(), "output keeper started");
@@ -196,6 +207,7 @@ impl Keeper {
                 true
             }
             Err(e) => {
+                inner.retry_after = Some(Instant::now() + RETRY_GAP);
                 if !inner.trouble_logged {
                     inner.trouble_logged = true;
                     warn!(error = %e, "cannot start the output keeper: a steward crash would break workers' output pipes");
@@ -226,6 +238,9 @@ fn forget_dead(inner: &mut Inner) {
         );
     }
     if let Some(link) = inner.link.take() {
+        if link.started.elapsed() < QUICK_DEATH {
+            inner.retry_after = Some(Instant::now() + RETRY_GAP);
+        }
         reap_in_background(link.close());
     }
 }
@@ -303,6 +318,7 @@ fn spawn(exe: &Path, data_dir: &Path) -> std::io::Result<Link> {
     Ok(Link {
         socket: ours,
         child,
+        started: Instant::now(),
         unwatch: CancellationToken::new(),
     })
 }
@@ -345,7 +361,7 @@ fn send_all(
 /// (a keeper stuck for good must not hold back the spawns).
 fn send(socket: &OwnedFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), rustix::io::Errno> {
     let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
-    let deadline = std::time::Instant::now() + SEND_WAIT;
+    let deadline = Instant::now() + SEND_WAIT;
     loop {
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
         let mut control = SendAncillaryBuffer::new(&mut space);
@@ -356,7 +372,7 @@ fn send(socket: &OwnedFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), rust
             Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR) => {}
             Err(rustix::io::Errno::AGAIN) => {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(rustix::io::Errno::AGAIN);
                 }
@@ -378,4 +394,32 @@ fn reap_in_background(mut child: Child) {
     let _ = std::thread::Builder::new()
         .name("keeper-reap".into())
         .spawn(move || child.wait());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_keeper_that_dies_at_once_is_not_restarted_in_a_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        // `true` ignores the arguments and exits at once, like a binary
+        // replaced by one that has no keeper.
+        let keeper = Keeper::start(Path::new("true"), dir.path());
+        let end = Instant::now() + Duration::from_secs(20);
+        while keeper.lock().link.is_some() {
+            assert!(Instant::now() < end, "the death was never noticed");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A window in which a loop would have started dozens.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (r, _w) = std::io::pipe().unwrap();
+        let redactor = Redactor::default();
+        keeper.hand_over("alice", 1, Some(r.as_fd()), None, &redactor);
+        let inner = keeper.lock();
+        assert_eq!(inner.generation, 1, "restarted within the retry gap");
+        assert!(inner.link.is_none());
+        assert!(inner.retry_after.is_some());
+    }
 }

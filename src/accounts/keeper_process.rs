@@ -60,6 +60,8 @@ struct Keeper {
     logs: PathBuf,
     pipes: HashMap<u64, Pipe>,
     next: u64,
+    /// Every secret steward sent; none is ever dropped (a worker started
+    /// before a secret changed still knows the old one).
     secrets: Vec<String>,
     redactor: Redactor,
     budgets: HashMap<String, Budget>,
