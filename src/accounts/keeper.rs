@@ -125,8 +125,9 @@ impl Keeper {
 
     /// Hands the keeper duplicates of a worker's output pipes (read ends),
     /// after every secret in `secrets` it does not have yet: a worker can only
-    /// print secrets that were in force when it started. Never blocks: a
-    /// keeper too busy to take the message leaves this worker's pipes unkept.
+    /// print secrets that were in force when it started. Waits at most
+    /// `SEND_WAIT` for room: a keeper too busy to take the message by then
+    /// leaves this worker's pipes unkept (logged).
     pub fn hand_over(
         self: &Arc<Self>,
         account: &str,
