@@ -58,6 +58,7 @@ from common import (  # noqa: E402
     Series,
     Steward,
     alive,
+    all_pids,
     comm,
     cpu_ticks,
     exec_children,
@@ -103,6 +104,27 @@ def goal_cell(ok):
         return "no goal"
     return "**pass**" if ok else "**miss**"
 
+
+
+def keeper_of(data_dir):
+    """The output keeper of the steward on `data_dir`, by its command line."""
+    want = os.fsencode(str(data_dir))
+    for pid in all_pids():
+        args = (read_file(f"/proc/{pid}/cmdline", "rb") or b"").split(b"\0")
+        if b"output-keeper" in args and want in args and alive(pid):
+            return pid
+    return None
+
+
+def private_rss_bytes(pid):
+    """VmRSS and RssAnon (what is not shared file pages) of a process, in bytes."""
+    text = read_file(f"/proc/{pid}/status") or ""
+    out = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "RssAnon"):
+            out[key] = int(rest.split()[0]) * 1024
+    return out.get("VmRSS"), out.get("RssAnon")
 
 class Bench:
     def __init__(self, args, reaper):
@@ -157,20 +179,29 @@ class Bench:
         for n in sizes:
             tpl = self.template(f"idle{n}", n, config(SLEEP, aria2=self.args.aria2_idle))
             cpu, rss, hwm = Series(), Series(), Series()
+            kcpu, krss, kown = Series(), Series(), Series()
             for run in range(self.runs):
                 d = self.fresh(tpl, "idle")
                 p = self.start_and_wait(d, n)
                 time.sleep(self.args.settle)
+                k = keeper_of(d)
                 t0, c0 = time.monotonic(), cpu_ticks(p.pid)
+                k0 = cpu_ticks(k) if k else None
                 time.sleep(self.args.idle_seconds)
                 t1, c1 = time.monotonic(), cpu_ticks(p.pid)
+                k1 = cpu_ticks(k) if k else None
                 r, h = rss_bytes(p.pid)
+                kr, ka = private_rss_bytes(k) if k else (None, None)
                 self.st.stop(p)
                 if c0 is None or c1 is None:
                     continue
                 cpu.add((c1 - c0) / CLK_TCK / (t1 - t0) * 100)
                 rss.add(r / 1e6)
                 hwm.add(h / 1e6)
+                if k0 is not None and k1 is not None and kr is not None:
+                    kcpu.add((k1 - k0) / CLK_TCK / (t1 - t0) * 100)
+                    krss.add(kr / 1e6)
+                    kown.add(ka / 1e6)
                 self.log(f"idle {n}: run {run + 1}: cpu {cpu.values[-1]:.3f} %, rss {r / 1e6:.1f} MB")
             self.figures[("idle", n)] = (cpu, rss)
             goal = None
@@ -181,6 +212,7 @@ class Bench:
                     ("1 idle headless, 200 accounts", "< 0.05 % CPU and < 20 MB RSS",
                      f"{fmt_num(cpu.median)} %, {fmt_num(rss.median)} MB", goal_cell(ok)))
             rows.append([n, fmt_series(cpu, " %"), fmt_series(rss, " MB"), fmt_series(hwm, " MB"),
+                         fmt_series(kcpu, " %"), fmt_series(krss, " MB"), fmt_series(kown, " MB"),
                          "< 0.05 % / < 20 MB" if n == 200 else "—", goal_cell(goal) if n == 200 else "—"])
         tick = 1 / CLK_TCK / self.args.idle_seconds * 100
         self.sections.append(
@@ -192,8 +224,13 @@ class Bench:
             f"{tick:.3f} %, the resolution of the CPU figure. RSS = VmRSS at the end of the window "
             f"(MB = 10^6 bytes), peak = VmHWM. supervisord and pm2 with the same 200 workers are "
             "measured in the same run under \"Peers\" below (when installed; issue 7 quotes "
-            "supervisord 0.10 % / 34 MiB, pm2 0.1–0.3 % / 66 MiB).\n\n"
-            + table(["accounts", "CPU % of one core", "RSS", "peak RSS", "goal", "result"], rows)
+            "supervisord 0.10 % / 34 MiB, pm2 0.1–0.3 % / 66 MiB). The output keeper (the "
+            "`steward output-keeper` process holding a second read end of every worker's "
+            "pipes) is measured beside it: its CPU over the same window, its RSS, and its "
+            "private part (RssAnon; the rest is the steward binary's pages, shared with "
+            "steward).\n\n"
+            + table(["accounts", "CPU % of one core", "RSS", "peak RSS", "keeper CPU",
+                     "keeper RSS", "keeper private", "goal", "result"], rows)
         )
 
     # ------------------------------------------------------------ TUI

@@ -71,6 +71,12 @@ impl Redactor {
         self.patterns.is_empty()
     }
 
+    /// The secrets themselves, for the output keeper only (which masks with
+    /// them in a process of its own and never prints one).
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(String::as_str)
+    }
+
     /// Where secrets occur in `bytes`, overlapping ones included. In UTF-8
     /// text they begin and end on char boundaries (the secrets are UTF-8 too).
     fn spans(&self, bytes: &[u8]) -> Vec<(usize, usize)> {

@@ -4,6 +4,8 @@
 pub mod escaped;
 pub mod handover;
 pub mod id;
+pub mod keeper;
+pub mod keeper_process;
 mod output;
 pub mod spec;
 pub mod supervisor;

@@ -11,7 +11,7 @@ use tokio::net::unix::pipe::Receiver;
 
 /// Longest line kept whole; a longer one is cut into pieces of this size so a
 /// worker printing without newlines cannot grow steward's memory unbounded.
-const MAX_LINE: usize = 16 * 1024;
+pub(super) const MAX_LINE: usize = 16 * 1024;
 /// Read size per `read(2)`; lives on the stack only while draining.
 const CHUNK: usize = 4096;
 
@@ -81,7 +81,7 @@ async fn readable(stream: &Option<Stream>) {
 /// Appends `bytes` to `partial` and hands out each line completed. A line
 /// too long to keep is cut where `cut(line, MAX_LINE)` says (at most there):
 /// the caller's place that splits no secret, since each piece is masked alone.
-fn split(
+pub(super) fn split(
     name: &'static str,
     partial: &mut Vec<u8>,
     mut bytes: &[u8],
@@ -115,7 +115,7 @@ fn split(
 
 /// A line as text: a trailing `\r` dropped, invalid UTF-8 replaced (a worker
 /// printing binary must not end its own log forwarding).
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     String::from_utf8_lossy(bytes).into_owned()
 }

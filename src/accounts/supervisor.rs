@@ -3,7 +3,7 @@
 //! of the account goes through its queue, so they never overlap; different
 //! accounts have different actors and proceed in parallel.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +84,9 @@ pub struct SupervisorContext {
     pub mask: SecretMask,
     /// Where each worker's own cgroup is made, when cgroup v2 is in use.
     pub cgroups: Option<Arc<proc::cgroup::CgroupRoot>>,
+    /// Holds a second read end of every worker's output, so that a steward
+    /// crash does not break the workers' pipes.
+    pub keeper: Arc<super::keeper::Keeper>,
 }
 
 /// The client side of a supervisor.
@@ -582,6 +585,9 @@ impl Supervisor {
         }
         let stdout = child.stdout.take().map(|s| ("stdout", s.into_owned_fd()));
         let stderr = child.stderr.take().map(|s| ("stderr", s.into_owned_fd()));
+        let redactor = self.ctx.mask.current();
+        let (out, err) = (pipe_fd(&stdout), pipe_fd(&stderr));
+        (self.ctx.keeper).hand_over(&self.spec.account, pid, out, err, &redactor);
         self.forward_output([stdout, stderr]);
         Ok(LiveWorker {
             child,
@@ -901,6 +907,13 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// A pipe taken from a spawned child, borrowed, if it was taken.
+fn pipe_fd<'a>(pipe: &'a Option<(&str, std::io::Result<OwnedFd>)>) -> Option<BorrowedFd<'a>> {
+    pipe.as_ref()
+        .and_then(|(_, r)| r.as_ref().ok())
+        .map(AsFd::as_fd)
 }
 
 /// Takes the account's lock on its lock file `path`. A lock this very process

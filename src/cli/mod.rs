@@ -81,6 +81,13 @@ pub enum Cmd {
     /// The built-in reference worker (used when no worker command is configured)
     #[command(hide = true)]
     DemoWorker,
+    /// The output keeper: holds workers' output pipes so a steward crash does not break them
+    #[command(hide = true)]
+    OutputKeeper {
+        /// The socket to steward, left open across exec
+        #[arg(long)]
+        socket_fd: i32,
+    },
     /// Find leftovers (dead owners' temp files, session files with no account, processes of a dead steward, stale lock files, expired trash) and clean them up
     Sweep {
         /// Print the plan only; change nothing
@@ -291,6 +298,7 @@ fn access(command: &Option<Cmd>) -> Access {
         | Some(Cmd::Download { .. }) => Access::Read,
         Some(Cmd::Doctor)
         | Some(Cmd::DemoWorker)
+        | Some(Cmd::OutputKeeper { .. })
         | Some(Cmd::TempChurn { .. })
         | Some(Cmd::TempWorker { .. }) => Access::Own,
     }
@@ -342,6 +350,9 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Doctor) => doctor::run(&globals),
         Some(Cmd::Stop { force }) => stop::run(&globals, force),
         Some(Cmd::DemoWorker) => run::demo_worker(),
+        Some(Cmd::OutputKeeper { socket_fd }) => std::process::exit(
+            crate::accounts::keeper_process::main(globals.data_dir.root(), socket_fd),
+        ),
         Some(Cmd::Sweep { dry_run, json }) => sweep::run(&globals, dry_run, json),
         Some(Cmd::Trash {
             command: TrashCmd::List { json },

@@ -23,6 +23,7 @@ use super::{
 };
 use crate::accounts::handover::Handover;
 use crate::accounts::id::validate;
+use crate::accounts::keeper::Keeper;
 use crate::accounts::supervisor::{Op, SupervisorContext};
 use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
@@ -146,6 +147,8 @@ pub(super) async fn start(
     let plan_force = CancellationToken::new();
     let kill_workers = plan_force.child_token();
     let handover = Handover::default();
+    // Before any worker: each hands it its output pipes at spawn.
+    let keeper = Keeper::start(&options.self_exe, options.data_dir.root());
     // Operator actions that finish beside the loop and end in a store record
     // (a confirmed foreign stop, an account removal): the manager does not
     // end before they did, or a shutdown right after one would lose it.
@@ -161,6 +164,7 @@ pub(super) async fn start(
         handover: handover.clone(),
         mask,
         cgroups: adoption::cgroups(),
+        keeper: keeper.clone(),
     };
     let mut fleet = Fleet::new(
         ctx,
@@ -221,6 +225,7 @@ pub(super) async fn start(
         usage: UsageWatch::default(),
         store_watch,
         escaped,
+        keeper,
         _lock: lock,
     };
     let done = tokio::spawn(control.run(rx, notices_rx));
@@ -374,6 +379,8 @@ struct Control {
     store_watch: Option<StoreWatch>,
     /// Adopted descendants outside their worker's group, by account.
     escaped: adoption::Escaped,
+    /// Closed after the shutdown, when no worker is left to keep.
+    keeper: Arc<Keeper>,
     /// Held for the manager's whole life; released when the loop ends.
     _lock: InstanceLock,
 }
@@ -518,6 +525,8 @@ impl Control {
         self.aria2.join().await;
         self.finish_actions().await;
         adoption::remove_cgroups();
+        let keeper = self.keeper.clone();
+        let _ = tokio::task::spawn_blocking(move || keeper.close()).await;
         let outcome = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             run_record::finish(&store, &report)
