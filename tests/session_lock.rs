@@ -9,35 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::python::test_python;
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The venv's python with pyrogram, from `STEWARD_TEST_PYTHON` or
-/// `target/pyvenv`. Missing: the test fails under `CI=true` and is skipped
-/// (with a printed reason) elsewhere.
-fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("STEWARD_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyvenv/bin/python"));
-    let works = Command::new(&python)
-        .args(["-c", "import pyrogram.storage"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if works {
-        return Some(python);
-    }
-    let why = format!(
-        "no python with pyrogram at {} (run .ci/run, or: python3 -m venv target/pyvenv && target/pyvenv/bin/pip install pyrogram)",
-        python.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}, and CI=true");
-    }
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "skipped: {why}");
-    None
-}
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -109,7 +84,9 @@ fn sigterm(steward: &mut Headless) {
 
 #[test]
 fn a_pyrogram_worker_creates_its_session_and_keeps_it_across_restarts() {
-    let Some(python) = python() else { return };
+    let Some(python) = test_python("pyrogram.storage") else {
+        return;
+    };
     let dir = TestDir::new();
     let out = config(
         &dir,
@@ -168,7 +145,9 @@ fn a_pyrogram_worker_creates_its_session_and_keeps_it_across_restarts() {
 
 #[test]
 fn an_empty_session_file_of_an_older_steward_is_trashed_and_pyrogram_starts() {
-    let Some(python) = python() else { return };
+    let Some(python) = test_python("pyrogram.storage") else {
+        return;
+    };
     let dir = TestDir::new();
     let out = config(
         &dir,

@@ -6,38 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::python::test_python;
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The venv's python with `modules`, from `STEWARD_TEST_PYTHON` or
-/// `target/pyvenv`. Missing: fails under `CI=true`, skipped elsewhere.
-fn python(modules: &str) -> Option<PathBuf> {
-    let python = std::env::var_os("STEWARD_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyvenv/bin/python"));
-    let works = Command::new(&python)
-        .args(["-c", &format!("import {modules}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if works {
-        return Some(python);
-    }
-    let why = format!(
-        "no python with {modules} at {} (run .ci/run)",
-        python.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}, and CI=true");
-    }
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "skipped: {why}");
-    None
-}
 
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,7 +79,7 @@ fn is_sqlite(path: &Path) -> bool {
 
 #[test]
 fn the_pyrogram_example_opens_its_session_uses_tmpdir_and_stops_on_sigterm() {
-    let Some(python) = python("pyrogram") else {
+    let Some(python) = test_python("pyrogram") else {
         return;
     };
     run_example(
@@ -121,7 +97,7 @@ fn the_pyrogram_example_opens_its_session_uses_tmpdir_and_stops_on_sigterm() {
 
 #[test]
 fn the_telethon_example_keeps_its_session_where_steward_says() {
-    let Some(python) = python("telethon") else {
+    let Some(python) = test_python("telethon") else {
         return;
     };
     run_example(
@@ -134,7 +110,7 @@ fn the_telethon_example_keeps_its_session_where_steward_says() {
 
 #[test]
 fn the_aria2p_example_reaches_stewards_aria2c() {
-    let Some(python) = python("aria2p") else {
+    let Some(python) = test_python("aria2p") else {
         return;
     };
     if !aria2c_available() {

@@ -3,9 +3,9 @@
 //! aria2c running, read back from every place steward writes or shows text.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use crate::common::tmux::Tmux;
 use crate::common::*;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -194,59 +194,6 @@ fn a_short_secret_left_by_an_older_steward_is_masked_and_warned_about() {
     wait_for(LONG, || steward.try_wait().ok().flatten()).expect("steward stopped");
 }
 
-struct Tmux(String);
-
-impl Tmux {
-    fn start(name: &str, command: &str) -> Tmux {
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                "200",
-                "-y",
-                "50",
-                "-s",
-                name,
-                command,
-            ])
-            .env_remove("TMUX")
-            .status()
-            .expect("tmux installed (apt-get install tmux)")
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Tmux(name.to_string())
-    }
-    fn keys(&self, keys: &[&str]) {
-        let ok = Command::new("tmux")
-            .args(["send-keys", "-t", &self.0])
-            .args(keys)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.0])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn wait_screen(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        wait_for(LONG, || Some(self.screen()).filter(|s| check(s)))
-            .unwrap_or_else(|| panic!("screen never showed {what}:\n{}", self.screen()))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
-
 #[test]
 fn the_dashboard_details_and_logs_pane_show_no_secret() {
     if !aria2c_available() {
@@ -263,7 +210,12 @@ fn the_dashboard_details_and_logs_pane_show_no_secret() {
         data = dir.path().display(),
         exit = exit_file.display(),
     );
-    let tmux = Tmux::start(&format!("steward-secrets-{}", std::process::id()), &command);
+    let tmux = Tmux::start(
+        &format!("steward-secrets-{}", std::process::id()),
+        200,
+        50,
+        &command,
+    );
     let secrets = wait_for_leaky_workers(&dir);
 
     // Details of the first account (alice): its log tail.
