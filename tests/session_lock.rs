@@ -82,11 +82,10 @@ fn sigterm(steward: &mut Headless) {
     assert_eq!(steward.wait().unwrap().code(), Some(0));
 }
 
-#[test]
-fn a_pyrogram_worker_creates_its_session_and_keeps_it_across_restarts() {
-    let Some(python) = test_python("pyrogram.storage") else {
-        return;
-    };
+/// A data dir with one account, alice, whose worker is the Pyrogram storage
+/// script, and the file it reports to; `None` (skipped) without the venv.
+fn pyrogram_account() -> Option<(TestDir, PathBuf)> {
+    let python = test_python("pyrogram.storage")?;
     let dir = TestDir::new();
     let out = config(
         &dir,
@@ -96,6 +95,14 @@ fn a_pyrogram_worker_creates_its_session_and_keeps_it_across_restarts() {
         ],
     );
     assert!(dir.run(&["account", "add", "alice"]).status.success());
+    Some((dir, out))
+}
+
+#[test]
+fn a_pyrogram_worker_creates_its_session_and_keeps_it_across_restarts() {
+    let Some((dir, out)) = pyrogram_account() else {
+        return;
+    };
     let mut steward = dir.spawn_headless();
 
     // Run 1 creates the storage, writes and exits; steward restarts it and
@@ -145,18 +152,9 @@ fn a_pyrogram_worker_creates_its_session_and_keeps_it_across_restarts() {
 
 #[test]
 fn an_empty_session_file_of_an_older_steward_is_trashed_and_pyrogram_starts() {
-    let Some(python) = test_python("pyrogram.storage") else {
+    let Some((dir, out)) = pyrogram_account() else {
         return;
     };
-    let dir = TestDir::new();
-    let out = config(
-        &dir,
-        &[
-            python.to_str().unwrap(),
-            script("pyrogram_worker.py").to_str().unwrap(),
-        ],
-    );
-    assert!(dir.run(&["account", "add", "alice"]).status.success());
     // What an older steward left: the session file it created empty to flock it.
     std::fs::create_dir_all(dir.path().join("sessions")).unwrap();
     std::fs::write(dir.session_file("alice"), "").unwrap();

@@ -92,15 +92,21 @@ fn logs_text(dir: &Path) -> String {
     text
 }
 
+/// A data dir whose two accounts (alice, bob) run the leaky worker.
+fn leaky_fleet() -> TestDir {
+    let dir = TestDir::new();
+    dir.write_config(LEAKY_WORKER);
+    add_account(&dir, "alice", ALICE_SECRET);
+    add_account(&dir, "bob", BOB_SECRET);
+    dir
+}
+
 #[test]
 fn no_secret_reaches_the_log_status_or_events() {
     if !aria2c_available() {
         return;
     }
-    let dir = TestDir::new();
-    dir.write_config(LEAKY_WORKER);
-    add_account(&dir, "alice", ALICE_SECRET);
-    add_account(&dir, "bob", BOB_SECRET);
+    let dir = leaky_fleet();
     let mut steward = dir.spawn_headless();
     let secrets = wait_for_leaky_workers(&dir);
 
@@ -199,10 +205,7 @@ fn the_dashboard_details_and_logs_pane_show_no_secret() {
     if !aria2c_available() {
         return;
     }
-    let dir = TestDir::new();
-    dir.write_config(LEAKY_WORKER);
-    add_account(&dir, "alice", ALICE_SECRET);
-    add_account(&dir, "bob", BOB_SECRET);
+    let dir = leaky_fleet();
     let exit_file = dir.path().join("exit-code");
     let command = format!(
         "{bin} --data-dir {data}; echo $? > {exit}; sleep 120",
