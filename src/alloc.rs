@@ -19,6 +19,7 @@ mod glibc {
     /// glibc's initial threshold; setting it turns off its growth.
     const MMAP_THRESHOLD: c_int = 128 * 1024;
 
+    #[allow(unsafe_code)]
     unsafe extern "C" {
         fn mallopt(param: c_int, value: c_int) -> c_int;
         fn malloc_trim(pad: usize) -> c_int;
@@ -26,6 +27,7 @@ mod glibc {
 
     pub fn tune() {
         // SAFETY: mallopt only sets a tunable; any value is valid to pass.
+        #[allow(unsafe_code)]
         unsafe {
             mallopt(M_ARENA_MAX, 1);
             mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
@@ -35,6 +37,7 @@ mod glibc {
     pub fn trim() {
         // SAFETY: malloc_trim takes the arena locks itself; safe to call from
         // any thread at any time.
+        #[allow(unsafe_code)]
         unsafe {
             malloc_trim(0);
         }

@@ -2,6 +2,7 @@
 //! on 127.0.0.1 (throttled, with a request log), and steward killed, stopped
 //! and restarted the way an operator would. Every wait polls with a deadline.
 //! Without aria2c these print `skipped: aria2c not installed` (and fail under `CI=true`).
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

@@ -23,6 +23,7 @@
 //! `STEWARD_CHAOS_ITERATIONS` (default 30) sets the number of kills,
 //! `STEWARD_CHAOS_SEED` replays a run; every failure names the seed and the
 //! iteration. Every process of the run is SIGKILLed on exit, panics included.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

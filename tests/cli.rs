@@ -1,5 +1,6 @@
 //! The command line as a contract: exit codes, error lines, account-id rules,
 //! config errors, the second-instance refusal and `status --json`.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

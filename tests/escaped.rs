@@ -3,6 +3,7 @@
 //! and `steward stop`, the session lock free afterwards, none left as a
 //! zombie of steward, and a crashed steward's found and stopped at the next
 //! start.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! between them. However they interleave, the shutdown stays graceful (every
 //! worker finishes its TERM handler, nothing is SIGKILLed, `last_shutdown` is
 //! `clean`) and steward exits 0 without a panic.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

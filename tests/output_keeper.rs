@@ -2,6 +2,7 @@
 //! (its pipes keep a reader), the next steward stops it in order, the keeper
 //! holds nothing but the pipes and its socket, writes no secret, and ends by
 //! itself; a clean stop leaves no keeper behind.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! is on `sessions/ID.lock`; the session file is the worker library's own,
 //! created by it. Workers run on the real Pyrogram storage from PyPI (a venv
 //! `.ci/run` makes under `target/pyvenv`), with no network.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The ordered shutdown with real processes: deadlines, SIGKILL of workers
 //! that ignore SIGTERM, force on a second request, the report and
 //! `last_shutdown`, and `steward stop` from another shell.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! `steward sweep` and `steward trash` with real processes and files:
 //! session files, leftover workers, stale lock files, expired trash, a
 //! running instance and a stopped one, and two sweepers at once.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! by a SIGKILL is listed and swept, flock-held and symlinked paths are
 //! safe, crash consistency under SIGKILL at random moments, and stats of a
 //! 100,000-file tree that never block.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

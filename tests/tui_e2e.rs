@@ -1,6 +1,7 @@
 //! The dashboard end to end: the real binary in tmux with three demo-worker
 //! accounts (and one orphaned session file for the sweep), driven by keys,
 //! read back with capture-pane (polling with a deadline, no fixed sleeps).
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

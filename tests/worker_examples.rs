@@ -3,6 +3,7 @@
 //! `.ci/run` makes under `target/pyvenv`), offline: the storage and RPC
 //! calls that need no internet. Each starts, does its part, and stops
 //! cleanly (exit 0, no SIGKILL) on steward's SIGTERM.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Supervised workers with real processes: group stops with SIGKILL at the
 //! deadline, backoff, replace, session-file locks, crash recovery, pid reuse.
+#![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
 
@@ -511,6 +512,7 @@ fn steward_raises_its_open_file_limit_and_its_workers_get_the_one_it_was_started
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     // SAFETY: one prlimit64 call between fork and exec: async-signal-safe.
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
             setrlimit(

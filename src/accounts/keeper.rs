@@ -261,6 +261,7 @@ fn watch(keeper: Weak<Keeper>, link: &Link, generation: u64) {
     runtime.spawn(async move {
         // SAFETY: the AsyncFd owns `socket`, an OwnedFd: it stays open and the
         // same description until the AsyncFd is dropped.
+        #[allow(unsafe_code)]
         let Ok(socket) = (unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) })
         else {
             return;
@@ -307,6 +308,7 @@ fn spawn(exe: &Path, data_dir: &Path) -> std::io::Result<Link> {
         .process_group(0);
     // SAFETY: one fcntl between fork and exec (async-signal-safe); `theirs`
     // lives on this frame until after spawn.
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
             let fd = BorrowedFd::borrow_raw(fd);

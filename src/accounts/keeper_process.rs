@@ -73,6 +73,7 @@ pub fn main(data_dir: &Path, fd: RawFd) -> i32 {
     close_all_but(fd);
     // SAFETY: `fd` was left open across exec by steward for exactly this
     // process (`close_all_but` kept it), and nothing else owns it.
+    #[allow(unsafe_code)]
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
     let epoll = match epoll::create(epoll::CreateFlags::CLOEXEC) {
         Ok(e) => e,
@@ -129,6 +130,7 @@ fn close_all_but(keep: RawFd) {
             // SAFETY: nothing in this process owns these (it has opened
             // nothing but the listing, skipped), and each is open: listed
             // just now by this single-threaded process.
+            #[allow(unsafe_code)]
             drop(unsafe { OwnedFd::from_raw_fd(fd) });
         }
     }

@@ -546,6 +546,7 @@ impl Supervisor {
         // calls fcntl, write and prlimit64, which are async-signal-safe;
         // `lock_fd` and `cgroup_fd` stay open in the parent for the whole
         // spawn because `lock` and `cgroup` live on this frame.
+        #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(move || {
                 // Hand the worker the very same open file description, so the

@@ -122,6 +122,7 @@ pub fn spawn(spec: &LaunchSpec, cwd: &Path, mask: &RpcSecret) -> std::io::Result
         .kill_on_drop(false);
     // SAFETY: runs in the forked child before exec; one prlimit64 call and an
     // atomic load, both async-signal-safe.
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(crate::proc::restore_open_files_in_child);
     }

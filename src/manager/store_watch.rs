@@ -31,6 +31,7 @@ impl StoreWatch {
         wal.push("-wal");
         // SAFETY: an `OwnedFd` owned by the `AsyncFd` stays open, and is the
         // same descriptor, until the `AsyncFd` is dropped.
+        #[allow(unsafe_code)]
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.ok()?;
         let watch = StoreWatch {
             fd,

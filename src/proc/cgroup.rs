@@ -257,6 +257,7 @@ impl WorkerCgroup {
     pub fn enter_in_child(fd: RawFd) -> std::io::Result<()> {
         // SAFETY: `fd` is the parent's open cgroup.procs, inherited by the
         // forked child and valid until its exec.
+        #[allow(unsafe_code)]
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         rustix::io::write(fd, b"0")?;
         Ok(())
@@ -334,6 +335,7 @@ mod tests {
         let mut cmd = std::process::Command::new("sh");
         cmd.args(["-c", "setsid sleep 300 & exec sleep 301"]);
         // SAFETY: one write(2) before exec.
+        #[allow(unsafe_code)]
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
                 WorkerCgroup::enter_in_child(fd)

@@ -729,6 +729,7 @@ impl TempGuard {
         // calls fcntl, which is async-signal-safe. If the guard were dropped
         // before the spawn, `fd` could name another descriptor, which would
         // then merely be inherited by the child: no memory is touched.
+        #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(move || {
                 let fd = BorrowedFd::borrow_raw(fd);
