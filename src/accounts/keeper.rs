@@ -306,16 +306,8 @@ fn spawn(exe: &Path, data_dir: &Path) -> std::io::Result<Link> {
         // Out of steward's group: a terminal's SIGINT/SIGHUP to steward's
         // group must not end the keeper with it.
         .process_group(0);
-    // SAFETY: one fcntl between fork and exec (async-signal-safe); `theirs`
-    // lives on this frame until after spawn.
-    #[allow(unsafe_code)]
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = BorrowedFd::borrow_raw(fd);
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-            Ok(())
-        });
-    }
+    // `theirs` lives on this frame until after spawn.
+    crate::proc::inherit_across_exec(&mut cmd, fd);
     // Under `steward run` the subreaper reaps every child nobody registered:
     // the keeper is waited for by pid here, so it is registered while spawning.
     let mut spawning = crate::proc::spawning();

@@ -542,17 +542,17 @@ impl Supervisor {
             Some(secret) => cmd.env("STEWARD_SECRET", secret.expose()),
             None => cmd.env_remove("STEWARD_SECRET"),
         };
-        // SAFETY: the closure runs in the forked child before exec and only
-        // calls fcntl, write and prlimit64, which are async-signal-safe;
-        // `lock_fd` and `cgroup_fd` stay open in the parent for the whole
-        // spawn because `lock` and `cgroup` live on this frame.
+        // Hand the worker the very same open file description, so the flock
+        // lives as long as any process of the worker holds it. `lock_fd` and
+        // `cgroup_fd` stay open for the whole spawn: `lock` and `cgroup` live
+        // on this frame.
+        proc::inherit_across_exec(cmd.as_std_mut(), lock_fd);
+        // SAFETY: the closure runs in the forked child before exec (after the
+        // one above: pre_exec hooks run in order) and only calls write and
+        // prlimit64, which are async-signal-safe.
         #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(move || {
-                // Hand the worker the very same open file description, so the
-                // flock lives as long as any process of the worker holds it.
-                let fd = BorrowedFd::borrow_raw(lock_fd);
-                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
                 if let Some(fd) = cgroup_fd {
                     // A refusal is seen by the parent (the worker is not in
                     // the cgroup) and the worker runs without one.

@@ -61,6 +61,7 @@ mod error;
 mod holders;
 mod ident;
 mod in_use;
+mod inherit;
 mod limits;
 mod list;
 mod reaper;
@@ -78,6 +79,7 @@ pub use holders::{
 };
 pub use ident::ProcId;
 pub use in_use::FilesInUse;
+pub use inherit::inherit_across_exec;
 pub use limits::{OpenFiles, raise_open_files, restore_open_files_in_child};
 pub use list::{CommWatch, find_by_comm, find_by_comms, list_processes};
 pub use reaper::{

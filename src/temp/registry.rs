@@ -5,9 +5,8 @@
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -725,18 +724,7 @@ impl TempGuard {
             .env("STEWARD_TMPDIR", &self.path);
         let Some(fd) = self.lock_fd() else { return };
         cmd.env("STEWARD_TMPDIR_LOCK_FD", fd.to_string());
-        // SAFETY: the closure runs in the forked child before exec and only
-        // calls fcntl, which is async-signal-safe. If the guard were dropped
-        // before the spawn, `fd` could name another descriptor, which would
-        // then merely be inherited by the child: no memory is touched.
-        #[allow(unsafe_code)]
-        unsafe {
-            cmd.pre_exec(move || {
-                let fd = BorrowedFd::borrow_raw(fd);
-                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-                Ok(())
-            });
-        }
+        crate::proc::inherit_across_exec(cmd, fd);
     }
 
     /// Removes the path (after closing steward's copy of its lock), then the
