@@ -14,7 +14,7 @@ use super::{
     SweepTarget,
 };
 use crate::fs::Beneath;
-use crate::proc::{Ended, FilesInUse, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
+use crate::proc::{Ended, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, Store};
 use crate::temp::fsops;
 use crate::time::now_ms;
@@ -61,12 +61,6 @@ pub fn apply(
     cancel: &CancellationToken,
 ) -> Vec<SweepItemResult> {
     let items = &plan.items;
-    // Read once for the whole apply, and only when something is removed.
-    let in_use = if items.iter().any(removes_a_path) {
-        FilesInUse::read(std::process::id() as i32)
-    } else {
-        FilesInUse::default()
-    };
     // Every path is reached from the data dir's descriptor, never through a
     // symlink. Without it nothing is touched: each item fails with the reason.
     let anchor = Beneath::open_root(scope.data_dir.root()).map_err(|e| {
@@ -76,10 +70,7 @@ pub fn apply(
         )
     });
     let fence = match &anchor {
-        Ok(anchor) => Ok(Fence {
-            anchor,
-            in_use: &in_use,
-        }),
+        Ok(anchor) => Ok(Fence::new(anchor)),
         Err(e) => Err(e),
     };
     let fence = fence.as_ref().map_err(|e| *e);
@@ -290,7 +281,7 @@ fn remove(
         dev,
         count: fsops::Count::Entries,
         keep_newer_than_ms,
-        keep_in_use: Some(fence.in_use),
+        keep_in_use: Some(fence.in_use()),
     };
     match fsops::remove(fence.anchor, path, &how) {
         Ok(m) => {

@@ -56,11 +56,26 @@ use crate::store::SharedStore;
 
 /// What every path of a scan or an apply is checked against: the data dir's
 /// descriptor that paths are reached from (never through a symlink), and the
-/// files some process has open, locked or as its working directory (read
-/// once per scan and once per apply).
+/// files some process has open, locked or as its working directory (read at
+/// most once per scan and once per apply, when the first tree is measured
+/// or removed: a start with nothing to sweep reads no `/proc`).
 struct Fence<'a> {
     anchor: &'a crate::fs::Beneath,
-    in_use: &'a crate::proc::FilesInUse,
+    in_use: std::sync::OnceLock<crate::proc::FilesInUse>,
+}
+
+impl<'a> Fence<'a> {
+    fn new(anchor: &'a crate::fs::Beneath) -> Fence<'a> {
+        Fence {
+            anchor,
+            in_use: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn in_use(&self) -> &crate::proc::FilesInUse {
+        self.in_use
+            .get_or_init(|| crate::proc::FilesInUse::read(std::process::id() as i32))
+    }
 }
 
 /// Threads that measure or remove independent items at once: unlinking is

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Fence, SweepAction, SweepItem, SweepKind, SweepPlan, SweepScope, SweepTarget};
 use crate::fs::Beneath;
 use crate::lock::{InstanceLock, LockState};
-use crate::proc::{self, FilesInUse, ProcId};
+use crate::proc::{self, ProcId};
 use crate::store::{SharedStore, Store, TempRow};
 use crate::temp::fsops;
 use crate::time::{human, now_ms};
@@ -150,21 +150,7 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
             return b.plan(now);
         }
     };
-    let walks_trees = kinds.iter().any(|k| {
-        matches!(
-            k,
-            SweepKind::TempDeadOwner | SweepKind::TempUntracked | SweepKind::TrashExpired
-        )
-    });
-    let in_use = if walks_trees {
-        FilesInUse::read(std::process::id() as i32)
-    } else {
-        FilesInUse::default()
-    };
-    let fence = Fence {
-        anchor: &anchor,
-        in_use: &in_use,
-    };
+    let fence = Fence::new(&anchor);
     let (rows, accounts, workers) = {
         let s = lock_store(store);
         let rows = s.temp_entries().unwrap_or_else(|e| {
@@ -312,7 +298,8 @@ fn scan_dead_owner(
             );
             continue;
         }
-        let measured = fsops::measure_in_use(fence.anchor, &row.path, root_dev, Some(fence.in_use));
+        let measured =
+            fsops::measure_in_use(fence.anchor, &row.path, root_dev, Some(fence.in_use()));
         let size = measured.as_ref().ok().map(|(m, _)| m.bytes);
         if let Ok((_, Some(pid))) = measured {
             b.push(
@@ -433,7 +420,7 @@ fn judge_untracked(
         });
     }
     let (m, in_use_by) =
-        fsops::measure_in_use(fence.anchor, path, Some(root_dev), Some(fence.in_use)).ok()?;
+        fsops::measure_in_use(fence.anchor, path, Some(root_dev), Some(fence.in_use())).ok()?;
     let age = now.saturating_sub(m.newest_ms);
     if age < crate::time::ms(scope.max_age) {
         return None;
@@ -665,7 +652,7 @@ fn scan_trash(scope: &SweepScope, fence: &Fence<'_>, now: i64, b: &mut Builder) 
         if age <= keep {
             continue;
         }
-        let measured = fsops::measure_in_use(fence.anchor, &path, None, Some(fence.in_use));
+        let measured = fsops::measure_in_use(fence.anchor, &path, None, Some(fence.in_use()));
         let size = measured.as_ref().ok().map(|(m, _)| m.bytes);
         let reason = format!(
             "in trash for {} (keep {})",
