@@ -282,10 +282,17 @@ fn a_dead_keeper_is_replaced_for_the_next_worker() {
         return;
     };
     let _steward = dir.spawn_headless();
-    let first = running_worker(&dir);
-    let keeper = keeper_pids(dir.path());
+    // Killed as soon as it is seen, well inside its first second: one death
+    // soon after the start is not a keeper that cannot run (CI once lost the
+    // race to that back-off here).
+    let keeper = wait_for(Duration::from_secs(30), || {
+        let pids = keeper_pids(dir.path());
+        (!pids.is_empty()).then_some(pids)
+    })
+    .expect("a keeper started");
     assert_eq!(keeper.len(), 1, "one keeper: {keeper:?}");
     kill9(keeper[0]);
+    let first = running_worker(&dir);
     // Replaced at once, not at the next spawn, and said once in the log.
     let replaced = wait_for(Duration::from_secs(10), || {
         let pids = keeper_pids(dir.path());

@@ -49,8 +49,10 @@ pub(super) const MSG_PIPES: u8 = b'P';
 pub(super) const MSG_MAX: usize = 64 * 1024;
 /// How long a hand-over waits for room in the socket's queue.
 const SEND_WAIT: Duration = Duration::from_millis(100);
-/// A keeper that dies sooner than this after its start is not restarted
-/// before `RETRY_GAP` has passed.
+/// A keeper that dies sooner than this after its start, twice in a row, is
+/// not restarted before `RETRY_GAP` has passed. Once is not enough: a keeper
+/// killed by hand (or by the OOM killer) soon after its start is replaced at
+/// once; a binary that cannot run one dies again just as fast.
 const QUICK_DEATH: Duration = Duration::from_secs(1);
 const RETRY_GAP: Duration = Duration::from_secs(10);
 /// How long a clean exit waits for the keeper to notice and exit.
@@ -75,8 +77,11 @@ struct Inner {
     /// Counts keepers started, so a watcher of an old one does nothing.
     generation: u64,
     /// No keeper is started before then: the last one could not start, or
-    /// died at once (a replaced binary?), and must not be retried in a loop.
+    /// died at once twice in a row (a replaced binary?), and must not be
+    /// retried in a loop.
     retry_after: Option<Instant>,
+    /// Keepers in a row that died sooner than `QUICK_DEATH` after their start.
+    quick_deaths: u32,
 }
 
 struct Link {
@@ -240,7 +245,12 @@ fn forget_dead(inner: &mut Inner) {
     }
     if let Some(link) = inner.link.take() {
         if link.started.elapsed() < QUICK_DEATH {
-            inner.retry_after = Some(Instant::now() + RETRY_GAP);
+            inner.quick_deaths += 1;
+            if inner.quick_deaths >= 2 {
+                inner.retry_after = Some(Instant::now() + RETRY_GAP);
+            }
+        } else {
+            inner.quick_deaths = 0;
         }
         reap_in_background(link.close());
     }
@@ -408,8 +418,8 @@ mod tests {
         // replaced by one that has no keeper.
         let keeper = Keeper::start(Path::new("true"), dir.path());
         let end = Instant::now() + Duration::from_secs(20);
-        while keeper.lock().link.is_some() {
-            assert!(Instant::now() < end, "the death was never noticed");
+        while keeper.lock().retry_after.is_none() {
+            assert!(Instant::now() < end, "the deaths were never noticed");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // A window in which a loop would have started dozens.
@@ -418,7 +428,9 @@ mod tests {
         let redactor = Redactor::default();
         keeper.hand_over("alice", 1, Some(r.as_fd()), None, &redactor);
         let inner = keeper.lock();
-        assert_eq!(inner.generation, 1, "restarted within the retry gap");
+        // The first quick death is replaced at once (it may have been
+        // killed); the replacement dying as fast stops the restarts.
+        assert_eq!(inner.generation, 2, "restarted within the retry gap");
         assert!(inner.link.is_none());
         assert!(inner.retry_after.is_some());
     }
