@@ -14,6 +14,7 @@ pub mod layout;
 pub mod lock;
 pub mod logging;
 pub mod manager;
+pub mod model;
 pub mod orphans;
 pub mod paths;
 pub mod proc;

@@ -2,7 +2,6 @@
 //! `Command`s and publishes `Snapshot`s. Never imports ratatui.
 
 mod adoption;
-pub mod command;
 mod control;
 mod download_tasks;
 mod fleet;
@@ -10,7 +9,6 @@ mod leftovers;
 mod migrate;
 mod publish;
 mod run_record;
-pub mod snapshot;
 mod stop_plan;
 mod store_watch;
 mod sweeps;
@@ -23,10 +21,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use adoption::{CGROUP_PER_WORKER, SUBREAPER_ONLY, adopt_orphans};
-pub use command::{Command, Secret};
+pub use crate::model::command::{self, Command, Secret};
 pub use publish::read_status_file;
 pub use run_record::{last_report, read_last_shutdown};
-pub use snapshot::*;
+pub use crate::model::snapshot::{self, *};
 
 use crate::config::Config;
 use crate::lock::{InstanceLock, LockError};
