@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::manager::snapshot::{TaskKind, TaskState, TaskView};
+use crate::model::{TaskKind, TaskState, TaskView};
 use crate::time::now_ms;
 
 /// How many ended tasks stay listed, so an operator sees what just finished.

@@ -20,7 +20,7 @@ use steward::aria2::{
     stop_foreign,
 };
 use steward::config::Aria2Config;
-use steward::manager::snapshot::{Aria2State, Aria2View, DownloadStatus};
+use steward::model::{Aria2State, Aria2View, DownloadStatus};
 use steward::paths::DataDir;
 use steward::proc::{ProcId, cmdline, list_processes, read_stat};
 use steward::store::Store;
@@ -701,7 +701,7 @@ async fn disabled_means_disabled() {
 /// A foreign aria2c, and a manager (its own data dir) that lists it.
 struct ForeignBeside {
     foreign: Foreign,
-    listed: steward::manager::snapshot::ForeignAria2,
+    listed: steward::model::ForeignAria2,
     manager: steward::manager::RunningManager,
     dir: tempfile::TempDir,
 }
@@ -740,14 +740,14 @@ impl ForeignBeside {
         })
     }
 
-    async fn send(&self, cmd: steward::manager::Command) {
+    async fn send(&self, cmd: steward::model::Command) {
         self.manager.handle.commands.send(cmd).await.unwrap();
     }
 
     /// The operator's confirmed `K` on the foreign aria2c, naming it by
     /// `start_time` (its listed one, or a stale one).
     async fn ask_stop(&self, start_time: u64) {
-        self.send(steward::manager::Command::StopForeignAria2 {
+        self.send(steward::model::Command::StopForeignAria2 {
             pid: self.foreign.pid(),
             start_time,
         })
@@ -756,7 +756,7 @@ impl ForeignBeside {
 
     /// Shuts the manager down and returns its recent events from the store.
     async fn shut_down(self) -> (Foreign, Vec<steward::store::EventRow>) {
-        self.send(steward::manager::Command::Shutdown { force: false })
+        self.send(steward::model::Command::Shutdown { force: false })
             .await;
         tokio::time::timeout(LONG, self.manager.done)
             .await
@@ -770,7 +770,7 @@ impl ForeignBeside {
 /// Waits for a snapshot where `f` finds something.
 async fn until_snapshot<T>(
     m: &steward::manager::RunningManager,
-    mut f: impl FnMut(&steward::manager::Snapshot) -> Option<T>,
+    mut f: impl FnMut(&steward::model::Snapshot) -> Option<T>,
 ) -> T {
     let mut rx = m.handle.snapshots.clone();
     loop {

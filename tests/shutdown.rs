@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use steward::config::Config;
-use steward::manager::{Command, Manager, PhaseState, RunningManager, Snapshot, WorkerState};
+use steward::manager::{Manager, RunningManager};
+use steward::model::{Command, PhaseState, Snapshot, WorkerState};
 use steward::store::{AccountRow, Store};
 
 /// Accounts named `ign*` ignore SIGTERM; names containing `gc` leave a grandchild.
@@ -44,7 +45,7 @@ fn mixed_config(stop_timeout: Duration) -> Config {
 }
 
 /// Asks `m` for a graceful shutdown; its report, once it ended (20 s at most).
-async fn graceful_shutdown(m: RunningManager) -> steward::manager::ShutdownView {
+async fn graceful_shutdown(m: RunningManager) -> steward::model::ShutdownView {
     m.handle
         .commands
         .send(Command::Shutdown { force: false })
@@ -458,7 +459,7 @@ async fn a_forced_shutdown_says_the_aria2_session_save_was_skipped() {
     wait_snapshot(&m, "aria2 running", |s| {
         s.aria2
             .as_ref()
-            .is_some_and(|a| a.state == steward::manager::Aria2State::Running)
+            .is_some_and(|a| a.state == steward::model::Aria2State::Running)
     })
     .await;
     m.handle

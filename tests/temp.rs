@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use steward::orphans::{self, SweepOutcome, SweepScope};
+use steward::model::SweepOutcome;
+use steward::orphans::{self, SweepScope};
 use steward::temp::{Owner, TempRegistry};
 
 fn scope(dir: &TestDir) -> SweepScope {
@@ -329,11 +330,11 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
         age_days(&tmp.join(p), 3);
     }
     let store = Arc::new(Mutex::new(open_store(&dir)));
-    let plan = orphans::scan(&scope(&dir), &store, &[orphans::SweepKind::TempUntracked]);
+    let plan = orphans::scan(&scope(&dir), &store, &[steward::model::SweepKind::TempUntracked]);
     let size = |path: &Path| {
         plan.items
             .iter()
-            .find(|i| matches!(&i.target, orphans::SweepTarget::Path { path: p } if p == path))
+            .find(|i| matches!(&i.target, steward::model::SweepTarget::Path { path: p } if p == path))
             .and_then(|i| i.size)
     };
     assert_eq!(size(&grown), Some(10));
@@ -355,7 +356,7 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
     let result = |path: &Path| {
         results
             .iter()
-            .find(|r| matches!(&r.target, orphans::SweepTarget::Path { path: p } if p == path))
+            .find(|r| matches!(&r.target, steward::model::SweepTarget::Path { path: p } if p == path))
             .unwrap()
     };
     // Results come back in plan order, whatever thread applied them.
@@ -570,7 +571,7 @@ async fn a_new_workers_tmpdir_figures_show_within_the_stats_interval() {
     tokio::time::sleep(interval * 2).await;
     m.handle
         .commands
-        .send(steward::manager::Command::AddAccount {
+        .send(steward::model::Command::AddAccount {
             id: "filler".into(),
             name: None,
             secret: None,
@@ -604,7 +605,7 @@ async fn a_new_workers_tmpdir_figures_show_within_the_stats_interval() {
     }
     m.handle
         .commands
-        .send(steward::manager::Command::Shutdown { force: false })
+        .send(steward::model::Command::Shutdown { force: false })
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(30), m.done)

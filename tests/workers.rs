@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use steward::config::{Config, RestartPolicy};
-use steward::manager::{Command, Manager, ManagerOptions, RunningManager, Snapshot, WorkerState};
+use steward::manager::{Manager, ManagerOptions, RunningManager};
+use steward::model::{Command, Snapshot, WorkerState};
 use steward::store::{AccountRow, Store, WorkerRow};
 
 fn options(dir: &TestDir, config: Config) -> ManagerOptions {

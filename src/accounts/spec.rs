@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{Config, RestartPolicy};
-use crate::manager::Secret;
+use crate::model::Secret;
 use crate::paths::DataDir;
 use crate::proc::Sig;
 use crate::store::AccountRow;

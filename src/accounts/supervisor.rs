@@ -20,7 +20,7 @@ use super::output;
 use super::spec::WorkerSpec;
 use crate::config::RestartPolicy;
 use crate::lock::{LockError, SessionLock};
-use crate::manager::snapshot::{ExitView, RestartRecord, TaskKind, WorkerState, WorkerView};
+use crate::model::{ExitView, RestartRecord, TaskKind, WorkerState, WorkerView};
 use crate::proc::{self, Group, ProcId, Sig};
 use crate::redact::SecretMask;
 use crate::store::{SharedStore, WorkerRow};

@@ -12,7 +12,7 @@ use super::error::Aria2Error;
 use super::rpc::Aria2Rpc;
 use super::secret::RpcSecret;
 use super::store::SharedStore;
-use crate::manager::snapshot::Aria2View;
+use crate::model::Aria2View;
 
 /// Messages from handles to the supervisor task.
 #[derive(Debug)]
@@ -88,7 +88,7 @@ impl Aria2Handle {
         self.rpc().ok_or_else(|| {
             let view = self.view.borrow();
             match &view.state {
-                crate::manager::snapshot::Aria2State::Disabled => Aria2Error::Disabled,
+                crate::model::Aria2State::Disabled => Aria2Error::Disabled,
                 state => Aria2Error::NotRunning {
                     state: state.label(crate::time::now_ms()),
                 },

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::store::{SharedStore, owner_of};
-use crate::manager::snapshot::DownloadView;
+use crate::model::DownloadView;
 
 /// How long "no owner recorded" is believed before asking the store again
 /// (an owner recorded by `steward download add` in another process shows up within this).

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::error::Aria2Error;
 use super::rpc::Aria2Rpc;
-use crate::manager::snapshot::{Aria2Global, DownloadStatus, DownloadView};
+use crate::model::{Aria2Global, DownloadStatus, DownloadView};
 
 /// The fields asked of `tellActive` / `tellWaiting` / `tellStopped`.
 pub const KEYS: &[&str] = &[

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::args::{option_value, redact_cmdline};
-use crate::manager::snapshot::ForeignAria2;
+use crate::model::ForeignAria2;
 use crate::proc::{ProcId, Stat, cmdline, find_by_comms};
 
 /// An aria2c of this data dir that steward did not start in this run.

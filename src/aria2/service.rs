@@ -36,7 +36,7 @@ use super::store::{
 };
 use super::terminate::{KILL_WAIT, terminate};
 use crate::config::Aria2Config;
-use crate::manager::snapshot::{Aria2Exit, Aria2State, Aria2View};
+use crate::model::{Aria2Exit, Aria2State, Aria2View};
 use crate::paths::DataDir;
 use crate::proc::Target;
 use crate::proc::{Group, ProcId, Sig, SignalError, group_alive, signal_group};
@@ -389,12 +389,13 @@ impl Supervisor {
             Err(LaunchFailure::Cancelled) => Next::Exit,
             Err(LaunchFailure::NotInstalled) => {
                 let binary = self.config.binary.clone();
+                let hint = binary::not_found_hint(&binary);
                 self.note_error(format!(
-                    "aria2c not installed ({}); downloads are unavailable",
-                    binary::not_found_hint(&binary)
+                    "aria2c not installed ({hint}); downloads are unavailable"
                 ));
                 self.set_state(Aria2State::NotInstalled {
                     binary: binary.clone(),
+                    hint,
                 });
                 self.answer_pending(|| {
                     Err(Aria2Error::NotInstalled {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::error::Aria2Error;
-use crate::manager::snapshot::ForeignAria2;
+use crate::model::ForeignAria2;
 use crate::proc::{Ended, SignalError, Target, Termination, read_stat};
 
 /// How long to wait for the exit after SIGKILL.

@@ -8,7 +8,7 @@ use super::{DownloadCmd, Failure, Globals, text};
 use crate::accounts::id::validate;
 use crate::aria2::Aria2Error;
 use crate::lock::LockState;
-use crate::manager::snapshot::Aria2State;
+use crate::model::Aria2State;
 use crate::store::Store;
 use crate::time::now_ms;
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use std::io::{IsTerminal, Write};
 
 use super::{Failure, Globals};
-use crate::manager::{Command, Manager, ManagerOptions, PhaseState, ShutdownView, StartError};
+use crate::manager::{Manager, ManagerOptions, StartError};
+use crate::model::{Command, PhaseState, ShutdownView};
 use crate::tui::{QuitSignals, StopRequest};
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

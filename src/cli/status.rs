@@ -3,9 +3,8 @@
 
 use super::{Failure, Globals, text};
 use crate::lock::{InstanceLock, LockState};
-use crate::manager::{
-    AccountView, Instance, Snapshot, WorkerView, last_report, read_last_shutdown,
-};
+use crate::manager::{last_report, read_last_shutdown};
+use crate::model::{AccountView, Instance, Snapshot, WorkerView};
 use crate::store::{Store, StoreError};
 use crate::time::{human_between, human_bytes, now_ms};
 
@@ -61,7 +60,7 @@ pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
     snap.last_shutdown = read_last_shutdown(&store);
     // The previous run's shutdown report, phases and all (a crashed run wrote
     // none: an older report would mislead).
-    if snap.last_shutdown != Some(crate::manager::LastShutdown::Crashed) {
+    if snap.last_shutdown != Some(crate::model::LastShutdown::Crashed) {
         snap.shutdown = last_report(&store).map(|r| r.view);
     }
     snap.accounts = store
@@ -92,10 +91,10 @@ pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
     snap.notices = leftover_workers(data_dir)
         .into_iter()
         .enumerate()
-        .map(|(seq, text)| crate::manager::Notice {
+        .map(|(seq, text)| crate::model::Notice {
             seq: seq as u64,
             at_ms: now_ms(),
-            level: crate::manager::NoticeLevel::Warn,
+            level: crate::model::NoticeLevel::Warn,
             text,
         })
         .collect();

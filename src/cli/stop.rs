@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use super::status::lock_state;
 use super::{Failure, Globals, text};
 use crate::lock::LockState;
-use crate::manager::{ShutdownView, read_status_file};
+use crate::manager::read_status_file;
+use crate::model::ShutdownView;
 use crate::proc::{self, ProcId, Sig};
 use crate::time::{human_between, now_ms, secs_until};
 

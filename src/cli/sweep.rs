@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::status::{lock_state, store_failure};
 use super::{Failure, Globals};
 use crate::lock::LockState;
-use crate::orphans::{self, SweepAction, SweepOutcome, SweepReport, SweepScope};
+use crate::model::{SweepAction, SweepOutcome};
+use crate::orphans::{self, SweepReport, SweepScope};
 use crate::store::{SharedStore, Store};
 use crate::temp::TempRegistry;
 use crate::time::human_bytes;
@@ -94,7 +95,7 @@ fn print_missing(globals: &Globals, json: bool) -> Result<(), Failure> {
             "dry_run": true,
             "instance_running": false,
             "instance_pid": null,
-            "plan": orphans::SweepPlan::default(),
+            "plan": crate::model::SweepPlan::default(),
             "results": [],
             "summary": {"done": 0, "skipped": 0, "failed": 0, "freed": 0},
         });

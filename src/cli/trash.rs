@@ -9,7 +9,7 @@ use super::status::{lock_state, store_failure};
 use super::{Failure, Globals, text};
 use crate::fs::Beneath;
 use crate::lock::LockState;
-use crate::manager::WorkerState;
+use crate::model::WorkerState;
 use crate::paths::DataDir;
 use crate::store::{AccountRow, Store};
 use crate::time::{human_between, human_bytes, now_ms};

@@ -27,9 +27,9 @@ use crate::accounts::keeper::Keeper;
 use crate::accounts::supervisor::{Op, SupervisorContext};
 use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
-use crate::manager::command::Command;
-use crate::manager::snapshot::{Aria2State, Aria2View, SweepOutcome};
-use crate::manager::snapshot::{Instance, LastShutdown, NoticeLevel, ShutdownView};
+use crate::model::Command;
+use crate::model::{Aria2State, Aria2View, SweepOutcome};
+use crate::model::{Instance, LastShutdown, NoticeLevel, ShutdownView};
 use crate::orphans::{self, DeadTempSweep, SweepScope};
 use crate::proc::ProcId;
 use crate::redact::{SecretMask, check_secret};
@@ -288,7 +288,7 @@ async fn clean_up_after_previous_run(
 
 /// A sweep result that leaves the entry in place (held by a process, or
 /// not removable this time).
-fn any_left(results: &[crate::manager::snapshot::SweepItemResult]) -> bool {
+fn any_left(results: &[crate::model::SweepItemResult]) -> bool {
     results
         .iter()
         .any(|r| !matches!(r.outcome, SweepOutcome::Done { .. }))

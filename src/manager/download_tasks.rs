@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::aria2::Aria2Handle;
-use crate::manager::snapshot::{Aria2View, TaskKind};
+use crate::model::{Aria2View, TaskKind};
 use crate::tasks::{TaskTable, TaskTicket};
 
 pub(super) struct DownloadTasks {

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::accounts::spec::WorkerSpec;
 use crate::accounts::supervisor::{Op, SupervisorContext, SupervisorHandle, spawn_supervisor};
 use crate::config::Config;
-use crate::manager::snapshot::AccountView;
+use crate::model::AccountView;
 use crate::paths::{DataDir, session_lock_of};
 use crate::store::AccountRow;
 use crate::trash;

@@ -21,13 +21,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use adoption::{CGROUP_PER_WORKER, SUBREAPER_ONLY, adopt_orphans};
-pub use crate::model::command::{self, Command, Secret};
 pub use publish::read_status_file;
 pub use run_record::{last_report, read_last_shutdown};
-pub use crate::model::snapshot::{self, *};
 
 use crate::config::Config;
 use crate::lock::{InstanceLock, LockError};
+use crate::model::{Command, ShutdownView, Snapshot};
 use crate::paths::DataDir;
 use crate::store::{Store, StoreError};
 

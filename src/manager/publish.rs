@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::warn;
 
-use crate::manager::snapshot::{
+use crate::model::{
     AccountView, Aria2View, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState,
     ShutdownView, Snapshot, SweepView, TaskView, TempView,
 };
@@ -173,7 +173,7 @@ fn build(parts: Parts) -> Snapshot {
                         label: a.id.clone(),
                         pids: a.worker.pid.into_iter().collect(),
                         deadline_ms: match a.worker.state {
-                            crate::manager::snapshot::WorkerState::Stopping { deadline_ms } => {
+                            crate::model::WorkerState::Stopping { deadline_ms } => {
                                 Some(deadline_ms)
                             }
                             _ => None,

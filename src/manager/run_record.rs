@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::manager::snapshot::{LastShutdown, ShutdownView};
+use crate::model::{LastShutdown, ShutdownView};
 use crate::proc::ProcId;
 use crate::store::Store;
 use crate::time::now_ms;

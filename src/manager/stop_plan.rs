@@ -9,7 +9,7 @@ use crate::accounts::handover::{Handover, Stopped};
 use crate::accounts::supervisor::SupervisorHandle;
 use crate::aria2::Aria2Handle;
 use crate::config::Config;
-use crate::manager::snapshot::{Aria2State, TaskKind};
+use crate::model::{Aria2State, TaskKind};
 use crate::shutdown::{Phase, Progress};
 use crate::store::{SharedStore, StoreError};
 use crate::tasks::TaskTable;

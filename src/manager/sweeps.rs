@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::manager::snapshot::{NoticeLevel, SweepKind, SweepOutcome, SweepView, TaskKind};
+use crate::model::{NoticeLevel, SweepKind, SweepOutcome, SweepView, TaskKind};
 use crate::orphans::{self, SweepLock, SweepScope};
 use crate::store::SharedStore;
 use crate::tasks::TaskTable;

@@ -1,12 +1,12 @@
 //! `Command`: everything a client (the TUI, the CLI, a future remote) can ask
 //! the manager to do, as plain serde data.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
+use super::Secret;
+
 /// A request to the manager. Outcomes come back as `Notice`s in the next
-/// `Snapshot`, or through `ManagerHandle::call` for clients that wait.
+/// `Snapshot`, or in the reply a client waits for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
@@ -83,24 +83,6 @@ impl Command {
                 | Command::RestartAria2
                 | Command::AddDownload { .. }
         )
-    }
-}
-
-/// A secret value: serialised as-is (a client must be able to send it), but
-/// never shown by `Debug`, so it cannot reach a log line by accident.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret(••••, len {})", self.0.chars().count())
     }
 }
 

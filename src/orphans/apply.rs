@@ -9,11 +9,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::scan::{alive, session_account, session_in_use, stale_lock_reason, tracked, trashed_at};
-use super::{
-    Fence, SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepScope,
-    SweepTarget,
-};
+use super::{Fence, SweepScope};
 use crate::fs::Beneath;
+use crate::model::{
+    SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepTarget,
+};
 use crate::proc::{Ended, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, Store};
 use crate::temp::fsops;

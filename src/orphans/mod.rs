@@ -48,9 +48,7 @@ pub use apply::apply;
 pub use scan::{aria2_leftovers, new_plan_id, scan};
 
 use crate::config::Config;
-pub use crate::manager::snapshot::{
-    SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepTarget,
-};
+use crate::model::{SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan};
 use crate::paths::DataDir;
 use crate::store::SharedStore;
 

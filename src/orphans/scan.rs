@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Fence, SweepAction, SweepItem, SweepKind, SweepPlan, SweepScope, SweepTarget};
+use super::{Fence, SweepScope};
+
 use crate::fs::Beneath;
 use crate::lock::{InstanceLock, LockState};
+use crate::model::{SweepAction, SweepItem, SweepKind, SweepPlan, SweepTarget};
 use crate::proc::{self, ProcId};
 use crate::store::{SharedStore, Store, TempRow};
 use crate::temp::fsops;

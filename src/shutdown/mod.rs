@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::manager::snapshot::{PhaseState, PhaseView, ShutdownView};
+use crate::model::{PhaseState, PhaseView, ShutdownView};
 use crate::time::now_ms;
 
 /// How long a phase may keep running after its deadline fired its force token,

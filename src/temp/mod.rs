@@ -37,7 +37,7 @@
 //! See [`stats`](self::stats): totals kept incrementally and a throttled
 //! walker on the blocking pool; readers copy the last [`TempView`].
 //!
-//! [`TempView`]: crate::manager::snapshot::TempView
+//! [`TempView`]: crate::model::TempView
 
 pub mod churn;
 pub mod fsops;

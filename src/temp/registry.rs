@@ -19,7 +19,7 @@ use super::fsops::{self, EntryRemoval, Measure, RemoveError};
 use super::stats::Stats;
 use crate::config::Config;
 use crate::fs::Beneath;
-use crate::manager::snapshot::TempView;
+use crate::model::TempView;
 use crate::paths::DataDir;
 use crate::proc::ProcId;
 use crate::store::{SharedStore, Store, StoreError, TempKind, TempRow};

@@ -22,7 +22,7 @@ use tracing::warn;
 
 use super::fsops::{self, DirReader, Measure};
 use super::registry::TempRegistry;
-use crate::manager::snapshot::{TempOwnerView, TempView};
+use crate::model::{TempOwnerView, TempView};
 use crate::proc::ProcId;
 use crate::store::{TempKind, TempRow};
 use crate::time::QuietBackoff;

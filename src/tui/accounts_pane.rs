@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::Borders;
 
-use crate::manager::AccountView;
+use crate::model::AccountView;
 use crate::time;
 
 use super::draw::Ctx;

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use crate::accounts::id;
-use crate::manager::{Command, Snapshot};
+use crate::model::{Command, Snapshot};
 
 use super::form::{self, FormView, TextForm};
 use super::theme::Theme;

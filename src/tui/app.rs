@@ -4,7 +4,7 @@
 
 use tui_logger::LevelFilter;
 
-use crate::manager::{Aria2State, Command, Notice, Snapshot};
+use crate::model::{Aria2State, Command, Notice, Snapshot};
 
 use super::action::Action;
 use super::add_form::AddAccountForm;
@@ -155,7 +155,7 @@ impl App {
     pub fn selected_account<'s>(
         &self,
         snapshot: &'s Snapshot,
-    ) -> Option<&'s crate::manager::AccountView> {
+    ) -> Option<&'s crate::model::AccountView> {
         let visible = rows::accounts(snapshot, &self.pane(Pane::Accounts).filter);
         let index = self
             .pane(Pane::Accounts)
@@ -163,10 +163,7 @@ impl App {
         visible.get(index).copied()
     }
 
-    pub fn selected_task<'s>(
-        &self,
-        snapshot: &'s Snapshot,
-    ) -> Option<&'s crate::manager::TaskView> {
+    pub fn selected_task<'s>(&self, snapshot: &'s Snapshot) -> Option<&'s crate::model::TaskView> {
         let visible = rows::tasks(snapshot, &self.pane(Pane::Tasks).filter);
         let index = self
             .pane(Pane::Tasks)
@@ -495,7 +492,7 @@ impl App {
     fn on_account(
         &mut self,
         snapshot: &Snapshot,
-        command: impl FnOnce(&crate::manager::AccountView) -> Command,
+        command: impl FnOnce(&crate::model::AccountView) -> Command,
     ) -> Vec<Command> {
         match self.selected_account(snapshot) {
             Some(account) => vec![command(account)],

@@ -1,7 +1,7 @@
 //! `App::update` as plain data: actions in, UI state and `Command`s out. No
 //! terminal, no async, no clock.
 
-use crate::manager::{Command, DownloadView, Snapshot, WorkerState};
+use crate::model::{Command, DownloadView, Snapshot, WorkerState};
 
 use super::action::Action;
 use super::app::{App, DetailsTarget, Modal, ShutdownAsked};
@@ -347,10 +347,10 @@ fn esc_dismisses_the_notice_when_there_is_nothing_else_to_back_out_of() {
     run(&mut app, &snapshot, &[Action::Back]);
     assert!(app.visible_notice(&snapshot, now).is_none());
     let mut newer = snapshot.clone();
-    newer.notices.push(crate::manager::Notice {
+    newer.notices.push(crate::model::Notice {
         seq: 3,
         at_ms: now,
-        level: crate::manager::NoticeLevel::Info,
+        level: crate::model::NoticeLevel::Info,
         text: "worker bob started".into(),
     });
     assert_eq!(app.visible_notice(&newer, now).unwrap().seq, 3);
@@ -469,8 +469,8 @@ fn r_without_an_aria2_to_restart_says_why() {
         app.hint.as_deref(),
         Some("this build has no aria2 subsystem")
     );
-    snapshot.aria2 = Some(crate::manager::Aria2View {
-        state: crate::manager::Aria2State::Disabled,
+    snapshot.aria2 = Some(crate::model::Aria2View {
+        state: crate::model::Aria2State::Disabled,
         ..Default::default()
     });
     assert!(run(&mut app, &snapshot, &[Action::RestartAria2]).is_empty());
@@ -678,7 +678,7 @@ fn an_empty_plan_closes_on_enter_without_applying() {
     let mut app = app();
     run(&mut app, &fixtures::busy_snapshot(), &[Action::Sweep]);
     let mut empty = fixtures::busy_snapshot();
-    empty.sweep = Some(crate::manager::SweepView::default());
+    empty.sweep = Some(crate::model::SweepView::default());
     assert_eq!(
         run(&mut app, &empty, &[Action::Accept]),
         vec![Command::DismissSweep]
@@ -814,7 +814,7 @@ fn enter_closes_a_sweep_the_manager_could_not_run() {
     let mut app = app();
     run(&mut app, &snapshot, &[Action::Sweep]);
     let mut failed = snapshot.clone();
-    failed.sweep = Some(crate::manager::SweepView {
+    failed.sweep = Some(crate::model::SweepView {
         error: Some("another sweep is running".into()),
         ..Default::default()
     });

@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::manager::{Aria2State, Aria2View, DownloadStatus, DownloadView, ForeignAria2};
+use crate::model::{Aria2State, Aria2View, DownloadStatus, DownloadView, ForeignAria2};
 use crate::time;
 
 use super::draw::Ctx;

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::manager::{AccountView, Aria2State, Aria2View, Command, DownloadView, ForeignAria2};
+use crate::model::{AccountView, Aria2State, Aria2View, Command, DownloadView, ForeignAria2};
 
 use super::draw::{centered, key_hints};
 use super::keymap::Mode;

@@ -10,7 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::manager::{AccountView, DownloadView, Snapshot, TaskView};
+use crate::model::{AccountView, DownloadView, Snapshot, TaskView};
 
 use super::app::DetailsTarget;
 use super::format;

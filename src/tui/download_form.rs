@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 
 use crate::accounts::id;
 use crate::aria2::downloads::check_url;
-use crate::manager::{Command, Snapshot};
+use crate::model::{Command, Snapshot};
 
 use super::form::{self, FormView, TextForm};
 use super::theme::Theme;

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::manager::Snapshot;
+use crate::model::Snapshot;
 
 use super::app::{App, Modal};
 use super::keymap::{self, Mode};

@@ -16,7 +16,9 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 
-use crate::manager::{Command, ManagerHandle, Snapshot};
+use crate::manager::ManagerHandle;
+
+use crate::model::{Command, Snapshot};
 use crate::time;
 
 use super::UiOptions;

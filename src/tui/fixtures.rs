@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::manager::*;
+use crate::model::*;
 
 /// 2026-11-22 10:00:00 UTC, the "now" of every render test.
 pub const NOW_MS: i64 = 1_795_341_600_000;
@@ -555,6 +555,7 @@ pub fn aria2_not_installed_snapshot() -> Snapshot {
     snapshot.aria2 = Some(Aria2View {
         state: Aria2State::NotInstalled {
             binary: "aria2c".into(),
+            hint: "aria2c not found on PATH: apt install aria2".into(),
         },
         last_error: Some(
             "aria2c not installed (aria2c not found on PATH: apt install aria2); downloads are unavailable"

@@ -8,7 +8,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::manager::{Command, Snapshot};
+use crate::model::{Command, Snapshot};
 
 use super::action::Action;
 use super::draw::{centered, key_hints};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::manager::{Aria2State, DownloadStatus, NoticeLevel, PhaseState, TaskState, WorkerState};
+use crate::model::{Aria2State, DownloadStatus, NoticeLevel, PhaseState, TaskState, WorkerState};
 use crate::time;
 
 /// An age at minute granularity: `<1m`, `3m`, `2h05m`, `3d04h`.

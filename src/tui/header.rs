@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::manager::{LastShutdown, Snapshot};
+use crate::model::{LastShutdown, Snapshot};
 use crate::time;
 
 use super::format;

@@ -18,7 +18,9 @@ use ratatui::buffer::{Buffer, Cell};
 use ratatui::layout::{Position, Size};
 use tokio::sync::{mpsc, watch};
 
-use crate::manager::{Command, ManagerHandle, Notice, NoticeLevel, Snapshot};
+use crate::manager::ManagerHandle;
+
+use crate::model::{Command, Notice, NoticeLevel, Snapshot};
 use crate::time;
 
 use super::fixtures;
@@ -477,13 +479,13 @@ fn starting_state(context: KeyContext, key: &Key) -> Vec<KeyEvent> {
 }
 
 /// A sweep plan long enough to scroll: the fixture's items ten times over.
-fn long_sweep() -> crate::manager::SweepView {
+fn long_sweep() -> crate::model::SweepView {
     let mut plan = fixtures::sweep_plan();
     let items = plan.items.clone();
     for _ in 0..9 {
         plan.items.extend(items.iter().cloned());
     }
-    crate::manager::SweepView {
+    crate::model::SweepView {
         plan,
         ..Default::default()
     }

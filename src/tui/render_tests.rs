@@ -6,7 +6,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 
-use crate::manager::Snapshot;
+use crate::model::Snapshot;
 
 use super::action::Action;
 use super::app::App;
@@ -241,7 +241,7 @@ fn a_foreign_aria2c_is_selected_below_the_downloads_and_k_asks_first() {
     let aria2 = many.aria2.as_mut().unwrap();
     let first = aria2.foreign[0].clone();
     aria2.foreign = (0..6)
-        .map(|n| crate::manager::ForeignAria2 {
+        .map(|n| crate::model::ForeignAria2 {
             pid: 7000 + n,
             ..first.clone()
         })
@@ -413,10 +413,10 @@ fn a_refused_sweep_shows_the_managers_error_instead_of_waiting_forever() {
     let app = sweep_app();
     // An error notice alone is not read as the sweep's: the view says.
     let mut snapshot = fixtures::busy_snapshot();
-    snapshot.notices.push(crate::manager::Notice {
+    snapshot.notices.push(crate::model::Notice {
         seq: 3,
         at_ms: NOW_MS,
-        level: crate::manager::NoticeLevel::Error,
+        level: crate::model::NoticeLevel::Error,
         text: format!("cannot sweep: {BUSY}"),
     });
     let text = render(&app, &snapshot, (80, 24)).backend().to_string();
@@ -425,7 +425,7 @@ fn a_refused_sweep_shows_the_managers_error_instead_of_waiting_forever() {
         "{text}"
     );
     // The scan could not run: the view carries the error and no plan.
-    snapshot.sweep = Some(crate::manager::SweepView {
+    snapshot.sweep = Some(crate::model::SweepView {
         error: Some(BUSY.into()),
         ..Default::default()
     });
@@ -458,7 +458,7 @@ fn a_refused_sweep_shows_the_managers_error_instead_of_waiting_forever() {
 #[test]
 fn an_empty_sweep_says_so() {
     let mut snapshot = fixtures::busy_snapshot();
-    snapshot.sweep = Some(crate::manager::SweepView::default());
+    snapshot.sweep = Some(crate::model::SweepView::default());
     let text = render(&sweep_app(), &snapshot, (80, 24))
         .backend()
         .to_string();

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::manager::{
+use crate::model::{
     AccountView, DownloadStatus, DownloadView, ForeignAria2, Snapshot, TaskView, TempOwnerView,
 };
 
@@ -261,7 +261,7 @@ mod tests {
             .map(|d| d.name.as_str())
             .collect();
         assert_eq!(bob, ["debian-13.iso"]);
-        assert!(downloads(&crate::manager::Snapshot::default(), "").is_empty());
+        assert!(downloads(&crate::model::Snapshot::default(), "").is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Gauge, Paragraph};
 
-use crate::manager::PhaseState;
+use crate::model::PhaseState;
 use crate::time;
 
 use super::app::ShutdownAsked;

@@ -12,7 +12,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::manager::{
+use crate::model::{
     Command, Snapshot, SweepAction, SweepItem, SweepItemResult, SweepOutcome, SweepTarget,
     SweepView,
 };

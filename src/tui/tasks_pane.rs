@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::Borders;
 
-use crate::manager::TaskView;
+use crate::model::TaskView;
 
 use super::draw::Ctx;
 use super::format;

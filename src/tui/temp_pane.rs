@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::manager::{TempOwnerView, TempView};
+use crate::model::{TempOwnerView, TempView};
 use crate::time;
 
 use super::draw::Ctx;

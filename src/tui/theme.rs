@@ -4,7 +4,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::manager::{Aria2State, DownloadStatus, NoticeLevel, PhaseState, TaskState, WorkerState};
+use crate::model::{Aria2State, DownloadStatus, NoticeLevel, PhaseState, TaskState, WorkerState};
 
 /// Whether the environment asks for no colour (`NO_COLOR` set and non-empty).
 pub fn no_color_requested() -> bool {

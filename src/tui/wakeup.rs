@@ -3,7 +3,7 @@
 //! sleeps until then and not a moment more often; with nothing of the sort
 //! visible it does not wake at all.
 
-use crate::manager::{
+use crate::model::{
     AccountView, Aria2State, Aria2View, Snapshot, TaskState, TaskView, WorkerState,
 };
 

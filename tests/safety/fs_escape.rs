@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use steward::config::Config;
-use steward::orphans::{SweepKind, SweepOutcome, SweepScope, SweepTarget};
+use steward::model::{SweepKind, SweepOutcome, SweepTarget};
+use steward::orphans::SweepScope;
 use steward::store::{TempKind, TempRow};
 use tokio_util::sync::CancellationToken;
 

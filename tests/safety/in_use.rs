@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use steward::config::Config;
-use steward::orphans::{SweepKind, SweepOutcome, SweepScope};
+use steward::model::{SweepKind, SweepOutcome};
+use steward::orphans::SweepScope;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
