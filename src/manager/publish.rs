@@ -1,13 +1,16 @@
 //! Publishing: builds `Snapshot`s from the subsystems' state, sends them only
 //! when something changed, and mirrors them to `<data-dir>/status.json` so
 //! `steward status` in another shell reads exactly what the TUI shows.
+//! It keeps its own pace: snapshots at most every `MIN_GAP`, the file at most
+//! every `STATUS_FILE_EVERY` (both faster during a shutdown).
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::warn;
 
 use crate::model::{
@@ -19,14 +22,34 @@ use crate::time::now_ms;
 
 /// Notices kept in snapshots.
 const NOTICES_KEPT: usize = 20;
+/// Snapshots are rebuilt at most this often: a burst of changes (500 workers
+/// stopping at once) costs a few rebuilds, not one per change.
+const MIN_GAP: Duration = Duration::from_millis(16);
+/// During a shutdown: every worker changes state twice within a few tens of
+/// ms, and each rebuild copies every account (a few ms with 500 of them, on
+/// the cores the stopping workers need); 10 progress frames a second, the
+/// status file's pace too, is plenty for the progress view.
+const MIN_GAP_SHUTDOWN: Duration = Duration::from_millis(100);
+/// The status file is rewritten at most this often; during a shutdown, which
+/// `steward stop` follows through it, at most every `STATUS_FILE_SHUTDOWN`.
+const STATUS_FILE_EVERY: Duration = Duration::from_secs(1);
+const STATUS_FILE_SHUTDOWN: Duration = Duration::from_millis(100);
 
 pub(super) struct Publisher {
     tx: watch::Sender<Arc<Snapshot>>,
     seq: u64,
     notices: VecDeque<Notice>,
     notice_seq: u64,
+    status_file: PathBuf,
     status_written: Option<Instant>,
     status_dirty: bool,
+    /// Widens the gaps (see `MIN_GAP_SHUTDOWN`).
+    shutting_down: bool,
+    last_publish: Option<Instant>,
+    /// A publish held back by the gap.
+    publish_due: Option<Instant>,
+    /// Published since the last quiet moment (see `burst_ended`).
+    published_since_quiet: bool,
 }
 
 /// The parts a snapshot is made of.
@@ -48,7 +71,8 @@ pub(super) struct Parts {
 }
 
 impl Publisher {
-    pub fn new() -> (Publisher, watch::Receiver<Arc<Snapshot>>) {
+    /// A publisher mirroring its snapshots to `status_file`.
+    pub fn new(status_file: PathBuf) -> (Publisher, watch::Receiver<Arc<Snapshot>>) {
         let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
         (
             Publisher {
@@ -56,11 +80,61 @@ impl Publisher {
                 seq: 0,
                 notices: VecDeque::new(),
                 notice_seq: 0,
+                status_file,
                 status_written: None,
                 status_dirty: false,
+                shutting_down: false,
+                last_publish: None,
+                publish_due: None,
+                published_since_quiet: true,
             },
             rx,
         )
+    }
+
+    /// From now on the shutdown's pace applies.
+    pub fn shutting_down(&mut self) {
+        self.shutting_down = true;
+    }
+
+    /// Something in the snapshot may have changed: true when one should be
+    /// built now; otherwise one is held back until the gap has passed.
+    pub fn changed(&mut self) -> bool {
+        let gap = if self.shutting_down {
+            MIN_GAP_SHUTDOWN
+        } else {
+            MIN_GAP
+        };
+        let now = Instant::now();
+        match self.last_publish {
+            Some(last) if now < last + gap => {
+                self.publish_due.get_or_insert(last + gap);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Resolves when a held-back snapshot or status-file write is due.
+    pub async fn due(&self) {
+        let status = self.status_dirty.then(|| self.status_due());
+        match self.publish_due.into_iter().chain(status).min() {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// After `due`: writes the status file if its gap has passed; true when a
+    /// held-back snapshot is waiting to be built.
+    pub fn on_due(&mut self) -> bool {
+        self.write_status();
+        self.publish_due.is_some()
+    }
+
+    /// True once per quiet moment after publishing: a burst (workers
+    /// starting, snapshots rebuilt) has ended, and what it freed can go back.
+    pub fn burst_ended(&mut self) -> bool {
+        std::mem::take(&mut self.published_since_quiet)
     }
 
     pub fn notice(&mut self, level: NoticeLevel, text: impl Into<String>) {
@@ -76,8 +150,17 @@ impl Publisher {
         }
     }
 
-    /// Sends a new snapshot if it differs from the last one.
+    /// Sends a new snapshot if it differs from the last one, then writes the
+    /// status file if its gap has passed.
     pub fn publish(&mut self, parts: Parts) {
+        self.last_publish = Some(Instant::now());
+        self.publish_due = None;
+        self.published_since_quiet = true;
+        self.send(parts);
+        self.write_status();
+    }
+
+    fn send(&mut self, parts: Parts) {
         let mut snap = build(parts);
         snap.notices = self.notices.iter().cloned().collect();
         let current = self.tx.borrow().clone();
@@ -91,32 +174,44 @@ impl Publisher {
         self.status_dirty = true;
     }
 
-    /// Writes the status file if it changed and the last write is at least
-    /// `min_gap` ago (`Duration::ZERO`: now).
-    pub fn write_status(&mut self, path: &Path, min_gap: Duration) {
-        let due = self.status_written.is_none_or(|t| t.elapsed() >= min_gap);
+    /// The last snapshot to the status file now, whatever the gap: the
+    /// manager is about to end.
+    pub fn write_status_now(&mut self) {
+        self.status_written = None;
+        self.write_status();
+    }
+
+    /// Writes the status file if it changed and its gap has passed.
+    fn write_status(&mut self) {
+        let due = self
+            .status_written
+            .is_none_or(|t| t.elapsed() >= self.status_gap());
         if !self.status_dirty || !due {
             return;
         }
         let snap = self.tx.borrow().clone();
-        if let Err(e) = write_atomically(path, &snap) {
-            warn!(error = %e, path = %path.display(), "cannot write status file");
+        if let Err(e) = write_atomically(&self.status_file, &snap) {
+            warn!(error = %e, path = %self.status_file.display(), "cannot write status file");
         }
         self.status_written = Some(Instant::now());
         self.status_dirty = false;
     }
 
-    /// Whether an unwritten change waits for the status file.
-    pub fn status_pending(&self) -> bool {
-        self.status_dirty
+    /// During a shutdown `steward stop` follows the status file: keep it fresher.
+    fn status_gap(&self) -> Duration {
+        if self.shutting_down {
+            STATUS_FILE_SHUTDOWN
+        } else {
+            STATUS_FILE_EVERY
+        }
     }
 
-    /// When a pending change may be written: `min_gap` after the last write
-    /// (now if there was none), not `min_gap` after the loop last went
-    /// quiet, so a reader never waits more than one gap for a change.
-    pub fn status_due(&self, min_gap: Duration) -> Instant {
+    /// When a pending change may be written: one gap after the last write
+    /// (now if there was none), not one gap after the loop last went quiet,
+    /// so a reader never waits more than one gap for a change.
+    fn status_due(&self) -> Instant {
         self.status_written
-            .map_or_else(Instant::now, |t| t + min_gap)
+            .map_or_else(Instant::now, |t| t + self.status_gap())
     }
 }
 
@@ -232,28 +327,57 @@ pub fn read_status_file(path: &Path) -> Option<Snapshot> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_held_back_status_write_is_due_one_gap_after_the_last_write() {
+    #[tokio::test]
+    async fn a_held_back_status_write_is_due_one_gap_after_the_last_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("status.json");
-        let gap = Duration::from_secs(1);
-        let (mut publisher, _rx) = Publisher::new();
+        let (mut publisher, _rx) = Publisher::new(path.clone());
         publisher.notice(NoticeLevel::Info, "one");
         publisher.publish(Parts::default());
-        publisher.write_status(&path, gap);
         let written = std::fs::metadata(&path).unwrap().modified().unwrap();
-        assert!(!publisher.status_pending());
+        assert!(!publisher.status_dirty);
         // A change right after: held back, due one gap after that write.
         publisher.notice(NoticeLevel::Info, "two");
         publisher.publish(Parts::default());
-        publisher.write_status(&path, gap);
-        assert!(publisher.status_pending(), "written again within the gap");
-        let due = publisher.status_due(gap);
-        assert!(due > Instant::now() && due <= Instant::now() + gap);
+        assert!(publisher.status_dirty, "written again within the gap");
+        let due = publisher.status_due();
+        assert!(due > Instant::now() && due <= Instant::now() + STATUS_FILE_EVERY);
         assert_eq!(
             std::fs::metadata(&path).unwrap().modified().unwrap(),
             written
         );
+        // The loop's timer lands it; no snapshot was held back.
+        tokio::time::timeout(STATUS_FILE_EVERY * 10, publisher.due())
+            .await
+            .expect("the write came due");
+        assert!(!publisher.on_due());
+        assert!(!publisher.status_dirty);
+        assert!(std::fs::read_to_string(&path).unwrap().contains("two"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn snapshots_are_built_at_most_once_per_gap_and_slower_in_a_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut publisher, rx) = Publisher::new(dir.path().join("status.json"));
+        assert!(publisher.changed());
+        publisher.publish(Parts::default());
+        assert!(!publisher.changed(), "held back within the gap");
+        assert!(!publisher.changed());
+        let t0 = Instant::now();
+        publisher.due().await;
+        assert_eq!(t0.elapsed(), MIN_GAP);
+        assert!(publisher.on_due(), "the held-back snapshot is due");
+        assert!(publisher.changed());
+        publisher.shutting_down();
+        let seq = rx.borrow().seq;
+        publisher.publish(Parts::default());
+        assert_eq!(rx.borrow().seq, seq, "the same snapshot is not sent twice");
+        assert!(!publisher.changed());
+        let t1 = Instant::now();
+        publisher.due().await;
+        assert_eq!(t1.elapsed(), MIN_GAP_SHUTDOWN);
+        assert!(publisher.burst_ended());
+        assert!(!publisher.burst_ended(), "once per quiet moment");
     }
 
     #[test]

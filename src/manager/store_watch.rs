@@ -6,15 +6,140 @@
 //! also tells our own writes apart. It only wakes: it never reads the
 //! database itself, and a slow poll stays in place for what inotify cannot
 //! see (a file system without it, a WAL deleted and made anew).
+//! `StoreMonitor` owns the watch and its timers (poll, rechecks) for the loop.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use rustix::fs::inotify;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tracing::warn;
+
+/// How often the store is checked for commits by other processes when no
+/// inotify watch tells (a CLI change takes effect within about this long: "a
+/// couple of seconds"); with the watch, a commit is seen at once and the poll
+/// is only a safety net.
+const POLL: Duration = Duration::from_secs(2);
+const POLL_WATCHED: Duration = Duration::from_secs(30);
+/// After a store event that showed no new commit yet, it is looked for again
+/// after these gaps (the committing process may be descheduled between its
+/// WAL write and the index update that makes the commit visible).
+const RECHECK: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
+
+/// Why the monitor woke the loop: each asks it to look at the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StoreWake {
+    /// A watched file was written.
+    Written,
+    /// A recheck after a wake that found no commit (round into `RECHECK`).
+    Recheck(usize),
+    /// The safety-net poll.
+    Poll,
+}
+
+/// The watch and its timers: the loop awaits `next`, looks at the store, and
+/// tells `looked` whether it found a commit.
+pub(super) struct StoreMonitor {
+    watch: Option<StoreWatch>,
+    poll: Interval,
+    recheck: Option<(Instant, usize)>,
+}
+
+impl StoreMonitor {
+    pub fn new(db: &Path) -> StoreMonitor {
+        let watch = StoreWatch::new(db);
+        let every = if watch.is_some() {
+            POLL_WATCHED
+        } else {
+            warn!("no inotify watch on the store: polling it every 2 s");
+            POLL
+        };
+        let mut poll = tokio::time::interval(every);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        StoreMonitor {
+            watch,
+            poll,
+            recheck: None,
+        }
+    }
+
+    /// The next reason to look at the store.
+    pub async fn next(&mut self) -> StoreWake {
+        let recheck = self.recheck;
+        tokio::select! {
+            () = watched(self.watch.as_ref()) => StoreWake::Written,
+            round = at(recheck) => {
+                self.recheck = None;
+                StoreWake::Recheck(round)
+            }
+            _ = self.poll.tick() => {
+                if let Some(watch) = &self.watch {
+                    watch.rewatch();
+                }
+                StoreWake::Poll
+            }
+        }
+    }
+
+    /// After looking: a wake that found no commit yet schedules a recheck.
+    /// SQLite writes a commit's WAL frames (the event) before it publishes
+    /// the commit in the shared-memory index (no event): look again shortly,
+    /// a few times.
+    pub fn looked(&mut self, wake: StoreWake, found: bool) {
+        self.recheck = next_recheck(self.recheck, wake, found, Instant::now());
+    }
+
+    /// Ends the watching (the shutdown plan no longer reads the store).
+    pub fn close(&mut self) {
+        self.recheck = None;
+        if let Some(watch) = self.watch.take() {
+            watch.close_in_background();
+        }
+    }
+}
+
+/// The recheck due after looking at the store for `wake`.
+fn next_recheck(
+    pending: Option<(Instant, usize)>,
+    wake: StoreWake,
+    found: bool,
+    now: Instant,
+) -> Option<(Instant, usize)> {
+    match wake {
+        StoreWake::Written if !found => pending.or(Some((now + RECHECK[0], 0))),
+        StoreWake::Recheck(round) if !found => {
+            RECHECK.get(round + 1).map(|gap| (now + *gap, round + 1))
+        }
+        _ => pending,
+    }
+}
+
+async fn watched(watch: Option<&StoreWatch>) {
+    match watch {
+        Some(watch) => watch.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn at(recheck: Option<(Instant, usize)>) -> usize {
+    match recheck {
+        Some((when, round)) => {
+            tokio::time::sleep_until(when).await;
+            round
+        }
+        None => std::future::pending().await,
+    }
+}
 
 pub(super) struct StoreWatch {
     fd: AsyncFd<OwnedFd>,
@@ -101,7 +226,42 @@ fn drain(fd: &OwnedFd) -> io::Result<bool> {
 mod tests {
     use super::*;
     use crate::store::{AccountRow, Store};
-    use std::time::Duration;
+
+    #[test]
+    fn a_wake_without_a_commit_is_rechecked_three_times_then_left() {
+        let now = Instant::now();
+        let first = next_recheck(None, StoreWake::Written, false, now);
+        assert_eq!(first, Some((now + RECHECK[0], 0)));
+        // More writes while one is pending do not push it back.
+        assert_eq!(
+            next_recheck(first, StoreWake::Written, false, now + RECHECK[0] / 2),
+            first
+        );
+        let second = next_recheck(None, StoreWake::Recheck(0), false, now);
+        assert_eq!(second, Some((now + RECHECK[1], 1)));
+        let third = next_recheck(None, StoreWake::Recheck(1), false, now);
+        assert_eq!(third, Some((now + RECHECK[2], 2)));
+        assert_eq!(next_recheck(None, StoreWake::Recheck(2), false, now), None);
+        // A commit found ends the chain; other wakes leave it as it is.
+        assert_eq!(next_recheck(None, StoreWake::Recheck(0), true, now), None);
+        assert_eq!(next_recheck(first, StoreWake::Written, true, now), first);
+        assert_eq!(next_recheck(first, StoreWake::Poll, false, now), first);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_monitor_polls_when_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("steward.db");
+        let _store = Store::open(&db).unwrap();
+        let mut monitor = StoreMonitor::new(&db);
+        // An interval's first tick is at once; the next one a poll later.
+        assert_eq!(monitor.next().await, StoreWake::Poll);
+        let before = Instant::now();
+        assert_eq!(monitor.next().await, StoreWake::Poll);
+        assert_eq!(before.elapsed(), POLL_WATCHED);
+        monitor.looked(StoreWake::Written, false);
+        assert_eq!(monitor.next().await, StoreWake::Recheck(0));
+    }
 
     #[tokio::test]
     async fn a_commit_by_another_connection_wakes_the_watch() {

@@ -47,9 +47,33 @@ pub(super) struct UsageWatch {
     /// Live pids (sorted) when the holders were last read, and when.
     holders_of: Vec<i32>,
     holders_at: Option<Instant>,
+    /// Set when the set of live workers may have moved: they are looked at
+    /// by then, whoever is due.
+    look_by: Option<Instant>,
 }
 
 impl UsageWatch {
+    /// A worker started: read its figures and lock holders at once (the
+    /// README promises holders when a worker starts, not `BASE` later).
+    pub fn look_now(&mut self) {
+        self.look_by = Some(Instant::now());
+    }
+
+    /// Something moved (a worker started, stopped, logged): the set of live
+    /// workers is worth a look within `BASE`.
+    pub fn look_soon(&mut self) {
+        self.look_by.get_or_insert(Instant::now() + BASE);
+    }
+
+    /// Resolves when a sample is due: a look asked for, or a worker's pace.
+    pub async fn due(&self) {
+        match (self.look_by, self.next_due()) {
+            (Some(a), Some(b)) => tokio::time::sleep_until(a.min(b)).await,
+            (Some(t), None) | (None, Some(t)) => tokio::time::sleep_until(t).await,
+            (None, None) => std::future::pending().await,
+        }
+    }
+
     /// When the next worker is due; `None` with no live worker.
     pub fn next_due(&self) -> Option<Instant> {
         // Holders are refreshed along with these samples: no wakeup of their own.
@@ -59,6 +83,7 @@ impl UsageWatch {
     /// Samples the workers due at `now` among `live` (pid, session file): a
     /// worker not seen before is due at once. True when a figure changed.
     pub fn sample(&mut self, live: &[(i32, PathBuf)], now: Instant) -> bool {
+        self.look_by = None;
         let mut pids: Vec<i32> = live.iter().map(|(pid, _)| *pid).collect();
         pids.sort_unstable();
         // Forget the gone, welcome the new (due now: RSS shows at once).
@@ -143,6 +168,14 @@ mod tests {
             .spawn()
             .unwrap();
         let live = vec![(sleeper.id() as i32, PathBuf::from("/nonexistent"))];
+        // Asleep in `sleep` itself: exec and its page faults are over, so the
+        // figures hold still from here (on a loaded machine they did not
+        // yet right after the spawn).
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while !proc::read_stat(live[0].0).is_ok_and(|s| s.comm == "sleep" && s.state == 'S') {
+            assert!(std::time::Instant::now() < end, "sleep never went to sleep");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let mut watch = UsageWatch::default();
         let t0 = Instant::now();
         assert!(watch.sample(&live, t0), "first figures are news");
@@ -166,5 +199,24 @@ mod tests {
         assert_eq!(gaps, vec![2, 8, 32, 60, 60]);
         let _ = sleeper.kill();
         let _ = sleeper.wait();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_look_asked_for_is_due_before_any_worker() {
+        let mut watch = UsageWatch::default();
+        // Nothing live and nothing asked: never due.
+        let never = tokio::time::timeout(CEILING * 10, watch.due()).await;
+        assert!(never.is_err());
+        let t0 = Instant::now();
+        watch.look_soon();
+        watch.look_soon(); // a second ask does not push it back
+        watch.due().await;
+        assert_eq!(Instant::now() - t0, BASE);
+        watch.look_now();
+        let t1 = Instant::now();
+        watch.due().await;
+        assert_eq!(Instant::now(), t1);
+        assert!(!watch.sample(&[], t1));
+        assert!(tokio::time::timeout(BASE * 2, watch.due()).await.is_err());
     }
 }
