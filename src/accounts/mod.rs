@@ -2,10 +2,12 @@
 //! serialising that account's start / stop / replace / remove.
 
 pub mod escaped;
+pub mod fleet;
 pub mod handover;
 pub mod id;
 pub mod keeper;
 pub mod keeper_process;
+pub mod leftovers;
 mod output;
 pub mod spec;
 pub mod supervisor;

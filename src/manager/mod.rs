@@ -4,8 +4,6 @@
 mod adoption;
 mod control;
 mod download_tasks;
-mod fleet;
-mod leftovers;
 mod migrate;
 mod publish;
 mod run_record;

@@ -24,7 +24,7 @@ use tracing::warn;
 pub(super) use start::start;
 
 use super::download_tasks::DownloadTasks;
-use super::fleet::Fleet;
+use crate::accounts::fleet::Fleet;
 use super::publish::{Parts, Publisher};
 use super::store_watch::{StoreMonitor, StoreWake};
 use super::sweeps::Sweeps;

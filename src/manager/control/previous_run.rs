@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::super::publish::Publisher;
-use super::super::{ManagerOptions, adoption, leftovers, migrate};
+use super::super::{ManagerOptions, adoption, migrate};
+use crate::accounts::leftovers;
 use crate::model::{NoticeLevel, SweepItemResult, SweepOutcome};
 use crate::orphans::{self, DeadTempSweep, SweepScope};
 use crate::store::SharedStore;

@@ -18,7 +18,7 @@ use crate::accounts::supervisor::SupervisorContext;
 use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
 use crate::manager::download_tasks::DownloadTasks;
-use crate::manager::fleet::Fleet;
+use crate::accounts::fleet::Fleet;
 use crate::manager::publish::Publisher;
 use crate::manager::store_watch::StoreMonitor;
 use crate::manager::sweeps::Sweeps;

@@ -30,7 +30,7 @@ enum Outcome {
 
 /// Stops every recorded worker group that is still alive: TERM, up to
 /// `timeout`, then KILL. Returns one line per leftover found.
-pub(super) async fn stop_leftovers(store: &SharedStore, timeout: Duration) -> Vec<String> {
+pub async fn stop_leftovers(store: &SharedStore, timeout: Duration) -> Vec<String> {
     let rows = {
         let store = store.lock().unwrap_or_else(|p| p.into_inner());
         store.workers().unwrap_or_else(|e| {
@@ -55,7 +55,7 @@ pub(super) async fn stop_leftovers(store: &SharedStore, timeout: Duration) -> Ve
 /// steward hands out, and the
 /// instance lock says no live steward uses this data dir. Call it after
 /// `stop_leftovers`. Returns one line per worker stopped.
-pub(super) async fn stop_unrecorded(
+pub async fn stop_unrecorded(
     store: &SharedStore,
     data_dir: &DataDir,
     timeout: Duration,
@@ -115,7 +115,7 @@ pub(super) async fn stop_unrecorded(
 /// (`setsid`, a double fork), which neither the records nor the session
 /// lock find. Call it after `stop_leftovers` and `stop_unrecorded`, before
 /// any worker of this run starts. Returns one line per process stopped.
-pub(super) async fn stop_escaped(
+pub async fn stop_escaped(
     store: &SharedStore,
     data_dir: &DataDir,
     timeout: Duration,

@@ -29,7 +29,7 @@ struct Member {
     handle: SupervisorHandle,
 }
 
-pub(super) struct Fleet {
+pub struct Fleet {
     ctx: SupervisorContext,
     config: Config,
     data_dir: DataDir,
@@ -46,7 +46,7 @@ pub(super) struct Fleet {
 
 /// What a reconcile did, for notices.
 #[derive(Debug, Default, PartialEq)]
-pub(super) struct Changes {
+pub struct Changes {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub updated: Vec<String>,
