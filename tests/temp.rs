@@ -330,11 +330,17 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
         age_days(&tmp.join(p), 3);
     }
     let store = Arc::new(Mutex::new(open_store(&dir)));
-    let plan = orphans::scan(&scope(&dir), &store, &[steward::model::SweepKind::TempUntracked]);
+    let plan = orphans::scan(
+        &scope(&dir),
+        &store,
+        &[steward::model::SweepKind::TempUntracked],
+    );
     let size = |path: &Path| {
         plan.items
             .iter()
-            .find(|i| matches!(&i.target, steward::model::SweepTarget::Path { path: p } if p == path))
+            .find(
+                |i| matches!(&i.target, steward::model::SweepTarget::Path { path: p } if p == path),
+            )
             .and_then(|i| i.size)
     };
     assert_eq!(size(&grown), Some(10));
@@ -356,7 +362,9 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
     let result = |path: &Path| {
         results
             .iter()
-            .find(|r| matches!(&r.target, steward::model::SweepTarget::Path { path: p } if p == path))
+            .find(
+                |r| matches!(&r.target, steward::model::SweepTarget::Path { path: p } if p == path),
+            )
             .unwrap()
     };
     // Results come back in plan order, whatever thread applied them.
