@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use steward::orphans::{self, SweepOutcome, SweepScope};
+use steward::sweep::{self, SweepOutcome, SweepScope};
 use steward::temp::{Owner, TempRegistry};
 
 fn scope(dir: &TestDir) -> SweepScope {
@@ -91,14 +91,14 @@ fn worker_tmpdir_left_by_sigkill_is_listed_then_swept() {
     let store = Arc::new(Mutex::new(open_store(&dir)));
     // Another sweep under way: nothing is looked at, and the caller is told
     // to come back (not that nothing is left).
-    let busy = orphans::SweepLock::try_acquire(&dir.data_dir()).unwrap();
+    let busy = sweep::SweepLock::try_acquire(&dir.data_dir()).unwrap();
     assert!(matches!(
-        orphans::sweep_dead_temp(&scope(&dir), &store),
-        orphans::DeadTempSweep::Busy
+        sweep::sweep_dead_temp(&scope(&dir), &store),
+        sweep::DeadTempSweep::Busy
     ));
     assert!(tmpdir.exists());
     drop(busy);
-    let orphans::DeadTempSweep::Applied(results) = orphans::sweep_dead_temp(&scope(&dir), &store)
+    let sweep::DeadTempSweep::Applied(results) = sweep::sweep_dead_temp(&scope(&dir), &store)
     else {
         panic!("the sweep lock is free")
     };
@@ -329,11 +329,11 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
         age_days(&tmp.join(p), 3);
     }
     let store = Arc::new(Mutex::new(open_store(&dir)));
-    let plan = orphans::scan(&scope(&dir), &store, &[orphans::SweepKind::TempUntracked]);
+    let plan = sweep::scan(&scope(&dir), &store, &[sweep::SweepKind::TempUntracked]);
     let size = |path: &Path| {
         plan.items
             .iter()
-            .find(|i| matches!(&i.target, orphans::SweepTarget::Path { path: p } if p == path))
+            .find(|i| matches!(&i.target, sweep::SweepTarget::Path { path: p } if p == path))
             .and_then(|i| i.size)
     };
     assert_eq!(size(&grown), Some(10));
@@ -346,7 +346,7 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
     std::fs::write(touched.join("new"), "n").unwrap();
     std::fs::write(deep.join("sub/new"), "n").unwrap();
 
-    let results = orphans::apply(
+    let results = sweep::apply(
         &scope(&dir),
         &store,
         &plan,
@@ -355,7 +355,7 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
     let result = |path: &Path| {
         results
             .iter()
-            .find(|r| matches!(&r.target, orphans::SweepTarget::Path { path: p } if p == path))
+            .find(|r| matches!(&r.target, sweep::SweepTarget::Path { path: p } if p == path))
             .unwrap()
     };
     // Results come back in plan order, whatever thread applied them.

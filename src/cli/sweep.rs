@@ -3,7 +3,7 @@
 //! instance: the sweep takes `<data-dir>/sweep.lock` (a second sweeper
 //! refuses, exit 1, naming the holder's pid) and runs scan and apply here,
 //! where identity and lock checks protect everything a live instance holds
-//! (see `orphans`). Also the hidden test drivers `temp-churn` / `temp-worker`.
+//! (see `crate::sweep`). Also the hidden test drivers `temp-churn` / `temp-worker`.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::status::{lock_state, store_failure};
 use super::{Failure, Globals};
 use crate::lock::LockState;
-use crate::orphans::{self, SweepAction, SweepOutcome, SweepReport, SweepScope};
 use crate::store::{SharedStore, Store};
+use crate::sweep::{self, SweepAction, SweepOutcome, SweepReport, SweepScope};
 use crate::temp::TempRegistry;
 use crate::time::human_bytes;
 
@@ -59,7 +59,7 @@ pub(super) fn run(globals: &Globals, dry_run: bool, json: bool) -> Result<(), Fa
         LockState::HeldBy(pid) => Some(pid),
         LockState::Free => None,
     };
-    let report = orphans::run(&scope, &store, dry_run, &CancellationToken::new())
+    let report = sweep::run(&scope, &store, dry_run, &CancellationToken::new())
         .map_err(|e| Failure::runtime(e.to_string()))?;
     if json {
         let value = serde_json::json!({
@@ -94,7 +94,7 @@ fn print_missing(globals: &Globals, json: bool) -> Result<(), Failure> {
             "dry_run": true,
             "instance_running": false,
             "instance_pid": null,
-            "plan": orphans::SweepPlan::default(),
+            "plan": sweep::SweepPlan::default(),
             "results": [],
             "summary": {"done": 0, "skipped": 0, "failed": 0, "freed": 0},
         });

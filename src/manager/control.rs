@@ -30,11 +30,11 @@ use crate::lock::InstanceLock;
 use crate::manager::command::Command;
 use crate::manager::snapshot::{Aria2State, Aria2View, SweepOutcome};
 use crate::manager::snapshot::{Instance, LastShutdown, NoticeLevel, ShutdownView};
-use crate::orphans::{self, DeadTempSweep, SweepScope};
 use crate::proc::ProcId;
 use crate::redact::{SecretMask, check_secret};
 use crate::shutdown::{self, Progress};
 use crate::store::{AccountRow, SharedStore, StoreError};
+use crate::sweep::{self, DeadTempSweep, SweepScope};
 use crate::tasks::TaskTable;
 use crate::temp::TempRegistry;
 use crate::time::now_ms;
@@ -261,7 +261,7 @@ async fn clean_up_after_previous_run(
     }
     let (scope, store) = (scope.clone(), store.clone());
     let swept =
-        match tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store)).await {
+        match tokio::task::spawn_blocking(move || sweep::sweep_dead_temp(&scope, &store)).await {
             Ok(DeadTempSweep::Applied(swept)) => swept,
             // Another sweep holds the lock (an operator's `steward sweep`): the
             // retry looks again shortly.
@@ -310,8 +310,7 @@ fn spawn_dead_temp_retry(scope: SweepScope, store: SharedStore, stop: Cancellati
                 () = tokio::time::sleep(delay) => {}
             }
             let (scope, store) = (scope.clone(), store.clone());
-            match tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
-                .await
+            match tokio::task::spawn_blocking(move || sweep::sweep_dead_temp(&scope, &store)).await
             {
                 // Another sweep holds the lock: look again after the delay.
                 Ok(DeadTempSweep::Busy) => {}

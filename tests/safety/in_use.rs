@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use steward::config::Config;
-use steward::orphans::{SweepKind, SweepOutcome, SweepScope};
+use steward::sweep::{SweepKind, SweepOutcome, SweepScope};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
@@ -128,7 +128,7 @@ fn a_file_opened_after_the_plan_is_kept_at_apply() {
     old_tree(&tmp, &["late/deep/er/held", "late/other/f", "late/g"]);
     let store = Arc::new(Mutex::new(open_store(&dir)));
     let scope = SweepScope::new(&Config::default(), &dir.data_dir());
-    let plan = steward::orphans::scan(&scope, &store, &[SweepKind::TempUntracked]);
+    let plan = steward::sweep::scan(&scope, &store, &[SweepKind::TempUntracked]);
     assert_eq!(plan.items.len(), 1, "{plan:?}");
     let opener = GroupChild::spawn({
         let mut c = Command::new("sleep");
@@ -137,7 +137,7 @@ fn a_file_opened_after_the_plan_is_kept_at_apply() {
         ));
         c
     });
-    let results = steward::orphans::apply(&scope, &store, &plan, &CancellationToken::new());
+    let results = steward::sweep::apply(&scope, &store, &plan, &CancellationToken::new());
     match &results[0].outcome {
         SweepOutcome::Skipped { reason } => {
             assert!(
