@@ -14,9 +14,9 @@ use super::{
     SweepTarget,
 };
 use crate::fs::Beneath;
+use crate::fs::tree as fsops;
 use crate::proc::{Ended, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, Store};
-use crate::temp::fsops;
 use crate::time::now_ms;
 
 fn lock_store(store: &SharedStore) -> std::sync::MutexGuard<'_, Store> {

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::{Fence, SweepAction, SweepItem, SweepKind, SweepPlan, SweepScope, SweepTarget};
 use crate::fs::Beneath;
+use crate::fs::tree as fsops;
 use crate::lock::{InstanceLock, LockState};
 use crate::proc::{self, ProcId};
 use crate::store::{SharedStore, Store, TempRow};
-use crate::temp::fsops;
 use crate::time::{human, now_ms};
 
 /// Lock/pid files younger than this are never stale: their writer may be

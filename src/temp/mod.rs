@@ -40,11 +40,10 @@
 //! [`TempView`]: crate::manager::snapshot::TempView
 
 pub mod churn;
-pub mod fsops;
 mod registry;
 pub mod stats;
 
-pub use fsops::{Measure, RemoveError};
+pub use crate::fs::tree::{Measure, RemoveError};
 pub use registry::{
     BulkRelease, CleanReport, Owner, TempDirGuard, TempError, TempGuard, TempRegistry,
 };

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use rustix::fs::OFlags;
 use tracing::{debug, warn};
 
-use super::fsops::{self, EntryRemoval, Measure, RemoveError};
 use super::stats::Stats;
 use crate::config::Config;
 use crate::fs::Beneath;
+use crate::fs::tree::{self as fsops, EntryRemoval, Measure, RemoveError};
 use crate::manager::snapshot::TempView;
 use crate::paths::DataDir;
 use crate::proc::ProcId;
