@@ -91,7 +91,7 @@ fn worker_tmpdir_left_by_sigkill_is_listed_then_swept() {
     let store = Arc::new(Mutex::new(open_store(&dir)));
     // Another sweep under way: nothing is looked at, and the caller is told
     // to come back (not that nothing is left).
-    let busy = sweep::SweepLock::try_acquire(&dir.data_dir()).unwrap();
+    let busy = steward::lock::SweepLock::try_acquire(&dir.data_dir()).unwrap();
     assert!(matches!(
         sweep::sweep_dead_temp(&scope(&dir), &store),
         sweep::DeadTempSweep::Busy

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::lock::SweepLock;
 use crate::manager::snapshot::{NoticeLevel, SweepKind, SweepOutcome, SweepView, TaskKind};
 use crate::store::SharedStore;
-use crate::sweep::{self, SweepLock, SweepScope};
+use crate::sweep::{self, SweepScope};
 use crate::tasks::TaskTable;
 use crate::temp::TempRegistry;
 use crate::time::now_ms;
