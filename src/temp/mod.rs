@@ -43,7 +43,6 @@ pub mod churn;
 mod registry;
 pub mod stats;
 
-pub use crate::fs::tree::{Measure, RemoveError};
 pub use registry::{
     BulkRelease, CleanReport, Owner, TempDirGuard, TempError, TempGuard, TempRegistry,
 };
