@@ -1,7 +1,8 @@
 //! steward: a terminal dashboard and embedded lifecycle manager for
 //! multi-account automation services. Layers, top to bottom:
 //! `tui` → `manager` → subsystems (`accounts`, `tasks`, ...) → foundations
-//! (`store`, `proc`, `lock`, `config`, `paths`, `layout`, `time`, `redact`).
+//! (`store`, `proc`, `fs`, `lock`, `retry`, `config`, `paths`, `layout`,
+//! `time`, `redact`).
 
 pub mod accounts;
 pub mod alloc;
@@ -15,12 +16,13 @@ pub mod lock;
 pub mod logging;
 pub mod manager;
 pub mod model;
-pub mod orphans;
 pub mod paths;
 pub mod proc;
 pub mod redact;
+pub mod retry;
 pub mod shutdown;
 pub mod store;
+pub mod sweep;
 pub mod tasks;
 pub mod temp;
 pub mod time;

@@ -12,14 +12,14 @@ use std::path::Path;
 /// subsystems, then the manager, the TUI and the command line.
 const LAYERS: &[&[&str]] = &[
     &[
-        "model", "store", "proc", "fs", "lock", "config", "paths", "time", "redact", "layout",
-        "logging", "alloc",
+        "model", "store", "proc", "fs", "lock", "retry", "config", "paths", "time", "redact",
+        "layout", "logging", "alloc",
     ],
     &[
         "accounts",
         "aria2",
         "temp",
-        "orphans",
+        "sweep",
         "tasks",
         "shutdown",
         "trash",

@@ -259,7 +259,9 @@ fn two_sweeps_at_once_one_refuses() {
     let err = stderr(&second);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains(&format!("another sweep is running (pid {first_pid})")),
+        err.contains(&format!(
+            "another sweep is running (steward pid {first_pid})"
+        )),
         "{err}"
     );
 

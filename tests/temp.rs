@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use steward::model::SweepOutcome;
-use steward::orphans::{self, SweepScope};
+use steward::sweep::{self, SweepScope};
 use steward::temp::{Owner, TempRegistry};
 
 fn scope(dir: &TestDir) -> SweepScope {
@@ -92,14 +92,14 @@ fn worker_tmpdir_left_by_sigkill_is_listed_then_swept() {
     let store = Arc::new(Mutex::new(open_store(&dir)));
     // Another sweep under way: nothing is looked at, and the caller is told
     // to come back (not that nothing is left).
-    let busy = orphans::SweepLock::try_acquire(&dir.data_dir()).unwrap();
+    let busy = steward::lock::SweepLock::try_acquire(&dir.data_dir()).unwrap();
     assert!(matches!(
-        orphans::sweep_dead_temp(&scope(&dir), &store),
-        orphans::DeadTempSweep::Busy
+        sweep::sweep_dead_temp(&scope(&dir), &store),
+        sweep::DeadTempSweep::Busy
     ));
     assert!(tmpdir.exists());
     drop(busy);
-    let orphans::DeadTempSweep::Applied(results) = orphans::sweep_dead_temp(&scope(&dir), &store)
+    let sweep::DeadTempSweep::Applied(results) = sweep::sweep_dead_temp(&scope(&dir), &store)
     else {
         panic!("the sweep lock is free")
     };
@@ -330,7 +330,7 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
         age_days(&tmp.join(p), 3);
     }
     let store = Arc::new(Mutex::new(open_store(&dir)));
-    let plan = orphans::scan(
+    let plan = sweep::scan(
         &scope(&dir),
         &store,
         &[steward::model::SweepKind::TempUntracked],
@@ -353,7 +353,7 @@ fn untracked_trees_are_rechecked_at_apply_and_freed_is_the_plans_measure() {
     std::fs::write(touched.join("new"), "n").unwrap();
     std::fs::write(deep.join("sub/new"), "n").unwrap();
 
-    let results = orphans::apply(
+    let results = sweep::apply(
         &scope(&dir),
         &store,
         &plan,

@@ -235,4 +235,8 @@ impl Fleet {
     pub fn len(&self) -> usize {
         self.members.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
 }

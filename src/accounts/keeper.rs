@@ -178,20 +178,13 @@ impl Keeper {
             return;
         };
         let mut child = link.close();
-        let end = Instant::now() + EXIT_WAIT;
-        loop {
-            match child.try_wait() {
-                // Reaped, or reaped by someone else (a subreaper's loop).
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) if Instant::now() >= end => {
-                    warn!(
-                        pid = child.id(),
-                        "the output keeper did not exit yet: left to end by itself"
-                    );
-                    return;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            }
+        // Reaped, or reaped by someone else (a subreaper's loop): an error.
+        let gone = || !matches!(child.try_wait(), Ok(None));
+        if !crate::retry::until(EXIT_WAIT, Duration::from_millis(5), gone) {
+            warn!(
+                pid = child.id(),
+                "the output keeper did not exit yet: left to end by itself"
+            );
         }
     }
 

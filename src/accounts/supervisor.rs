@@ -924,33 +924,34 @@ fn pipe_fd<'a>(pipe: &'a Option<(&str, std::io::Result<OwnedFd>)>) -> Option<Bor
 /// lock tried again, for at most `OWN_COPY_WAIT`; a lock another process
 /// holds fails at once, naming it.
 fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, StartFailure> {
-    let deadline = std::time::Instant::now() + OWN_COPY_WAIT;
-    loop {
-        match SessionLock::try_acquire(path) {
-            Ok(lock) => return Ok(lock),
-            Err(e @ (LockError::Symlink { .. } | LockError::NotRegular { .. })) => {
-                return Err(StartFailure {
-                    reason: e.to_string(),
-                    retry: false,
-                });
+    let result = crate::retry::within(
+        OWN_COPY_WAIT,
+        Duration::from_millis(1),
+        || SessionLock::try_acquire(path),
+        |e| {
+            if matches!(e, LockError::Symlink { .. } | LockError::NotRegular { .. }) {
+                return false;
             }
-            Err(e) => {
-                // The taker tells whether it is our own description; the
-                // live holders are whom to name (a taker may be a dead steward).
-                let takers = proc::flock_takers(path);
-                let only_ours = !takers.is_empty() && takers.iter().all(|&p| p == me);
-                if only_ours && std::time::Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(1));
-                    continue;
-                }
-                let holders = proc::flock_holders(path);
-                return Err(if holders.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("session lock {} held by pid {holders:?}", path.display())
-                }
-                .into());
+            // The taker tells whether it is our own description.
+            let takers = proc::flock_takers(path);
+            !takers.is_empty() && takers.iter().all(|&p| p == me)
+        },
+    );
+    match result {
+        Ok(lock) => Ok(lock),
+        Err(e @ (LockError::Symlink { .. } | LockError::NotRegular { .. })) => Err(StartFailure {
+            reason: e.to_string(),
+            retry: false,
+        }),
+        Err(e) => {
+            // The live holders are whom to name (a taker may be a dead steward).
+            let holders = proc::flock_holders(path);
+            Err(if holders.is_empty() {
+                e.to_string()
+            } else {
+                format!("session lock {} held by pid {holders:?}", path.display())
             }
+            .into())
         }
     }
 }

@@ -3,7 +3,7 @@
 //! instance: the sweep takes `<data-dir>/sweep.lock` (a second sweeper
 //! refuses, exit 1, naming the holder's pid) and runs scan and apply here,
 //! where identity and lock checks protect everything a live instance holds
-//! (see `orphans`). Also the hidden test drivers `temp-churn` / `temp-worker`.
+//! (see `crate::sweep`). Also the hidden test drivers `temp-churn` / `temp-worker`.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,8 +13,8 @@ use super::status::{lock_state, store_failure};
 use super::{Failure, Globals};
 use crate::lock::LockState;
 use crate::model::{SweepAction, SweepOutcome};
-use crate::orphans::{self, SweepReport, SweepScope};
 use crate::store::{SharedStore, Store};
+use crate::sweep::{self, SweepReport, SweepScope};
 use crate::temp::TempRegistry;
 use crate::time::human_bytes;
 
@@ -60,7 +60,7 @@ pub(super) fn run(globals: &Globals, dry_run: bool, json: bool) -> Result<(), Fa
         LockState::HeldBy(pid) => Some(pid),
         LockState::Free => None,
     };
-    let report = orphans::run(&scope, &store, dry_run, &CancellationToken::new())
+    let report = sweep::run(&scope, &store, dry_run, &CancellationToken::new())
         .map_err(|e| Failure::runtime(e.to_string()))?;
     if json {
         let value = serde_json::json!({

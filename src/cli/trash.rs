@@ -66,7 +66,7 @@ fn entries(data_dir: &DataDir, keep_ms: i64) -> Vec<TrashEntry> {
                 .strip_suffix(".session")
                 .filter(|a| !a.is_empty())
                 .map(str::to_owned);
-            let bytes = crate::temp::fsops::measure(&anchor, &path, None)
+            let bytes = crate::fs::tree::measure(&anchor, &path, None)
                 .map(|m| m.bytes)
                 .unwrap_or(0);
             TrashEntry {

@@ -2,5 +2,6 @@
 //! without ever being led outside it ([`Beneath`]).
 
 mod beneath;
+pub mod tree;
 
 pub use beneath::Beneath;

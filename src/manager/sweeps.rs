@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::lock::SweepLock;
 use crate::model::{NoticeLevel, SweepKind, SweepOutcome, SweepView, TaskKind};
-use crate::orphans::{self, SweepLock, SweepScope};
 use crate::store::SharedStore;
+use crate::sweep::{self, SweepScope};
 use crate::tasks::TaskTable;
 use crate::temp::TempRegistry;
 use crate::time::now_ms;
@@ -93,13 +94,13 @@ impl Sweeps {
                         ..Default::default()
                     };
                     // A fresh id: a reader can tell this failure from an older one.
-                    failed.plan.id = orphans::new_plan_id(now_ms());
+                    failed.plan.id = sweep::new_plan_id(now_ms());
                     me.set(Some(failed));
                     ticket.fail(e.to_string());
                     return;
                 }
             };
-            let plan = orphans::scan(&me.scope, &me.store, &SweepKind::ALL);
+            let plan = sweep::scan(&me.scope, &me.store, &SweepKind::ALL);
             me.set(Some(SweepView {
                 plan,
                 ..Default::default()
@@ -150,10 +151,10 @@ impl Sweeps {
         tokio::task::spawn_blocking(move || {
             let (results, error) = match SweepLock::try_acquire(&me.scope.data_dir) {
                 Ok(_lock) => {
-                    let mut results = orphans::apply(&me.scope, &me.store, &plan, &ticket.cancel);
+                    let mut results = sweep::apply(&me.scope, &me.store, &plan, &ticket.cancel);
                     // The temp of the leftover workers just stopped: this
                     // sweep's to free, not the next one's.
-                    orphans::sweep_after_stops(
+                    sweep::sweep_after_stops(
                         &me.scope,
                         &me.store,
                         &mut plan,

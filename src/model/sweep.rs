@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// What the orphan sweep found: every item with why, how big, and what
-/// applying the plan would do to it. Built by `orphans::scan`.
+/// applying the plan would do to it. Built by `sweep::scan`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SweepPlan {
     /// Distinguishes plans, so a confirm applies exactly the plan previewed.

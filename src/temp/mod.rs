@@ -40,11 +40,9 @@
 //! [`TempView`]: crate::model::TempView
 
 pub mod churn;
-pub mod fsops;
 mod registry;
 pub mod stats;
 
-pub use fsops::{Measure, RemoveError};
 pub use registry::{
     BulkRelease, CleanReport, Owner, TempDirGuard, TempError, TempGuard, TempRegistry,
 };

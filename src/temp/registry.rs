@@ -3,25 +3,27 @@
 //! row second on the way out.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::fs::OFlags;
 use tracing::{debug, warn};
 
-use super::fsops::{self, EntryRemoval, Measure, RemoveError};
 use super::stats::Stats;
 use crate::config::Config;
 use crate::fs::Beneath;
+use crate::fs::tree::{self as fsops, EntryRemoval, Measure, RemoveError};
+use crate::lock;
 use crate::model::TempView;
 use crate::paths::DataDir;
 use crate::proc::ProcId;
+use crate::retry;
 use crate::store::{SharedStore, Store, StoreError, TempKind, TempRow};
 use crate::time::now_ms;
 
@@ -29,6 +31,7 @@ use crate::time::now_ms;
 /// the sweep: long enough for a sibling thread's fork-before-exec (which
 /// copies every descriptor for an instant), far shorter than any real holder.
 const RELEASE_GRACE: Duration = Duration::from_millis(200);
+const RELEASE_PAUSE: Duration = Duration::from_millis(5);
 
 /// Who owns a temp path: a process identity (steward itself or a worker) and
 /// the account it works for, if any. A path whose owner process is gone is an
@@ -352,7 +355,7 @@ impl TempRegistry {
                 }
             };
             // 3. The flock that marks it in use.
-            if let Err(source) = lock_exclusive(&file) {
+            if let Err(source) = lock::lock_temp_path(&file) {
                 drop(file);
                 if fsops::remove_path(&self.inner.beneath, &path, Some(self.inner.root_dev)).is_ok()
                 {
@@ -422,15 +425,11 @@ impl TempRegistry {
                 root: self.inner.root.clone(),
             });
         }
-        let end = Instant::now() + RELEASE_GRACE;
-        while fsops::flock_held(path) {
-            if Instant::now() >= end {
-                return Err(TempError::Held {
-                    path: path.to_owned(),
-                    pids: fsops::live_holders(path),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        if !retry::until(RELEASE_GRACE, RELEASE_PAUSE, || !lock::flock_held(path)) {
+            return Err(TempError::Held {
+                path: path.to_owned(),
+                pids: lock::live_holders(path),
+            });
         }
         let measure = fsops::remove_path(&self.inner.beneath, path, Some(self.inner.root_dev))?;
         // The path is gone: now, and only now, the row.
@@ -554,7 +553,7 @@ impl BulkRelease {
         let root_dev = self.registry.inner.root_dev;
         let outcome = match self.entry_remover(&path) {
             Some((root, name)) => root.remove_unless_locked(name),
-            None if fsops::flock_held(&path) => Ok(EntryRemoval::Held),
+            None if lock::flock_held(&path) => Ok(EntryRemoval::Held),
             None => fsops::remove_path(&self.registry.inner.beneath, &path, Some(root_dev))
                 .map(EntryRemoval::Removed),
         };
@@ -592,22 +591,22 @@ impl BulkRelease {
     /// transaction and updates the stats once. A path still held, or that
     /// could not be removed, keeps its row for the sweep and gets a line.
     pub fn finish(mut self) -> CleanReport {
-        let end = Instant::now() + RELEASE_GRACE;
-        while !self.held.is_empty() {
-            if Instant::now() >= end {
+        // A sibling thread's fork-before-exec holds copies for an instant.
+        // The held paths were just tried: the first attempt only looks.
+        let mut first = true;
+        retry::until(RELEASE_GRACE, RELEASE_PAUSE, || {
+            if !std::mem::take(&mut first) {
                 for path in std::mem::take(&mut self.held) {
-                    let pids = fsops::live_holders(&path);
-                    self.report
-                        .left
-                        .push(TempError::Held { path, pids }.to_string());
+                    self.try_remove(path);
                 }
-                break;
             }
-            // A sibling thread's fork-before-exec holds copies for an instant.
-            std::thread::sleep(Duration::from_millis(5));
-            for path in std::mem::take(&mut self.held) {
-                self.try_remove(path);
-            }
+            self.held.is_empty()
+        });
+        for path in std::mem::take(&mut self.held) {
+            let pids = lock::live_holders(&path);
+            self.report
+                .left
+                .push(TempError::Held { path, pids }.to_string());
         }
         // The paths are gone: now, and only now, their rows.
         let registry = &self.registry;
@@ -637,27 +636,6 @@ pub struct CleanReport {
     pub freed: u64,
     /// One line per entry left in place.
     pub left: Vec<String>,
-}
-
-/// Takes an exclusive flock, retrying briefly: only a sweeper's shared probe
-/// (held for an instant) can be in the way of a path we just created.
-fn lock_exclusive(file: &File) -> io::Result<()> {
-    let end = Instant::now() + Duration::from_secs(1);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(TryLockError::WouldBlock) if Instant::now() < end => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(TryLockError::WouldBlock) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    "locked by another process",
-                ));
-            }
-            Err(TryLockError::Error(e)) => return Err(e),
-        }
-    }
 }
 
 /// A registered temp path. Dropping it (or [`TempGuard::release`]) removes
@@ -774,7 +752,7 @@ mod tests {
         let (_tmp, reg) = registry();
         let dir = reg.create_dir(&Owner::steward(), "unit").unwrap();
         assert!(dir.path().is_dir());
-        assert!(fsops::flock_held(dir.path()));
+        assert!(lock::flock_held(dir.path()));
         std::fs::write(dir.path().join("x"), "hello").unwrap();
         let file = reg
             .create_file(&Owner::for_account("alice"), "f", "json")

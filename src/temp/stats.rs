@@ -20,8 +20,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::fsops::{self, DirReader, Measure};
 use super::registry::TempRegistry;
+use crate::fs::tree::{self as fsops, DirReader, Measure};
 use crate::model::{TempOwnerView, TempView};
 use crate::proc::ProcId;
 use crate::store::{TempKind, TempRow};

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use steward::config::Config;
 use steward::model::{SweepKind, SweepOutcome, SweepTarget};
-use steward::orphans::SweepScope;
 use steward::store::{TempKind, TempRow};
+use steward::sweep::SweepScope;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
@@ -166,7 +166,7 @@ fn a_directory_swapped_for_a_symlink_between_plan_and_apply_leads_nowhere() {
     }
     let store = Arc::new(Mutex::new(open_store(&dir)));
     let scope = SweepScope::new(&Config::default(), &dir.data_dir());
-    let plan = steward::orphans::scan(&scope, &store, &[SweepKind::TempUntracked]);
+    let plan = steward::sweep::scan(&scope, &store, &[SweepKind::TempUntracked]);
     let planned: Vec<_> = plan
         .items
         .iter()
@@ -184,7 +184,7 @@ fn a_directory_swapped_for_a_symlink_between_plan_and_apply_leads_nowhere() {
     age_days(&decoy.path().join("old"), 30);
     std::fs::rename(&tmp, dir.path().join("tmp-was")).unwrap();
     symlink(decoy.path(), &tmp).unwrap();
-    let results = steward::orphans::apply(&scope, &store, &plan, &CancellationToken::new());
+    let results = steward::sweep::apply(&scope, &store, &plan, &CancellationToken::new());
     assert!(
         !matches!(results[0].outcome, SweepOutcome::Done { .. }),
         "{results:?}"

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use steward::config::Config;
 use steward::model::{SweepKind, SweepOutcome};
-use steward::orphans::SweepScope;
+use steward::sweep::SweepScope;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
@@ -129,7 +129,7 @@ fn a_file_opened_after_the_plan_is_kept_at_apply() {
     old_tree(&tmp, &["late/deep/er/held", "late/other/f", "late/g"]);
     let store = Arc::new(Mutex::new(open_store(&dir)));
     let scope = SweepScope::new(&Config::default(), &dir.data_dir());
-    let plan = steward::orphans::scan(&scope, &store, &[SweepKind::TempUntracked]);
+    let plan = steward::sweep::scan(&scope, &store, &[SweepKind::TempUntracked]);
     assert_eq!(plan.items.len(), 1, "{plan:?}");
     let opener = GroupChild::spawn({
         let mut c = Command::new("sleep");
@@ -138,7 +138,7 @@ fn a_file_opened_after_the_plan_is_kept_at_apply() {
         ));
         c
     });
-    let results = steward::orphans::apply(&scope, &store, &plan, &CancellationToken::new());
+    let results = steward::sweep::apply(&scope, &store, &plan, &CancellationToken::new());
     match &results[0].outcome {
         SweepOutcome::Skipped { reason } => {
             assert!(

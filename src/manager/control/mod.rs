@@ -24,12 +24,12 @@ use tracing::warn;
 pub(super) use start::start;
 
 use super::download_tasks::DownloadTasks;
-use crate::accounts::fleet::Fleet;
 use super::publish::{Parts, Publisher};
 use super::store_watch::{StoreMonitor, StoreWake};
 use super::sweeps::Sweeps;
 use super::usage::UsageWatch;
 use super::{ManagerOptions, adoption};
+use crate::accounts::fleet::Fleet;
 use crate::accounts::handover::Handover;
 use crate::accounts::keeper::Keeper;
 use crate::aria2::Aria2Handle;

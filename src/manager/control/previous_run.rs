@@ -11,8 +11,8 @@ use super::super::publish::Publisher;
 use super::super::{ManagerOptions, adoption, migrate};
 use crate::accounts::leftovers;
 use crate::model::{NoticeLevel, SweepItemResult, SweepOutcome};
-use crate::orphans::{self, DeadTempSweep, SweepScope};
 use crate::store::SharedStore;
+use crate::sweep::{self, DeadTempSweep, SweepScope};
 
 /// What a previous run may have left: its workers (stopped, so an account
 /// never has two), then the temp entries of owners now dead (their dirs are
@@ -37,7 +37,7 @@ pub(super) async fn clean_up_after_previous_run(
     }
     let (scope, store) = (scope.clone(), store.clone());
     let swept =
-        match tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store)).await {
+        match tokio::task::spawn_blocking(move || sweep::sweep_dead_temp(&scope, &store)).await {
             Ok(DeadTempSweep::Applied(swept)) => swept,
             // Another sweep holds the lock (an operator's `steward sweep`): the
             // retry looks again shortly.
@@ -90,8 +90,7 @@ pub(super) fn spawn_dead_temp_retry(
                 () = tokio::time::sleep(delay) => {}
             }
             let (scope, store) = (scope.clone(), store.clone());
-            match tokio::task::spawn_blocking(move || orphans::sweep_dead_temp(&scope, &store))
-                .await
+            match tokio::task::spawn_blocking(move || sweep::sweep_dead_temp(&scope, &store)).await
             {
                 // Another sweep holds the lock: look again after the delay.
                 Ok(DeadTempSweep::Busy) => {}

@@ -12,13 +12,13 @@ use tracing::{info, warn};
 
 use super::previous_run::{clean_up_after_previous_run, spawn_dead_temp_retry};
 use super::{Aria2Link, Control, Inbox, Stopping};
+use crate::accounts::fleet::Fleet;
 use crate::accounts::handover::Handover;
 use crate::accounts::keeper::Keeper;
 use crate::accounts::supervisor::SupervisorContext;
 use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
 use crate::manager::download_tasks::DownloadTasks;
-use crate::accounts::fleet::Fleet;
 use crate::manager::publish::Publisher;
 use crate::manager::store_watch::StoreMonitor;
 use crate::manager::sweeps::Sweeps;
@@ -27,10 +27,10 @@ use crate::manager::{
     ManagerHandle, ManagerOptions, RunningManager, StartError, adoption, run_record,
 };
 use crate::model::{Aria2State, Aria2View, Instance, LastShutdown, NoticeLevel};
-use crate::orphans::SweepScope;
 use crate::proc::ProcId;
 use crate::redact::{SecretMask, check_secret};
 use crate::store::{AccountRow, SharedStore};
+use crate::sweep::SweepScope;
 use crate::tasks::TaskTable;
 use crate::temp::TempRegistry;
 use crate::time::now_ms;

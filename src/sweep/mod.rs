@@ -35,9 +35,6 @@
 mod apply;
 mod scan;
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Read;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -48,6 +45,7 @@ pub use apply::apply;
 pub use scan::{aria2_leftovers, new_plan_id, scan};
 
 use crate::config::Config;
+use crate::lock::{SweepLock, SweepLockError};
 use crate::model::{SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan};
 use crate::paths::DataDir;
 use crate::store::SharedStore;
@@ -170,80 +168,6 @@ impl SweepReport {
     }
     pub fn freed(&self) -> u64 {
         self.results.iter().map(|r| r.freed).sum()
-    }
-}
-
-/// Another sweep holds `sweep.lock`, or the lock file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum SweepLockError {
-    #[error("another sweep is running ({}): wait for it to finish", holder_text(*pid))]
-    Busy { pid: Option<i32> },
-    #[error("cannot use sweep lock {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn holder_text(pid: Option<i32>) -> String {
-    match pid {
-        Some(pid) => format!("pid {pid}"),
-        None => "pid unknown".to_owned(),
-    }
-}
-
-/// The exclusive, non-blocking flock on `<data-dir>/sweep.lock` (holding the
-/// holder's pid). The file is never deleted: deleting a lock file would let
-/// two sweepers lock two different inodes.
-#[derive(Debug)]
-pub struct SweepLock {
-    _file: File,
-}
-
-impl SweepLock {
-    pub fn path(data_dir: &DataDir) -> PathBuf {
-        data_dir.root().join("sweep.lock")
-    }
-
-    pub fn try_acquire(data_dir: &DataDir) -> Result<SweepLock, SweepLockError> {
-        let path = Self::path(data_dir);
-        let io = |source| SweepLockError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(data_dir.root()).map_err(io)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io)?;
-        // A probe (`flock -n`, a status check) holds the lock for an instant:
-        // only a holder that stays past a short grace is another sweeper.
-        let grace = std::time::Instant::now() + Duration::from_millis(100);
-        let mut attempt = file.try_lock();
-        while matches!(attempt, Err(TryLockError::WouldBlock)) && std::time::Instant::now() < grace
-        {
-            std::thread::sleep(Duration::from_millis(5));
-            attempt = file.try_lock();
-        }
-        match attempt {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = (&file).read_to_string(&mut text);
-                let pid = text.trim().parse().ok().filter(|&p: &i32| p > 0);
-                return Err(SweepLockError::Busy { pid });
-            }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
-        }
-        let pid = format!("{}\n", std::process::id());
-        file.set_len(0).map_err(io)?;
-        file.write_all_at(pid.as_bytes(), 0).map_err(io)?;
-        Ok(SweepLock { _file: file })
     }
 }
 

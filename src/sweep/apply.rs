@@ -11,12 +11,13 @@ use tracing::{info, warn};
 use super::scan::{alive, session_account, session_in_use, stale_lock_reason, tracked, trashed_at};
 use super::{Fence, SweepScope};
 use crate::fs::Beneath;
+use crate::fs::tree;
+use crate::lock;
 use crate::model::{
     SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepTarget,
 };
 use crate::proc::{Ended, Group, KILL_GRACE, ProcId, SignalError, Target, Termination};
 use crate::store::{SharedStore, Store};
-use crate::temp::fsops;
 use crate::time::now_ms;
 
 fn lock_store(store: &SharedStore) -> std::sync::MutexGuard<'_, Store> {
@@ -53,7 +54,7 @@ fn held_text(holder: Option<i32>) -> String {
 /// order, but events and log lines follow completion. Stops early
 /// (remaining items skipped) when `cancel` fires. Blocking (file removal,
 /// waits for stopped processes): run it on `spawn_blocking` from async
-/// code. Take the [`SweepLock`](super::SweepLock) around it.
+/// code. Take the [`SweepLock`](crate::lock::SweepLock) around it.
 pub fn apply(
     scope: &SweepScope,
     store: &SharedStore,
@@ -213,7 +214,7 @@ fn apply_one(
             if !expired {
                 return (skipped("gone or no longer expired"), 0);
             }
-            let dev = fsops::lstat(&scope.data_dir.trash_dir())
+            let dev = tree::lstat(&scope.data_dir.trash_dir())
                 .ok()
                 .map(|s| s.st_dev);
             remove(scope, fence, path, dev, item.size, None)
@@ -256,10 +257,10 @@ fn apply_one(
 }
 
 /// The last checks and the removal itself: inside the scope, not locked.
-/// Files are unlinked without a `stat` ([`fsops::Count::Entries`]), so the
+/// Files are unlinked without a `stat` ([`tree::Count::Entries`]), so the
 /// bytes reported as freed are the plan's measure of the item (`plan_bytes`),
 /// counted once the item is gone; a removal that fails partway frees 0.
-/// `keep_newer_than_ms`: see [`fsops::Removal`].
+/// `keep_newer_than_ms`: see [`tree::Removal`].
 fn remove(
     scope: &SweepScope,
     fence: &Fence<'_>,
@@ -271,19 +272,19 @@ fn remove(
     if !scope.may_touch(path) {
         return (failed("outside the data dir: refused"), 0);
     }
-    if fsops::flock_held(path) {
+    if lock::flock_held(path) {
         return (
-            skipped(held_text(fsops::live_holders(path).first().copied())),
+            skipped(held_text(lock::live_holders(path).first().copied())),
             0,
         );
     }
-    let how = fsops::Removal {
+    let how = tree::Removal {
         dev,
-        count: fsops::Count::Entries,
+        count: tree::Count::Entries,
         keep_newer_than_ms,
         keep_in_use: Some(fence.in_use()),
     };
-    match fsops::remove(fence.anchor, path, &how) {
+    match tree::remove(fence.anchor, path, &how) {
         Ok(m) => {
             let bytes = plan_bytes.unwrap_or(0);
             (
@@ -294,8 +295,8 @@ fn remove(
                 bytes,
             )
         }
-        Err(fsops::RemoveError::Modified(_)) => (skipped("modified since the scan"), 0),
-        Err(fsops::RemoveError::Kept { pid, removed, .. }) => (
+        Err(tree::RemoveError::Modified(_)) => (skipped("modified since the scan"), 0),
+        Err(tree::RemoveError::Kept { pid, removed, .. }) => (
             skipped(format!(
                 "kept: in use by pid {pid} (with the directories holding it; {} files, {} dirs around it removed)",
                 removed.files, removed.dirs
@@ -321,8 +322,8 @@ fn temp_dead_owner(
     if alive(row.owner_pid, row.owner_start_time) {
         return (skipped(format!("owner pid {} is alive", row.owner_pid)), 0);
     }
-    let dev = fsops::lstat(&scope.temp_root).ok().map(|s| s.st_dev);
-    let (outcome, freed) = if fsops::lstat(path).is_err() {
+    let dev = tree::lstat(&scope.temp_root).ok().map(|s| s.st_dev);
+    let (outcome, freed) = if tree::lstat(path).is_err() {
         (done("path already gone"), 0)
     } else {
         remove(scope, fence, path, dev, plan_bytes, None)
@@ -358,12 +359,12 @@ fn temp_untracked(
     if tracked(&rows, path) {
         return (skipped("registered since the scan"), 0);
     }
-    let dev = fsops::lstat(&scope.temp_root).ok().map(|s| s.st_dev);
-    let Ok(st) = fsops::lstat(path) else {
+    let dev = tree::lstat(&scope.temp_root).ok().map(|s| s.st_dev);
+    let Ok(st) = tree::lstat(path) else {
         return (skipped("already gone"), 0);
     };
     let keep_newer_than = now_ms().saturating_sub(crate::time::ms(scope.max_age));
-    if fsops::mtime_ms(&st) > keep_newer_than {
+    if tree::mtime_ms(&st) > keep_newer_than {
         return (skipped("modified since the scan"), 0);
     }
     remove(scope, fence, path, dev, plan_bytes, Some(keep_newer_than))
@@ -378,7 +379,7 @@ fn session(scope: &SweepScope, store: &SharedStore, path: &Path) -> SweepOutcome
         Ok(None) => {}
         Err(e) => return failed(e.to_string()),
     }
-    if fsops::lstat(path).is_err() {
+    if tree::lstat(path).is_err() {
         return skipped("already gone");
     }
     if let Some(holder) = session_in_use(path) {

@@ -9,11 +9,11 @@ use std::time::Duration;
 use super::{Fence, SweepScope};
 
 use crate::fs::Beneath;
-use crate::lock::{InstanceLock, LockState};
+use crate::fs::tree;
+use crate::lock::{self, InstanceLock, LockState};
 use crate::model::{SweepAction, SweepItem, SweepKind, SweepPlan, SweepTarget};
 use crate::proc::{self, ProcId};
 use crate::store::{SharedStore, Store, TempRow};
-use crate::temp::fsops;
 use crate::time::{human, now_ms};
 
 /// Lock/pid files younger than this are never stale: their writer may be
@@ -57,7 +57,7 @@ pub(super) fn trashed_at(path: &Path) -> Option<i64> {
         _ => None,
     };
     parsed.or_else(|| {
-        let st = fsops::lstat(path).ok()?;
+        let st = tree::lstat(path).ok()?;
         Some(i64::from(st.st_ctime) * 1000 + (st.st_ctime_nsec as i64) / 1_000_000)
     })
 }
@@ -76,7 +76,7 @@ fn kept_text(pid: i32) -> String {
 }
 
 fn first_holder(path: &Path) -> Option<i32> {
-    fsops::live_holders(path).first().copied()
+    lock::live_holders(path).first().copied()
 }
 
 struct Builder {
@@ -177,7 +177,7 @@ pub fn scan(scope: &SweepScope, store: &SharedStore, kinds: &[SweepKind]) -> Swe
         .notes
         .iter()
         .any(|n| n.starts_with("cannot read accounts"));
-    let root_dev = fsops::lstat(&scope.temp_root).ok().map(|st| st.st_dev);
+    let root_dev = tree::lstat(&scope.temp_root).ok().map(|st| st.st_dev);
 
     for kind in kinds {
         match kind {
@@ -288,7 +288,7 @@ fn scan_dead_owner(
             );
             continue;
         }
-        if fsops::lstat(&row.path).is_err() {
+        if tree::lstat(&row.path).is_err() {
             b.push(
                 SweepKind::TempDeadOwner,
                 target,
@@ -301,7 +301,7 @@ fn scan_dead_owner(
             continue;
         }
         let measured =
-            fsops::measure_in_use(fence.anchor, &row.path, root_dev, Some(fence.in_use()));
+            tree::measure_in_use(fence.anchor, &row.path, root_dev, Some(fence.in_use()));
         let size = measured.as_ref().ok().map(|(m, _)| m.bytes);
         if let Ok((_, Some(pid))) = measured {
             b.push(
@@ -315,7 +315,7 @@ fn scan_dead_owner(
             );
             continue;
         }
-        if fsops::flock_held(&row.path) {
+        if lock::flock_held(&row.path) {
             let holder = first_holder(&row.path);
             b.push(
                 SweepKind::TempDeadOwner,
@@ -412,8 +412,8 @@ fn judge_untracked(
     root_dev: u64,
     now: i64,
 ) -> Option<Judged> {
-    let st = fsops::lstat(path).ok()?;
-    if fsops::is_dir(&st) && st.st_dev != root_dev {
+    let st = tree::lstat(path).ok()?;
+    if tree::is_dir(&st) && st.st_dev != root_dev {
         return Some(Judged {
             reason: "on another filesystem (a mount point): never touched".to_owned(),
             size: None,
@@ -422,12 +422,12 @@ fn judge_untracked(
         });
     }
     let (m, in_use_by) =
-        fsops::measure_in_use(fence.anchor, path, Some(root_dev), Some(fence.in_use())).ok()?;
+        tree::measure_in_use(fence.anchor, path, Some(root_dev), Some(fence.in_use())).ok()?;
     let age = now.saturating_sub(m.newest_ms);
     if age < crate::time::ms(scope.max_age) {
         return None;
     }
-    let what = if fsops::is_symlink(&st) {
+    let what = if tree::is_symlink(&st) {
         "untracked symlink (the link is removed, never its target)"
     } else {
         "untracked"
@@ -445,7 +445,7 @@ fn judge_untracked(
             holder: Some(pid),
         });
     }
-    if !fsops::is_symlink(&st) && fsops::flock_held(path) {
+    if !tree::is_symlink(&st) && lock::flock_held(path) {
         let holder = first_holder(path);
         return Some(Judged {
             reason: format!(
@@ -486,10 +486,7 @@ pub(super) fn session_account(path: &Path) -> Option<String> {
 pub(super) fn session_in_use(path: &Path) -> Option<Option<i32>> {
     let account = session_account(path)?;
     let session = path.with_file_name(format!("{account}.session"));
-    crate::lock::session_users(&session)
-        .first()
-        .copied()
-        .map(Some)
+    lock::session_users(&session).first().copied().map(Some)
 }
 
 fn scan_sessions(
@@ -517,7 +514,7 @@ fn scan_sessions(
             continue;
         }
         let size_of = |p: &Path| {
-            fsops::lstat(p)
+            tree::lstat(p)
                 .ok()
                 .map(|st| u64::try_from(st.st_size).unwrap_or(0))
         };
@@ -592,14 +589,14 @@ pub(super) fn lock_file_candidates(scope: &SweepScope) -> Vec<PathBuf> {
 
 /// Why a pid/lock file is stale, or `None` if it may be in use.
 pub(super) fn stale_lock_reason(path: &Path, now: i64) -> Option<String> {
-    let st = fsops::lstat(path).ok()?;
+    let st = tree::lstat(path).ok()?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
         return None;
     }
-    if now.saturating_sub(fsops::mtime_ms(&st)) < crate::time::ms(LOCK_FILE_MIN_AGE) {
+    if now.saturating_sub(tree::mtime_ms(&st)) < crate::time::ms(LOCK_FILE_MIN_AGE) {
         return None;
     }
-    if fsops::flock_held(path) {
+    if lock::flock_held(path) {
         return None;
     }
     match pid_in(path) {
@@ -612,7 +609,7 @@ pub(super) fn stale_lock_reason(path: &Path, now: i64) -> Option<String> {
 fn scan_lock_files(scope: &SweepScope, now: i64, b: &mut Builder) {
     for path in lock_file_candidates(scope) {
         if let Some(reason) = stale_lock_reason(&path, now) {
-            let size = fsops::lstat(&path)
+            let size = tree::lstat(&path)
                 .ok()
                 .map(|st| u64::try_from(st.st_size).unwrap_or(0));
             b.push(
@@ -654,7 +651,7 @@ fn scan_trash(scope: &SweepScope, fence: &Fence<'_>, now: i64, b: &mut Builder) 
         if age <= keep {
             continue;
         }
-        let measured = fsops::measure_in_use(fence.anchor, &path, None, Some(fence.in_use()));
+        let measured = tree::measure_in_use(fence.anchor, &path, None, Some(fence.in_use()));
         let size = measured.as_ref().ok().map(|(m, _)| m.bytes);
         let reason = format!(
             "in trash for {} (keep {})",

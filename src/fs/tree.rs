@@ -1,6 +1,7 @@
-//! Filesystem primitives shared by the temp registry and the orphan sweep:
-//! measuring and removing trees without following symlinks or crossing
-//! filesystems, and probing flocks.
+//! Trees on disk, for the temp registry, the sweep and the trash: reading
+//! directories (`getdents64`), measuring and removing trees without
+//! following symlinks or crossing filesystems. (Whether a path is locked is
+//! `crate::lock`'s to say.)
 //!
 //! Removal works on directory descriptors (`openat` with `O_NOFOLLOW |
 //! O_DIRECTORY`, `unlinkat`), never on re-resolved path strings, so a
@@ -16,12 +17,11 @@
 //! without a `stat` ([`Count::Entries`]), as `find -delete` does.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir};
@@ -568,7 +568,7 @@ impl EntryRemover {
             Err(rustix::io::Errno::NOENT) => return Ok(EntryRemoval::Removed(Measure::default())),
             Err(e) => return self.unlink_unopened(&cname, e.into(), what),
         };
-        if probe(&file) {
+        if crate::lock::flock_held_on(&file) {
             return Ok(EntryRemoval::Held);
         }
         let st = rustix::fs::fstat(&file).map_err(|e| io_err(e.into()))?;
@@ -791,56 +791,6 @@ impl Remover<'_> {
         }
         false
     }
-}
-
-/// Whether someone holds a flock on `path`, probed with a shared lock taken
-/// and dropped at once on a fresh description (`O_NOFOLLOW | O_NONBLOCK`, so
-/// a symlink is never followed and a fifo never blocks). A symlink, a
-/// missing or an unopenable path counts as not held.
-pub fn flock_held(path: &Path) -> bool {
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(probe_flags())
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(_) => return false,
-    };
-    probe(&file)
-}
-
-fn probe_flags() -> i32 {
-    (OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32
-}
-
-fn probe(file: &File) -> bool {
-    match file.try_lock_shared() {
-        Ok(()) => {
-            let _ = file.unlock();
-            false
-        }
-        Err(TryLockError::WouldBlock) => true,
-        Err(TryLockError::Error(_)) => false,
-    }
-}
-
-/// The live processes that hold `path`: flock holders from `/proc/locks`
-/// that are still alive (the pid there is the process that *took* the lock,
-/// which may be a dead steward whose worker inherited it), else every
-/// process with the path open (`/proc/*/fd`).
-pub fn live_holders(path: &Path) -> Vec<i32> {
-    let alive = |pid: &i32| crate::proc::ProcId::of(*pid).is_ok_and(|p| p.is_alive());
-    let mut pids: Vec<i32> = crate::proc::flock_holders(path)
-        .into_iter()
-        .filter(alive)
-        .collect();
-    if pids.is_empty() {
-        pids = crate::proc::open_file_holders(path)
-            .into_iter()
-            .filter(alive)
-            .collect();
-    }
-    pids
 }
 
 #[cfg(test)]
@@ -1156,26 +1106,5 @@ mod tests {
             }
         }
         assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn flock_probe_sees_a_held_dir() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("d");
-        std::fs::create_dir(&dir).unwrap();
-        assert!(!flock_held(&dir));
-        let f = File::open(&dir).unwrap();
-        f.lock().unwrap();
-        assert!(flock_held(&dir));
-        drop(f);
-        // A test thread forking a child copies our descriptors until its exec.
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while flock_held(&dir) {
-            assert!(std::time::Instant::now() < end, "lock never freed");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let link = tmp.path().join("l");
-        symlink(&dir, &link).unwrap();
-        assert!(!flock_held(&link));
     }
 }
