@@ -231,26 +231,8 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
     // Test code only: the tests of `list` and `signal` use `testutil`, which
     // signals through `signal`.
     &["proc/list.rs", "proc/signal.rs", "proc/testutil.rs"],
-    // Issue 14 item 4 breaks these three.
+    // Issue 14 item 4 breaks this one.
     &["temp/registry.rs", "temp/stats.rs"],
-    &[
-        "tui/accounts_pane.rs",
-        "tui/add_form.rs",
-        "tui/app.rs",
-        "tui/aria2_pane.rs",
-        "tui/confirm.rs",
-        "tui/details.rs",
-        "tui/download_form.rs",
-        "tui/draw.rs",
-        "tui/form.rs",
-        "tui/help.rs",
-        "tui/logs_pane.rs",
-        "tui/shutdown_view.rs",
-        "tui/sweep_view.rs",
-        "tui/tasks_pane.rs",
-        "tui/temp_pane.rs",
-    ],
-    &["tui/event_loop.rs", "tui/mod.rs"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,6 @@ use tokio::sync::mpsc;
 use crate::manager::{Command, ManagerHandle, Snapshot};
 use crate::time;
 
-use super::UiOptions;
 use super::action::Action;
 use super::app::App;
 use super::draw::draw;
@@ -27,6 +26,7 @@ use super::keymap;
 use super::logs_pane;
 use super::pane::Pane;
 use super::signals::{QuitSignals, StopRequest};
+use super::theme::UiOptions;
 use super::wakeup;
 
 /// How long after a log line the Logs pane repaints: batches bursts of lines.
