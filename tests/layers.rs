@@ -231,8 +231,6 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
     // Test code only: the tests of `list` and `signal` use `testutil`, which
     // signals through `signal`.
     &["proc/list.rs", "proc/signal.rs", "proc/testutil.rs"],
-    // Issue 14 item 4 breaks this one.
-    &["temp/registry.rs", "temp/stats.rs"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]
