@@ -210,8 +210,10 @@ fn references_are_found_in_paths_and_groups() {
 /// other circle, and when one of these shrinks or is gone, so the list can
 /// only shrink.
 const KNOWN_CIRCLES: &[&[&str]] = &[
-    // The command line's parent dispatches to each subcommand, which takes
-    // shared helpers from the parent and from `status.rs`.
+    // cli/mod.rs dispatches to each subcommand, which takes `Globals`,
+    // `Failure` and its clap types from the parent, and `lock_state` /
+    // `store_failure` from status.rs (which takes `Globals` and `Failure`
+    // from the parent too).
     &[
         "cli/account.rs",
         "cli/doctor.rs",
@@ -223,7 +225,8 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
         "cli/sweep.rs",
         "cli/trash.rs",
     ],
-    // `control::start` is called from the parent, which holds its options.
+    // The parent calls `control::start`, which takes `ManagerOptions`,
+    // `ManagerHandle`, `RunningManager` and `StartError` from the parent.
     &["manager/control.rs", "manager/mod.rs"],
     // The parent runs `scan` and `apply`, which take the `Sweep*` types and
     // helpers from the parent.
