@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rustix::fs::OFlags;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::stats::Stats;
@@ -112,9 +114,10 @@ struct Inner {
     data_dir: DataDir,
     store: SharedStore,
     seq: AtomicU64,
-    /// Paths that have a guard alive in this process.
-    live: Mutex<HashSet<PathBuf>>,
-    stats: Stats,
+    /// Paths that have a guard alive in this process (the stats' walker
+    /// reads them too).
+    live: Arc<Mutex<HashSet<PathBuf>>>,
+    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for TempRegistry {
@@ -162,16 +165,22 @@ impl TempRegistry {
             .and_then(|fd| Ok(rustix::fs::fstat(&fd)?))
             .map_err(root_err)?
             .st_dev;
+        let live = Arc::new(Mutex::new(HashSet::new()));
         Ok(TempRegistry {
             inner: Arc::new(Inner {
-                stats: Stats::new(root.clone()),
+                stats: Arc::new(Stats::new(
+                    root.clone(),
+                    root_dev,
+                    store.clone(),
+                    live.clone(),
+                )),
                 root,
                 root_dev,
                 beneath,
                 data_dir: data_dir.clone(),
                 store,
                 seq: AtomicU64::new(0),
-                live: Mutex::new(HashSet::new()),
+                live,
             }),
         })
     }
@@ -187,18 +196,6 @@ impl TempRegistry {
 
     pub fn root(&self) -> &Path {
         &self.inner.root
-    }
-
-    pub(super) fn root_dev(&self) -> u64 {
-        self.inner.root_dev
-    }
-
-    pub(super) fn store(&self) -> &SharedStore {
-        &self.inner.store
-    }
-
-    pub(super) fn stats_state(&self) -> &Stats {
-        &self.inner.stats
     }
 
     fn lock_store(&self) -> MutexGuard<'_, Store> {
@@ -467,6 +464,40 @@ impl TempRegistry {
     /// create/release calls keep up to date).
     pub fn stats(&self) -> TempView {
         self.inner.stats.view()
+    }
+
+    /// Recomputes the figures now (a full walk of the temp root). Blocking:
+    /// from async code use [`TempRegistry::refresh_stats_async`].
+    pub fn refresh_stats(&self) -> TempView {
+        let _ = self.inner.stats.walk();
+        self.stats()
+    }
+
+    /// `refresh_stats` on tokio's blocking pool.
+    pub async fn refresh_stats_async(&self) -> TempView {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.refresh_stats()).await {
+            Ok(view) => view,
+            Err(_) => self.stats(),
+        }
+    }
+
+    /// Fires `notify` after every change of the figures.
+    pub fn set_changed_notify(&self, notify: Arc<Notify>) {
+        self.inner.stats.set_changed_notify(notify);
+    }
+
+    /// Starts the background walker: a walk at once, then one every
+    /// `interval` (`[temp] stats_interval`), spaced further apart (4x the
+    /// last walk's duration) when walks are slow, so it never takes more
+    /// than a fifth of a core. Each walk runs on `spawn_blocking`; the task
+    /// ends when `cancel` fires.
+    pub fn spawn_stats_walker(
+        &self,
+        interval: Duration,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        self.inner.stats.clone().spawn_walker(interval, cancel)
     }
 }
 

@@ -20,11 +20,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::registry::TempRegistry;
 use crate::fs::tree::{self as fsops, DirReader, Measure};
 use crate::model::{TempOwnerView, TempView};
 use crate::proc::ProcId;
-use crate::store::{TempKind, TempRow};
+use crate::store::{SharedStore, TempKind, TempRow};
 use crate::time::QuietBackoff;
 use crate::time::now_ms;
 
@@ -40,8 +39,15 @@ const MAX_DEPTH: u32 = 256;
 /// 8 intervals later.
 const WARM_WALKS: u32 = 6;
 
+/// The figures of one temp root and its walker. The registry owns it and
+/// tells it of every create and release; a walk reads the registrations and
+/// the registry's live guards itself.
 pub(super) struct Stats {
     root: PathBuf,
+    root_dev: u64,
+    store: SharedStore,
+    /// Paths that have a guard alive in this process (the registry's set).
+    live: Arc<Mutex<HashSet<PathBuf>>>,
     view: Mutex<TempView>,
     /// Used by the (single) walk in progress only.
     cache: Mutex<Cache>,
@@ -74,13 +80,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Stats {
-    pub(super) fn new(root: PathBuf) -> Stats {
+    pub(super) fn new(
+        root: PathBuf,
+        root_dev: u64,
+        store: SharedStore,
+        live: Arc<Mutex<HashSet<PathBuf>>>,
+    ) -> Stats {
         Stats {
             view: Mutex::new(TempView {
                 root: root.clone(),
                 ..Default::default()
             }),
             root,
+            root_dev,
+            store,
+            live,
             cache: Mutex::default(),
             walking: AtomicBool::new(false),
             changed: Mutex::new(None),
@@ -141,14 +155,14 @@ impl Stats {
 
     /// One full walk; blocking. Concurrent calls: the second returns at once.
     /// True when the figures changed.
-    fn walk(&self, registry: &TempRegistry) -> bool {
+    pub(super) fn walk(&self) -> bool {
         if self.walking.swap(true, Ordering::AcqRel) {
             return false;
         }
         lock(&self.view).walking = true;
         let started = Instant::now();
         let rows = {
-            let store = registry.store().lock().unwrap_or_else(|p| p.into_inner());
+            let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             store.temp_entries()
         };
         let rows = match rows {
@@ -163,7 +177,7 @@ impl Stats {
         let full = cache.passes % FULL_EVERY == 1;
         let mut seen = HashSet::new();
         let mut reader = DirReader::new();
-        let dev = registry.root_dev();
+        let dev = self.root_dev;
         // Top-level entries and what they hold.
         let mut tops: Vec<(PathBuf, Measure)> = Vec::new();
         if let Ok(read) = std::fs::read_dir(&self.root) {
@@ -222,7 +236,7 @@ impl Stats {
         // owner does: steward removes it itself. Its owner (a worker) is then
         // taken as alive without a read of its /proc/PID/stat, which at 1,000
         // workers was a third of each walk.
-        let guarded: HashSet<PathBuf> = registry.live().clone();
+        let guarded: HashSet<PathBuf> = lock(&self.live).clone();
         for row in &rows {
             let is_alive =
                 guarded.contains(&row.path) || alive(row.owner_pid, row.owner_start_time);
@@ -285,7 +299,7 @@ impl Stats {
         owners.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.pid.cmp(&b.pid)));
         view.owners = owners;
         if !sizes.is_empty() {
-            let store = registry.store().lock().unwrap_or_else(|p| p.into_inner());
+            let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = store.set_temp_bytes(&sizes) {
                 warn!(error = %e, "temp stats: cannot record sizes");
             }
@@ -374,39 +388,18 @@ fn walk_dir(
     total
 }
 
-impl TempRegistry {
-    /// Recomputes the figures now (a full walk of the temp root). Blocking:
-    /// from async code use [`TempRegistry::refresh_stats_async`].
-    pub fn refresh_stats(&self) -> TempView {
-        let _ = self.stats_state().walk(self);
-        self.stats()
-    }
-
-    /// `refresh_stats` on tokio's blocking pool.
-    pub async fn refresh_stats_async(&self) -> TempView {
-        let me = self.clone();
-        match tokio::task::spawn_blocking(move || me.refresh_stats()).await {
-            Ok(view) => view,
-            Err(_) => self.stats(),
-        }
-    }
-
+impl Stats {
     /// Fires `notify` after every change of the figures.
-    pub fn set_changed_notify(&self, notify: Arc<Notify>) {
-        *lock(&self.stats_state().changed) = Some(notify);
+    pub(super) fn set_changed_notify(&self, notify: Arc<Notify>) {
+        *lock(&self.changed) = Some(notify);
     }
 
-    /// Starts the background walker: a walk at once, then one every
-    /// `interval` (`[temp] stats_interval`), spaced further apart (4x the
-    /// last walk's duration) when walks are slow, so it never takes more
-    /// than a fifth of a core. Each walk runs on `spawn_blocking`; the task
-    /// ends when `cancel` fires.
-    pub fn spawn_stats_walker(
-        &self,
+    /// The walker described at `TempRegistry::spawn_stats_walker`.
+    pub(super) fn spawn_walker(
+        self: Arc<Self>,
         interval: Duration,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        let me = self.clone();
         // Walks that find nothing new space out to 8x the interval: what
         // steward itself creates and removes is counted as it happens anyway.
         let mut quiet = QuietBackoff::new(interval, interval * 8);
@@ -414,8 +407,8 @@ impl TempRegistry {
             let mut warm = WARM_WALKS;
             loop {
                 let started = Instant::now();
-                let walker = me.clone();
-                let walk = tokio::task::spawn_blocking(move || walker.stats_state().walk(&walker));
+                let walker = self.clone();
+                let walk = tokio::task::spawn_blocking(move || walker.walk());
                 let news = tokio::select! {
                     news = walk => news.unwrap_or(true),
                     // The blocking walk finishes on its own; we just stop waiting.
@@ -429,7 +422,7 @@ impl TempRegistry {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep_until(until) => break,
-                        _ = me.stats_state().created.notified() => {
+                        _ = self.created.notified() => {
                             // A new entry (a worker's TMPDIR): its figures
                             // show within the interval, then a few more walks
                             // at that pace while its owner fills it.

@@ -9,7 +9,7 @@ use ratatui::widgets::Borders;
 use crate::model::AccountView;
 use crate::time;
 
-use super::draw::Ctx;
+use super::ctx::Ctx;
 use super::format;
 use super::list::{ListFrame, column, number};
 use super::pane::Pane;

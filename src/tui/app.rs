@@ -9,6 +9,7 @@ use crate::model::{Aria2State, Command, Notice, Snapshot};
 use super::action::Action;
 use super::add_form::AddAccountForm;
 use super::confirm::ConfirmDialog;
+use super::details::DetailsTarget;
 use super::download_form::AddDownloadForm;
 use super::form::TextForm;
 use super::help;
@@ -23,15 +24,6 @@ pub const NOTICE_VISIBLE_MS: i64 = 6_000;
 /// Rows of the screen that are not table rows (header, tabs, borders, table
 /// header, status line, footer); what is left is one page.
 const CHROME_ROWS: u16 = 8;
-
-/// What a details view shows; it looks its subject up in every new snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DetailsTarget {
-    Account(String),
-    Task(u64),
-    /// A download, by gid.
-    Download(String),
-}
 
 /// A dialog over the panes. The top of `App::modals` has the keyboard.
 #[derive(Debug, Clone, PartialEq)]

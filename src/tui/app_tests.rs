@@ -4,7 +4,8 @@
 use crate::model::{Command, DownloadView, Snapshot, WorkerState};
 
 use super::action::Action;
-use super::app::{App, DetailsTarget, Modal, ShutdownAsked};
+use super::app::{App, Modal, ShutdownAsked};
+use super::details::DetailsTarget;
 use super::fixtures;
 use super::keymap::Mode;
 use super::pane::Pane;

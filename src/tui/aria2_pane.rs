@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use crate::model::{Aria2State, Aria2View, DownloadStatus, DownloadView, ForeignAria2};
 use crate::time;
 
-use super::draw::Ctx;
+use super::ctx::Ctx;
 use super::format;
 use super::info_panes::{LABEL_WIDTH, field, placeholder};
 use super::list::{Column, ListFrame, column, number};

@@ -8,8 +8,9 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::model::{AccountView, Aria2State, Aria2View, Command, DownloadView, ForeignAria2};
 
-use super::draw::{centered, key_hints};
+use super::hints::key_hints;
 use super::keymap::Mode;
+use super::rect::centered;
 use super::theme::Theme;
 
 #[derive(Debug, Clone, PartialEq)]

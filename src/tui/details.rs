@@ -12,10 +12,18 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::model::{AccountView, DownloadView, Snapshot, TaskView};
 
-use super::app::DetailsTarget;
 use super::format;
 use super::info_panes::{LABEL_WIDTH, field};
 use super::theme::Theme;
+
+/// What a details view shows; it looks its subject up in every new snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetailsTarget {
+    Account(String),
+    Task(u64),
+    /// A download, by gid.
+    Download(String),
+}
 
 /// Restart records shown at most (newest first).
 const RESTARTS_SHOWN: usize = 5;

@@ -10,7 +10,8 @@ use ratatui::widgets::Paragraph;
 use crate::model::Snapshot;
 
 use super::app::{App, Modal};
-use super::keymap::{self, Mode};
+use super::ctx::Ctx;
+use super::hints::key_hints;
 use super::pane::Pane;
 use super::theme::Theme;
 use super::{
@@ -22,15 +23,6 @@ use super::{
 pub const MIN_COLUMNS: u16 = 80;
 pub const MIN_ROWS: u16 = 24;
 pub const TOO_SMALL: &str = "terminal too small (need 80x24)";
-
-/// What every part of the screen is drawn from: UI state, the manager's
-/// snapshot, the clock reading of this frame, and the styles.
-pub struct Ctx<'a> {
-    pub app: &'a App,
-    pub snapshot: &'a Snapshot,
-    pub now_ms: i64,
-    pub theme: Theme,
-}
 
 pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
     let area = frame.area();
@@ -141,48 +133,4 @@ fn render_status(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Line::default()
     };
     frame.render_widget(Paragraph::new(line), area);
-}
-
-/// The keys of `mode` as `? help  q quit  ...`, generated from the keymap,
-/// in at most `width` columns: when they do not all fit, whole hints are
-/// left out, least important first (help and quit always stay).
-pub fn key_hints(mode: Mode, width: u16, theme: &Theme) -> Line<'static> {
-    const GAP: &str = "  ";
-    let mut entries = keymap::footer_entries(mode);
-    let columns = |text: &str| Span::raw(text).width();
-    let hint_width = |e: &keymap::FooterEntry| columns(&e.keys) + 1 + columns(e.word);
-    let total = |entries: &[keymap::FooterEntry]| {
-        entries.iter().map(hint_width).sum::<usize>()
-            + columns(GAP) * entries.len().saturating_sub(1)
-    };
-    while total(&entries) > usize::from(width) {
-        let Some(least) = entries.iter().map(|e| e.rank).filter(|&r| r > 0).max() else {
-            break;
-        };
-        let Some(last) = entries.iter().rposition(|e| e.rank == least) else {
-            break;
-        };
-        entries.remove(last);
-    }
-    let mut spans = Vec::new();
-    for entry in entries {
-        if !spans.is_empty() {
-            spans.push(Span::raw(GAP));
-        }
-        spans.push(Span::styled(entry.keys, theme.bold()));
-        spans.push(Span::styled(format!(" {}", entry.word), theme.dim()));
-    }
-    Line::from(spans)
-}
-
-/// A `width` x `height` rectangle centred in `area`, clipped to it.
-pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    }
 }

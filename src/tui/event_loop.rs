@@ -21,7 +21,6 @@ use crate::manager::ManagerHandle;
 use crate::model::{Command, Snapshot};
 use crate::time;
 
-use super::UiOptions;
 use super::action::Action;
 use super::app::App;
 use super::draw::draw;
@@ -29,6 +28,7 @@ use super::keymap;
 use super::logs_pane;
 use super::pane::Pane;
 use super::signals::{QuitSignals, StopRequest};
+use super::theme::UiOptions;
 use super::wakeup;
 
 /// How long after a log line the Logs pane repaints: batches bursts of lines.

@@ -11,9 +11,10 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use crate::model::{Command, Snapshot};
 
 use super::action::Action;
-use super::draw::{centered, key_hints};
 use super::format::fit_start;
+use super::hints::key_hints;
 use super::keymap::Mode;
+use super::rect::centered;
 use super::theme::Theme;
 
 /// A form of text fields. Implementors say which text has the keyboard, how

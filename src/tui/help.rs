@@ -7,8 +7,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use super::draw::centered;
 use super::keymap::{self, HelpLine};
+use super::rect::centered;
 use super::theme::Theme;
 
 fn popup(area: Rect) -> Rect {

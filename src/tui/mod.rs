@@ -27,6 +27,7 @@ mod add_form;
 mod app;
 mod aria2_pane;
 mod confirm;
+mod ctx;
 mod details;
 mod download_form;
 mod draw;
@@ -35,12 +36,14 @@ mod form;
 mod format;
 mod header;
 mod help;
+mod hints;
 mod info_panes;
 mod keymap;
 mod list;
 mod logs_pane;
 mod pane;
 mod quiet_backend;
+mod rect;
 mod rows;
 mod shutdown_view;
 mod signals;
@@ -72,28 +75,7 @@ use quiet_backend::QuietBackend;
 
 pub use event_loop::run_loop;
 pub use logs_pane::{start_log_capture, tracing_layer};
-
-/// How the UI looks; read from the environment by [`UiOptions::from_env`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UiOptions {
-    /// False when `NO_COLOR` is set and non-empty: no colours at all.
-    pub color: bool,
-}
-
-impl UiOptions {
-    pub fn from_env() -> UiOptions {
-        UiOptions {
-            color: !theme::no_color_requested(),
-        }
-    }
-}
-
-impl Default for UiOptions {
-    /// Same as [`UiOptions::from_env`], so `NO_COLOR` cannot be forgotten.
-    fn default() -> UiOptions {
-        UiOptions::from_env()
-    }
-}
+pub use theme::UiOptions;
 
 /// Puts the terminal back (raw mode off, main screen) however `run` ends,
 /// including when its future is dropped. Best effort and silent: after an SSH

@@ -10,8 +10,9 @@ use crate::model::Snapshot;
 
 use super::action::Action;
 use super::app::App;
-use super::draw::{TOO_SMALL, draw, key_hints};
+use super::draw::{TOO_SMALL, draw};
 use super::fixtures::{self, NOW_MS};
+use super::hints::key_hints;
 use super::keymap::Mode;
 use super::pane::Pane;
 use super::theme::Theme;

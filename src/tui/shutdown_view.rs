@@ -12,7 +12,7 @@ use crate::model::PhaseState;
 use crate::time;
 
 use super::app::ShutdownAsked;
-use super::draw::Ctx;
+use super::ctx::Ctx;
 use super::format;
 use super::keymap::{Context, KEYMAP, keys_label};
 

@@ -18,8 +18,8 @@ use crate::model::{
 };
 use crate::time;
 
-use super::draw::centered;
 use super::format::{self, fit_end, fit_start};
+use super::rect::centered;
 use super::theme::Theme;
 
 /// Rows of the popup that are not scrolled body lines: the borders (the

@@ -7,7 +7,7 @@ use ratatui::widgets::Borders;
 
 use crate::model::TaskView;
 
-use super::draw::Ctx;
+use super::ctx::Ctx;
 use super::format;
 use super::list::{Column, ListFrame, column, number};
 use super::pane::Pane;

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use crate::model::{TempOwnerView, TempView};
 use crate::time;
 
-use super::draw::Ctx;
+use super::ctx::Ctx;
 use super::format;
 use super::info_panes::{field, placeholder};
 use super::list::{Column, ListFrame, column, number};

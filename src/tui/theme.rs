@@ -1,6 +1,7 @@
 //! Styles, with `NO_COLOR` honoured: when colour is off every style here is
 //! colourless (bold and reverse stay). State is never shown by colour alone;
-//! the panes always print a word and a symbol too.
+//! the panes always print a word and a symbol too. `UiOptions` carries the
+//! choice from the environment to the UI loop.
 
 use ratatui::style::{Color, Modifier, Style};
 
@@ -9,6 +10,28 @@ use crate::model::{Aria2State, DownloadStatus, NoticeLevel, PhaseState, TaskStat
 /// Whether the environment asks for no colour (`NO_COLOR` set and non-empty).
 pub fn no_color_requested() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
+}
+
+/// How the UI looks; read from the environment by [`UiOptions::from_env`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiOptions {
+    /// False when `NO_COLOR` is set and non-empty: no colours at all.
+    pub color: bool,
+}
+
+impl UiOptions {
+    pub fn from_env() -> UiOptions {
+        UiOptions {
+            color: !no_color_requested(),
+        }
+    }
+}
+
+impl Default for UiOptions {
+    /// Same as [`UiOptions::from_env`], so `NO_COLOR` cannot be forgotten.
+    fn default() -> UiOptions {
+        UiOptions::from_env()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

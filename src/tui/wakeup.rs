@@ -7,7 +7,8 @@ use crate::model::{
     AccountView, Aria2State, Aria2View, Snapshot, TaskState, TaskView, WorkerState,
 };
 
-use super::app::{App, DetailsTarget, Modal, NOTICE_VISIBLE_MS};
+use super::app::{App, Modal, NOTICE_VISIBLE_MS};
+use super::details::DetailsTarget;
 use super::pane::Pane;
 use super::rows;
 
