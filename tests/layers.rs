@@ -211,14 +211,6 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
         "cli/sweep.rs",
         "cli/trash.rs",
     ],
-    // The parent calls `control::start`, which takes `ManagerOptions`,
-    // `ManagerHandle`, `RunningManager` and `StartError` from the parent.
-    &[
-        "manager/control/mod.rs",
-        "manager/control/previous_run.rs",
-        "manager/control/start.rs",
-        "manager/mod.rs",
-    ],
     // Test code only: the tests of `list` and `signal` use `testutil`, which
     // signals through `signal`.
     &["proc/list.rs", "proc/signal.rs", "proc/testutil.rs"],

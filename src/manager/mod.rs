@@ -4,6 +4,7 @@
 mod adoption;
 mod control;
 mod download_tasks;
+mod handle;
 mod migrate;
 mod publish;
 mod run_record;
@@ -12,59 +13,15 @@ mod store_watch;
 mod sweeps;
 mod usage;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
-
 pub use adoption::{CGROUP_PER_WORKER, SUBREAPER_ONLY, adopt_orphans};
+pub use handle::{ManagerHandle, ManagerOptions, RunningManager, StartError};
 pub use publish::read_status_file;
 pub use run_record::{last_report, read_last_shutdown};
 
-use crate::config::Config;
-use crate::lock::{InstanceLock, LockError};
-use crate::model::{Command, ShutdownView, Snapshot};
-use crate::paths::DataDir;
-use crate::store::{Store, StoreError};
-
-/// What a client holds: a way to send commands and a stream of snapshots.
-#[derive(Clone)]
-pub struct ManagerHandle {
-    pub commands: mpsc::Sender<Command>,
-    pub snapshots: watch::Receiver<Arc<Snapshot>>,
-}
-
-/// Everything a manager needs to start.
-#[derive(Debug, Clone)]
-pub struct ManagerOptions {
-    pub config: Config,
-    pub data_dir: DataDir,
-    /// The steward binary, run as `<exe> demo-worker` when no worker command is configured.
-    pub self_exe: PathBuf,
-}
-
-/// A started manager: its handle, and the task that ends after shutdown.
-pub struct RunningManager {
-    pub handle: ManagerHandle,
-    /// Resolves with the final shutdown view once the plan has run.
-    pub done: JoinHandle<ShutdownView>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    InUse(LockError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Temp(#[from] crate::temp::TempError),
-    #[error("cannot prepare data dir {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
+use crate::lock::InstanceLock;
+use crate::store::Store;
 
 impl Manager {
     /// Takes the data dir's instance lock, opens the store, stops workers left
@@ -82,7 +39,7 @@ impl Manager {
         }
         let store = Store::open(&options.data_dir.db_file())?;
         let store = Arc::new(Mutex::new(store));
-        control::start(options, store, lock).await
+        control::start::start(options, store, lock).await
     }
 }
 

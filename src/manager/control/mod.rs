@@ -2,13 +2,13 @@
 //! has and dispatches each in one line. The sources keep their own timers
 //! (`StoreMonitor` its poll and rechecks, `UsageWatch` its sampling, the
 //! `Publisher` its publish and status-file pace); commands are decided in
-//! `commands` and carried out in `effects`; wiring is in `start`, the end
-//! in `stopping`.
+//! `commands` and carried out in `effects`; wiring is in `start` (which the
+//! manager calls), the end in `stopping`.
 
 mod commands;
 mod effects;
 mod previous_run;
-mod start;
+pub(super) mod start;
 mod stopping;
 #[cfg(test)]
 mod tests;
@@ -21,14 +21,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-pub(super) use start::start;
-
+use super::adoption;
 use super::download_tasks::DownloadTasks;
+use super::handle::ManagerOptions;
 use super::publish::{Parts, Publisher};
 use super::store_watch::{StoreMonitor, StoreWake};
 use super::sweeps::Sweeps;
 use super::usage::UsageWatch;
-use super::{ManagerOptions, adoption};
 use crate::accounts::fleet::Fleet;
 use crate::accounts::handover::Handover;
 use crate::accounts::keeper::Keeper;

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::super::publish::Publisher;
-use super::super::{ManagerOptions, adoption, migrate};
 use crate::accounts::leftovers;
+use crate::manager::handle::ManagerOptions;
+use crate::manager::publish::Publisher;
+use crate::manager::{adoption, migrate};
 use crate::model::{NoticeLevel, SweepItemResult, SweepOutcome};
 use crate::store::SharedStore;
 use crate::sweep::{self, DeadTempSweep, SweepScope};

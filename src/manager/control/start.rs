@@ -19,13 +19,12 @@ use crate::accounts::supervisor::SupervisorContext;
 use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
 use crate::manager::download_tasks::DownloadTasks;
+use crate::manager::handle::{ManagerHandle, ManagerOptions, RunningManager, StartError};
 use crate::manager::publish::Publisher;
 use crate::manager::store_watch::StoreMonitor;
 use crate::manager::sweeps::Sweeps;
 use crate::manager::usage::UsageWatch;
-use crate::manager::{
-    ManagerHandle, ManagerOptions, RunningManager, StartError, adoption, run_record,
-};
+use crate::manager::{adoption, run_record};
 use crate::model::{Aria2State, Aria2View, Instance, LastShutdown, NoticeLevel};
 use crate::proc::ProcId;
 use crate::redact::{SecretMask, check_secret};
@@ -39,7 +38,7 @@ use crate::time::now_ms;
 /// without its RPC coordinates (a broken aria2 must not hold workers back).
 const ARIA2_READY_LIMIT: Duration = Duration::from_secs(5);
 
-pub(in crate::manager) async fn start(
+pub(crate) async fn start(
     options: ManagerOptions,
     store: SharedStore,
     lock: InstanceLock,
