@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A request to the manager. Outcomes come back as `Notice`s in the next
-/// `Snapshot`, or through `ManagerHandle::call` for clients that wait.
+/// A request to the manager. Outcomes come back as `Notice`s in a later
+/// `Snapshot` (on `ManagerHandle::snapshots`); there is no reply channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
