@@ -39,6 +39,7 @@
 //!
 //! [`TempView`]: crate::manager::snapshot::TempView
 
+#[cfg(feature = "test-drivers")]
 pub mod churn;
 pub mod fsops;
 mod registry;
