@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use toml::de::{DeTable, DeValue};
 
 use crate::paths::DataDir;
 
@@ -236,18 +238,24 @@ impl Config {
 
     /// Parses and validates `text`; `display_name` is the file name used in errors.
     pub fn from_str_named(text: &str, display_name: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let invalid = |span: Option<Range<usize>>, message: String| ConfigError::Invalid {
             file: display_name.to_owned(),
-            line: e.span().map(|s| line_of(text, s.start)),
-            message: describe(text, &e),
-        })?;
+            line: span.map(|s| line_of(text, s.start)),
+            message,
+        };
+        // The recoverable parse keeps the keys read before a syntax error, so
+        // that error can name its key too.
+        let (doc, errors) = DeTable::parse_recoverable(text);
+        if let Some(e) = errors.first() {
+            return Err(invalid(e.span(), describe(text, doc.get_ref(), e)));
+        }
+        let config = Config::deserialize(toml::de::Deserializer::from(doc.clone()))
+            .map_err(|e| invalid(e.span(), describe(text, doc.get_ref(), &e)))?;
         config.validate().map_err(|(table, key, what)| {
-            let line = find_key_line(text, table, key);
-            ConfigError::Invalid {
-                file: display_name.to_owned(),
-                line,
-                message: with_key(&what, key, table),
-            }
+            invalid(
+                key_span(doc.get_ref(), table, key),
+                with_key(&what, key, table),
+            )
         })?;
         Ok(config)
     }
@@ -504,84 +512,100 @@ impl fmt::Display for RestartPolicy {
 }
 
 // ---------------------------------------------------------------------------
-// Error positions
+// Error positions: toml's own spans, mapped to the key they belong to
+
+/// One key of the parsed document and where it stands: a `key = value` line,
+/// a dotted or inline key, or a `[table]` / `[[table]]` header.
+struct Entry<'d> {
+    /// Dotted name of the table holding the key, `""` at the top level.
+    table: String,
+    key: &'d str,
+    /// Number of tables above the key, so the innermost match wins.
+    depth: usize,
+    key_span: Range<usize>,
+    value_span: Range<usize>,
+    header: bool,
+}
+
+impl Entry<'_> {
+    fn holds(&self, at: usize) -> bool {
+        let holds = |s: &Range<usize>| s.contains(&at) || s.start == at;
+        holds(&self.key_span) || holds(&self.value_span)
+    }
+}
+
+fn join_key(table: &str, key: &str) -> String {
+    if table.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+/// Every key of `table` and of the tables below it, parents before children.
+fn entries<'d>(table: &'d DeTable<'_>, path: &str, depth: usize, text: &str) -> Vec<Entry<'d>> {
+    let mut out = Vec::new();
+    for (key, value) in table.iter() {
+        let value_span = value.span();
+        let written = text.get(value_span.clone()).unwrap_or("");
+        // A header's value span is the header itself; an inline table's starts
+        // with `{`, a dotted key's with the key, an inline array's never with `[[{`.
+        let header = match value.get_ref() {
+            DeValue::Table(_) => written.starts_with('['),
+            DeValue::Array(items) => {
+                written.starts_with("[[")
+                    && items
+                        .iter()
+                        .next()
+                        .is_some_and(|i| matches!(i.get_ref(), DeValue::Table(_)))
+            }
+            _ => false,
+        };
+        let child = join_key(path, key.get_ref());
+        out.push(Entry {
+            table: path.to_owned(),
+            key: key.get_ref(),
+            depth,
+            key_span: key.span(),
+            value_span,
+            header,
+        });
+        match value.get_ref() {
+            DeValue::Table(t) => out.extend(entries(t, &child, depth + 1, text)),
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        out.extend(entries(t, &child, depth + 1, text));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The innermost key whose name or value holds byte offset `at`.
+fn entry_at<'a, 'd>(all: &'a [Entry<'d>], at: usize) -> Option<&'a Entry<'d>> {
+    all.iter()
+        .filter(|e| e.holds(at))
+        .max_by_key(|e| (e.depth, std::cmp::Reverse(e.value_span.len())))
+}
+
+/// Span of the key `key` in `[table]` (a plain table name, as the checks after
+/// parsing give it), however it was written: under a header, dotted or inline.
+fn key_span(doc: &DeTable<'_>, table: &str, key: &str) -> Option<Range<usize>> {
+    let parent = match doc.get(table)?.get_ref() {
+        DeValue::Table(t) => t,
+        _ => return None,
+    };
+    parent.get_key_value(key).map(|(k, _)| k.span())
+}
 
 /// 1-based line of byte offset `at` in `text`.
 fn line_of(text: &str, at: usize) -> usize {
-    let at = at.min(text.len());
-    text.as_bytes()[..at]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// Byte offset where the line holding `at` starts.
-fn line_start(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0)
-}
-
-/// The table header in effect for the line holding byte offset `at`
-/// (`worker` under `[worker]`, `""` at the top level). A header on that very
-/// line does not count: there it is the thing in error, not its context.
-fn table_at(text: &str, at: usize) -> String {
-    let end = line_start(text, at);
-    text[..end]
-        .lines()
-        .filter_map(header_name)
-        .next_back()
-        .unwrap_or_default()
-}
-
-/// `Some("worker.sub")` for a line `[worker.sub]` (or `[[...]]`), ignoring comments.
-fn header_name(line: &str) -> Option<String> {
-    let t = line.trim();
-    let t = t.split('#').next().unwrap_or(t).trim();
-    let inner = t.strip_prefix('[')?.strip_suffix(']')?;
-    let inner = inner
-        .strip_prefix('[')
-        .and_then(|i| i.strip_suffix(']'))
-        .unwrap_or(inner);
-    Some(clean_dotted(inner))
-}
-
-fn clean_dotted(s: &str) -> String {
-    s.split('.')
-        .map(|p| p.trim().trim_matches('"').trim_matches('\''))
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// The key of a `key = value` line, if the line starts with one.
-fn key_of_line(line: &str) -> Option<String> {
-    let (key, _) = line.split_once('=')?;
-    let key = key.trim();
-    let bare = |c: char| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c);
-    (!key.is_empty() && key.chars().all(bare)).then(|| clean_dotted(key))
-}
-
-/// The key whose value holds byte offset `at`: the nearest `key = ` line at
-/// or above it (values such as arrays may span several lines).
-fn key_at(text: &str, at: usize) -> Option<String> {
-    let end = line_start(text, at);
-    let this_line = text[end..].lines().next().unwrap_or("");
-    std::iter::once(this_line)
-        .chain(text[..end].lines().rev())
-        .take_while(|l| header_name(l).is_none())
-        .find_map(key_of_line)
-}
-
-/// Splits a dotted key into (table, last key) relative to the header table.
-fn qualify(table: &str, key: &str) -> (String, String) {
-    let mut parts: Vec<&str> = table.split('.').filter(|p| !p.is_empty()).collect();
-    let key_parts: Vec<&str> = key.split('.').collect();
-    let (last, prefix) = key_parts.split_last().unwrap_or((&"", &[]));
-    parts.extend(prefix.iter().copied());
-    (parts.join("."), (*last).to_owned())
+    let before = &text.as_bytes()[..at.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// `in [worker]`, or `at the top level`.
@@ -607,6 +631,12 @@ fn split_hint(what: &str) -> (&str, Option<String>) {
     (what, None)
 }
 
+/// `what, expected X` → `what (expected X)`.
+fn hinted(what: &str) -> String {
+    let (head, hint) = split_hint(what);
+    hint.map_or(head.to_owned(), |h| format!("{head} ({h})"))
+}
+
 /// `invalid duration "10x" (use ...)` → `invalid duration "10x" for key
 /// "stop_timeout" in [worker] (use ...)`.
 fn with_key(what: &str, key: &str, table: &str) -> String {
@@ -615,87 +645,72 @@ fn with_key(what: &str, key: &str, table: &str) -> String {
     format!("{head} for key {key:?} {}{hint}", place(table))
 }
 
-/// Turns a toml error into one line naming the key and table.
-fn describe(text: &str, e: &toml::de::Error) -> String {
+/// Turns a toml error into one line naming the key and table, from the
+/// error's span and the keys of the (possibly partly) parsed document.
+fn describe(text: &str, doc: &DeTable<'_>, e: &toml::de::Error) -> String {
     let msg = e.message().lines().next().unwrap_or("").trim();
     let Some(span) = e.span() else {
-        let (head, hint) = split_hint(msg);
-        return hint.map_or(head.to_owned(), |h| format!("{head} ({h})"));
+        return hinted(msg);
     };
-    let context = table_at(text, span.start);
+    let all = entries(doc, "", 0, text);
+    let found = entry_at(&all, span.start);
 
     if let Some(rest) = msg.strip_prefix("unknown field `") {
+        // serde's `unknown field `x`, expected one of `a`, `b`` (or `expected `a``).
         let field = rest.split('`').next().unwrap_or("");
         let expected = rest
             .split_once(", expected ")
             .map(|(_, e)| e.trim_start_matches("one of ").replace('`', ""));
-        let start = line_start(text, span.start);
-        let line = text[start..].lines().next().unwrap_or("");
-        if header_name(line).is_some() {
-            // `[foo]` or `[worker.sub]`: the header up to the unknown name.
-            let upto = &text[start..span.end.min(text.len()).max(start)];
-            let name = clean_dotted(upto.trim_start().trim_start_matches('['));
-            let parent = parent_table(&name);
-            let hint = match expected {
-                Some(e) if parent.is_empty() => {
-                    let tables: Vec<String> = e.split(", ").map(|t| format!("[{t}]")).collect();
-                    format!(" (expected one of {})", tables.join(", "))
-                }
-                Some(e) => format!(" ([{parent}] takes only the keys {e})"),
-                None => String::new(),
-            };
-            return format!("unknown table [{name}]{hint}");
-        }
-        let (table, key) = match key_at(text, span.start) {
-            Some(written) if written.ends_with(field) => qualify(&context, &written),
-            _ => (context.clone(), field.to_owned()),
+        let (table, key, header) = match found {
+            Some(f) => (f.table.as_str(), f.key, f.header),
+            None => ("", field, false),
         };
-        let hint = match expected {
-            Some(e) if table.is_empty() => format!(
-                " (expected one of the tables {})",
-                e.split(", ")
-                    .map(|t| format!("[{t}]"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Some(e) => format!(" (expected one of {e})"),
-            None => String::new(),
+        let bracketed = |e: &str| {
+            let tables: Vec<String> = e.split(", ").map(|t| format!("[{t}]")).collect();
+            tables.join(", ")
         };
-        return format!("unknown key {key:?} {}{hint}", place(&table));
+        let hint = match (expected, header, table.is_empty()) {
+            (None, ..) => String::new(),
+            (Some(e), true, true) => format!(" (expected one of {})", bracketed(&e)),
+            (Some(e), true, false) => format!(" ([{table}] takes only the keys {e})"),
+            (Some(e), false, true) => format!(" (expected one of the tables {})", bracketed(&e)),
+            (Some(e), false, false) => format!(" (expected one of {e})"),
+        };
+        return if header {
+            format!("unknown table [{}]{hint}", join_key(table, key))
+        } else {
+            format!("unknown key {key:?} {}{hint}", place(table))
+        };
     }
 
-    match key_at(text, span.start) {
-        Some(written) => {
-            let (table, key) = qualify(&context, &written);
-            with_key(msg, &key, &table)
+    if msg == "duplicate key" {
+        // The second of two equal keys is not in the document: its first
+        // occurrence is, named as written at the error's span.
+        let written = text.get(span.clone()).unwrap_or("").trim();
+        let name = written.trim_matches('"').trim_matches('\'');
+        let first = all
+            .iter()
+            .filter(|e| e.key == name && e.key_span.start < span.start)
+            .max_by_key(|e| e.key_span.start);
+        if let Some(first) = first {
+            let line = line_of(text, first.key_span.start);
+            return format!(
+                "duplicate key {name:?} {} (it is already set on line {line}: keep one)",
+                place(&first.table)
+            );
         }
-        None => {
-            let (head, hint) = split_hint(msg);
-            hint.map_or(head.to_owned(), |h| format!("{head} ({h})"))
-        }
-    }
-}
-
-/// `worker` for `worker.sub`.
-fn parent_table(name: &str) -> &str {
-    name.rsplit_once('.').map_or("", |(p, _)| p)
-}
-
-/// Line of `key = ...` inside `[table]`, for errors found after parsing.
-fn find_key_line(text: &str, table: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    for (i, line) in text.lines().enumerate() {
-        if let Some(h) = header_name(line) {
-            current = h;
-            continue;
-        }
-        if let Some(k) = key_of_line(line)
-            && qualify(&current, &k) == (table.to_owned(), key.to_owned())
-        {
-            return Some(i + 1);
+        if let Some(f) = found.filter(|f| f.header) {
+            return format!(
+                "table [{}] is defined twice (merge the two into one)",
+                join_key(&f.table, f.key)
+            );
         }
     }
-    None
+
+    match found {
+        Some(f) => with_key(msg, f.key, &f.table),
+        None => hinted(msg),
+    }
 }
 
 #[cfg(test)]
@@ -1011,6 +1026,59 @@ force_after = "1m"
             "{e}"
         );
         assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn errors_name_the_key_however_it_is_written() {
+        // Nested table, by header, by dotted key and inline: the innermost key.
+        for text in [
+            "[worker.env]\nA = 5\n",
+            "[worker]\nenv.A = 5\n",
+            "[worker]\nenv = { A = 5 }\n",
+        ] {
+            let e = err(text);
+            assert_eq!(
+                e,
+                "config error in steward.toml line 2: invalid type: integer `5` for key \"A\" in [worker.env] (expected a string)",
+                "{text:?}"
+            );
+        }
+        // Wrong type.
+        assert_eq!(
+            err("[aria2]\n\nenabled = \"yes\"\n"),
+            "config error in steward.toml line 3: invalid type: string \"yes\" for key \"enabled\" in [aria2] (expected a boolean)"
+        );
+        // Unknown key with quotes and a comment that looks like a key.
+        let e = err("[ \"worker\" ]  # c\n \"comand\" = 1 # stop_timeout = 1\n");
+        assert!(
+            e.starts_with(
+                "config error in steward.toml line 2: unknown key \"comand\" in [worker] (expected one of command,"
+            ),
+            "{e}"
+        );
+        // Bad duration as a dotted key; a check after parsing finds its line too.
+        assert_eq!(
+            err("\nshutdown.stop_aria2 = \"3sec\"\n"),
+            "config error in steward.toml line 2: invalid duration \"3sec\" for key \"stop_aria2\" in [shutdown] (use e.g. 500ms, 10s, 2m)"
+        );
+        assert!(
+            err("worker.backoff_max = \"5s\"\n\nworker.backoff_initial = \"10s\"\n")
+                .starts_with("config error in steward.toml line 1: backoff_max 5s is below backoff_initial 10s for key \"backoff_max\" in [worker]")
+        );
+        // A syntax error still names the key it broke.
+        assert_eq!(
+            err("[worker]\nstop_timeout = 10s\n"),
+            "config error in steward.toml line 2: string values must be quoted for key \"stop_timeout\" in [worker] (expected literal string)"
+        );
+        // Duplicates say where the first one is.
+        assert_eq!(
+            err("[worker]\nstop_timeout = \"1s\"\nstop_timeout = \"2s\"\n"),
+            "config error in steward.toml line 3: duplicate key \"stop_timeout\" in [worker] (it is already set on line 2: keep one)"
+        );
+        assert_eq!(
+            err("[worker]\nrestart = \"never\"\n[worker]\n"),
+            "config error in steward.toml line 3: table [worker] is defined twice (merge the two into one)"
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 mod account;
 mod doctor;
 mod download;
+#[cfg(feature = "test-drivers")]
+mod drivers;
 mod failure;
 mod run;
 mod status;
@@ -103,6 +105,7 @@ pub enum Cmd {
         command: TrashCmd,
     },
     /// Test driver: create and release temp entries in a loop through the registry
+    #[cfg(feature = "test-drivers")]
     #[command(hide = true)]
     TempChurn {
         #[arg(long, default_value_t = 1)]
@@ -112,6 +115,7 @@ pub enum Cmd {
         iterations: u64,
     },
     /// Test driver: run a command with its own registered TMPDIR, as a supervisor does
+    #[cfg(feature = "test-drivers")]
     #[command(hide = true)]
     TempWorker {
         account: String,
@@ -296,11 +300,9 @@ fn access(command: &Option<Cmd>) -> Access {
         })
         | Some(Cmd::Stop { .. })
         | Some(Cmd::Download { .. }) => Access::Read,
-        Some(Cmd::Doctor)
-        | Some(Cmd::DemoWorker)
-        | Some(Cmd::OutputKeeper { .. })
-        | Some(Cmd::TempChurn { .. })
-        | Some(Cmd::TempWorker { .. }) => Access::Own,
+        Some(Cmd::Doctor) | Some(Cmd::DemoWorker) | Some(Cmd::OutputKeeper { .. }) => Access::Own,
+        #[cfg(feature = "test-drivers")]
+        Some(Cmd::TempChurn { .. }) | Some(Cmd::TempWorker { .. }) => Access::Own,
     }
 }
 
@@ -360,9 +362,11 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Trash {
             command: TrashCmd::Restore { name },
         }) => trash::restore(&globals, &name),
-        Some(Cmd::TempChurn { seed, iterations }) => sweep::churn(&globals, seed, iterations),
+        #[cfg(feature = "test-drivers")]
+        Some(Cmd::TempChurn { seed, iterations }) => drivers::churn(&globals, seed, iterations),
+        #[cfg(feature = "test-drivers")]
         Some(Cmd::TempWorker { account, command }) => {
-            sweep::temp_worker(&globals, &account, &command)
+            drivers::temp_worker(&globals, &account, &command)
         }
     }
 }

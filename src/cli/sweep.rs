@@ -3,7 +3,7 @@
 //! instance: the sweep takes `<data-dir>/sweep.lock` (a second sweeper
 //! refuses, exit 1, naming the holder's pid) and runs scan and apply here,
 //! where identity and lock checks protect everything a live instance holds
-//! (see `crate::sweep`). Also the hidden test drivers `temp-churn` / `temp-worker`.
+//! (see `crate::sweep`).
 
 use std::sync::{Arc, Mutex};
 
@@ -15,12 +15,11 @@ use crate::lock::LockState;
 use crate::model::{SweepAction, SweepOutcome};
 use crate::store::{SharedStore, Store};
 use crate::sweep::{self, SweepReport, SweepScope};
-use crate::temp::TempRegistry;
 use crate::time::human_bytes;
 
 /// The store, opened for writing (the hidden test drivers run on a data
 /// dir nobody prepared: they make it private here).
-fn open_store(globals: &Globals) -> Result<SharedStore, Failure> {
+pub(super) fn open_store(globals: &Globals) -> Result<SharedStore, Failure> {
     let root = globals.data_dir.root();
     crate::layout::create_private_dir(root).map_err(|e| {
         Failure::runtime(format!(
@@ -160,31 +159,5 @@ fn print_text(report: &SweepReport, instance: Option<Option<i32>>) {
             continue;
         }
         super::text::outln!("  {}  {}", r.target, r.outcome.label());
-    }
-}
-
-fn registry(globals: &Globals) -> Result<TempRegistry, Failure> {
-    let config = globals.config()?;
-    let store = open_store(globals)?;
-    TempRegistry::from_config(&config, &globals.data_dir, store)
-        .map_err(|e| Failure::runtime(e.to_string()))
-}
-
-/// Hidden `temp-churn`: create and release temp entries in a loop.
-pub(super) fn churn(globals: &Globals, seed: u64, iterations: u64) -> Result<(), Failure> {
-    let reg = registry(globals)?;
-    crate::temp::churn::churn(&reg, seed, iterations).map_err(Failure::runtime)
-}
-
-/// Hidden `temp-worker`: run a command with its own registered TMPDIR.
-pub(super) fn temp_worker(
-    globals: &Globals,
-    account: &str,
-    command: &[String],
-) -> Result<(), Failure> {
-    let reg = registry(globals)?;
-    match crate::temp::churn::worker(&reg, account, command).map_err(Failure::runtime)? {
-        0 => Ok(()),
-        code => Err(Failure::runtime(format!("worker exited with code {code}"))),
     }
 }

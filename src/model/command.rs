@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Secret;
 
-/// A request to the manager. Outcomes come back as `Notice`s in the next
-/// `Snapshot`, or in the reply a client waits for.
+/// A request to the manager. Outcomes come back as `Notice`s in a later
+/// `Snapshot` (on `ManagerHandle::snapshots`); there is no reply channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {

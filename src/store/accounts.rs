@@ -107,16 +107,11 @@ impl Store {
 
     /// Every account, ordered by id.
     pub fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM accounts ORDER BY id"))
-            .ctx(&self.path)?;
-        let rows = stmt
-            .query_map([], from_row)
-            .ctx(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.all_rows(
+            &format!("SELECT {COLUMNS} FROM accounts ORDER BY id"),
+            [],
+            from_row,
+        )
     }
 
     /// One account by id.

@@ -60,17 +60,10 @@ impl Store {
     /// The newest `limit` events, newest first.
     pub fn recent_events(&self, limit: usize) -> Result<Vec<EventRow>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, at_ms, kind, subject, detail, result FROM events ORDER BY id DESC LIMIT ?1",
-            )
-            .ctx(&self.path)?;
-        let rows = stmt
-            .query_map([limit], from_row)
-            .ctx(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.all_rows(
+            "SELECT id, at_ms, kind, subject, detail, result FROM events ORDER BY id DESC LIMIT ?1",
+            [limit],
+            from_row,
+        )
     }
 }

@@ -119,6 +119,21 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
+impl Store {
+    /// Every row `sql` selects with `params`, each mapped by `from_row`: the
+    /// one loop behind the list readers of every table.
+    fn all_rows<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        from_row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path)?;
+        let rows = stmt.query_map(params, from_row).ctx(&self.path)?;
+        rows.collect::<Result<Vec<_>, _>>().ctx(&self.path)
+    }
+}
+
 /// Reads a non-negative INTEGER column as u64 (rusqlite maps u64 only with
 /// an extra feature); a negative value is a conversion error, not a wrap.
 fn get_u64(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<u64> {
@@ -318,15 +333,7 @@ impl Store {
 
     /// `PRAGMA integrity_check`: true when the database reports "ok".
     pub fn integrity_check(&self) -> Result<bool, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA integrity_check")
-            .ctx(&self.path)?;
-        let rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .ctx(&self.path)?
-            .collect::<Result<_, _>>()
-            .ctx(&self.path)?;
+        let rows: Vec<String> = self.all_rows("PRAGMA integrity_check", [], |r| r.get(0))?;
         Ok(rows.len() == 1 && rows[0] == "ok")
     }
 

@@ -45,6 +45,9 @@ fn utf8(path: &Path) -> Result<&str, StoreError> {
         .ok_or_else(|| StoreError::NonUtf8Path(path.to_owned()))
 }
 
+const COLUMNS: &str =
+    "id, path, kind, owner_pid, owner_start_time, account, label, created_ms, bytes";
+
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TempRow> {
     let kind: String = r.get(2)?;
     let kind = match kind.as_str() {
@@ -127,19 +130,11 @@ impl Store {
 
     /// Every registered temp path, ordered by id (registration order).
     pub fn temp_entries(&self) -> Result<Vec<TempRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, path, kind, owner_pid, owner_start_time, account, label, created_ms, bytes
-                 FROM temp_entries ORDER BY id",
-            )
-            .ctx(&self.path)?;
-        let rows = stmt
-            .query_map([], from_row)
-            .ctx(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.all_rows(
+            &format!("SELECT {COLUMNS} FROM temp_entries ORDER BY id"),
+            [],
+            from_row,
+        )
     }
 
     /// The registration of `path`, if any.
@@ -147,8 +142,7 @@ impl Store {
         use rusqlite::OptionalExtension;
         self.conn
             .query_row(
-                "SELECT id, path, kind, owner_pid, owner_start_time, account, label, created_ms, bytes
-                 FROM temp_entries WHERE path = ?1",
+                &format!("SELECT {COLUMNS} FROM temp_entries WHERE path = ?1"),
                 [utf8(path)?],
                 from_row,
             )

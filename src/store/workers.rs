@@ -96,18 +96,11 @@ impl Store {
 
     /// Every recorded worker, ordered by account.
     pub fn workers(&self) -> Result<Vec<WorkerRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT account, pid, start_time, pgid, owner_pid, owner_start_time, started_ms
-                 FROM workers ORDER BY account",
-            )
-            .ctx(&self.path)?;
-        let rows = stmt
-            .query_map([], from_row)
-            .ctx(&self.path)?
-            .collect::<Result<Vec<_>, _>>()
-            .ctx(&self.path)?;
-        Ok(rows)
+        self.all_rows(
+            "SELECT account, pid, start_time, pgid, owner_pid, owner_start_time, started_ms
+             FROM workers ORDER BY account",
+            [],
+            from_row,
+        )
     }
 }

@@ -39,6 +39,7 @@
 //!
 //! [`TempView`]: crate::model::TempView
 
+#[cfg(feature = "test-drivers")]
 pub mod churn;
 mod registry;
 pub mod stats;

@@ -6,19 +6,37 @@
 //!
 //! # Starting it from `main`
 //!
-//! ```ignore
-//! // 1. Logs: before anything logs, send tracing to the Logs pane (and the log file),
-//! //    never to stdout/stderr while the screen is up.
+//! ```no_run
+//! use steward::config::Config;
+//! use steward::manager::{Manager, ManagerOptions};
+//! use steward::model::Command;
+//! use steward::paths::DataDir;
+//! use steward::tui::{QuitSignals, UiOptions};
+//!
+//! # async fn dashboard() -> Result<(), Box<dyn std::error::Error>> {
+//! let data_dir = DataDir::new("/srv/steward");
+//! // 1. Logs: before anything logs, send tracing to the Logs pane (and the log
+//! //    file), never to stdout/stderr while the screen is up.
 //! steward::tui::start_log_capture(tui_logger::LevelFilter::Debug)?;
-//! tracing_subscriber::registry()
-//!     .with(steward::tui::tracing_layer())
-//!     .with(file_layer)
-//!     .init();
+//! let _log = steward::logging::init(&data_dir, Some(Box::new(steward::tui::tracing_layer())))?;
 //! // 2. The stop signals (before the data dir is locked), the manager, then
-//! //    the UI; `run` returns once the shutdown finished.
-//! let signals = steward::tui::QuitSignals::install();
-//! let handle = Manager::start(config)?;
-//! steward::tui::run(handle, steward::tui::UiOptions::from_env(), signals).await?;
+//! //    the UI; `run` returns once the shutdown it started has finished.
+//! let signals = QuitSignals::install();
+//! let options = ManagerOptions {
+//!     config: Config::default(),
+//!     data_dir,
+//!     self_exe: std::env::current_exe()?,
+//! };
+//! let running = Manager::start(options).await?;
+//! let ui = steward::tui::run(running.handle.clone(), UiOptions::from_env(), signals).await;
+//! // 3. A terminal error ends the UI before any shutdown: stop everything
+//! //    anyway (a no-op when one runs), then wait for the shutdown's report.
+//! let _ = running.handle.commands.send(Command::Shutdown { force: false }).await;
+//! let shutdown_view = running.done.await?;
+//! ui?;
+//! println!("stopped: {shutdown_view:?}");
+//! # Ok(())
+//! # }
 //! ```
 
 mod accounts_pane;
