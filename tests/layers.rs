@@ -219,9 +219,6 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
         "manager/control/start.rs",
         "manager/mod.rs",
     ],
-    // Test code only: the tests of `list` and `signal` use `testutil`, which
-    // signals through `signal`.
-    &["proc/list.rs", "proc/signal.rs", "proc/testutil.rs"],
     // The parent runs `scan` and `apply`, which take `SweepScope`, `Fence`
     // and helpers from the parent.
     &["sweep/apply.rs", "sweep/mod.rs", "sweep/scan.rs"],
