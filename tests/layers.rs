@@ -219,9 +219,6 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
         "manager/control/start.rs",
         "manager/mod.rs",
     ],
-    // The parent runs `scan` and `apply`, which take `SweepScope`, `Fence`
-    // and helpers from the parent.
-    &["sweep/apply.rs", "sweep/mod.rs", "sweep/scan.rs"],
 ];
 
 #[derive(Debug, Clone, PartialEq)]
