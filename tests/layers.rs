@@ -196,21 +196,6 @@ fn references_are_found_in_paths_and_groups() {
 /// other circle, and when one of these shrinks or is gone, so the list can
 /// only shrink.
 const KNOWN_CIRCLES: &[&[&str]] = &[
-    // cli/mod.rs dispatches to each subcommand, which takes `Globals`,
-    // `Failure` and its clap types from the parent, and `lock_state` /
-    // `store_failure` from status.rs (which takes `Globals` and `Failure`
-    // from the parent too).
-    &[
-        "cli/account.rs",
-        "cli/doctor.rs",
-        "cli/download.rs",
-        "cli/mod.rs",
-        "cli/run.rs",
-        "cli/status.rs",
-        "cli/stop.rs",
-        "cli/sweep.rs",
-        "cli/trash.rs",
-    ],
     // The parent calls `control::start`, which takes `ManagerOptions`,
     // `ManagerHandle`, `RunningManager` and `StartError` from the parent.
     &[
