@@ -2,8 +2,10 @@
 //! running instance notices the commit (data_version) and acts on it; with no
 //! instance running, removal trashes the session file here.
 
-use super::status::{lock_state, store_failure};
-use super::{AccountCmd, Failure, Globals, text};
+use super::args::AccountCmd;
+use super::failure::{Failure, store_failure};
+use super::globals::{Globals, lock_state};
+use super::text;
 use crate::accounts::id::{validate, validate_name};
 use crate::lock::{LockState, SessionLock};
 use crate::proc;

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use super::status::lock_state;
-use super::{Failure, Globals};
+use super::failure::Failure;
+use super::globals::{Globals, lock_state};
 use crate::lock::LockState;
 use crate::store::Store;
 

@@ -3,8 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::status::{lock_state, store_failure};
-use super::{DownloadCmd, Failure, Globals, text};
+use super::args::DownloadCmd;
+use super::failure::{Failure, store_failure};
+use super::globals::{Globals, lock_state};
+use super::text;
 use crate::accounts::id::validate;
 use crate::aria2::Aria2Error;
 use crate::lock::LockState;

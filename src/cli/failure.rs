@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::store::StoreError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub code: u8,
@@ -35,5 +37,22 @@ impl fmt::Display for Failure {
         // Messages quote names, paths and URLs from outside: no control
         // character of theirs reaches the terminal, and the error stays one line.
         write!(f, "steward: {}", super::text::escape(&self.message))
+    }
+}
+
+/// A store error as a command's failure: one the user can act on (a store
+/// that is not steward's, damaged, empty, unreadable or of another version;
+/// an account that exists already) is a usage error (2), any other a runtime
+/// one (1).
+pub(super) fn store_failure(e: StoreError) -> Failure {
+    match e {
+        StoreError::Corrupt { .. }
+        | StoreError::Foreign { .. }
+        | StoreError::TooNew { .. }
+        | StoreError::TooOld { .. }
+        | StoreError::Empty { .. }
+        | StoreError::Unreadable { .. }
+        | StoreError::AccountExists(_) => Failure::usage(e.to_string()),
+        other => Failure::runtime(other.to_string()),
     }
 }

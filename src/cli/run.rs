@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use std::io::{IsTerminal, Write};
 
-use super::{Failure, Globals};
+use super::failure::{Failure, store_failure};
+use super::globals::Globals;
 use crate::manager::{Manager, ManagerOptions, StartError};
 use crate::model::{Command, PhaseState, ShutdownView};
 use crate::tui::{QuitSignals, StopRequest};
@@ -43,7 +44,7 @@ fn raise_open_files() {
 pub(super) fn start_failure(e: StartError) -> Failure {
     match e {
         StartError::InUse(e) => Failure::in_use(e.to_string()),
-        StartError::Store(e) => super::status::store_failure(e),
+        StartError::Store(e) => store_failure(e),
         StartError::Temp(e) => Failure::runtime(format!(
             "{e} (check permissions of the temp root, or set [temp] root)"
         )),

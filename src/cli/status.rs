@@ -1,29 +1,14 @@
 //! `steward status [--json]`: the running instance's latest snapshot (from its
 //! status file), or, with no instance running, what the store knows.
 
-use super::{Failure, Globals, text};
-use crate::lock::{InstanceLock, LockState};
+use super::failure::{Failure, store_failure};
+use super::globals::{Globals, lock_state};
+use super::text;
+use crate::lock::LockState;
 use crate::manager::{last_report, read_last_shutdown};
 use crate::model::{AccountView, Instance, Snapshot, WorkerView};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::time::{human_between, human_bytes, now_ms};
-
-pub(super) fn store_failure(e: StoreError) -> Failure {
-    match e {
-        StoreError::Corrupt { .. }
-        | StoreError::Foreign { .. }
-        | StoreError::TooNew { .. }
-        | StoreError::TooOld { .. }
-        | StoreError::Empty { .. }
-        | StoreError::Unreadable { .. }
-        | StoreError::AccountExists(_) => Failure::usage(e.to_string()),
-        other => Failure::runtime(other.to_string()),
-    }
-}
-
-pub(super) fn lock_state(globals: &Globals) -> Result<LockState, Failure> {
-    InstanceLock::holder(&globals.data_dir).map_err(|e| Failure::runtime(e.to_string()))
-}
 
 /// The snapshot `status` reports, and whether an instance is running.
 pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {

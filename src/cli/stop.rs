@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::status::lock_state;
-use super::{Failure, Globals, text};
+use super::failure::Failure;
+use super::globals::{Globals, lock_state};
+use super::text;
 use crate::lock::LockState;
 use crate::manager::read_status_file;
 use crate::model::ShutdownView;

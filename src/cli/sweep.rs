@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-use super::status::{lock_state, store_failure};
-use super::{Failure, Globals};
+use super::failure::{Failure, store_failure};
+use super::globals::{Globals, lock_state};
 use crate::lock::LockState;
 use crate::model::{SweepAction, SweepOutcome};
 use crate::store::{SharedStore, Store};

@@ -5,8 +5,9 @@
 
 use serde::Serialize;
 
-use super::status::{lock_state, store_failure};
-use super::{Failure, Globals, text};
+use super::failure::{Failure, store_failure};
+use super::globals::{Globals, lock_state};
+use super::text;
 use crate::fs::Beneath;
 use crate::lock::LockState;
 use crate::model::WorkerState;

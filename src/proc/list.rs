@@ -43,8 +43,9 @@ pub fn find_by_comms<S: AsRef<str>>(comms: &[S]) -> Vec<Stat> {
 /// processes again to catch those.
 #[derive(Debug, Default)]
 pub struct CommWatch {
-    /// Pids read and found not matching at the last look.
-    others: HashSet<i32>,
+    /// Pids read and found not matching at the last look (`pub(super)` for
+    /// `list_tests.rs`).
+    pub(super) others: HashSet<i32>,
     looks: u32,
 }
 
@@ -106,42 +107,6 @@ fn truncate_bytes(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::testutil::Spawned;
-
-    #[test]
-    fn lists_self_and_finds_child_by_comm() {
-        let me = std::process::id() as i32;
-        let all = list_processes();
-        assert!(all.iter().any(|st| st.pid == me));
-        assert!(all.iter().any(|st| st.pid == 1));
-
-        let s = Spawned::group(&["sleep", "30"]);
-        let found = find_by_comm("sleep");
-        let st = found.iter().find(|st| st.pid == s.pid()).unwrap();
-        assert_eq!(st.pgrp, s.pid());
-        assert_eq!(st.start_time, s.id().start_time);
-    }
-
-    #[test]
-    fn a_comm_watch_finds_new_matches_and_forgets_none() {
-        let mut watch = CommWatch::default();
-        let first = Spawned::group(&["sleep", "30"]);
-        assert!(
-            watch
-                .find(&["sleep"])
-                .iter()
-                .any(|st| st.pid == first.pid())
-        );
-        // Looks between full passes: the match is read again, a new one found.
-        let second = Spawned::group(&["sleep", "31"]);
-        let found = watch.find(&["sleep"]);
-        assert!(found.iter().any(|st| st.pid == first.pid()));
-        assert!(found.iter().any(|st| st.pid == second.pid()));
-        assert!(
-            watch.others.contains(&1),
-            "pid 1 is not sleep and is remembered"
-        );
-    }
 
     #[test]
     fn truncates_like_the_kernel() {

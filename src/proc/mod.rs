@@ -64,9 +64,13 @@ mod in_use;
 mod inherit;
 mod limits;
 mod list;
+#[cfg(test)]
+mod list_tests;
 mod reaper;
 mod sample;
 mod signal;
+#[cfg(test)]
+mod signal_tests;
 mod stat;
 mod terminate;
 #[cfg(test)]

@@ -8,8 +8,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::scan::{alive, session_account, session_in_use, stale_lock_reason, tracked, trashed_at};
-use super::{Fence, SweepScope};
+use super::parallel::{SWEEP_THREADS, par_map};
+use super::scan::{
+    alive, aria2_leftovers, session_account, session_in_use, stale_lock_reason, tracked, trashed_at,
+};
+use super::scope::{Fence, SweepScope};
 use crate::fs::Beneath;
 use crate::fs::tree;
 use crate::lock;
@@ -86,11 +89,9 @@ pub fn apply(
                 .take_while(|i| removes_a_path(i))
                 .count();
         if end > start + 1 && !nested(&items[start..end]) {
-            results.extend(super::par_map(
-                &items[start..end],
-                super::SWEEP_THREADS,
-                |item| apply_item(scope, fence, store, item, cancel),
-            ));
+            results.extend(par_map(&items[start..end], SWEEP_THREADS, |item| {
+                apply_item(scope, fence, store, item, cancel)
+            }));
             start = end;
         } else {
             results.push(apply_item(scope, fence, store, &items[start], cancel));
@@ -238,7 +239,7 @@ fn apply_one(
             },
             SweepKind::LeftoverAria2,
         ) => {
-            let still = super::aria2_leftovers(scope).iter().any(|i| {
+            let still = aria2_leftovers(scope).iter().any(|i| {
                 matches!(i.target, SweepTarget::Process { pid: p, start_time: s, .. } if p == pid && s == start_time)
             });
             if !still {

@@ -33,126 +33,20 @@
 //! owner, its aria2c names it in `--stop-with-process`).
 
 mod apply;
+mod parallel;
 mod scan;
-
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod scope;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use apply::apply;
 pub use scan::{aria2_leftovers, new_plan_id, scan};
+pub use scope::SweepScope;
 
-use crate::config::Config;
 use crate::lock::{SweepLock, SweepLockError};
 use crate::model::{SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan};
-use crate::paths::DataDir;
 use crate::store::SharedStore;
-
-/// What every path of a scan or an apply is checked against: the data dir's
-/// descriptor that paths are reached from (never through a symlink), and the
-/// files some process has open, locked or as its working directory (read at
-/// most once per scan and once per apply, when the first tree is measured
-/// or removed: a start with nothing to sweep reads no `/proc`).
-struct Fence<'a> {
-    anchor: &'a crate::fs::Beneath,
-    in_use: std::sync::OnceLock<crate::proc::FilesInUse>,
-}
-
-impl<'a> Fence<'a> {
-    fn new(anchor: &'a crate::fs::Beneath) -> Fence<'a> {
-        Fence {
-            anchor,
-            in_use: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn in_use(&self) -> &crate::proc::FilesInUse {
-        self.in_use
-            .get_or_init(|| crate::proc::FilesInUse::read(std::process::id() as i32))
-    }
-}
-
-/// Threads that measure or remove independent items at once: unlinking is
-/// mostly waiting on the file system (on ext4 mounted with `discard`, on the
-/// disk) and a cold tree's `stat`s wait on inode reads, so a few in flight
-/// finish sooner than one after another.
-const SWEEP_THREADS: usize = 4;
-
-/// `f` over `items` on up to `threads` scoped threads, results in the order
-/// of `items` whatever order they finish in. Each thread takes the next
-/// unclaimed item, so one slow item does not hold back a whole share.
-fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = threads.min(items.len());
-    if threads <= 1 {
-        return items.iter().map(&f).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, R)> = Vec::with_capacity(items.len());
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        out.push((i, f(item)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        for w in workers {
-            match w.join() {
-                Ok(out) => done.extend(out),
-                // A panicking item panics the sweep, as it would have inline.
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-    });
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
-}
-
-/// What a sweep may look at and the limits it applies.
-#[derive(Debug, Clone)]
-pub struct SweepScope {
-    pub data_dir: DataDir,
-    pub temp_root: PathBuf,
-    /// Untracked temp paths younger than this are left alone (`[temp] max_age`).
-    pub max_age: Duration,
-    /// Trash older than this is deleted (`[trash] keep`).
-    pub trash_keep: Duration,
-    /// Between SIGTERM and SIGKILL for leftover processes.
-    pub stop_timeout: Duration,
-}
-
-impl SweepScope {
-    pub fn new(config: &Config, data_dir: &DataDir) -> SweepScope {
-        SweepScope {
-            data_dir: data_dir.clone(),
-            temp_root: config.temp_root(data_dir),
-            max_age: config.temp.max_age,
-            trash_keep: config.trash.keep,
-            stop_timeout: config.worker.stop_timeout,
-        }
-    }
-
-    /// Whether the temp root lies inside the data dir (the default).
-    pub fn temp_root_inside(&self) -> bool {
-        self.data_dir.contains(&self.temp_root)
-    }
-
-    /// The first check made before every removal or move, by the path's
-    /// text: inside the data dir. The removal then reaches it beneath the
-    /// data dir's descriptor ([`Beneath`](crate::fs::Beneath)), never through
-    /// a symlink.
-    pub fn may_touch(&self, path: &Path) -> bool {
-        self.data_dir.contains(path)
-    }
-}
 
 /// A plan and, unless it was a dry run, what applying it did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -300,24 +194,4 @@ pub fn sweep_dead_temp(scope: &SweepScope, store: &SharedStore) -> DeadTempSweep
         "automatic sweep of dead owners' temp entries"
     );
     DeadTempSweep::Applied(results)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::par_map;
-
-    #[test]
-    fn par_map_keeps_the_order_of_its_items() {
-        let items: Vec<u64> = (0..500).collect();
-        // Uneven work, so threads finish out of order.
-        let out = par_map(&items, 4, |&i| {
-            if i % 7 == 0 {
-                std::thread::yield_now();
-            }
-            i * 2
-        });
-        assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
-        assert_eq!(par_map(&items[..1], 4, |&i| i), [0]);
-        assert!(par_map(&[] as &[u64], 4, |&i| i).is_empty());
-    }
 }

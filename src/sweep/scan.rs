@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Fence, SweepScope};
+use super::parallel::{SWEEP_THREADS, par_map};
+use super::scope::{Fence, SweepScope};
 
 use crate::fs::Beneath;
 use crate::fs::tree;
@@ -376,7 +377,7 @@ fn scan_untracked(
         .collect();
     // Measuring is most of a scan (a stat per file): the entries are
     // independent trees, judged on several threads, listed in read order.
-    let judged = super::par_map(&paths, super::SWEEP_THREADS, |path| {
+    let judged = par_map(&paths, SWEEP_THREADS, |path| {
         judge_untracked(scope, fence, path, root_dev, now)
     });
     for (path, judged) in paths.iter().zip(judged) {
