@@ -92,18 +92,18 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                     }
                 }
                 if force.is_cancelled() {
-                    return Err("saveSession skipped: shutdown forced".to_string());
+                    return Err("saveSession skipped: shutdown forced".into());
                 }
                 // The RPC timeout (3 s) may be longer than the phase's deadline.
                 tokio::select! {
                     saved = saver.save_session() => saved
                         .map(|()| "aria2 session saved".to_string())
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_string().into()),
                     _ = hurry.cancelled() => Err(if force.is_cancelled() {
                         "saveSession abandoned: shutdown forced"
                     } else {
                         "aria2 did not answer saveSession in time"
-                    }.to_string()),
+                    }.into()),
                 }
             },
         ),
@@ -166,7 +166,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
                     .stop(deadline)
                     .await
                     .map(|()| "aria2c stopped".to_string())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string().into())
             },
         ),
         // The stopped workers' dirs were handed over as each group went, and
@@ -200,7 +200,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
             if report.left.is_empty() {
                 Ok(done)
             } else {
-                Err(format!("{done}; left: {}", report.left.join("; ")))
+                Err(format!("{done}; left: {}", report.left.join("; ")).into())
             }
         }),
         Phase::new("close store", s.close_store, move |_| async move {
@@ -208,7 +208,7 @@ pub(super) fn phases(inputs: PlanInputs) -> Vec<Phase> {
             match store.checkpoint() {
                 Ok(true) => Ok("WAL checkpointed".to_string()),
                 Ok(false) => Ok("WAL checkpoint incomplete (readers active)".to_string()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.to_string().into()),
             }
         }),
     ]

@@ -21,7 +21,26 @@ use crate::time::now_ms;
 const OVERRUN_GRACE: Duration = Duration::from_secs(5);
 
 /// What a phase ends with: a one-line detail (may be empty), or why it failed.
-pub type PhaseResult = Result<String, String>;
+pub type PhaseResult = Result<String, PhaseFailed>;
+
+/// Why a phase failed: one line for the operator's progress view. Phases fail
+/// for reasons as different as an RPC timeout and a store error, and nothing
+/// branches on them, so the line is all there is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PhaseFailed(pub String);
+
+impl From<String> for PhaseFailed {
+    fn from(reason: String) -> Self {
+        PhaseFailed(reason)
+    }
+}
+
+impl From<&str> for PhaseFailed {
+    fn from(reason: &str) -> Self {
+        PhaseFailed(reason.to_string())
+    }
+}
 pub type PhaseFuture = Pin<Box<dyn Future<Output = PhaseResult> + Send>>;
 
 /// One step of the plan. `start` receives a token that is cancelled when the
@@ -147,11 +166,11 @@ pub async fn run(
                 );
                 tokio::time::timeout(OVERRUN_GRACE, work)
                     .await
-                    .unwrap_or_else(|_| Err("still running after force".to_string()))
+                    .unwrap_or_else(|_| Err("still running after force".into()))
             }
         };
         let (state, detail) = match (result, timed_out) {
-            (Err(reason), _) => (PhaseState::Failed { reason }, None),
+            (Err(PhaseFailed(reason)), _) => (PhaseState::Failed { reason }, None),
             (Ok(detail), true) => (PhaseState::TimedOut, Some(detail)),
             (Ok(detail), false) => (PhaseState::Done, Some(detail)),
         };
