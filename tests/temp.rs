@@ -538,9 +538,12 @@ fn stats_of_100k_files_never_block_the_registry() {
         assert_eq!(view.files, 100_000);
         // The big dir and its 1,000 subdirs, and perhaps a probe's (empty)
         // dir that existed when the walk read the temp root; likewise for
-        // the entries: the big dir, and perhaps that probe's.
-        assert!((1001..=1002).contains(&view.dirs), "{}", view.dirs);
-        assert!((1..=2).contains(&view.entries), "{}", view.entries);
+        // the entries: the big dir, and perhaps that probe's. One less is a
+        // probe created after the walk read the root and released before
+        // it published: its release is subtracted from figures that never
+        // counted it, until the next walk (seen once in CI).
+        assert!((1000..=1002).contains(&view.dirs), "{}", view.dirs);
+        assert!((0..=2).contains(&view.entries), "{}", view.entries);
         assert!(view.refreshed_ms > 0);
         assert_eq!(view.owners.len(), 1);
         assert!(view.owners[0].alive);
