@@ -131,10 +131,13 @@ impl TaskTable {
                 deadline_ms: crate::time::ms_after(now_ms(), deadline),
                 force,
             };
-            entry.cancel.cancel();
+            // Force first: whoever wakes on the cancel must already see it
+            // (a supervisor woken between the two sent SIGTERM, not SIGKILL,
+            // and logged no force-cancel: seen once in a full run).
             if force {
                 entry.force.cancel();
             }
+            entry.cancel.cancel();
         }
         self.changed.notify_one();
         Ok(())
