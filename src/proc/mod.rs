@@ -67,6 +67,7 @@ mod list;
 mod reaper;
 mod sample;
 mod signal;
+pub mod spawn;
 mod stat;
 mod terminate;
 #[cfg(test)]
