@@ -533,8 +533,7 @@ impl Supervisor {
             cmd.env(k, v);
         }
         cmd.env("STEWARD_ACCOUNT", &spec.account)
-            .env("STEWARD_SESSION_FILE", &spec.session_file)
-            .env("STEWARD_SESSION_LOCK_FD", lock_fd.to_string());
+            .env("STEWARD_SESSION_FILE", &spec.session_file);
         match &spec.secret {
             Some(secret) => cmd.env("STEWARD_SECRET", secret.expose()),
             None => cmd.env_remove("STEWARD_SECRET"),
@@ -543,7 +542,7 @@ impl Supervisor {
         // lives as long as any process of the worker holds it. `lock_fd` and
         // `cgroup_fd` stay open for the whole spawn: `lock` and `cgroup` live
         // on this frame.
-        cmd.hand_down_fd(lock_fd);
+        cmd.hand_down_fd(lock_fd, "STEWARD_SESSION_LOCK_FD");
         if let Some(fd) = cgroup_fd {
             cmd.enter_cgroup(fd);
         }

@@ -1,19 +1,25 @@
 //! Starting a worker at a cost that does not grow with the fleet: a
-//! `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, as `posix_spawn` does,
-//! with the few steps a worker needs between clone and exec (its own process
-//! group, inherited lock descriptors, its cgroup, the open-file limit
-//! steward was started with), and a [`Child`] waited for through its pidfd.
+//! `clone(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD)` with the few
+//! steps a worker needs between clone and exec (its own process group,
+//! inherited lock descriptors, its cgroup, the open-file limit steward was
+//! started with), and a [`Child`] waited for through its pidfd.
 //!
 //! std's `Command` (so tokio's) falls back to a plain `fork` as soon as one
-//! `pre_exec` step is set, and a fork copies steward's page tables, which
-//! the child then unmaps again at exec: with thousands of workers running,
-//! that was most of a fleet's start-up (issue 14). Here the child borrows
-//! steward's memory until its exec; everything it needs is prepared before
-//! the clone, so between clone and exec it only makes system calls.
+//! `pre_exec` step is set. A fork copies steward's page tables (unmapped
+//! again at exec) and its descriptor table, about five descriptors per
+//! running worker, each closed again at exec: with thousands of workers,
+//! that was most of a fleet's start-up (issue 14).
 //!
-//! What stays proportional to the fleet is the kernel's copy of the
-//! descriptor table at clone and the closing of the close-on-exec ones at
-//! exec (a few hundred ns per thousand descriptors).
+//! Here the child borrows steward's memory until its exec (everything it
+//! needs is prepared before the clone, so it only makes system calls), and
+//! it shares steward's descriptor table only until its first step,
+//! `close_range(SLOTS_END, ~0, CLOSE_RANGE_UNSHARE)`: the kernel gives it a
+//! private table holding only the descriptors below the first slot's end,
+//! without touching the thousands above. What the child needs (its pipes,
+//! the lock descriptors it inherits) is put into a few low descriptor
+//! numbers reserved at the first spawn (the slots), one spawn at a time,
+//! and the slots are put back to `/dev/null` right after. So no worker ever
+//! holds, even for a moment, another account's lock description.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
@@ -22,6 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use rustix::process::{WaitId, WaitIdOptions};
 use tokio::io::Interest;
@@ -32,9 +39,11 @@ use tokio::io::unix::AsyncFd;
 /// temp registry prepares either the same way.
 pub trait HandDown {
     fn set_env(&mut self, key: &str, value: &OsStr);
-    /// The child gets descriptor `fd` (same number, same open file
-    /// description); the caller keeps it open until the spawn returned.
-    fn hand_down_fd(&mut self, fd: RawFd);
+    /// The child gets the open file description of `fd` (a flock on it is
+    /// then held by the child too), under the number that its environment
+    /// variable `env` names. The caller keeps `fd` open until the spawn
+    /// returned.
+    fn hand_down_fd(&mut self, fd: RawFd, env: &str);
 }
 
 impl HandDown for std::process::Command {
@@ -42,7 +51,8 @@ impl HandDown for std::process::Command {
         self.env(key, value);
     }
 
-    fn hand_down_fd(&mut self, fd: RawFd) {
+    fn hand_down_fd(&mut self, fd: RawFd, env: &str) {
+        self.env(env, fd.to_string());
         super::inherit_across_exec(self, fd);
     }
 }
@@ -55,7 +65,8 @@ pub struct Launch {
     args: Vec<OsString>,
     /// Changes to steward's environment, in order: `None` removes.
     env: Vec<(OsString, Option<OsString>)>,
-    inherit: Vec<RawFd>,
+    /// Descriptors handed down, each with the variable naming its number.
+    inherit: Vec<(RawFd, String)>,
     cgroup_procs: Option<RawFd>,
 }
 
@@ -64,8 +75,8 @@ impl HandDown for Launch {
         self.env(key, value);
     }
 
-    fn hand_down_fd(&mut self, fd: RawFd) {
-        self.inherit.push(fd);
+    fn hand_down_fd(&mut self, fd: RawFd, env: &str) {
+        self.inherit.push((fd, env.to_string()));
     }
 }
 
@@ -112,26 +123,6 @@ impl Launch {
         self
     }
 
-    /// steward's environment with this launch's changes, as `KEY=VALUE`.
-    fn environment(&self) -> io::Result<Vec<CString>> {
-        let mut vars: std::collections::BTreeMap<OsString, OsString> =
-            std::env::vars_os().collect();
-        for (key, value) in &self.env {
-            match value {
-                Some(v) => vars.insert(key.clone(), v.clone()),
-                None => vars.remove(key),
-            };
-        }
-        vars.into_iter()
-            .map(|(k, v)| {
-                let mut kv = k.into_encoded_bytes();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_encoded_bytes());
-                c_string(kv)
-            })
-            .collect()
-    }
-
     /// The program's path: as given if it holds a `/`, else the first
     /// executable of that name along the child's `PATH` (as `execvp` looks,
     /// but done before the clone: the child must not allocate).
@@ -170,7 +161,22 @@ impl Launch {
     /// exec's error, the child already reaped). Call under
     /// [`super::spawning`] and register the pid, like any long-lived child.
     pub fn spawn(&self) -> io::Result<Spawned> {
-        let env = self.environment()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let mut slots = Slots::take()?;
+        let stdout = slots.put(out_w.as_fd())?;
+        let stderr = slots.put(err_w.as_fd())?;
+        // The pipes' write ends now live in the slots (until `slots` drops):
+        // steward keeps no copy that would hold off the reader's EOF.
+        drop((out_w, err_w));
+        let mut launch_env = self.env.clone();
+        let mut inherit = Vec::with_capacity(self.inherit.len());
+        for (fd, name) in &self.inherit {
+            let slot = slots.put_raw(*fd)?;
+            launch_env.push((name.into(), Some(slot.to_string().into())));
+            inherit.push(slot);
+        }
+        let env = environment(&launch_env)?;
         let path = self.resolve(&env)?;
         let mut argv = vec![c_string(self.program.as_bytes().to_vec())?];
         for a in &self.args {
@@ -178,19 +184,13 @@ impl Launch {
         }
         let argv_ptrs = null_terminated(&argv);
         let env_ptrs = null_terminated(&env);
-        let stdin = rustix::fs::open(
-            "/dev/null",
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )?;
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
         let plan = ChildPlan {
             path: path.as_ptr(),
             argv: argv_ptrs.as_ptr(),
             envp: env_ptrs.as_ptr(),
-            stdio: [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
-            inherit: &self.inherit,
+            keep_below: slots.end(),
+            stdio: [slots.null(), stdout, stderr],
+            inherit: &inherit,
             cgroup_procs: self.cgroup_procs.unwrap_or(-1),
             nofile: super::limits::started_with().map(|l| libc::rlimit {
                 rlim_cur: l.current.unwrap_or(libc::RLIM_INFINITY),
@@ -199,6 +199,7 @@ impl Launch {
             errno: AtomicI32::new(0),
         };
         let (pid, pidfd) = clone_vfork(&plan)?;
+        drop(slots);
         let failed = plan.errno.load(Ordering::Relaxed);
         if failed != 0 {
             // The child ended at `_exit` (the vfork returned then): take it.
@@ -215,6 +216,127 @@ impl Launch {
             stdout: out_r,
             stderr: err_r,
         })
+    }
+}
+
+/// steward's environment with `changes` applied in order, as `KEY=VALUE`.
+fn environment(changes: &[(OsString, Option<OsString>)]) -> io::Result<Vec<CString>> {
+    let mut vars: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    for (key, value) in changes {
+        match value {
+            Some(v) => vars.insert(key.clone(), v.clone()),
+            None => vars.remove(key),
+        };
+    }
+    vars.into_iter()
+        .map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_encoded_bytes());
+            c_string(kv)
+        })
+        .collect()
+}
+
+/// How many descriptors a spawn can put into slots: stdout, stderr and the
+/// handed-down ones (a worker has two: its session lock, its TMPDIR lock).
+const SLOT_COUNT: usize = 6;
+
+/// Low descriptor numbers reserved for spawning, each open on `/dev/null`
+/// (close-on-exec) between spawns; `null` stays so and is the child's stdin.
+struct SlotTable {
+    null: OwnedFd,
+    slots: Vec<OwnedFd>,
+}
+
+static SLOT_TABLE: OnceLock<Result<Mutex<SlotTable>, i32>> = OnceLock::new();
+
+/// The slot table, held for one spawn; puts every slot it filled back to
+/// `/dev/null` when dropped, so that steward keeps no extra copy of a lock
+/// description or a pipe end.
+struct Slots {
+    table: MutexGuard<'static, SlotTable>,
+    used: usize,
+}
+
+/// Reserves the spawn slots now, while the lowest descriptor numbers are
+/// free (`steward run` calls it first thing): a child then gets a copy of
+/// steward's descriptors 0-2 and the slots only. Without it, the first spawn
+/// reserves them, above whatever is open then (still a handful, all
+/// close-on-exec). Idempotent.
+pub fn reserve_slots() -> io::Result<()> {
+    Slots::take().map(drop)
+}
+
+impl Slots {
+    /// Reserves the slots at the first call: the lowest free numbers then.
+    fn take() -> io::Result<Slots> {
+        let table = SLOT_TABLE.get_or_init(|| {
+            let open = || {
+                rustix::fs::open(
+                    "/dev/null",
+                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+            };
+            let reserve = || -> rustix::io::Result<SlotTable> {
+                Ok(SlotTable {
+                    null: open()?,
+                    slots: (0..SLOT_COUNT).map(|_| open()).collect::<Result<_, _>>()?,
+                })
+            };
+            reserve().map(Mutex::new).map_err(|e| e.raw_os_error())
+        });
+        match table {
+            // Plain descriptors: a panic elsewhere mid-spawn leaves them usable.
+            Ok(m) => Ok(Slots {
+                table: m.lock().unwrap_or_else(|p| p.into_inner()),
+                used: 0,
+            }),
+            Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
+        }
+    }
+
+    /// Puts `fd`'s open file description into the next slot; returns its number.
+    fn put(&mut self, fd: BorrowedFd<'_>) -> io::Result<RawFd> {
+        let slot = self.table.slots.get_mut(self.used).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "too many descriptors to hand down",
+            )
+        })?;
+        rustix::io::dup3(fd, slot, rustix::io::DupFlags::CLOEXEC)?;
+        self.used += 1;
+        Ok(slot.as_raw_fd())
+    }
+
+    fn put_raw(&mut self, fd: RawFd) -> io::Result<RawFd> {
+        // SAFETY: the caller of `Launch::spawn` keeps `fd` open until it
+        // returns (see `HandDown::hand_down_fd`); it is only dup'd here.
+        #[allow(unsafe_code)]
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        self.put(fd)
+    }
+
+    fn null(&self) -> RawFd {
+        self.table.null.as_raw_fd()
+    }
+
+    /// One past the highest number the child needs.
+    fn end(&self) -> RawFd {
+        let slots = self.table.slots.iter().map(AsRawFd::as_raw_fd);
+        slots.chain([self.null()]).max().unwrap_or(2) + 1
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        let SlotTable { null, slots } = &mut *self.table;
+        for slot in &mut slots[..self.used] {
+            // dup3 onto an open descriptor cannot fail for want of a number;
+            // if it failed anyway, the slot keeps a copy until the next spawn.
+            let _ = rustix::io::dup3(&*null, slot, rustix::io::DupFlags::CLOEXEC);
+        }
     }
 }
 
@@ -266,8 +388,11 @@ struct ChildPlan<'a> {
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
+    /// Every descriptor the child needs is below this (0-2 and the slots).
+    keep_below: RawFd,
     /// Onto 0, 1 and 2.
     stdio: [RawFd; 3],
+    /// Slots whose close-on-exec flag the child clears.
     inherit: &'a [RawFd],
     /// An open `cgroup.procs`, or -1.
     cgroup_procs: RawFd,
@@ -281,14 +406,15 @@ const CHILD_STACK: usize = 64 * 1024;
 /// Signal numbers are below this on Linux (`_NSIG`).
 const NSIG: libc::c_int = 65;
 
-/// clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD): returns in the parent once
+/// clone(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD): returns in the parent once
 /// the child has exec'd or exited, with the child's pid and pidfd.
 fn clone_vfork(plan: &ChildPlan<'_>) -> io::Result<(i32, OwnedFd)> {
     let mut stack = vec![0u8; CHILD_STACK];
     // Stacks grow down on every Linux target Rust supports; 16-byte aligned.
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
     let mut pidfd: libc::c_int = -1;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    let flags =
+        libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::CLONE_PIDFD | libc::SIGCHLD;
     // SAFETY: every signal is blocked in this thread around the clone, so no
     // handler of steward's runs on the child's side of the shared memory
     // before the child reset them all to default. `plan`, the strings it
@@ -323,7 +449,10 @@ fn clone_vfork(plan: &ChildPlan<'_>) -> io::Result<(i32, OwnedFd)> {
 }
 
 /// The child between clone and exec, on its own stack in steward's memory:
-/// signal handlers back to default (SIGPIPE too, which Rust ignores), stdio,
+/// into its cgroup (a write on steward's descriptor, which it still shares),
+/// a private descriptor table of the low numbers only (before anything else
+/// touches descriptors: until then the table is steward's own), signal
+/// handlers back to default (SIGPIPE too, which Rust ignores), stdio,
 /// the handed-down descriptors, its own process group, its cgroup, the
 /// open-file limit, an empty signal mask (as std's `Command` leaves it),
 /// exec. A failed step or exec leaves its errno in the plan.
@@ -334,6 +463,19 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     #[allow(unsafe_code)]
     unsafe {
         let plan = &*(arg as *const ChildPlan<'_>);
+        if plan.cgroup_procs >= 0 {
+            // A refusal is seen by the parent (the child is not in the
+            // cgroup) and the worker runs without one.
+            let _ = libc::write(plan.cgroup_procs, b"0".as_ptr().cast(), 1);
+        }
+        if libc::close_range(
+            plan.keep_below as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_UNSHARE as libc::c_int,
+        ) != 0
+        {
+            fail(plan);
+        }
         let mut action: libc::sigaction = std::mem::zeroed();
         for sig in 1..NSIG {
             if libc::sigaction(sig, std::ptr::null(), &mut action) != 0 {
@@ -358,11 +500,6 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         if libc::setpgid(0, 0) != 0 {
             fail(plan);
-        }
-        if plan.cgroup_procs >= 0 {
-            // A refusal is seen by the parent (the child is not in the
-            // cgroup) and the worker runs without one.
-            let _ = libc::write(plan.cgroup_procs, b"0".as_ptr().cast(), 1);
         }
         if let Some(limit) = &plan.nofile
             && libc::setrlimit(libc::RLIMIT_NOFILE, limit) != 0
@@ -512,8 +649,7 @@ mod tests {
             .env("A", "hello")
             .env("B", "x")
             .env_remove("B")
-            .env("FD", fd.to_string())
-            .hand_down_fd(fd);
+            .hand_down_fd(fd, "FD");
         let Spawned {
             mut child,
             stdout,
@@ -526,6 +662,37 @@ mod tests {
         let out = output(stdout);
         assert_eq!(out, format!("hello sh\n{pid}\nkept\nunset\n"), "{out}");
         assert_eq!(output(stderr), "err\n");
+    }
+
+    /// A child gets none of the descriptors above the slots, even one
+    /// without close-on-exec: only what was handed down.
+    #[tokio::test]
+    async fn a_child_holds_nothing_above_the_slots_but_what_was_handed_down() {
+        reserve_slots().unwrap();
+        let file = tempfile::tempfile().unwrap();
+        let leaky = rustix::io::fcntl_dupfd_cloexec(&file, 200).unwrap();
+        rustix::io::fcntl_setfd(&leaky, rustix::io::FdFlags::empty()).unwrap();
+        let mut launch = Launch::new("sh");
+        launch
+            .args(["-c", "cd /proc/self/fd && echo * $FD"])
+            .hand_down_fd(file.as_raw_fd(), "FD");
+        let Spawned {
+            mut child, stdout, ..
+        } = launch.spawn().unwrap();
+        child.wait().await.unwrap();
+        let out = output(stdout);
+        let mut words: Vec<&str> = out.split_whitespace().collect();
+        let fd: RawFd = words.pop().unwrap().parse().unwrap();
+        let end = Slots::take().unwrap().end();
+        assert!(fd < end, "{out}");
+        let above: Vec<RawFd> = words
+            .iter()
+            .map(|w| w.parse().unwrap())
+            .filter(|&n| n >= end)
+            .collect();
+        // The shell's own look at the directory may hold one more.
+        assert!(above.len() <= 1, "{out} (slots end at {end})");
+        assert!(!above.contains(&leaky.as_raw_fd()), "{out}");
     }
 
     #[test]

@@ -722,8 +722,7 @@ impl TempGuard {
         cmd.set_env("TMPDIR", self.path.as_os_str());
         cmd.set_env("STEWARD_TMPDIR", self.path.as_os_str());
         let Some(fd) = self.lock_fd() else { return };
-        cmd.set_env("STEWARD_TMPDIR_LOCK_FD", fd.to_string().as_ref());
-        cmd.hand_down_fd(fd);
+        cmd.hand_down_fd(fd, "STEWARD_TMPDIR_LOCK_FD");
     }
 
     /// Removes the path (after closing steward's copy of its lock), then the
