@@ -798,9 +798,11 @@ impl Supervisor {
         tokio::task::spawn_blocking(move || {
             let path = tmp.path().to_path_buf();
             let mut result = tmp.release();
-            // The same fork-copy window as for the session lock: a child being
-            // spawned for another account may hold a copy of this dir's lock
-            // description until its exec. Only then is the release retried.
+            // The same fork-copy window as for the session lock: a child
+            // steward forks (the output keeper, aria2c: workers never copy
+            // steward's descriptors, see `proc::spawn`) may hold a copy of
+            // this dir's lock description until its exec. Only then is the
+            // release retried.
             let deadline = std::time::Instant::now() + OWN_COPY_WAIT;
             while let Err(crate::temp::TempError::Held { pids, .. }) = &result {
                 let only_ours = pids.iter().all(|&p| p == std::process::id() as i32);
@@ -927,8 +929,10 @@ fn pipe_fd<'a>(pipe: &'a Option<(&str, std::io::Result<OwnedFd>)>) -> Option<Bor
 
 /// Takes the account's lock on its lock file `path`. A lock this very process
 /// took (per `/proc/locks`) can still be held for a moment after steward dropped it: a
-/// child being spawned for another account forks with copies of every open
-/// file description and closes them only at exec. Only in that case is the
+/// child steward forks with std's `Command` (the output keeper, aria2c;
+/// workers are started without a copy of steward's descriptors, see
+/// `proc::spawn`) holds copies of every open file description until its
+/// exec. Only in that case is the
 /// lock tried again, for at most `OWN_COPY_WAIT`; a lock another process
 /// holds fails at once, naming it.
 fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, StartFailure> {
