@@ -226,7 +226,7 @@ enum Woke {
 impl Supervisor {
     async fn run(mut self, start: bool) {
         let mut phase = if start {
-            self.start_worker().await
+            self.start_worker()
         } else {
             Phase::Idle
         };
@@ -263,7 +263,7 @@ impl Supervisor {
                     w.exit = Some(status);
                     Box::pin(self.after_exit(*w)).await
                 }
-                (Woke::BackoffOver, _) => Box::pin(self.start_worker()).await,
+                (Woke::BackoffOver, _) => self.start_worker(),
                 (Woke::Cancelled, phase) => {
                     Box::pin(self.stop(phase, None)).await;
                     self.finish_ticket();
@@ -306,7 +306,7 @@ impl Supervisor {
             Op::Start => Some(match phase {
                 Phase::Idle | Phase::Backoff(_) => {
                     self.failures = 0;
-                    self.start_worker().await
+                    self.start_worker()
                 }
                 running => running,
             }),
@@ -321,7 +321,7 @@ impl Supervisor {
                 }
                 if plain && self.coalesce(false) {
                     self.failures = 0;
-                    return Some(self.start_worker().await);
+                    return Some(self.start_worker());
                 }
                 Some(Phase::Idle)
             }
@@ -336,7 +336,7 @@ impl Supervisor {
                 if was {
                     self.record_restart("restart requested");
                 }
-                Some(self.start_worker().await)
+                Some(self.start_worker())
             }
             Op::Replace(spec) => {
                 let wanted = !matches!(phase, Phase::Idle);
@@ -349,7 +349,7 @@ impl Supervisor {
                 if wanted {
                     self.failures = 0;
                     self.record_restart("replaced (new settings)");
-                    Some(self.start_worker().await)
+                    Some(self.start_worker())
                 } else {
                     Some(Phase::Idle)
                 }
@@ -444,7 +444,7 @@ impl Supervisor {
     }
 
     /// Spawns the worker; on failure goes to backoff (or stays failed).
-    async fn start_worker(&mut self) -> Phase {
+    fn start_worker(&mut self) -> Phase {
         if self.ticket.is_none() {
             let never = CancellationToken::new();
             self.ticket = Some(self.ctx.tasks.register(
@@ -455,18 +455,8 @@ impl Supervisor {
             ));
         }
         self.set_state(WorkerState::Starting);
-        // The start makes directories, takes a flock, writes two rows and
-        // clones: blocking work, kept off the runtime's few worker threads
-        // (the control loop and the UI run there), a few starts at a time.
-        let launched = {
-            let (spec, ctx) = (self.spec.clone(), self.ctx.clone());
-            let _turn = STARTS.acquire().await;
-            tokio::task::spawn_blocking(move || launch(&spec, &ctx)).await
-        };
-        let launched = launched.unwrap_or_else(|e| Err(format!("worker start failed: {e}").into()));
-        match launched {
-            Ok((worker, pipes)) => {
-                self.forward_output(pipes);
+        match self.spawn() {
+            Ok(worker) => {
                 let pid = worker.group.leader.pid;
                 self.view.send_modify(|v| {
                     v.pid = Some(pid);
@@ -504,127 +494,118 @@ impl Supervisor {
             }
         }
     }
-}
 
-/// How many workers start at once, each on a blocking thread: enough to
-/// overlap one start's file-system waits with another's work, few enough
-/// that a fleet's start does not fill the blocking pool with threads.
-static STARTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-
-/// The output pipes of a started worker, for `Supervisor::forward_output`.
-type Pipes = [Option<(&'static str, std::io::Result<OwnedFd>)>; 2];
-
-/// Starts `spec`'s worker: session lock, temp dir, cgroup, spawn, identity
-/// record, output keeper. Blocking: runs on a blocking thread.
-fn launch(spec: &WorkerSpec, ctx: &SupervisorContext) -> Result<(LiveWorker, Pipes), StartFailure> {
-    if let Some(dir) = spec.session_file.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    // The session file is the worker library's: steward only refuses a
-    // planted link there and never creates it (Pyrogram's storage takes
-    // an existing file for a database with its tables in place).
-    crate::lock::check_session_path(&spec.session_file).map_err(|e| StartFailure {
-        // Only the operator can fix a planted link; an I/O error may pass.
-        retry: !matches!(e, LockError::Symlink { .. } | LockError::NotRegular { .. }),
-        reason: e.to_string(),
-    })?;
-    let lock_path = crate::paths::session_lock_of(&spec.session_file);
-    let lock = acquire_session_lock(&lock_path, ctx.owner.pid)?;
-    let tmp = ctx
-        .temp
-        .worker_dir(&spec.account)
-        .map_err(|e| format!("cannot create the worker's temp dir: {e}"))?;
-    let lock_fd = lock.file().as_raw_fd();
-    let cgroup = ctx.cgroups.as_ref().and_then(|root| {
+    fn spawn(&mut self) -> Result<LiveWorker, StartFailure> {
+        let spec = &self.spec;
+        if let Some(dir) = spec.session_file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        // The session file is the worker library's: steward only refuses a
+        // planted link there and never creates it (Pyrogram's storage takes
+        // an existing file for a database with its tables in place).
+        crate::lock::check_session_path(&spec.session_file).map_err(|e| StartFailure {
+            // Only the operator can fix a planted link; an I/O error may pass.
+            retry: !matches!(e, LockError::Symlink { .. } | LockError::NotRegular { .. }),
+            reason: e.to_string(),
+        })?;
+        let lock_path = crate::paths::session_lock_of(&spec.session_file);
+        let lock = acquire_session_lock(&lock_path, self.ctx.owner.pid)?;
+        let tmp = self
+            .ctx
+            .temp
+            .worker_dir(&spec.account)
+            .map_err(|e| format!("cannot create the worker's temp dir: {e}"))?;
+        let lock_fd = lock.file().as_raw_fd();
+        let cgroup = self.ctx.cgroups.as_ref().and_then(|root| {
             root.worker(&spec.account)
                 .map_err(|e| warn!(account = %spec.account, error = %e, "cannot create the worker's cgroup: it runs without"))
                 .ok()
         });
-    let cgroup_fd = cgroup.as_ref().map(|c| c.procs_fd());
-    let (program, args) = spec
-        .command
-        .split_first()
-        .ok_or_else(|| "empty worker command".to_string())?;
-    let mut cmd = Launch::new(program);
-    cmd.args(args);
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    cmd.env("STEWARD_ACCOUNT", &spec.account)
-        .env("STEWARD_SESSION_FILE", &spec.session_file);
-    match &spec.secret {
-        Some(secret) => cmd.env("STEWARD_SECRET", secret.expose()),
-        None => cmd.env_remove("STEWARD_SECRET"),
-    };
-    // Hand the worker the very same open file description, so the flock
-    // lives as long as any process of the worker holds it. `lock_fd` and
-    // `cgroup_fd` stay open for the whole spawn: `lock` and `cgroup` live
-    // on this frame.
-    cmd.hand_down_fd(lock_fd, "STEWARD_SESSION_LOCK_FD");
-    if let Some(fd) = cgroup_fd {
-        cmd.enter_cgroup(fd);
-    }
-    tmp.apply_to(&mut cmd);
-    // Registered while the reaper is held off: the supervisor reaps this
-    // child through its pidfd.
-    let mut spawning = proc::spawning();
-    let Spawned {
-        child,
-        stdout,
-        stderr,
-    } = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
-    // The child is not reaped yet, so its /proc entry exists.
-    let pid = child.id().ok_or("worker exited before it was seen")? as i32;
-    spawning.register(pid);
-    drop(spawning);
-    let leader = ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
-    let group = Group { pgid: pid, leader };
-    let cgroup = cgroup.filter(|c| {
+        let cgroup_fd = cgroup.as_ref().map(|c| c.procs_fd());
+        let (program, args) = spec
+            .command
+            .split_first()
+            .ok_or_else(|| "empty worker command".to_string())?;
+        let mut cmd = Launch::new(program);
+        cmd.args(args);
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        cmd.env("STEWARD_ACCOUNT", &spec.account)
+            .env("STEWARD_SESSION_FILE", &spec.session_file);
+        match &spec.secret {
+            Some(secret) => cmd.env("STEWARD_SECRET", secret.expose()),
+            None => cmd.env_remove("STEWARD_SECRET"),
+        };
+        // Hand the worker the very same open file description, so the flock
+        // lives as long as any process of the worker holds it. `lock_fd` and
+        // `cgroup_fd` stay open for the whole spawn: `lock` and `cgroup` live
+        // on this frame.
+        cmd.hand_down_fd(lock_fd, "STEWARD_SESSION_LOCK_FD");
+        if let Some(fd) = cgroup_fd {
+            cmd.enter_cgroup(fd);
+        }
+        tmp.apply_to(&mut cmd);
+        // Registered while the reaper is held off: the supervisor reaps this
+        // child through its pidfd.
+        let mut spawning = proc::spawning();
+        let Spawned {
+            child,
+            stdout,
+            stderr,
+        } = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
+        // The child is not reaped yet, so its /proc entry exists.
+        let pid = child.id().ok_or("worker exited before it was seen")? as i32;
+        spawning.register(pid);
+        drop(spawning);
+        let leader =
+            ProcId::of(pid).map_err(|e| format!("cannot identify worker pid {pid}: {e}"))?;
+        let group = Group { pgid: pid, leader };
+        let cgroup = cgroup.filter(|c| {
             let inside = c.pids().contains(&pid);
             if !inside {
-                warn!(account = %spec.account, cgroup = %c.path().display(), "the worker could not enter its cgroup: it runs without");
+                warn!(account = %self.spec.account, cgroup = %c.path().display(), "the worker could not enter its cgroup: it runs without");
             }
             inside
         });
-    record_worker(spec, ctx, &group);
-    if let Err(e) = tmp.reassign(leader) {
-        warn!(account = %spec.account, error = %e, "cannot hand the temp dir to the worker");
+        self.record_worker(&group);
+        if let Err(e) = tmp.reassign(leader) {
+            warn!(account = %self.spec.account, error = %e, "cannot hand the temp dir to the worker");
+        }
+        let stdout = Some(("stdout", Ok(stdout)));
+        let stderr = Some(("stderr", Ok(stderr)));
+        let redactor = self.ctx.mask.current();
+        let (out, err) = (pipe_fd(&stdout), pipe_fd(&stderr));
+        (self.ctx.keeper).hand_over(&self.spec.account, pid, out, err, &redactor);
+        self.forward_output([stdout, stderr]);
+        Ok(LiveWorker {
+            child,
+            group,
+            started: Instant::now(),
+            lock,
+            tmp,
+            exit: None,
+            cgroup,
+        })
     }
-    let stdout = Some(("stdout", Ok(stdout)));
-    let stderr = Some(("stderr", Ok(stderr)));
-    let redactor = ctx.mask.current();
-    let (out, err) = (pipe_fd(&stdout), pipe_fd(&stderr));
-    (ctx.keeper).hand_over(&spec.account, pid, out, err, &redactor);
-    let worker = LiveWorker {
-        child,
-        group,
-        started: Instant::now(),
-        lock,
-        tmp,
-        exit: None,
-        cgroup,
-    };
-    Ok((worker, [stdout, stderr]))
-}
 
-fn record_worker(spec: &WorkerSpec, ctx: &SupervisorContext, group: &Group) {
-    let row = WorkerRow {
-        account: spec.account.clone(),
-        pid: group.leader.pid,
-        start_time: group.leader.start_time,
-        pgid: group.pgid,
-        owner_pid: ctx.owner.pid,
-        owner_start_time: ctx.owner.start_time,
-        started_ms: now_ms(),
-    };
-    let store = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = store.record_worker(&row) {
-        warn!(account = %spec.account, error = %e, "cannot record worker identity");
+    fn record_worker(&self, group: &Group) {
+        let row = WorkerRow {
+            account: self.spec.account.clone(),
+            pid: group.leader.pid,
+            start_time: group.leader.start_time,
+            pgid: group.pgid,
+            owner_pid: self.ctx.owner.pid,
+            owner_start_time: self.ctx.owner.start_time,
+            started_ms: now_ms(),
+        };
+        let store = self.ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = store.record_worker(&row) {
+            warn!(account = %self.spec.account, error = %e, "cannot record worker identity");
+        }
     }
-}
 
-impl Supervisor {
     fn clear_worker_record(&self) {
         let store = self.ctx.store.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = store.clear_worker(&self.spec.account) {
@@ -637,7 +618,7 @@ impl Supervisor {
     /// environment holds its own and aria2's). Lines are whole before they
     /// are masked (`output` assembles them across reads), so a secret split
     /// between two reads is still found. One task reads both streams.
-    fn forward_output(&self, pipes: Pipes) {
+    fn forward_output(&self, pipes: [Option<(&'static str, std::io::Result<OwnedFd>)>; 2]) {
         let view = self.view.clone();
         let changed = self.ctx.changed.clone();
         let account = self.spec.account.clone();
