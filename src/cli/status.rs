@@ -105,10 +105,8 @@ pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
 pub(super) fn run(globals: &Globals, json: bool) -> Result<(), Failure> {
     let snap = snapshot(globals)?;
     if json {
-        let text = serde_json::to_string_pretty(&snap)
-            .map_err(|e| Failure::runtime(format!("cannot encode status: {e}")))?;
-        super::text::json_line(&text);
-        return Ok(());
+        return text::json_stream(&snap)
+            .map_err(|e| Failure::runtime(format!("cannot encode status: {e}")));
     }
     text::print(&render(&snap, now_ms()));
     if !snap.instance.live {

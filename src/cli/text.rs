@@ -68,6 +68,22 @@ pub fn json_line(json: &str) {
     write_out(&format!("{json}\n"));
 }
 
+/// Prints `value` as pretty JSON and a newline, streamed: with 3,000
+/// accounts the text is about 4 MB, built and copied twice as one string.
+/// Like [`write_out`], a failed write (a closed pipe) is not an error; only
+/// an encoding failure is.
+pub fn json_stream(value: &impl serde::Serialize) -> Result<(), serde_json::Error> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .and_then(|()| out.write_all(b"\n").map_err(serde_json::Error::io));
+    let _ = out.flush();
+    match written {
+        Err(e) if !e.is_io() => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// A table cell: escaped and cut to [`CELL_MAX`] characters (`…` marks the cut).
 pub fn cell(s: &str) -> String {
     let s = escape(s);
