@@ -14,10 +14,11 @@ goal from issue 7. Scenarios (numbered as in the issue):
     `sleep 86400` workers: CPU % from /proc/PID/stat utime+stime over
     --idle-seconds, and RSS;
  1-3. the TUI in a pty: delegated to bench/tui_pty.py when it exists;
- 4. startup: exec to every worker running, 1000 accounts, vs posix_spawn of
-    1000 process groups;
- 5. shutdown: 10/100/500 prompt workers and 500 with 50 ignoring SIGTERM
-    (2 s stop_timeout), vs killpg(TERM) + waitpid of as many groups;
+ 4. startup: exec to every worker running, 1000 and 3000 accounts, vs
+    posix_spawn of as many process groups (and that plus a dir and a flock
+    per group);
+ 5. shutdown: 10/100/500/3000 prompt workers and 500 with 50 ignoring
+    SIGTERM (2 s stop_timeout), vs killpg(TERM) + waitpid of as many groups;
  6. sweep of 100,000 old untracked temp files in 1,000 dirs vs
     `find DIR -mindepth 1 -delete`; the temp stats walk vs `du -s`;
  7. process scan among ~1000 processes: `proc::find_by_comm` vs a bare loop
@@ -159,7 +160,7 @@ class Bench:
         shutil.copytree(template, path)
         return path
 
-    def start_and_wait(self, data_dir, accounts, timeout=120):
+    def start_and_wait(self, data_dir, accounts, timeout=300):
         """Starts headless steward; waits until its snapshot shows every worker running."""
         p = self.st.start(data_dir)
         ok, _ = wait_until(
@@ -277,16 +278,60 @@ class Bench:
 
     # ------------------------------------------------------------ 4. startup
 
+    def floor_startup_files(self, n, base):
+        """The posix_spawn floor plus, per group, what steward's start does in
+        the file system for each worker: a private dir (its TMPDIR) and a lock
+        file taken with flock (its session lock), on the bench's file system."""
+        import fcntl
+        shutil.rmtree(base, ignore_errors=True)
+        os.makedirs(base)
+        locks = []
+        t0 = time.monotonic()
+        for i in range(n):
+            os.mkdir(os.path.join(base, f"worker-{i}"), 0o700)
+            fd = os.open(os.path.join(base, f"{i}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locks.append(fd)
+        pids = spawn_groups(self.reaper, ["sleep", "86400"], n)
+        elapsed = time.monotonic() - t0
+        for pid in pids:
+            os.killpg(pid, signal.SIGKILL)
+        reap_all(self.reaper, pids)
+        for fd in locks:
+            os.close(fd)
+        shutil.rmtree(base, ignore_errors=True)
+        return elapsed
+
     def startup(self):
-        n = self.args.startup_accounts
+        rows = []
+        for n in self.args.startup_accounts:
+            rows.extend(self.startup_at(n))
+        self.sections.append(
+            "## 4. Startup, headless\n\n"
+            f"Accounts in the store (aria2 {'enabled' if self.args.aria2_idle else 'disabled'}), "
+            "from spawning `steward run --headless` until every worker has exec'd `sleep` (its "
+            "children, polled every 5 ms), and until steward's own snapshot (`status.json`) shows "
+            "them all running. Floor: a script that `posix_spawn`s as many `sleep` process groups. "
+            "Each worker also costs steward a session file + flock, a registered TMPDIR (a row and a "
+            "directory) and a worker row in SQLite; \"floor + files\" also makes a dir and takes a "
+            "flock on a new file per group on the bench's file system, the file-system part of that "
+            "work done the plainest way (not the goal's floor). Goal (issue 14): at 3,000 accounts, "
+            "the snapshot shows all running within 1.5x the floor.\n\n"
+            + table(
+                ["accounts", "", "steward (s)", "floor (s)", "ratio", "floor + files (s)", "goal", "result"],
+                rows,
+            )
+        )
+
+    def startup_at(self, n):
         tpl = self.template(f"idle{n}", n, config(SLEEP, aria2=self.args.aria2_idle))
-        execd, reported, floor = Series(), Series(), Series()
+        execd, reported, floor, floor_files = Series(), Series(), Series(), Series()
         for run in range(self.runs):
             d = self.fresh(tpl, "startup")
             t0 = time.monotonic()
             p = self.st.start(d)
-            _, a = wait_until(lambda: exec_children(p.pid, "sleep", n), 120, 0.005)
-            _, b = wait_until(lambda: len(running_workers(status_file(d))) >= n, 120, 0.005)
+            _, a = wait_until(lambda: exec_children(p.pid, "sleep", n), 300, 0.005)
+            _, b = wait_until(lambda: len(running_workers(status_file(d))) >= n, 300, 0.005)
             b = time.monotonic() - t0 if b is not None else None
             self.st.stop(p)
             execd.add(a)
@@ -298,24 +343,21 @@ class Bench:
             for pid in pids:
                 os.killpg(pid, signal.SIGKILL)
             reap_all(self.reaper, pids)
-            self.log(f"startup {n}: run {run + 1}: exec {a} s, snapshot {b} s, floor {floor.values[-1]:.3f} s")
-        self.sections.append(
-            "## 4. Startup, headless\n\n"
-            f"{n} accounts in the store (aria2 {'enabled' if self.args.aria2_idle else 'disabled'}), "
-            "from spawning `steward run --headless` until every worker has exec'd `sleep` (its "
-            "children, polled every 5 ms), and until steward's own snapshot (`status.json`) shows "
-            "them all running. Floor: a script that `posix_spawn`s as many `sleep` process groups. "
-            "Each worker also costs steward a session file + flock, a registered TMPDIR (a row and a "
-            "directory) and a worker row in SQLite. Issue 7 sets no goal for this one.\n\n"
-            + table(
-                ["", "steward (s)", "floor (s)", "ratio"],
-                [
-                    ["all workers exec'd", fmt_series(execd), fmt_series(floor), ratio(execd.median, floor.median)],
-                    ["snapshot shows all running", fmt_series(reported), fmt_series(floor),
-                     ratio(reported.median, floor.median)],
-                ],
-            )
-        )
+            floor_files.add(self.floor_startup_files(n, self.dir("floor-files")))
+            self.log(f"startup {n}: run {run + 1}: exec {a} s, snapshot {b} s, floor {floor.values[-1]:.3f} s, "
+                     f"floor + files {floor_files.values[-1]:.3f} s")
+        ok = None
+        if n >= 3000:
+            ok = reported.median is not None and floor.median is not None and reported.median <= 1.5 * floor.median
+            self.goals.append((f"4 startup, {n} accounts", "≤ 1.5x floor",
+                               f"{fmt_num(reported.median)} s vs {fmt_num(floor.median)} s", goal_cell(ok)))
+        return [
+            [str(n), "all workers exec'd", fmt_series(execd), fmt_series(floor), ratio(execd.median, floor.median),
+             fmt_series(floor_files), "", ""],
+            [str(n), "snapshot shows all running", fmt_series(reported), fmt_series(floor),
+             ratio(reported.median, floor.median), fmt_series(floor_files),
+             "≤ 1.5x floor" if ok is not None else "no goal", goal_cell(ok)],
+        ]
 
     # ------------------------------------------------------------ 5. shutdown
 
@@ -374,7 +416,7 @@ class Bench:
         shm = None
         if os.path.isdir("/dev/shm") and fs_type("/dev/shm") == "tmpfs":
             shm = tempfile.mkdtemp(prefix="steward-bench-", dir="/dev/shm")
-        cases = [(10, 0, None), (100, 0, None), (500, 0, None), (500, 50, None)]
+        cases = [(10, 0, None), (100, 0, None), (500, 0, None), (500, 50, None), (3000, 0, None)]
         if shm:
             cases.append((500, 0, shm))
         rows = []
@@ -422,15 +464,20 @@ class Bench:
             # the cases on the bench's own file system.
             if not place:
                 self.figures[("shutdown", n, ign)] = total
-            ok = total.median is not None and total.median <= floor.median + 0.050
+            # Issue 14's goal at 3,000 counts the dir each worker's TMPDIR costs.
+            if n >= 3000:
+                goal, base, slack = "≤ floor + rmdir + 100 ms", floor_rm, 0.100
+            else:
+                goal, base, slack = "≤ floor + 50 ms", floor, 0.050
+            ok = total.median is not None and base.median is not None and total.median <= base.median + slack
             label = f"{n} workers" + (f", {ign} ignore TERM" if ign else "") + (", data dir on tmpfs" if place else "")
             rows.append([label, fmt_series(total), fmt_series(phase), fmt_series(floor),
                          ratio(total.median, floor.median),
                          f"+{(total.median - floor.median) * 1000:.0f} ms" if total and floor else "n/a",
-                         "≤ floor + 50 ms", goal_cell(ok), fmt_series(floor_rm),
+                         goal, goal_cell(ok), fmt_series(floor_rm),
                          f"+{(total.median - floor_rm.median) * 1000:.0f} ms" if total and floor_rm else "n/a"])
-            self.goals.append((f"5 shutdown, {label}", "≤ floor + 50 ms",
-                               f"{fmt_num(total.median)} s vs {fmt_num(floor.median)} s", goal_cell(ok)))
+            self.goals.append((f"5 shutdown, {label}", goal,
+                               f"{fmt_num(total.median)} s vs {fmt_num(base.median)} s", goal_cell(ok)))
 
     def shutdown_section(self, rows):
         return (
@@ -818,7 +865,8 @@ def main():
     parser.add_argument("--idle-accounts", default="10,100,200,1000")
     parser.add_argument("--no-aria2-idle", dest="aria2_idle", action="store_false",
                         help="idle and startup with aria2 disabled")
-    parser.add_argument("--startup-accounts", type=int, default=1000)
+    parser.add_argument("--startup-accounts", default="1000,3000",
+                        help="comma-separated account counts for the startup scenario")
     parser.add_argument("--sweep-dirs", type=int, default=1000)
     parser.add_argument("--sweep-files", type=int, default=100)
     parser.add_argument("--scan-processes", type=int, default=1000)
@@ -829,6 +877,7 @@ def main():
     args = parser.parse_args()
     args.runs = args.runs or (2 if args.quick else 5)
     args.idle_seconds = args.idle_seconds or (10.0 if args.quick else 30.0)
+    args.startup_accounts = [int(x) for x in args.startup_accounts.split(",")]
     args.binary = os.path.abspath(args.binary)
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"run.py: {args.binary} not found: run `cargo build --release --examples --bins` first")

@@ -309,6 +309,12 @@ fn in_cgroup_mode_a_descendant_without_the_environment_is_stopped_too() {
         cgroup.contains(&format!("/steward-{me}/alice")),
         "not in alice's cgroup: {cgroup}"
     );
+    // The status file is written at most once a second: until it shows alice
+    // running, its "stopped" may be the one from before she started.
+    wait_for(Duration::from_secs(20), || {
+        (worker_state(&dir.status_json()?, "alice")? == "running").then_some(())
+    })
+    .expect("alice shown running");
     assert!(dir.run(&["account", "disable", "alice"]).status.success());
     wait_for(Duration::from_secs(20), || {
         (worker_state(&dir.status_json()?, "alice")? == "stopped").then_some(())

@@ -59,6 +59,12 @@ fn run_example(script: &str, python: &Path, ready: &str, running: impl FnOnce(&T
     wait_for(LIMIT, || logs(&dir).contains(ready).then_some(()))
         .unwrap_or_else(|| panic!("no {ready:?} in the log: {}", logs(&dir)));
     running(&dir);
+    // The status file is written at most once a second: until it shows the
+    // worker running, its "stopped" may be the one from before the start.
+    wait_for(LIMIT, || {
+        worker(&dir).filter(|w| w["state"]["state"] == "running" && !w["pid"].is_null())
+    })
+    .expect("worker shown running");
     assert!(dir.run(&["account", "disable", "alice"]).status.success());
     let w = wait_for(LIMIT, || {
         worker(&dir).filter(|w| w["state"]["state"] == "stopped" && w["pid"].is_null())

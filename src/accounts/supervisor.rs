@@ -4,11 +4,10 @@
 //! accounts have different actors and proceed in parallel.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +20,7 @@ use super::spec::WorkerSpec;
 use crate::config::RestartPolicy;
 use crate::lock::{LockError, SessionLock};
 use crate::model::{ExitView, RestartRecord, TaskKind, WorkerState, WorkerView};
+use crate::proc::spawn::{Child, HandDown, Launch, Spawned};
 use crate::proc::{self, Group, ProcId, Sig};
 use crate::redact::SecretMask;
 use crate::store::{SharedStore, WorkerRow};
@@ -527,17 +527,13 @@ impl Supervisor {
             .command
             .split_first()
             .ok_or_else(|| "empty worker command".to_string())?;
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env("STEWARD_ACCOUNT", &spec.account)
-            .env("STEWARD_SESSION_FILE", &spec.session_file)
-            .env("STEWARD_SESSION_LOCK_FD", lock_fd.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
+        let mut cmd = Launch::new(program);
+        cmd.args(args);
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        cmd.env("STEWARD_ACCOUNT", &spec.account)
+            .env("STEWARD_SESSION_FILE", &spec.session_file);
         match &spec.secret {
             Some(secret) => cmd.env("STEWARD_SECRET", secret.expose()),
             None => cmd.env_remove("STEWARD_SECRET"),
@@ -546,27 +542,20 @@ impl Supervisor {
         // lives as long as any process of the worker holds it. `lock_fd` and
         // `cgroup_fd` stay open for the whole spawn: `lock` and `cgroup` live
         // on this frame.
-        proc::inherit_across_exec(cmd.as_std_mut(), lock_fd);
-        // SAFETY: the closure runs in the forked child before exec (after the
-        // one above: pre_exec hooks run in order) and only calls write and
-        // prlimit64, which are async-signal-safe.
-        #[allow(unsafe_code)]
-        unsafe {
-            cmd.pre_exec(move || {
-                if let Some(fd) = cgroup_fd {
-                    // A refusal is seen by the parent (the worker is not in
-                    // the cgroup) and the worker runs without one.
-                    let _ = proc::cgroup::WorkerCgroup::enter_in_child(fd);
-                }
-                proc::restore_open_files_in_child()
-            });
+        cmd.hand_down_fd(lock_fd, "STEWARD_SESSION_LOCK_FD");
+        if let Some(fd) = cgroup_fd {
+            cmd.enter_cgroup(fd);
         }
-        tmp.apply_to(cmd.as_std_mut());
-        // Registered while the reaper is held off: tokio reaps this child.
+        tmp.apply_to(&mut cmd);
+        // Registered while the reaper is held off: the supervisor reaps this
+        // child through its pidfd.
         let mut spawning = proc::spawning();
-        let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
-        // The child is not reaped yet, so its /proc entry exists; `None` only
-        // if spawn itself failed, which returned above.
+        let Spawned {
+            child,
+            stdout,
+            stderr,
+        } = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
+        // The child is not reaped yet, so its /proc entry exists.
         let pid = child.id().ok_or("worker exited before it was seen")? as i32;
         spawning.register(pid);
         drop(spawning);
@@ -584,8 +573,8 @@ impl Supervisor {
         if let Err(e) = tmp.reassign(leader) {
             warn!(account = %self.spec.account, error = %e, "cannot hand the temp dir to the worker");
         }
-        let stdout = child.stdout.take().map(|s| ("stdout", s.into_owned_fd()));
-        let stderr = child.stderr.take().map(|s| ("stderr", s.into_owned_fd()));
+        let stdout = Some(("stdout", Ok(stdout)));
+        let stderr = Some(("stderr", Ok(stderr)));
         let redactor = self.ctx.mask.current();
         let (out, err) = (pipe_fd(&stdout), pipe_fd(&stderr));
         (self.ctx.keeper).hand_over(&self.spec.account, pid, out, err, &redactor);
@@ -790,9 +779,11 @@ impl Supervisor {
         tokio::task::spawn_blocking(move || {
             let path = tmp.path().to_path_buf();
             let mut result = tmp.release();
-            // The same fork-copy window as for the session lock: a child being
-            // spawned for another account may hold a copy of this dir's lock
-            // description until its exec. Only then is the release retried.
+            // The same fork-copy window as for the session lock: a child
+            // steward forks (the output keeper, aria2c: workers never copy
+            // steward's descriptors, see `proc::spawn`) may hold a copy of
+            // this dir's lock description until its exec. Only then is the
+            // release retried.
             let deadline = std::time::Instant::now() + OWN_COPY_WAIT;
             while let Err(crate::temp::TempError::Held { pids, .. }) = &result {
                 let only_ours = pids.iter().all(|&p| p == std::process::id() as i32);
@@ -894,7 +885,7 @@ impl Supervisor {
 
     fn signal(&self, w: &LiveWorker, sig: Sig) {
         let group = &w.group;
-        // tokio's `Child::id` is `Some` until the leader is reaped: until
+        // `Child::id` is `Some` until the leader is reaped: until
         // then its pid, and so the group's number, cannot be reused.
         let result = if w.child.id() == u32::try_from(group.pgid).ok() {
             proc::signal_unreaped_group(group, sig)
@@ -919,8 +910,10 @@ fn pipe_fd<'a>(pipe: &'a Option<(&str, std::io::Result<OwnedFd>)>) -> Option<Bor
 
 /// Takes the account's lock on its lock file `path`. A lock this very process
 /// took (per `/proc/locks`) can still be held for a moment after steward dropped it: a
-/// child being spawned for another account forks with copies of every open
-/// file description and closes them only at exec. Only in that case is the
+/// child steward forks with std's `Command` (the output keeper, aria2c;
+/// workers are started without a copy of steward's descriptors, see
+/// `proc::spawn`) holds copies of every open file description until its
+/// exec. Only in that case is the
 /// lock tried again, for at most `OWN_COPY_WAIT`; a lock another process
 /// holds fails at once, naming it.
 fn acquire_session_lock(path: &std::path::Path, me: i32) -> Result<SessionLock, StartFailure> {

@@ -78,6 +78,12 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let mut globals = Globals::from(&cli);
     let runs_manager = matches!(cli.command, None | Some(Cmd::Run { .. }));
+    if runs_manager {
+        // While the lowest descriptor numbers are free: a worker then gets
+        // a copy of 0-2 and these slots only (see `proc::spawn`). Without
+        // them the first spawn reserves its own, a little higher.
+        let _ = crate::proc::spawn::reserve_slots();
+    }
     let access = access(&cli.command);
     if matches!(cli.command, None | Some(Cmd::Run { headless: false })) {
         run::require_terminal()?;

@@ -86,13 +86,44 @@ pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
     Ok(snap)
 }
 
+/// For `--json` with an instance running: its status file as it is, checked
+/// the way [`snapshot`] checks it (valid, live, written by the lock
+/// holder), to be re-indented rather than parsed into a `Snapshot` and
+/// encoded again: at 3,000 accounts (2.4 MB) that round trip was most of the
+/// command's time. `None`: [`snapshot`] decides (same answer or error).
+fn live_status_file(globals: &Globals) -> Result<Option<Vec<u8>>, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        instance: HeadInstance,
+    }
+    #[derive(serde::Deserialize)]
+    struct HeadInstance {
+        pid: i32,
+        live: bool,
+    }
+    let LockState::HeldBy(pid) = lock_state(globals)? else {
+        return Ok(None);
+    };
+    let Ok(text) = std::fs::read(globals.data_dir.status_file()) else {
+        return Ok(None);
+    };
+    // The whole text is parsed (the rest skipped, not built): invalid JSON
+    // is refused here as before.
+    Ok(match serde_json::from_slice::<Head>(&text) {
+        Ok(head) if head.instance.live && pid.is_none_or(|p| p == head.instance.pid) => Some(text),
+        _ => None,
+    })
+}
+
 pub(super) fn run(globals: &Globals, json: bool) -> Result<(), Failure> {
+    if json && let Some(compact) = live_status_file(globals)? {
+        text::json_reindent(&compact);
+        return Ok(());
+    }
     let snap = snapshot(globals)?;
     if json {
-        let text = serde_json::to_string_pretty(&snap)
-            .map_err(|e| Failure::runtime(format!("cannot encode status: {e}")))?;
-        super::text::json_line(&text);
-        return Ok(());
+        return text::json_stream(&snap)
+            .map_err(|e| Failure::runtime(format!("cannot encode status: {e}")));
     }
     text::print(&render(&snap, now_ms()));
     if !snap.instance.live {

@@ -68,6 +68,96 @@ pub fn json_line(json: &str) {
     write_out(&format!("{json}\n"));
 }
 
+/// Prints `value` as pretty JSON and a newline, streamed: with 3,000
+/// accounts the text is about 4 MB, built and copied twice as one string.
+/// Like [`write_out`], a failed write (a closed pipe) is not an error; only
+/// an encoding failure is.
+pub fn json_stream(value: &impl serde::Serialize) -> Result<(), serde_json::Error> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .and_then(|()| out.write_all(b"\n").map_err(serde_json::Error::io));
+    let _ = out.flush();
+    match written {
+        Err(e) if !e.is_io() => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Prints compact JSON (as serde_json writes it) laid out the way
+/// [`json_stream`] would print the same value: two-space indent, `": "`,
+/// empty containers as `{}` / `[]`, strings copied as they are (already
+/// escaped by serde), then a newline. A failed write is not an error.
+pub fn json_reindent(compact: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let _ = reindent(compact, &mut out)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+}
+
+fn reindent(json: &[u8], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let newline = |out: &mut dyn std::io::Write, depth: usize| -> std::io::Result<()> {
+        out.write_all(b"\n")?;
+        (0..depth).try_for_each(|_| out.write_all(b"  "))
+    };
+    let (mut i, mut depth) = (0, 0);
+    while i < json.len() {
+        let c = json[i];
+        match c {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < json.len() {
+                    match json[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i = (i + 1).min(json.len());
+                out.write_all(&json[start..i])?;
+                continue;
+            }
+            b'{' | b'[' => {
+                let close = if c == b'{' { b'}' } else { b']' };
+                let next = json[i + 1..].iter().position(|b| !b.is_ascii_whitespace());
+                if next.is_some_and(|n| json[i + 1 + n] == close) {
+                    out.write_all(&[c, close])?;
+                    i += next.map_or(0, |n| n + 2);
+                    continue;
+                }
+                depth += 1;
+                out.write_all(&[c])?;
+                newline(out, depth)?;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(out, depth)?;
+                out.write_all(&[c])?;
+            }
+            b',' => {
+                out.write_all(b",")?;
+                newline(out, depth)?;
+            }
+            b':' => out.write_all(b": ")?,
+            c if c.is_ascii_whitespace() => {}
+            _ => {
+                // A number, `true`, `false` or `null`: up to the next structural byte.
+                let end = json[i..]
+                    .iter()
+                    .position(|b| b"{}[],:\" ".contains(b) || b.is_ascii_whitespace())
+                    .map_or(json.len(), |n| i + n);
+                out.write_all(&json[i..end])?;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 /// A table cell: escaped and cut to [`CELL_MAX`] characters (`…` marks the cut).
 pub fn cell(s: &str) -> String {
     let s = escape(s);
@@ -112,6 +202,22 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reindented_compact_json_is_what_serde_prints_pretty() {
+        let value = serde_json::json!({
+            "a": [1, -2.5e-7, true, null, [], {}, [[]], {"k": {}}],
+            "s": "quote \" back \\ brace { } [ ] , : \u{0001} é",
+            "e": {"x": [], "y": [{"z": "w"}], "n": 0},
+            "": ""
+        });
+        let mut out = Vec::new();
+        reindent(serde_json::to_string(&value).unwrap().as_bytes(), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+    }
 
     #[test]
     fn control_characters_become_visible_escapes() {

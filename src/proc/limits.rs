@@ -46,6 +46,12 @@ pub fn raise_open_files() -> std::io::Result<OpenFiles> {
     Ok(OpenFiles::Raised { from, to: hard })
 }
 
+/// The limit steward was started with, if [`raise_open_files`] changed it:
+/// what a child gets back.
+pub(super) fn started_with() -> Option<Rlimit> {
+    STARTED_WITH.get().copied()
+}
+
 /// For a child between fork and exec: puts back the limit steward was
 /// started with, if [`raise_open_files`] changed it. Only a `prlimit64`
 /// syscall and an atomic load: async-signal-safe.

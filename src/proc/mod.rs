@@ -71,6 +71,7 @@ mod sample;
 mod signal;
 #[cfg(test)]
 mod signal_tests;
+pub mod spawn;
 mod stat;
 mod terminate;
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //! # Whose zombie is it
 //!
 //! tokio reaps each child it spawned by its own pid (pidfd, then `waitpid(pid)`;
-//! or `waitpid(pid)` on SIGCHLD): a `waitpid(-1)` here would race it and
-//! leave its `Child::wait` with ECHILD. So every spawn of a long-lived child
+//! or `waitpid(pid)` on SIGCHLD), and `spawn::Child` by its pidfd: a
+//! `waitpid(-1)` here would race them and leave their wait with ECHILD. So every spawn of a long-lived child
 //! goes through [`spawning`], which registers the child's identity while a
 //! lock is held, and [`reap_adopted`] takes the same lock and reaps only
 //! zombies that are not registered. Holding the lock across fork and

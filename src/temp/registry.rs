@@ -726,14 +726,12 @@ impl TempGuard {
     /// Prepares `cmd` to run with this directory as its temp dir: sets
     /// `TMPDIR`, `STEWARD_TMPDIR` and `STEWARD_TMPDIR_LOCK_FD`, and makes the
     /// child inherit the flock-held descriptor (close-on-exec cleared in the
-    /// child only). Keep the guard alive until the spawn has returned. For a
-    /// `tokio::process::Command`, pass `cmd.as_std_mut()`.
-    pub fn apply_to(&self, cmd: &mut std::process::Command) {
-        cmd.env("TMPDIR", &self.path)
-            .env("STEWARD_TMPDIR", &self.path);
+    /// child only). Keep the guard alive until the spawn has returned.
+    pub fn apply_to(&self, cmd: &mut impl crate::proc::spawn::HandDown) {
+        cmd.set_env("TMPDIR", self.path.as_os_str());
+        cmd.set_env("STEWARD_TMPDIR", self.path.as_os_str());
         let Some(fd) = self.lock_fd() else { return };
-        cmd.env("STEWARD_TMPDIR_LOCK_FD", fd.to_string());
-        crate::proc::inherit_across_exec(cmd, fd);
+        cmd.hand_down_fd(fd, "STEWARD_TMPDIR_LOCK_FD");
     }
 
     /// Removes the path (after closing steward's copy of its lock), then the
