@@ -30,6 +30,13 @@ const MIN_GAP: Duration = Duration::from_millis(16);
 /// the cores the stopping workers need); 10 progress frames a second, the
 /// status file's pace too, is plenty for the progress view.
 const MIN_GAP_SHUTDOWN: Duration = Duration::from_millis(100);
+/// A rebuild (the views copied, compared, sent) costs in proportion to the
+/// fleet: 3,000 accounts starting would spend most of a core rebuilding every
+/// `MIN_GAP`. The gap is kept at least this many times the last rebuild's
+/// cost, so rebuilding takes at most a fifth of the loop's time.
+const COST_FACTOR: u32 = 4;
+/// However slow a rebuild, a snapshot at least this often.
+const MAX_GAP: Duration = Duration::from_secs(1);
 /// The status file is rewritten at most this often; during a shutdown, which
 /// `steward stop` follows through it, at most every `STATUS_FILE_SHUTDOWN`.
 const STATUS_FILE_EVERY: Duration = Duration::from_secs(1);
@@ -46,6 +53,8 @@ pub(super) struct Publisher {
     /// Widens the gaps (see `MIN_GAP_SHUTDOWN`).
     shutting_down: bool,
     last_publish: Option<Instant>,
+    /// What the last rebuild took (see `COST_FACTOR`).
+    last_cost: Duration,
     /// A publish held back by the gap.
     publish_due: Option<Instant>,
     /// Published since the last quiet moment (see `burst_ended`).
@@ -85,6 +94,7 @@ impl Publisher {
                 status_dirty: false,
                 shutting_down: false,
                 last_publish: None,
+                last_cost: Duration::ZERO,
                 publish_due: None,
                 published_since_quiet: true,
             },
@@ -100,11 +110,12 @@ impl Publisher {
     /// Something in the snapshot may have changed: true when one should be
     /// built now; otherwise one is held back until the gap has passed.
     pub fn changed(&mut self) -> bool {
-        let gap = if self.shutting_down {
+        let floor = if self.shutting_down {
             MIN_GAP_SHUTDOWN
         } else {
             MIN_GAP
         };
+        let gap = floor.max((self.last_cost * COST_FACTOR).min(MAX_GAP));
         let now = Instant::now();
         match self.last_publish {
             Some(last) if now < last + gap => {
@@ -152,11 +163,14 @@ impl Publisher {
 
     /// Sends a new snapshot if it differs from the last one, then writes the
     /// status file if its gap has passed.
-    pub fn publish(&mut self, parts: Parts) {
-        self.last_publish = Some(Instant::now());
+    /// `parts` is called here, so its cost counts in the rebuild's.
+    pub fn publish(&mut self, parts: impl FnOnce() -> Parts) {
+        let start = Instant::now();
+        self.last_publish = Some(start);
         self.publish_due = None;
         self.published_since_quiet = true;
-        self.send(parts);
+        self.send(parts());
+        self.last_cost = start.elapsed();
         self.write_status();
     }
 
@@ -333,12 +347,12 @@ mod tests {
         let path = dir.path().join("status.json");
         let (mut publisher, _rx) = Publisher::new(path.clone());
         publisher.notice(NoticeLevel::Info, "one");
-        publisher.publish(Parts::default());
+        publisher.publish(Parts::default);
         let written = std::fs::metadata(&path).unwrap().modified().unwrap();
         assert!(!publisher.status_dirty);
         // A change right after: held back, due one gap after that write.
         publisher.notice(NoticeLevel::Info, "two");
-        publisher.publish(Parts::default());
+        publisher.publish(Parts::default);
         assert!(publisher.status_dirty, "written again within the gap");
         let due = publisher.status_due();
         assert!(due > Instant::now() && due <= Instant::now() + STATUS_FILE_EVERY);
@@ -355,12 +369,26 @@ mod tests {
         assert!(std::fs::read_to_string(&path).unwrap().contains("two"));
     }
 
+    #[tokio::test]
+    async fn a_costly_rebuild_widens_the_gap_to_keep_the_loop_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut publisher, _rx) = Publisher::new(dir.path().join("status.json"));
+        let cost = Duration::from_millis(20);
+        publisher.publish(|| {
+            std::thread::sleep(cost);
+            Parts::default()
+        });
+        assert!(!publisher.changed());
+        let gap = publisher.publish_due.unwrap() - publisher.last_publish.unwrap();
+        assert!(gap >= cost * COST_FACTOR && gap <= MAX_GAP, "{gap:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn snapshots_are_built_at_most_once_per_gap_and_slower_in_a_shutdown() {
         let dir = tempfile::tempdir().unwrap();
         let (mut publisher, rx) = Publisher::new(dir.path().join("status.json"));
         assert!(publisher.changed());
-        publisher.publish(Parts::default());
+        publisher.publish(Parts::default);
         assert!(!publisher.changed(), "held back within the gap");
         assert!(!publisher.changed());
         let t0 = Instant::now();
@@ -370,7 +398,7 @@ mod tests {
         assert!(publisher.changed());
         publisher.shutting_down();
         let seq = rx.borrow().seq;
-        publisher.publish(Parts::default());
+        publisher.publish(Parts::default);
         assert_eq!(rx.borrow().seq, seq, "the same snapshot is not sent twice");
         assert!(!publisher.changed());
         let t1 = Instant::now();

@@ -204,7 +204,7 @@ impl Control {
     }
 
     fn publish(&mut self) {
-        self.publisher.publish(Parts {
+        self.publisher.publish(|| Parts {
             instance: self.instance.clone(),
             accounts: self.fleet.views(),
             tasks: self.tasks.views(),
