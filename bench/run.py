@@ -4,16 +4,16 @@ writes BENCHMARKS.md (and bench/results.json, the per-scenario results it
 is made from).
 
     cargo build --release --examples --bins
-    python3 bench/run.py                 # full: about 50 minutes of wall time (below)
+    python3 bench/run.py                 # full: about 55 minutes of wall time (below)
     python3 bench/run.py --quick         # 20-25 minutes; every section says it is quick
-    python3 bench/run.py --only tui,sweep   # just those; the other sections are kept
+    python3 bench/run.py --only tui,scale   # just those; the other sections are kept
 
-Full mode's wall time: about 50 minutes on a quiet 2-core machine, up to
+Full mode's wall time: about 55 minutes on a quiet 2-core machine, up to
 ~70 when it is shared (start-ups slow down and the disk's discards stretch
 the sweep). Per scenario, in minutes, from --quick runs scaled up: idle 20
 (200 and 1,000 accounts x 3 runs x (60 s settle + 120 s window)), tui 12
 (3 side-by-side idle windows; keys, q and start at 10/100/1,000 x 5 runs),
-startup 1-2, shutdown 3-4, sweep 5-12
+startup 1-2, shutdown 3-4, scale 5 (3,000 accounts, 3 runs), sweep 5-12
 (3 runs per file system), scan 1, crash 1-2, peers 5-8 (shutdown by
 reaping, steward and supervisord interleaved, 3 runs; pm2). BENCHMARKS.md
 states the minutes each scenario took. `--quick` takes 20-25 minutes.
@@ -40,6 +40,8 @@ goal; every section says what its figures do not show. Scenarios:
            as many process groups;
  shutdown  10/100/500 workers and 500 with 50 ignoring SIGTERM (2 s
            stop_timeout), vs killpg(TERM) + waitpid (and + rmdir);
+ scale     3,000 accounts: start vs floor, stop vs floor and floor + rmdir,
+           RSS, `status --json` time and size, q with aria2c running;
  sweep     100,000 old untracked temp files in 1,000 dirs vs as many
            `find -delete`s as the sweep has threads (and one); temp stats
            vs `du -s`, cold and warm;
@@ -616,6 +618,119 @@ class Bench:
             "The goal compares with the floor without rmdir, which does less than steward must."
         )
 
+    # ------------------------------------------------------------ 3,000 accounts
+
+    def scale(self):
+        """Start, RSS, status --json, stop and q at `--scale-accounts` (3,000)."""
+        from tui_pty import Tui, press_q
+
+        n = self.args.scale_accounts
+        tpl = self.template(f"idle{n}", n, config(SLEEP, aria2=True))
+        names = ["start", "floor_start", "rss", "json_ms", "json_mb", "stop", "floor_stop", "floor_rm",
+                 "q_exit", "q_all"]
+        f = {k: Series() for k in names}
+        runs = 1 if self.args.quick else min(self.runs, 3)
+        for run in range(runs):
+            d = self.fresh(tpl, "scale")
+            t0 = time.monotonic()
+            p = self.st.start(d)
+            ok, _ = wait_until(lambda: exec_children(p.pid, "sleep", n) or p.poll() is not None, 300, 0.02)
+            if p.poll() is not None or not ok:
+                raise RuntimeError(f"scale: steward did not get {n} workers running")
+            f["start"].add(time.monotonic() - t0)
+            wait_until(lambda: len(running_workers(status_file(d))) >= n, 60, 0.5)
+            time.sleep(2)  # past start-up's last writes
+            f["rss"].add(rss_bytes(p.pid)[0] / 1e6)
+            for _ in range(5):
+                t1 = time.monotonic()
+                out = self.st.run(d, "status", "--json")
+                f["json_ms"].add((time.monotonic() - t1) * 1000)
+            f["json_mb"].add(len(out.stdout) / 1e6)
+            t1 = time.monotonic()
+            self.st.stop(p, timeout=120)
+            f["stop"].add(time.monotonic() - t1)
+            # Floors right after, same run: spawn as many sleeps, stop them.
+            t1 = time.monotonic()
+            pids = spawn_groups(self.reaper, ["sleep", "86400"], n)
+            wait_until(lambda: all(comm(x) == "sleep" for x in pids), 60, 0.01)
+            f["floor_start"].add(time.monotonic() - t1)
+            for pid in pids:
+                os.killpg(pid, signal.SIGKILL)
+            reap_all(self.reaper, pids)
+            f["floor_stop"].add(self.floor_shutdown(n, 0, 2.0))
+            f["floor_rm"].add(self.floor_shutdown(n, 0, 2.0, tmpdirs=self.dir("floor-tmp")))
+            # q in the TUI with aria2c running, until every process of it is gone.
+            d = self.fresh(tpl, "scale")
+            tui = Tui([self.args.binary, "--data-dir", d], d)
+            try:
+                end = time.monotonic() + 300
+                while time.monotonic() < end and tui.alive():
+                    tui.pump_until(time.monotonic() + 0.5)
+                    if len(running_workers(status_file(d))) >= n and aria2c_of(d):
+                        break
+                tui.wait_quiet(0.5, 30)
+                q = press_q(tui, d)
+                f["q_exit"].add(q["shutdown_s"])
+                f["q_all"].add(q["all_gone_s"])
+            finally:
+                tui.stop()
+            self.log(f"scale {n}: run {run + 1}: " + ", ".join(
+                f"{k} {fmt_num(v.values[-1])}" for k, v in f.items() if v))
+
+        def m(k):
+            return f[k].median
+
+        goals = [
+            (f"start to every worker exec'd, {n:,} accounts, vs a script spawning {n:,} `sleep`s",
+             "≤ 1.5x floor", m("start"), f"{fmt_num(m('start'))} s vs {fmt_num(m('floor_start'))} s "
+             f"({ratio(m('start'), m('floor_start'))})",
+             m("start") is not None and m("floor_start") and m("start") <= 1.5 * m("floor_start")),
+            (f"stop (SIGTERM to exit), {n:,} workers, vs a script stopping as many and removing a dir each",
+             "≤ floor + rmdir + 0.1 s", m("stop"),
+             f"{fmt_num(m('stop'))} s vs {fmt_num(m('floor_rm'))} s (floor without rmdir "
+             f"{fmt_num(m('floor_stop'))} s)",
+             m("stop") is not None and m("floor_rm") is not None and m("stop") <= m("floor_rm") + 0.1),
+            (f"RSS of steward's process, {n:,} workers running", "≤ 40 MB", m("rss"), f"{fmt_num(m('rss'))} MB",
+             m("rss") is not None and m("rss") <= 40),
+            (f"`steward status --json`, {n:,} accounts, the whole command", "≤ 20 ms", m("json_ms"),
+             f"{fmt_num(m('json_ms'))} ms, {fmt_num(m('json_mb'))} MB of JSON",
+             m("json_ms") is not None and m("json_ms") <= 20),
+            (f"q in the TUI, {n:,} accounts, aria2c running: until every process of it is gone",
+             "≤ 0.3 s", m("q_all"), f"{fmt_num(m('q_all'))} s (steward's own exit {fmt_num(m('q_exit'))} s)",
+             m("q_all") is not None and m("q_all") <= 0.3),
+        ]
+        for what, goal, _, figure, ok in goals:
+            self.goals.append((f"{n:,} accounts: {what}", goal, figure, goal_cell(bool(ok))))
+        rows = [
+            ["start to every worker exec'd", fmt_series(f["start"], " s"), fmt_series(f["floor_start"], " s")
+             + " (posix_spawn, until all exec'd)", ratio(m("start"), m("floor_start")), "≤ 1.5x"],
+            ["stop: SIGTERM to exit", fmt_series(f["stop"], " s"), fmt_series(f["floor_rm"], " s")
+             + " (killpg + waitpid + rmdir); " + fmt_series(f["floor_stop"], " s") + " without rmdir",
+             ratio(m("stop"), m("floor_rm")), "≤ floor + rmdir + 0.1 s"],
+            ["RSS, steward, all running", fmt_series(f["rss"], " MB"), "", "", "≤ 40 MB"],
+            ["`status --json`, whole command", fmt_series(f["json_ms"], " ms"),
+             f"{fmt_num(m('json_mb'))} MB of JSON", "", "≤ 20 ms"],
+            ["q to steward's exit (TUI, aria2 on)", fmt_series(f["q_exit"], " s"), "", "", "—"],
+            ["q to every process of it gone", fmt_series(f["q_all"], " s"), "", "", "≤ 0.3 s"],
+        ]
+        self.sections.append(
+            f"## 4b. {n:,} accounts: start, footprint, status, stop, q\n\n"
+            + (f"**Quick run**: {runs} run. " if self.args.quick else "")
+            + f"{n:,} accounts on `sleep 86400` workers, aria2 enabled, {runs} run(s); in each, steward first, "
+            "then the floors. Start = from spawning `steward run --headless` until every worker has exec'd "
+            f"(its children, polled every 20 ms); floor = a Python script `posix_spawn`ing {n:,} `sleep` process "
+            "groups until all have exec'd. RSS = steward's VmRSS 2 s after all run (aria2c and the output "
+            "keeper not included: section 1 has them). `status --json` = the whole CLI command, 5 times per "
+            "run. Stop = SIGTERM to exit (the whole plan); floors as in section 5, with and without an "
+            "`rmdir` per worker. q = the TUI on a fresh copy of the same data dir, pressed once every worker "
+            "runs and aria2c is up, timed until steward exited and until every process naming the data dir "
+            "(workers, aria2c, the keeper) is gone.\n\n"
+            + table(["", "steward", "floor", "ratio", "goal"], rows)
+            + "\n\nDoes not show: a fleet whose workers write output or hold downloads (aria2c here has none "
+            "to save), start-up with leftovers of a crashed run to reconcile (section 8), or memory of the "
+            "workers themselves. The floors are Python scripts; their interpreter start is not in them."
+        )
+
     # ------------------------------------------------------------ 6. sweep
 
     def build_tree(self, root, dirs, files, size, old=True):
@@ -1080,7 +1195,7 @@ class Bench:
         peers_section(self)
 
 
-SCENARIOS = ["idle", "tui", "startup", "shutdown", "sweep", "scan", "crash", "peers"]
+SCENARIOS = ["idle", "tui", "startup", "shutdown", "scale", "sweep", "scan", "crash", "peers"]
 
 
 def state_path(output):
@@ -1117,6 +1232,7 @@ def main():
                         help="idle and startup with aria2 disabled")
     parser.add_argument("--no-peers", action="store_true", help="no peer beside steward in the idle windows")
     parser.add_argument("--startup-accounts", type=int, default=1000)
+    parser.add_argument("--scale-accounts", type=int, default=3000)
     parser.add_argument("--sweep-dirs", type=int, default=1000)
     parser.add_argument("--sweep-files", type=int, default=100)
     parser.add_argument("--sweep-runs", type=int,
