@@ -38,6 +38,10 @@ from common import (
 )
 from tui_pty import COLUMNS, ROWS, Tui
 
+# Between "every worker exec'd" and SIGTERM, for steward and supervisord
+# alike: both finish recording their start-up (supervisord moves each process
+# from STARTING to RUNNING on its next tick) before the stop is timed.
+STOP_SETTLE_S = 2.0
 # The sleep every peer supervises or shows, the same as steward's workers.
 SLEEP = ["sleep", "86400"]
 IGNORE_TERM = ["sh", "-c", "trap '' TERM; exec sleep 86400"]
@@ -130,7 +134,7 @@ class Peers:
         """SIGTERM to supervisord: seconds until every child is reaped, and until it exited."""
         p = self.supervisord(n, ignoring)
         kids = children(p.pid)
-        time.sleep(0.5)
+        time.sleep(STOP_SETTLE_S)
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         reaped = wait_reaped(p.pid, kids)
@@ -390,7 +394,8 @@ def peers_section(bench):
                                 f"({_ratio_to(mine.median, peer)})", "no goal"))
         parts.append(
             "### Shutdown, until every worker is reaped\n\n"
-            "SIGTERM to the supervisor, timed until every worker it had has been reaped (gone from /proc; "
+            f"SIGTERM to the supervisor {STOP_SETTLE_S:g} s after every worker exec'd, timed until every "
+            "worker it had has been reaped (gone from /proc; "
             "the supervisor's children list polled every 2 ms), and until the supervisor itself exited. "
             "supervisord: `stopwaitsecs=2`, `stopasgroup`, `killasgroup` (the same 2 s deadline and group "
             "signals as steward's `stop_timeout`); steward headless with aria2 disabled. steward and "
@@ -432,7 +437,7 @@ def steward_stop_by_reaping(bench, n, ignoring):
     d = bench.fresh(tpl, "peers-stop")
     p = bench.start_and_wait(d, n)
     workers = [k for k in children(p.pid) if comm(k) == "sleep"]
-    time.sleep(0.5)
+    time.sleep(STOP_SETTLE_S)
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
     reaped = wait_reaped(p.pid, workers)

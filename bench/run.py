@@ -1281,6 +1281,11 @@ def main():
     state = load_state(spath) if args.only else {"scenarios": {}}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
+    # Uncommitted changes to the code or the bench: the commit alone does not say what ran.
+    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src", "bench", "examples", "Cargo.toml",
+                       ":(exclude)bench/results.json"],
+                      cwd=REPO).returncode == 1:
+        commit += "+changes"
     t_all = time.monotonic()
     try:
         for name in SCENARIOS:
