@@ -55,9 +55,9 @@ def mprocs_binary():
     return found[0] if found else shutil.which("mprocs")
 
 
-def version(argv):
+def version(argv, env=None):
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, env=env)
     except (OSError, subprocess.SubprocessError):
         return None
     # pm2 prints a banner first: the line with a version number in it.
@@ -291,13 +291,16 @@ def tuis_side_by_side(bench, peers, have, n):
     return got
 
 
-def installed():
+def installed(bench):
     """{peer: path or None} and {peer: version or None}."""
+    # `pm2 --version` starts pm2's daemon when none runs: give it a home in
+    # the bench root, whose processes the reaper stops.
+    pm2_env = dict(os.environ, PM2_HOME=os.path.join(bench.root, "pm2-version"), BENCH_ROOT=bench.root)
     have = {name: shutil.which(name) for name in ("supervisord", "pm2", "htop", "btop")}
     have["mprocs"] = mprocs_binary()
     versions = {
         "supervisord": have["supervisord"] and version(["supervisord", "--version"]),
-        "pm2": have["pm2"] and version(["pm2", "--version"]),
+        "pm2": have["pm2"] and version(["pm2", "--version"], pm2_env),
         "htop": have["htop"] and version(["htop", "--version"]),
         "btop": have["btop"] and version(["btop", "--version"]),
         "mprocs": have["mprocs"] and version([have["mprocs"], "--version"]),
@@ -308,7 +311,7 @@ def installed():
 def tui_idle_section(bench, n=1000):
     """steward's TUI idle, with htop, btop and mprocs (when installed and not
     `--no-peers`) in the same windows: (markdown, steward's medians)."""
-    have, versions = installed()
+    have, versions = installed(bench)
     if bench.args.no_peers:
         have = {name: None for name in have}
     got = tuis_side_by_side(bench, Peers(bench), have, n)
@@ -357,7 +360,7 @@ def tui_idle_section(bench, n=1000):
 def peers_section(bench):
     """Measures every installed peer's shutdown and appends the section to `bench`."""
     peers = Peers(bench)
-    have, versions = installed()
+    have, versions = installed(bench)
     missing = sorted(name for name, path in have.items() if not path)
     parts = [
         "## Peers: shutdown\n\n"
