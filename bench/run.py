@@ -1157,7 +1157,8 @@ class Bench:
         aria2 = subprocess.run(["aria2c", "--version"], capture_output=True, text=True).stdout.splitlines()
         done = [(n, state["scenarios"][n]) for n in SCENARIOS if n in state["scenarios"]]
         when = table(["scenario", "measured", "commit", "mode", "runs (short / idle)", "took"], [
-            [n, r["when"], f"`{r['commit']}`", "**quick**" if r["quick"] else "full",
+            [n, r["when"], f"`{r['commit']}`", "**quick**" if r["quick"] else (
+                "full" if r["runs"] >= 5 and r["idle_runs"] >= 3 else "full windows, **fewer runs**"),
              f"{r['runs']} / {r['idle_runs']}", f"{r['minutes']} min"] for n, r in done])
         minutes = sum(r["minutes"] for _, r in done)
         quick = any(r["quick"] for _, r in done)
