@@ -12,6 +12,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -127,6 +128,138 @@ def rss_bytes(pid):
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(rest.split()[0]) * 1024
     return out.get("VmRSS"), out.get("VmHWM")
+
+
+def pss_bytes(pid):
+    """Proportional set size (smaps_rollup `Pss`): pages shared between
+    processes (the steward binary's, in steward and its output keeper) are
+    split among them, so the PSS of several processes adds up honestly where
+    their RSS counts shared pages twice."""
+    text = read_file(f"/proc/{pid}/smaps_rollup") or ""
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def start_ticks(pid):
+    """Field 22 of /proc/PID/stat: tells a process from a later one with its pid."""
+    f = stat_fields(pid)
+    return int(f[19]) if f else None
+
+
+def thread_runtimes(pid):
+    """{tid: nanoseconds on a CPU} of every live thread of `pid`, from
+    /proc/PID/task/TID/schedstat (the scheduler's own ns count, not ticks)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        text = read_file(f"/proc/{pid}/task/{tid}/schedstat")
+        if text:
+            out[int(tid)] = int(text.split()[0])
+    return out
+
+
+SCHEDSTAT = read_file("/proc/self/schedstat") is not None
+WINDOW_BUSIEST_S = 10.0
+
+
+class CpuWatch:
+    """CPU time of named groups of processes over a window, sampled once a
+    second on a thread of its own:
+
+    - `pct`: the sum over samples of each thread's schedstat delta (ns): the
+      resolution is far below a clock tick; a thread that ends between two
+      samples loses at most its last second;
+    - `ticks_pct`: utime+stime from /proc/PID/stat at both ends (counts
+      ended threads too), resolution one clock tick over the window;
+    - `busiest_pct`: the busiest 10 s of the window (from the samples).
+
+    Where schedstat is missing, `pct` falls back to the ticks."""
+
+    def __init__(self, groups, interval=1.0):
+        self.groups = {name: [p for p in pids if p] for name, pids in groups.items()}
+        self.interval = interval
+        self.samples = []  # (t, {name: cumulative ns})
+        self.last = {}  # (name, pid, tid) -> ns at the previous sample
+        self.cum = {name: 0 for name in self.groups}
+        self.ticks0 = {}
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def sample(self):
+        for name, pids in self.groups.items():
+            for pid in pids:
+                for tid, ns in thread_runtimes(pid).items():
+                    key = (name, pid, tid)
+                    if key in self.last:
+                        self.cum[name] += max(0, ns - self.last[key])
+                    elif self.samples:
+                        self.cum[name] += ns  # a thread born inside the window
+                    self.last[key] = ns
+        self.samples.append((time.monotonic(), dict(self.cum)))
+
+    def ticks(self, name):
+        values = [cpu_ticks(p) for p in self.groups[name]]
+        return None if any(v is None for v in values) else sum(values)
+
+    def start(self):
+        self.ticks0 = {name: self.ticks(name) for name in self.groups}
+        self.sample()
+        self.thread.start()
+        return self
+
+    def loop(self):
+        while not self.stop_event.wait(self.interval):
+            self.sample()
+
+    def stop(self):
+        """{name: {"pct", "ticks_pct", "busiest_pct", "seconds"}} (percent of one core)."""
+        self.stop_event.set()
+        self.thread.join()
+        self.sample()
+        ticks1 = {name: self.ticks(name) for name in self.groups}
+        t0, t1 = self.samples[0][0], self.samples[-1][0]
+        span = max(t1 - t0, 1e-9)
+        out = {}
+        for name in self.groups:
+            t_a, t_b = self.ticks0.get(name), ticks1.get(name)
+            ticks_pct = (t_b - t_a) / CLK_TCK / span * 100 if t_a is not None and t_b is not None else None
+            pct = self.samples[-1][1][name] / 1e9 / span * 100 if SCHEDSTAT else ticks_pct
+            busiest = None
+            if SCHEDSTAT:
+                j = 0
+                for i, (ta, ca) in enumerate(self.samples):
+                    while j < len(self.samples) and self.samples[j][0] - ta < WINDOW_BUSIEST_S - 0.5:
+                        j += 1
+                    if j >= len(self.samples):
+                        break
+                    tb, cb = self.samples[j]
+                    rate = (cb[name] - ca[name]) / 1e9 / (tb - ta) * 100
+                    busiest = rate if busiest is None else max(busiest, rate)
+                if busiest is None:  # the window is shorter than 10 s
+                    busiest = pct
+            out[name] = {"pct": pct, "ticks_pct": ticks_pct, "busiest_pct": busiest, "seconds": span}
+        return out
+
+
+def cpu_method(window):
+    """One sentence on how CPU figures are measured, for the report."""
+    tick = 1 / CLK_TCK / window * 100 if window else None
+    if SCHEDSTAT:
+        return (
+            "CPU = the sum of every thread's run time from /proc/PID/task/TID/schedstat (nanoseconds), "
+            "sampled once a second over the window; \"busiest 10 s\" is the busiest 10 s stretch of those "
+            f"samples (one clock tick over the window would be {tick:.4f} %: schedstat's resolution is far "
+            "finer). A thread that ends inside the window loses at most its last second."
+        )
+    return (
+        f"CPU = utime+stime of /proc/PID/stat over the window (schedstat is not available on this kernel); "
+        f"one clock tick over the window is {tick:.4f} %, the resolution of the figure; no busiest-10 s figure."
+    )
 
 
 def alive(pid):
@@ -294,6 +427,21 @@ def install_signal_handlers():
 
 
 # ---------------------------------------------------------------- steward
+
+# Every worker of the benchmarks, unless a scenario needs another.
+SLEEP = '["sleep", "86400"]'
+# Workers whose account id starts with "ign" ignore SIGTERM (SIG_IGN survives exec).
+MAYBE_IGNORE = (
+    '["sh", "-c", "case $STEWARD_ACCOUNT in ign*) trap \\"\\" TERM;; esac; exec sleep 86400"]'
+)
+
+
+def config(command, aria2=False, stop_timeout="2s"):
+    """steward.toml for a benchmark data dir."""
+    return (
+        f"[worker]\ncommand = {command}\nstop_timeout = \"{stop_timeout}\"\n"
+        f"[aria2]\nenabled = {'true' if aria2 else 'false'}\n"
+    )
 
 
 class Steward:

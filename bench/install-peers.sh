@@ -2,6 +2,8 @@
 # Installs the peers bench/run.py measures next to steward (scenario
 # `peers`): supervisord, htop and btop from Debian, pm2 and mprocs from npm.
 # Not needed for the tests; run.py reports a missing peer as not installed.
+# process-compose is packaged neither for Debian nor on npm (the registries
+# these machines reach), so it is not installed and not measured.
 set -eu
 apt-get update
 apt-get install -y supervisor htop btop

@@ -11,29 +11,37 @@ A peer that is not installed is reported as such, never guessed at;
 import glob
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import subprocess
 import time
 
 from common import (
-    CLK_TCK,
+    CpuWatch,
     Series,
-    alive,
+    MAYBE_IGNORE,
+    SLEEP as STEWARD_SLEEP,
     children,
-    cpu_ticks,
+    comm,
+    config,
+    cpu_method,
     exec_children,
+    start_ticks as start_of,
     fmt_num,
     fmt_series,
     ratio,
     rss_bytes,
-    reap_all,
-    spawn_groups,
     table,
     wait_until,
 )
 from tui_pty import COLUMNS, ROWS, Tui
 
+# Between "every worker exec'd" and SIGTERM, for steward and supervisord
+# alike: both finish recording their start-up (supervisord moves each process
+# from STARTING to RUNNING on its next tick) before the stop is timed.
+STOP_SETTLE_S = 2.0
 # The sleep every peer supervises or shows, the same as steward's workers.
 SLEEP = ["sleep", "86400"]
 IGNORE_TERM = ["sh", "-c", "trap '' TERM; exec sleep 86400"]
@@ -47,13 +55,14 @@ def mprocs_binary():
     return found[0] if found else shutil.which("mprocs")
 
 
-def version(argv):
+def version(argv, env=None):
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, env=env)
     except (OSError, subprocess.SubprocessError):
         return None
-    text = (out.stdout or out.stderr).strip().splitlines()
-    return text[0] if text else None
+    # pm2 prints a banner first: the line with a version number in it.
+    lines = [x.strip() for x in (out.stdout or out.stderr).splitlines() if x.strip()]
+    return next((x for x in lines if re.search(r"\d+\.\d+", x)), lines[0] if lines else None)
 
 
 class Peers:
@@ -65,17 +74,6 @@ class Peers:
         self.runs = bench.runs
         self.window = bench.args.idle_seconds
         self.settle = bench.args.settle
-
-    def idle_window(self, pid):
-        """CPU % of one core and RSS (MB) of `pid` over the idle window."""
-        time.sleep(self.settle)
-        t0, c0 = time.monotonic(), cpu_ticks(pid)
-        time.sleep(self.window)
-        t1, c1 = time.monotonic(), cpu_ticks(pid)
-        rss, _ = rss_bytes(pid)
-        if c0 is None or c1 is None or rss is None:
-            return None, None
-        return (c1 - c0) / CLK_TCK / (t1 - t0) * 100, rss / 1e6
 
     # ------------------------------------------------------------ supervisord
 
@@ -132,34 +130,19 @@ class Peers:
             self.reaper.stewards.remove(p)
         self.reaper.kill_marked()
 
-    def supervisord_idle(self, n):
-        cpu, rss = Series(), Series()
-        for run in range(self.runs):
-            p = self.supervisord(n)
-            c, r = self.idle_window(p.pid)
-            self.stop(p)
-            cpu.add(c)
-            rss.add(r)
-            self.bench.log(f"peers: supervisord idle {n}: run {run + 1}: cpu {c} %, rss {r} MB")
-        return cpu, rss
-
     def supervisord_shutdown(self, n, ignoring):
-        """SIGTERM to supervisord until it exited, having stopped every child."""
-        took = Series()
-        for run in range(self.runs):
-            p = self.supervisord(n, ignoring)
-            kids = children(p.pid)
-            time.sleep(0.5)
-            t0 = time.monotonic()
-            p.send_signal(signal.SIGTERM)
-            p.wait()
-            took.add(time.monotonic() - t0)
-            left = [k for k in kids if alive(k)]
-            self.reaper.stewards.remove(p)
-            self.reaper.kill_marked()
-            self.bench.log(f"peers: supervisord shutdown {n}/{ignoring}: run {run + 1}: {took.values[-1]:.3f} s"
-                           + (f", {len(left)} children outlived it" if left else ""))
-        return took
+        """SIGTERM to supervisord: seconds until every child is reaped, and until it exited."""
+        p = self.supervisord(n, ignoring)
+        kids = children(p.pid)
+        time.sleep(STOP_SETTLE_S)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        reaped = wait_reaped(p.pid, kids)
+        p.wait()
+        exited = time.monotonic() - t0
+        self.reaper.stewards.remove(p)
+        self.reaper.kill_marked()
+        return reaped, exited
 
     # ------------------------------------------------------------ pm2
 
@@ -186,49 +169,7 @@ class Peers:
         subprocess.run(["pm2", "kill"], env=env, capture_output=True, timeout=120)
         self.reaper.kill_marked()
 
-    def pm2_idle(self, n):
-        cpu, rss, kill = Series(), Series(), Series()
-        for run in range(self.runs):
-            env, pid = self.pm2(n)
-            c, r = self.idle_window(pid)
-            t0 = time.monotonic()
-            self.pm2_kill(env)
-            kill.add(time.monotonic() - t0)
-            cpu.add(c)
-            rss.add(r)
-            self.bench.log(f"peers: pm2 idle {n}: run {run + 1}: cpu {c} %, rss {r} MB, kill {kill.values[-1]:.2f} s")
-        return cpu, rss, kill
-
     # ------------------------------------------------------------ TUIs in a pty
-
-    def pty_idle(self, name, argv, mark, env=None, processes=1000):
-        """Output (B/s), CPU % and RSS (MB) of a terminal program in the same
-        120x40 pty as steward's TUI, with `processes` sleeps on the machine
-        (steward's TUI bench has 1000 workers)."""
-        bps, cpu, rss = Series(), Series(), Series()
-        for run in range(self.runs):
-            pids = spawn_groups(self.reaper, SLEEP, processes) if processes else []
-            tui = Tui(argv, mark, env=env)
-            try:
-                tui.wait_quiet(0.5, max(self.settle, 3))
-                t0, c0 = time.monotonic(), cpu_ticks(tui.pid)
-                written = tui.pump_until(t0 + self.window)
-                t1, c1 = time.monotonic(), cpu_ticks(tui.pid)
-                r, _ = rss_bytes(tui.pid)
-                if tui.alive() and c0 is not None and c1 is not None and r is not None:
-                    bps.add(written / (t1 - t0))
-                    cpu.add((c1 - c0) / CLK_TCK / (t1 - t0) * 100)
-                    rss.add(r / 1e6)
-                    self.bench.log(f"peers: {name}: run {run + 1}: {bps.values[-1]:.0f} B/s, "
-                                   f"cpu {cpu.values[-1]:.3f} %, rss {rss.values[-1]:.1f} MB")
-                else:
-                    self.bench.log(f"peers: {name} exited early: {tui.tail[-300:]!r}")
-            finally:
-                tui.stop()
-                for pid in pids:
-                    os.killpg(pid, signal.SIGKILL)
-                reap_all(self.reaper, pids)
-        return bps, cpu, rss
 
     def mprocs_config(self, n):
         d = self.bench.dir("mprocs")
@@ -255,103 +196,256 @@ def _ratio_to(steward_median, peer):
     return ratio(steward_median, peer.median) if steward_median is not None and peer else "—"
 
 
-def peers_section(bench):
-    """Measures every installed peer and appends the section to `bench`."""
-    peers = Peers(bench)
+def pump_all(tuis, deadline, counts):
+    """Reads every pty until `deadline`; `counts[name]` gets the bytes per whole second."""
+    t0 = time.monotonic()
+    by_fd = {t.master: name for name, t in tuis.items()}
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        ready, _, _ = select.select(list(by_fd), [], [], left)
+        for fd in ready:
+            name = by_fd[fd]
+            data = tuis[name].read(0)
+            if data:
+                second = int(time.monotonic() - t0)
+                counts[name][second] = counts[name].get(second, 0) + len(data)
+            elif not tuis[name].alive():
+                del by_fd[fd]
+
+
+def wait_reaped(parent, pids, timeout=60):
+    """Seconds until none of `pids` exists any more (reaped by `parent`, or
+    by init once `parent` is gone). Polls `parent`'s children list, which is
+    cheap, and only then the pids themselves."""
+    t0 = time.monotonic()
+    ids = {p: start_of(p) for p in pids}
+    while time.monotonic() - t0 < timeout:
+        if not set(ids) & set(children(parent)):
+            ids = {p: t for p, t in ids.items() if t is not None and start_of(p) == t}
+            if not ids:
+                return time.monotonic() - t0
+        time.sleep(0.002)
+    return None
+
+
+def tuis_side_by_side(bench, peers, have, n):
+    """steward's TUI (n accounts), htop, btop and mprocs (n processes of its
+    own), each in its own 120x40 pty, in the same idle windows."""
+    home = os.path.join(bench.root, "peer-home")
+    tpl = bench.template(f"idle{n}", n, config(STEWARD_SLEEP, aria2=True))
+    names = ["steward"] + [x for x in ("htop", "btop", "mprocs") if have[x]]
+    got = {name: {k: Series() for k in ("start", "bps", "busiest_bps", "cpu", "busiest", "rss")} for name in names}
+    for run in range(bench.args.idle_runs):
+        d = bench.fresh(tpl, "peers-tui")
+        tuis, mprocs_dir = {}, None
+        try:
+            tuis["steward"] = Tui([bench.args.binary, "--data-dir", d], d)
+            for name in ("htop", "btop"):
+                if have[name]:
+                    tuis[name] = Tui([have[name]], home, env=pty_env(home))
+            if have["mprocs"]:
+                mprocs_dir, cfg = peers.mprocs_config(n)
+                tuis["mprocs"] = Tui([have["mprocs"], "--config", cfg], home, env=pty_env(home))
+            # Started: every worker (steward) or process (mprocs) running.
+            counts = {name: {} for name in tuis}
+            pending = {"steward", "mprocs"} & set(tuis)
+            end = time.monotonic() + 120
+            while pending and time.monotonic() < end:
+                pump_all(tuis, time.monotonic() + 0.05, counts)
+                for name in list(pending):
+                    if exec_children(tuis[name].pid, "sleep", n):
+                        got[name]["start"].add(time.monotonic() - tuis[name].started)
+                        pending.discard(name)
+            if pending:
+                raise RuntimeError(f"peers: {', '.join(sorted(pending))} did not get {n} processes running")
+            pump_all(tuis, time.monotonic() + bench.args.settle, counts)
+            watch = CpuWatch({name: [t.pid] for name, t in tuis.items()}).start()
+            counts = {name: {} for name in tuis}
+            t0 = time.monotonic()
+            pump_all(tuis, t0 + bench.args.idle_seconds, counts)
+            elapsed = time.monotonic() - t0
+            cpu = watch.stop()
+            for name, t in tuis.items():
+                if not t.alive():
+                    bench.log(f"peers: {name} exited early: {t.tail[-300:]!r}")
+                    continue
+                total = sum(counts[name].values())
+                got[name]["bps"].add(total / elapsed)
+                per10 = [sum(counts[name].get(s + i, 0) for i in range(10)) / 10
+                         for s in range(max(1, int(elapsed) - 9))]
+                got[name]["busiest_bps"].add(max(per10) if elapsed > 10 else total / elapsed)
+                got[name]["cpu"].add(cpu[name]["pct"])
+                got[name]["busiest"].add(cpu[name]["busiest_pct"])
+                got[name]["rss"].add(rss_bytes(t.pid)[0] / 1e6)
+            bench.log("peers: TUIs run {}: ".format(run + 1) + ", ".join(
+                f"{name} {got[name]['bps'].values[-1]:.0f} B/s {got[name]['cpu'].values[-1]:.3f} %"
+                for name in tuis if got[name]["bps"]))
+        finally:
+            for t in tuis.values():
+                t.stop()
+            if mprocs_dir:
+                shutil.rmtree(mprocs_dir, ignore_errors=True)
+            bench.reaper.kill_marked()
+    return got
+
+
+def installed(bench):
+    """{peer: path or None} and {peer: version or None}."""
+    # `pm2 --version` starts pm2's daemon when none runs: give it a home in
+    # the bench root, whose processes the reaper stops.
+    pm2_env = dict(os.environ, PM2_HOME=os.path.join(bench.root, "pm2-version"), BENCH_ROOT=bench.root)
     have = {name: shutil.which(name) for name in ("supervisord", "pm2", "htop", "btop")}
     have["mprocs"] = mprocs_binary()
-    missing = sorted(name for name, path in have.items() if not path)
     versions = {
         "supervisord": have["supervisord"] and version(["supervisord", "--version"]),
-        "pm2": have["pm2"] and version(["pm2", "--version"]),
+        "pm2": have["pm2"] and version(["pm2", "--version"], pm2_env),
         "htop": have["htop"] and version(["htop", "--version"]),
         "btop": have["btop"] and version(["btop", "--version"]),
         "mprocs": have["mprocs"] and version([have["mprocs"], "--version"]),
     }
+    return have, versions
+
+
+def tui_idle_section(bench, n=1000):
+    """steward's TUI idle, with htop, btop and mprocs (when installed and not
+    `--no-peers`) in the same windows: (markdown, steward's medians)."""
+    have, versions = installed(bench)
+    if bench.args.no_peers:
+        have = {name: None for name in have}
+    got = tuis_side_by_side(bench, Peers(bench), have, n)
+    st = got["steward"]
+    rows = []
+    for name, g in got.items():
+        if not g["bps"]:
+            continue
+        g["start"] = g["start"] if name in ("steward", "mprocs") else None
+        label = {"steward": f"steward (Accounts pane, {n} accounts, aria2 on)",
+                 "mprocs": f"{versions['mprocs'] or 'mprocs'} ({n} processes of its own)"}.get(
+                     name, versions.get(name) or name)
+        mine = name == "steward"
+        rows.append([label, _cell(g["start"]), _cell(g["bps"]), _cell(g["busiest_bps"]), _cell(g["cpu"], " %"),
+                     _cell(g["busiest"], " %"), _cell(g["rss"], " MB"),
+                     "" if mine else _ratio_to(st["bps"].median, g["bps"]),
+                     "" if mine else _ratio_to(st["cpu"].median, g["cpu"])])
+    quieter = [name for name, g in got.items() if name != "steward" and g["cpu"] and st["cpu"]
+               and g["cpu"].median < st["cpu"].median and g["bps"].median <= st["bps"].median]
+    missing = [name for name in ("htop", "btop", "mprocs") if not have[name]]
+    text = (
+        f"### Idle, {n} accounts, {COLUMNS}x{ROWS} pty, beside htop, btop and mprocs\n\n"
+        + bench.quick_warning()
+        + f"steward's TUI with {n} accounts (aria2 on), htop, btop and mprocs (supervising {n} `sleep`s of "
+        "its own), each in its own pty (TERM=xterm-256color; the peers with a fresh HOME, so no user "
+        f"config), all running at once, so the machine holds {2 * n} `sleep`s, which htop and btop list. "
+        "\"started\" = from each program's start until all its processes run (steward: its workers; mprocs: "
+        f"its processes). The settle ({bench.args.settle:g} s) starts once both are; then one window "
+        f"({bench.args.idle_seconds:g} s) for all, {bench.args.idle_runs} run(s). Output = bytes written to "
+        "each pty over the window; busiest 10 s likewise. " + cpu_method(bench.args.idle_seconds)
+        + " Ratio = steward ÷ peer."
+        + (f" Not measured (not installed or `--no-peers`): {', '.join(missing)}." if missing else "")
+        + (f" Once started, {' and '.join(quieter)} idled quieter than steward here (less CPU, no more "
+           "output): steward's figures are not the floor." if quieter else "")
+        + "\n\n"
+        + table(["", "started (s)", "idle output (B/s)", "busiest 10 s (B/s)", "CPU % of one core",
+                 "busiest 10 s", "RSS", "output ratio", "CPU ratio"], rows)
+        + "\n\nDoes not show: the same work. htop and btop show every process of the machine and refresh on "
+        "a timer, steward shows its accounts and repaints on change, mprocs keeps a terminal emulator per "
+        "process; they share the screen size only. Start-up is not in the idle figures, and steward's "
+        "aria2c and output keeper are not in its row (section 1 has them)."
+    )
+    return text, {k: v.median for k, v in st.items()}
+
+
+def peers_section(bench):
+    """Measures every installed peer's shutdown and appends the section to `bench`."""
+    peers = Peers(bench)
+    have, versions = installed(bench)
+    missing = sorted(name for name, path in have.items() if not path)
     parts = [
-        "## Peers, measured in the same run\n\n"
-        "The peers issue 7 names, on this machine, right after steward's own scenarios, with the "
-        f"same runs ({bench.runs}), settle ({bench.args.settle:g} s) and idle window "
-        f"({bench.args.idle_seconds:g} s); ratio = steward ÷ peer, medians. Installed: "
+        "## Peers: shutdown\n\n"
+        "The peers issue 7 names, on this machine, each measured in the same run as steward and by the "
+        "same method, interleaved run by run. (supervisord and pm2 idle beside steward in section 1; htop, "
+        "btop and mprocs beside steward's TUI in section 1–3.) Installed: "
         + (", ".join(f"{n} ({v})" for n, v in versions.items() if v) or "none")
         + ". "
-        + (f"Not installed, so not measured: {', '.join(missing)} (`bench/install-peers.sh`)." if missing else "")
+        + (f"Not installed, so not measured: {', '.join(missing)} (`bench/install-peers.sh`). " if missing else "")
+        + "process-compose is not measured: it is packaged neither for Debian nor on npm, the registries "
+        "this machine reaches."
     ]
 
-    # Idle supervisors, 200 sleeping children, as scenario 1's goal.
-    n = 200
-    rows = []
-    s_cpu, s_rss = bench.figures.get(("idle", n), (Series(), Series()))
-    rows.append(["steward run --headless (aria2 on)", _cell(s_cpu, " %"), _cell(s_rss, " MB"), "", ""])
+    # Shutdown, by reaping, steward and supervisord interleaved.
     if have["supervisord"]:
-        cpu, rss = peers.supervisord_idle(n)
-        rows.append([f"supervisord ({n} programs)", _cell(cpu, " %"), _cell(rss, " MB"),
-                     _ratio_to(s_cpu.median, cpu), _ratio_to(s_rss.median, rss)])
-    pm2_kill = None
-    if have["pm2"]:
-        cpu, rss, pm2_kill = peers.pm2_idle(n)
-        rows.append([f"pm2 God daemon ({n} apps)", _cell(cpu, " %"), _cell(rss, " MB"),
-                     _ratio_to(s_cpu.median, cpu), _ratio_to(s_rss.median, rss)])
-    parts.append(
-        f"### Idle with {n} sleeping workers\n\n"
-        "CPU = utime+stime of the supervising process over the window (pm2: its daemon, not the CLI); "
-        "RSS at the end of it. supervisord captures each child's output to log files (its default), "
-        "as steward captures its workers'. steward's row is scenario 1 of this run"
-        + ("" if s_cpu else " (not run this time)")
-        + ".\n\n"
-        + table(["", "CPU % of one core", "RSS", "CPU ratio", "RSS ratio"], rows)
-    )
-
-    # TUIs in the same pty, with as many processes on the machine as steward's TUI has workers.
-    n = 1000
-    tui = (bench.figures.get("tui") or {}).get(n, {})
-    rows = [["steward (Accounts pane, 1000 accounts)",
-             fmt_num(tui.get("idle_bps")), fmt_num(tui.get("cpu_pct")), fmt_num(tui.get("rss_mb")), "", ""]]
-    home = os.path.join(bench.root, "peer-home")
-    pty_peers = [
-        ("htop", [have["htop"]] if have["htop"] else None, n),
-        ("btop", [have["btop"]] if have["btop"] else None, n),
-    ]
-    mprocs_dir = None
-    if have["mprocs"]:
-        mprocs_dir, cfg = peers.mprocs_config(n)
-        pty_peers.append(("mprocs", [have["mprocs"], "--config", cfg], 0))
-    for name, argv, extra in pty_peers:
-        if not argv:
-            continue
-        bps, cpu, rss = peers.pty_idle(name, argv, home, env=pty_env(home), processes=extra)
-        rows.append([name + (" (1000 procs of its own)" if name == "mprocs" else ""),
-                     _cell(bps), _cell(cpu, " %"), _cell(rss, " MB"),
-                     _ratio_to(tui.get("idle_bps"), bps) if tui.get("idle_bps") else "—",
-                     _ratio_to(tui.get("cpu_pct"), cpu)])
-    if mprocs_dir:
-        shutil.rmtree(mprocs_dir, ignore_errors=True)
-    parts.append(
-        f"### Terminal dashboards at idle, {COLUMNS}x{ROWS} pty, {n} processes\n\n"
-        f"Each in the same pty as steward's TUI (TERM=xterm-256color, a fresh HOME so no user config), "
-        f"with {n} `sleep` processes on the machine (htop and btop list them; mprocs supervises {n} of "
-        "its own). Output = bytes written to the pty over the window after the screen first went quiet. "
-        "steward's row is the 1000-account TUI run of this bench"
-        + ("" if tui else " (not run this time)")
-        + ".\n\n"
-        + table(["", "idle output (B/s)", "CPU % of one core", "RSS", "output ratio", "CPU ratio"], rows)
-    )
-
-    # Shutdown: the same cases as scenario 5.
-    if have["supervisord"] or pm2_kill:
         rows = []
-        for count, ign in [(10, 0), (100, 0), (500, 0), (500, 50)]:
+        for count, ign in [(10, 0), (200, 0), (1000, 0), (500, 50)]:
             label = f"{count} workers" + (f", {ign} ignore TERM" if ign else "")
-            mine = bench.figures.get(("shutdown", count, ign), Series())
-            peer = peers.supervisord_shutdown(count, ign) if have["supervisord"] else Series()
-            rows.append([label, _cell(mine), _cell(peer), _ratio_to(mine.median, peer)])
-        if pm2_kill:
-            rows.append(["200 workers: `pm2 kill` (CLI start included)", "—", _cell(pm2_kill), "—"])
+            mine, mine_exit, peer, peer_exit = Series(), Series(), Series(), Series()
+            for run in range(min(bench.runs, 3)):
+                a, b = steward_stop_by_reaping(bench, count, ign)
+                mine.add(a)
+                mine_exit.add(b)
+                a, b = peers.supervisord_shutdown(count, ign)
+                peer.add(a)
+                peer_exit.add(b)
+                bench.log(f"peers: stop {label}: run {run + 1}: reaped: steward {fmt_num(mine.values[-1])} s, "
+                          f"supervisord {fmt_num(peer.values[-1])} s; exited: steward "
+                          f"{fmt_num(mine_exit.values[-1])} s, supervisord {fmt_num(peer_exit.values[-1])} s")
+            rows.append([label, _cell(mine), _cell(peer), _ratio_to(mine.median, peer),
+                         _cell(mine_exit), _cell(peer_exit), _ratio_to(mine_exit.median, peer_exit)])
+            bench.goals.append((f"peers: stop {label}, until every worker is reaped", "none set (shown)",
+                                f"{fmt_num(mine.median)} s vs supervisord {fmt_num(peer.median)} s "
+                                f"({_ratio_to(mine.median, peer)})", "no goal"))
         parts.append(
-            "### Shutdown\n\n"
-            "supervisord: SIGTERM to it until it exited, having stopped every child (`stopwaitsecs=2`, "
-            "`stopasgroup`, `killasgroup`: the same 2 s deadline and group signals as steward). steward's "
-            "column is scenario 5 of this run.\n\n"
-            + table(["case", "steward (s)", "supervisord (s)", "ratio"], rows)
+            "### Shutdown, until every worker is reaped\n\n"
+            f"SIGTERM to the supervisor {STOP_SETTLE_S:g} s after every worker exec'd, timed until every "
+            "worker it had has been reaped (gone from /proc; "
+            "the supervisor's children list polled every 2 ms), and until the supervisor itself exited. "
+            "supervisord: `stopwaitsecs=2`, `stopasgroup`, `killasgroup` (the same 2 s deadline and group "
+            "signals as steward's `stop_timeout`); steward headless with aria2 disabled. steward and "
+            "supervisord alternate, run by run. The reaping column is the like-for-like one: after its "
+            "workers steward still stops aria2, removes each worker's TMPDIR and closes its store, and "
+            "supervisord exits on its own timer.\n\n"
+            + table(["case", "steward: reaped (s)", "supervisord: reaped (s)", "ratio", "steward: exited (s)",
+                     "supervisord: exited (s)", "ratio"], rows)
+            + "\n\nDoes not show: stopping workers that take time to exit on TERM (only the 50 that ignore "
+            "it, killed at the deadline), or output still being written while they stop."
+        )
+    if have["pm2"]:
+        kill = Series()
+        for run in range(min(bench.runs, 3)):
+            env, _ = peers.pm2(PM2_WORKERS)
+            t0 = time.monotonic()
+            peers.pm2_kill(env)
+            kill.add(time.monotonic() - t0)
+        parts.append(
+            f"### pm2\n\n`pm2 kill` with {PM2_WORKERS} apps, from the CLI's start to its exit (pm2 stops "
+            f"two apps at a time): {_cell(kill)} s. Not comparable with the rows above (the CLI's own start "
+            "is in it), so no ratio."
         )
     bench.sections.append("\n\n".join(parts))
+
+
+PM2_WORKERS = 200
+
+
+def steward_stop_by_reaping(bench, n, ignoring):
+    """steward headless with `n` workers (`ignoring` of them ignore TERM):
+    SIGTERM, seconds until every worker is reaped and until steward exited."""
+    cmd = MAYBE_IGNORE if ignoring else STEWARD_SLEEP
+    tpl = os.path.join(bench.root, "templates", f"shutdown{n}-{ignoring}")
+    if not os.path.isdir(tpl):
+        bench.st.make_data_dir(tpl, n - ignoring, config(cmd), prefix="acc")
+        for i in range(ignoring):
+            bench.st.run(tpl, "account", "add", f"ign{i:04d}")
+    d = bench.fresh(tpl, "peers-stop")
+    p = bench.start_and_wait(d, n)
+    workers = [k for k in children(p.pid) if comm(k) == "sleep"]
+    time.sleep(STOP_SETTLE_S)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    reaped = wait_reaped(p.pid, workers)
+    p.wait()
+    exited = time.monotonic() - t0
+    bench.reaper.stewards.remove(p)
+    bench.reaper.kill_marked()
+    return reaped, exited
