@@ -778,21 +778,23 @@ impl Supervisor {
         let (account, registry) = (self.spec.account.clone(), self.ctx.temp.clone());
         tokio::task::spawn_blocking(move || {
             let path = tmp.path().to_path_buf();
-            let mut result = tmp.release();
+            // The guard's own release first, then the registry's by path.
+            let mut tmp = Some(tmp);
             // The same fork-copy window as for the session lock: a child
             // steward forks (the output keeper, aria2c: workers never copy
             // steward's descriptors, see `proc::spawn`) may hold a copy of
             // this dir's lock description until its exec. Only then is the
             // release retried.
-            let deadline = std::time::Instant::now() + OWN_COPY_WAIT;
-            while let Err(crate::temp::TempError::Held { pids, .. }) = &result {
-                let only_ours = pids.iter().all(|&p| p == std::process::id() as i32);
-                if !only_ours || std::time::Instant::now() >= deadline {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-                result = registry.release(&path);
-            }
+            let me = std::process::id() as i32;
+            let result = crate::retry::within(
+                OWN_COPY_WAIT,
+                Duration::from_millis(1),
+                || match tmp.take() {
+                    Some(guard) => guard.release(),
+                    None => registry.release(&path),
+                },
+                |e| matches!(e, crate::temp::TempError::Held { pids, .. } if pids.iter().all(|&p| p == me)),
+            );
             if let Err(e) = result {
                 warn!(account = %account, error = %e, "worker temp dir left for the sweep");
             }

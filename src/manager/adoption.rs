@@ -20,6 +20,11 @@ use crate::store::SharedStore;
 /// How often adopted children are looked at without a SIGCHLD (an orphan's
 /// re-parenting sends none, nor does a grandchild's exit).
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// The registry of spawned children is pruned (a `/proc/PID/stat` read per
+/// child) only after a SIGCHLD said one of them may be gone, and otherwise
+/// this often, as a safety net: pruning every `LOOK_EVERY` read every
+/// worker's stat once a second, the whole idle cost of a large fleet.
+const PRUNE_ANYWAY: Duration = Duration::from_secs(60);
 
 /// What the instance says about descendant containment.
 pub const SUBREAPER_ONLY: &str = "subreaper only";
@@ -92,13 +97,20 @@ pub(super) fn spawn_reaper(sessions_dir: PathBuf, changed: Arc<Notify>) -> Escap
             }
         };
         // At most one pass a `LOOK_EVERY` also prunes the registry of
-        // spawned children (a read per child): not every SIGCHLD's, of which
-        // a fleet's stop sends hundreds.
+        // spawned children (a read per child), and only after a child
+        // exited: not every SIGCHLD's, of which a fleet's stop sends
+        // hundreds, and not an idle fleet's every second.
         let mut pruned: Option<tokio::time::Instant> = None;
+        let mut exited = true;
         loop {
-            let prune = pruned.is_none_or(|at| at.elapsed() >= LOOK_EVERY);
+            let prune = match pruned {
+                None => true,
+                Some(at) if exited => at.elapsed() >= LOOK_EVERY,
+                Some(at) => at.elapsed() >= PRUNE_ANYWAY,
+            };
             if prune {
                 pruned = Some(tokio::time::Instant::now());
+                exited = false;
             }
             let reaped = proc::reap_adopted(prune);
             if reaped > 0 {
@@ -116,9 +128,14 @@ pub(super) fn spawn_reaper(sessions_dir: PathBuf, changed: Arc<Notify>) -> Escap
             }
             match chld.as_mut() {
                 Some(s) => {
-                    let _ = tokio::time::timeout(LOOK_EVERY, s.recv()).await;
+                    if let Ok(Some(())) = tokio::time::timeout(LOOK_EVERY, s.recv()).await {
+                        exited = true;
+                    }
                 }
-                None => tokio::time::sleep(LOOK_EVERY).await,
+                None => {
+                    tokio::time::sleep(LOOK_EVERY).await;
+                    exited = true;
+                }
             }
         }
     });
