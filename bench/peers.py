@@ -134,15 +134,7 @@ class Peers:
         """SIGTERM to supervisord: seconds until every child is reaped, and until it exited."""
         p = self.supervisord(n, ignoring)
         kids = children(p.pid)
-        time.sleep(STOP_SETTLE_S)
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGTERM)
-        reaped = wait_reaped(p.pid, kids)
-        p.wait()
-        exited = time.monotonic() - t0
-        self.reaper.stewards.remove(p)
-        self.reaper.kill_marked()
-        return reaped, exited
+        return timed_stop(p, kids, self.reaper)
 
     # ------------------------------------------------------------ pm2
 
@@ -213,6 +205,20 @@ def pump_all(tuis, deadline, counts):
                 counts[name][second] = counts[name].get(second, 0) + len(data)
             elif not tuis[name].alive():
                 del by_fd[fd]
+
+
+def timed_stop(p, workers, reaper):
+    """The one stop timing for steward and supervisord alike: settle, then
+    SIGTERM, until every worker is reaped and until the supervisor exited."""
+    time.sleep(STOP_SETTLE_S)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    reaped = wait_reaped(p.pid, workers)
+    p.wait()
+    exited = time.monotonic() - t0
+    reaper.stewards.remove(p)
+    reaper.kill_marked()
+    return reaped, exited
 
 
 def wait_reaped(parent, pids, timeout=60):
@@ -440,12 +446,4 @@ def steward_stop_by_reaping(bench, n, ignoring):
     d = bench.fresh(tpl, "peers-stop")
     p = bench.start_and_wait(d, n)
     workers = [k for k in children(p.pid) if comm(k) == "sleep"]
-    time.sleep(STOP_SETTLE_S)
-    t0 = time.monotonic()
-    p.send_signal(signal.SIGTERM)
-    reaped = wait_reaped(p.pid, workers)
-    p.wait()
-    exited = time.monotonic() - t0
-    bench.reaper.stewards.remove(p)
-    bench.reaper.kill_marked()
-    return reaped, exited
+    return timed_stop(p, workers, bench.reaper)
