@@ -21,7 +21,6 @@ import time
 from common import (
     CpuWatch,
     Series,
-    MAYBE_IGNORE,
     SLEEP as STEWARD_SLEEP,
     children,
     comm,
@@ -437,13 +436,7 @@ PM2_WORKERS = 200
 def steward_stop_by_reaping(bench, n, ignoring):
     """steward headless with `n` workers (`ignoring` of them ignore TERM):
     SIGTERM, seconds until every worker is reaped and until steward exited."""
-    cmd = MAYBE_IGNORE if ignoring else STEWARD_SLEEP
-    tpl = os.path.join(bench.root, "templates", f"shutdown{n}-{ignoring}")
-    if not os.path.isdir(tpl):
-        bench.st.make_data_dir(tpl, n - ignoring, config(cmd), prefix="acc")
-        for i in range(ignoring):
-            bench.st.run(tpl, "account", "add", f"ign{i:04d}")
-    d = bench.fresh(tpl, "peers-stop")
+    d = bench.fresh(bench.shutdown_template(n, ignoring), "peers-stop")
     p = bench.start_and_wait(d, n)
     workers = [k for k in children(p.pid) if comm(k) == "sleep"]
     return timed_stop(p, workers, bench.reaper)

@@ -550,14 +550,20 @@ class Bench:
                 shutil.rmtree(shm, ignore_errors=True)
         self.sections.append(self.shutdown_section(rows))
 
+    def shutdown_template(self, n, ignoring):
+        """The data dir with `n` sleeping workers, `ignoring` of them deaf to
+        SIGTERM: made once, shared by steward's shutdown rows and the peers'."""
+        tpl = os.path.join(self.root, "templates", f"shutdown{n}-{ignoring}")
+        if not os.path.isdir(tpl):
+            cmd = MAYBE_IGNORE if ignoring else SLEEP
+            self.st.make_data_dir(tpl, n - ignoring, config(cmd), prefix="acc")
+            for i in range(ignoring):
+                self.st.run(tpl, "account", "add", f"ign{i:04d}")
+        return tpl
+
     def shutdown_cases(self, cases, rows):
         for n, ign, place in cases:
-            cmd = MAYBE_IGNORE if ign else SLEEP
-            tpl = os.path.join(self.root, "templates", f"shutdown{n}-{ign}")
-            if not os.path.isdir(tpl):
-                self.st.make_data_dir(tpl, n - ign, config(cmd), prefix="acc")
-                for i in range(ign):
-                    self.st.run(tpl, "account", "add", f"ign{i:04d}")
+            tpl = self.shutdown_template(n, ign)
             total, phase, floor, floor_rm = Series(), Series(), Series(), Series()
             for run in range(self.runs):
                 if place:
