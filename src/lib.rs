@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo_worker;
 pub mod fs;
 pub mod layout;
+pub mod link;
 pub mod lock;
 pub mod logging;
 pub mod manager;

@@ -40,7 +40,76 @@ pub fn init(data_dir: &DataDir, extra: Option<ExtraLayer>) -> std::io::Result<Wo
     // A second init in one process (tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(extra)
+        .with(FeedLayer)
         .with(file)
         .try_init();
     Ok(guard)
+}
+
+/// Log lines for the control socket's subscribers (an attached dashboard's
+/// Logs pane), INFO and above. Lines are only formatted while somebody
+/// listens; a subscriber that falls behind loses the oldest (`Lagged`).
+pub fn feed() -> &'static tokio::sync::broadcast::Sender<std::sync::Arc<crate::model::LogLine>> {
+    static FEED: std::sync::OnceLock<
+        tokio::sync::broadcast::Sender<std::sync::Arc<crate::model::LogLine>>,
+    > = std::sync::OnceLock::new();
+    FEED.get_or_init(|| tokio::sync::broadcast::channel(FEED_LINES).0)
+}
+
+/// Lines a slow subscriber may be behind before it loses the oldest.
+const FEED_LINES: usize = 1024;
+
+/// The tracing layer that feeds [`feed`].
+struct FeedLayer;
+
+impl<S: tracing::Subscriber> Layer<S> for FeedLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let feed = feed();
+        let level = *event.metadata().level();
+        if feed.receiver_count() == 0 || level > tracing::Level::INFO {
+            return;
+        }
+        let mut text = TextVisitor(String::new());
+        event.record(&mut text);
+        let _ = feed.send(std::sync::Arc::new(crate::model::LogLine {
+            at_ms: crate::time::now_ms(),
+            level: match level {
+                tracing::Level::ERROR => crate::model::LogLevel::Error,
+                tracing::Level::WARN => crate::model::LogLevel::Warn,
+                tracing::Level::INFO => crate::model::LogLevel::Info,
+                tracing::Level::DEBUG => crate::model::LogLevel::Debug,
+                tracing::Level::TRACE => crate::model::LogLevel::Trace,
+            },
+            target: event.metadata().target().to_string(),
+            text: text.0,
+        }));
+    }
+}
+
+/// The message, then `key=value` for each other field, as the log file has them.
+struct TextVisitor(String);
+
+impl tracing::field::Visit for TextVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = if field.name() == "message" {
+            write!(self.0, "{value:?}")
+        } else {
+            write!(self.0, "{}={value:?}", field.name())
+        };
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            if !self.0.is_empty() {
+                self.0.push(' ');
+            }
+            self.0.push_str(value);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
 }

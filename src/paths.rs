@@ -45,6 +45,10 @@ impl DataDir {
     pub fn status_file(&self) -> PathBuf {
         self.root.join("status.json")
     }
+    /// The running instance's control socket (`link`, `manager::listen`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.root.join("control.sock")
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("steward.lock")
     }

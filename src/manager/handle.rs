@@ -4,20 +4,45 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::lock::LockError;
-use crate::model::{Command, ShutdownView, Snapshot};
+use crate::model::{Answer, Command, ShutdownView, Snapshot};
 use crate::paths::DataDir;
 use crate::store::StoreError;
 
-/// What a client holds: a way to send commands and a stream of snapshots.
+/// What a client holds: a way to send commands (with or without waiting
+/// for the outcome) and a stream of snapshots.
 #[derive(Clone)]
 pub struct ManagerHandle {
+    /// Fire and forget: outcomes come back as notices in a later snapshot.
+    /// Once every handle's sender is gone the manager shuts down.
     pub commands: mpsc::Sender<Command>,
+    /// Commands whose outcome the caller waits for (the control socket).
+    pub calls: mpsc::Sender<Call>,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+}
+
+/// A command and where its outcome goes.
+pub struct Call {
+    pub command: Command,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+impl ManagerHandle {
+    /// Carries out `command` and returns how it went (as the notice the
+    /// screens show, with a value for `--json` where there is one).
+    pub async fn call(&self, command: Command) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        if self.calls.send(Call { command, reply }).await.is_err() {
+            return Answer::error("the instance is shutting down");
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Answer::error("the instance is shutting down"))
+    }
 }
 
 /// Everything a manager needs to start.

@@ -5,6 +5,7 @@ mod adoption;
 mod control;
 mod download_tasks;
 mod handle;
+mod listen;
 mod migrate;
 mod publish;
 mod run_record;
@@ -16,7 +17,7 @@ mod usage;
 use std::sync::{Arc, Mutex};
 
 pub use adoption::{CGROUP_PER_WORKER, SUBREAPER_ONLY, adopt_orphans};
-pub use handle::{ManagerHandle, ManagerOptions, RunningManager, StartError};
+pub use handle::{Call, ManagerHandle, ManagerOptions, RunningManager, StartError};
 pub use publish::read_status_file;
 pub use run_record::{last_report, read_last_shutdown};
 

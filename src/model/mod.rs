@@ -10,6 +10,7 @@
 mod accounts;
 mod aria2;
 mod command;
+mod protocol;
 mod secret;
 mod shutdown;
 mod snapshot;
@@ -22,6 +23,9 @@ pub use aria2::{
     Aria2Exit, Aria2Global, Aria2State, Aria2View, DownloadStatus, DownloadView, ForeignAria2,
 };
 pub use command::Command;
+pub use protocol::{
+    Answer, Ask, Hello, LogLevel, LogLine, PROTOCOL_VERSION, Request, Role, ServerFrame, Welcome,
+};
 pub use secret::Secret;
 pub use shutdown::{PendingItem, PhaseState, PhaseView, ShutdownView};
 pub use snapshot::{Instance, LastShutdown, Notice, NoticeLevel, Snapshot};

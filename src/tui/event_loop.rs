@@ -150,6 +150,7 @@ pub async fn run_loop<B: Backend>(
     let ManagerHandle {
         commands,
         mut snapshots,
+        ..
     } = handle;
     let snapshot = snapshots.borrow_and_update().clone();
     let mut ui = Ui {

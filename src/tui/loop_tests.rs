@@ -181,6 +181,7 @@ impl Harness {
         let events = keys.clone();
         let handle = ManagerHandle {
             commands: command_tx,
+            calls: mpsc::channel(1).0,
             snapshots: snapshot_rx,
         };
         let (quit_signals, signals) = QuitSignals::injected();

@@ -9,9 +9,10 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::Control;
+use super::answer::{after_worker_starts, answer_of, tell};
 use super::commands::{AccountWrite, Effect, WorkerOp};
 use crate::accounts::supervisor::Op;
-use crate::model::{ForeignAria2, NoticeLevel};
+use crate::model::{Answer, ForeignAria2, NoticeLevel};
 use crate::store::{Store, StoreError};
 
 /// Deadline announced for a task cancel (the task's own stop applies it).
@@ -22,7 +23,7 @@ pub(super) const FOREIGN_STOP_DEADLINE: Duration = Duration::from_secs(3);
 impl Control {
     pub(super) fn apply(&mut self, effect: Effect) {
         match effect {
-            Effect::Notice(level, text) => self.publisher.notice(level, text),
+            Effect::Notice(level, text) => self.say(level, text),
             Effect::Log(text) => info!("{text}"),
             Effect::Write { write, done } => self.write(write, done),
             Effect::Worker { id, op, verb } => self.send_op(&id, op, verb),
@@ -31,8 +32,8 @@ impl Control {
                 let aria2 = self.aria2.handle.clone();
                 self.report(async move {
                     match aria2.restart().await {
-                        Ok(()) => (NoticeLevel::Info, "aria2c restarted".to_string()),
-                        Err(e) => (NoticeLevel::Error, format!("aria2c restart failed: {e}")),
+                        Ok(()) => Answer::ok("aria2c restarted"),
+                        Err(e) => Answer::error(format!("aria2c restart failed: {e}")),
                     }
                 });
             }
@@ -44,8 +45,9 @@ impl Control {
                 let aria2 = self.aria2.handle.clone();
                 self.report(async move {
                     match aria2.add_download(&url, account, subdir).await {
-                        Ok(gid) => (NoticeLevel::Info, format!("download {gid} added")),
-                        Err(e) => (NoticeLevel::Error, format!("cannot add download: {e}")),
+                        Ok(gid) => Answer::ok(format!("download {gid} added"))
+                            .with_value(serde_json::json!({ "gid": gid })),
+                        Err(e) => Answer::error(format!("cannot add download: {e}")),
                     }
                 });
             }
@@ -53,11 +55,8 @@ impl Control {
                 let aria2 = self.aria2.handle.clone();
                 self.report(async move {
                     match aria2.remove(&gid).await {
-                        Ok(()) => (NoticeLevel::Info, format!("download {gid} removed")),
-                        Err(e) => (
-                            NoticeLevel::Error,
-                            format!("cannot remove download {gid}: {e}"),
-                        ),
+                        Ok(()) => Answer::ok(format!("download {gid} removed")),
+                        Err(e) => Answer::error(format!("cannot remove download {gid}: {e}")),
                     }
                 });
             }
@@ -70,11 +69,19 @@ impl Control {
         }
     }
 
-    /// Runs `call` beside the loop; its outcome becomes a notice.
-    fn report(&self, call: impl Future<Output = (NoticeLevel, String)> + Send + 'static) {
+    /// Runs `call` beside the loop; its outcome becomes a notice (and the
+    /// reply, when the command came with one).
+    fn report(&mut self, call: impl Future<Output = Answer> + Send + 'static) {
         let notices = self.notices.clone();
+        let reply = self.reply_later();
         tokio::spawn(async move {
-            let _ = notices.send(call.await);
+            let answer = call.await;
+            let level = if answer.ok {
+                NoticeLevel::Info
+            } else {
+                NoticeLevel::Error
+            };
+            tell(&notices, reply, answer, level);
         });
     }
 
@@ -97,15 +104,26 @@ impl Control {
             AccountWrite::Remove(id) => (self.with_store(|s| s.remove_account(id)), id),
             AccountWrite::SetEnabled(id, on) => (self.with_store(|s| s.set_enabled(id, *on)), id),
         };
+        let starts = match &write {
+            AccountWrite::Add(row) => row.enabled.then(|| row.id.clone()),
+            AccountWrite::SetEnabled(id, true) => Some(id.clone()),
+            _ => None,
+        };
         match result {
             Ok(true) => {
-                self.publisher.notice(NoticeLevel::Info, done);
+                self.say(NoticeLevel::Info, done.clone());
                 self.reload_accounts();
+                // Whoever asked hears how the worker came up, not just "added".
+                if let Some(id) = starts
+                    && self.answering.is_some()
+                    && let Some(view) = self.fleet.handle(&id).map(|h| h.view.clone())
+                    && let Some(reply) = self.reply_later()
+                {
+                    tokio::spawn(after_worker_starts(reply, done, view));
+                }
             }
-            Ok(false) => self
-                .publisher
-                .notice(NoticeLevel::Error, format!("no account {id}")),
-            Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
+            Ok(false) => self.say(NoticeLevel::Error, format!("no account {id}")),
+            Err(e) => self.say(NoticeLevel::Error, e.to_string()),
         }
     }
 
@@ -120,9 +138,7 @@ impl Control {
 
     fn send_op(&mut self, id: &str, op: WorkerOp, verb: &str) {
         let Some(handle) = self.fleet.handle(id) else {
-            return self
-                .publisher
-                .notice(NoticeLevel::Error, format!("no account {id}"));
+            return self.say(NoticeLevel::Error, format!("no account {id}"));
         };
         let op = match op {
             WorkerOp::Start => Op::Start,
@@ -133,10 +149,8 @@ impl Control {
             WorkerOp::Restart => Op::Restart,
         };
         match handle.ops.try_send(op) {
-            Ok(()) => self
-                .publisher
-                .notice(NoticeLevel::Info, format!("{verb} worker {id}")),
-            Err(_) => self.publisher.notice(
+            Ok(()) => self.say(NoticeLevel::Info, format!("{verb} worker {id}")),
+            Err(_) => self.say(
                 NoticeLevel::Error,
                 format!("worker {id} is busy with earlier requests: try again"),
             ),
@@ -151,10 +165,9 @@ impl Control {
                 } else {
                     "cancelled"
                 };
-                self.publisher
-                    .notice(NoticeLevel::Info, format!("task {id} {word}"));
+                self.say(NoticeLevel::Info, format!("task {id} {word}"));
             }
-            Err(e) => self.publisher.notice(NoticeLevel::Error, e.to_string()),
+            Err(e) => self.say(NoticeLevel::Error, e.to_string()),
         }
     }
 
@@ -162,6 +175,7 @@ impl Control {
     /// the outcome recorded in the audit table before the manager may end.
     fn stop_foreign(&mut self, foreign: ForeignAria2) {
         let (notices, store) = (self.notices.clone(), self.store.clone());
+        let reply = self.reply_later();
         self.actions.spawn(async move {
             let pid = foreign.pid;
             let result = crate::aria2::stop_foreign(&foreign, FOREIGN_STOP_DEADLINE).await;
@@ -188,7 +202,7 @@ impl Control {
                 let _ =
                     store.record_event("aria2.stop_foreign", &format!("pid {pid}"), &text, outcome);
             }
-            let _ = notices.send((level, text));
+            tell(&notices, reply, answer_of(level, &text), level);
         });
     }
 }

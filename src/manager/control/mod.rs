@@ -5,6 +5,7 @@
 //! `commands` and carried out in `effects`; wiring is in `start` (which the
 //! manager calls), the end in `stopping`.
 
+mod answer;
 mod commands;
 mod effects;
 mod previous_run;
@@ -23,7 +24,7 @@ use tracing::warn;
 
 use super::adoption;
 use super::download_tasks::DownloadTasks;
-use super::handle::ManagerOptions;
+use super::handle::{Call, ManagerOptions};
 use super::publish::{Parts, Publisher};
 use super::store_watch::{StoreMonitor, StoreWake};
 use super::sweeps::Sweeps;
@@ -68,6 +69,10 @@ struct Control {
     escaped: adoption::Escaped,
     /// Closed after the shutdown, when no worker is left to keep.
     keeper: Arc<Keeper>,
+    /// The reply to the command being handled, when it came with one.
+    answering: Option<answer::Answering>,
+    /// `control.sock`; closed (and removed) at the very end, lock still held.
+    socket: Option<super::listen::ControlSocket>,
     /// Held for the manager's whole life; released when the loop ends.
     _lock: InstanceLock,
 }
@@ -77,6 +82,8 @@ struct Inbox {
     commands: mpsc::Receiver<Command>,
     /// False once every client handle is gone.
     open: bool,
+    /// Commands whose sender waits for the outcome (the control socket).
+    calls: mpsc::Receiver<Call>,
     notices: mpsc::UnboundedReceiver<(NoticeLevel, String)>,
 }
 
@@ -108,6 +115,7 @@ impl Control {
             // instance with 1,000 workers then rebuilds nothing between samples.
             let dirty = tokio::select! {
                 cmd = self.inbox.commands.recv(), if self.inbox.open => self.on_command(cmd),
+                Some(call) = self.inbox.calls.recv() => self.on_call(call),
                 _ = started.notified() => { self.usage.look_now(); true }
                 _ = changed.notified() => { self.usage.look_soon(); true }
                 Some((level, text)) = self.inbox.notices.recv() => { self.publisher.notice(level, text); true }
@@ -141,6 +149,30 @@ impl Control {
             self.apply(effect);
         }
         true
+    }
+
+    /// A command with a reply: its effects' notices become the answer.
+    fn on_call(&mut self, call: Call) -> bool {
+        self.answering = Some(answer::Answering::new(call.reply));
+        self.on_command(Some(call.command));
+        if let Some(answering) = self.answering.take() {
+            answering.finish();
+        }
+        true
+    }
+
+    /// Shows `text` on every screen and, while a call is handled, makes it
+    /// the caller's answer.
+    fn say(&mut self, level: NoticeLevel, text: String) {
+        if let Some(answering) = &mut self.answering {
+            answering.heard(level, &text);
+        }
+        self.publisher.notice(level, text);
+    }
+
+    /// The reply of the call being handled, for work that finishes later.
+    fn reply_later(&mut self) -> Option<tokio::sync::oneshot::Sender<crate::model::Answer>> {
+        self.answering.take().and_then(answer::Answering::later)
     }
 
     fn on_aria2_view(&mut self) -> bool {

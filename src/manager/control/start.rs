@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -19,13 +19,17 @@ use crate::accounts::supervisor::SupervisorContext;
 use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
 use crate::manager::download_tasks::DownloadTasks;
-use crate::manager::handle::{ManagerHandle, ManagerOptions, RunningManager, StartError};
+use crate::manager::handle::{Call, ManagerHandle, ManagerOptions, RunningManager, StartError};
+use crate::manager::listen::{ControlSocket, Served};
 use crate::manager::publish::Publisher;
 use crate::manager::store_watch::StoreMonitor;
 use crate::manager::sweeps::Sweeps;
 use crate::manager::usage::UsageWatch;
 use crate::manager::{adoption, run_record};
-use crate::model::{Aria2State, Aria2View, Instance, LastShutdown, NoticeLevel};
+use crate::model::{
+    Aria2State, Aria2View, Instance, LastShutdown, NoticeLevel, PROTOCOL_VERSION, Role, Snapshot,
+    Welcome,
+};
 use crate::proc::ProcId;
 use crate::redact::{SecretMask, check_secret};
 use crate::store::{AccountRow, SharedStore};
@@ -126,6 +130,7 @@ pub(crate) async fn start(
     info!(accounts = fleet.len(), data_dir = %options.data_dir.root().display(), "manager started");
 
     let (commands, commands_rx) = mpsc::channel(64);
+    let (calls, calls_rx) = mpsc::channel(64);
     let (notices, notices_rx) = mpsc::unbounded_channel();
     let sweeps = Sweeps::new(
         scope,
@@ -144,6 +149,7 @@ pub(crate) async fn start(
         as_root: crate::proc::running_as_root(),
         isolation: adoption::isolation().to_string(),
     };
+    let socket = open_socket(&options, &calls, &snapshots, &instance, &mut publisher);
     let escaped = adoption::spawn_reaper(options.data_dir.sessions_dir(), changed.clone());
     let mut usage = UsageWatch::default();
     usage.look_now();
@@ -157,6 +163,7 @@ pub(crate) async fn start(
         inbox: Inbox {
             commands: commands_rx,
             open: true,
+            calls: calls_rx,
             notices: notices_rx,
         },
         notices,
@@ -185,16 +192,52 @@ pub(crate) async fn start(
         store_monitor,
         escaped,
         keeper,
+        answering: None,
+        socket,
         _lock: lock,
     };
     let done = tokio::spawn(control.run());
     Ok(RunningManager {
         handle: ManagerHandle {
             commands,
+            calls,
             snapshots,
         },
         done,
     })
+}
+
+/// The control socket; without it the instance still runs, but nothing can
+/// attach or reach it from the command line, which the operator is told.
+fn open_socket(
+    options: &ManagerOptions,
+    calls: &mpsc::Sender<Call>,
+    snapshots: &watch::Receiver<Arc<Snapshot>>,
+    instance: &Instance,
+    publisher: &mut Publisher,
+) -> Option<ControlSocket> {
+    let path = options.data_dir.control_socket();
+    let welcome = Welcome {
+        protocol: PROTOCOL_VERSION,
+        pid: instance.pid,
+        version: instance.version.clone(),
+        data_dir: instance.data_dir.clone(),
+        role: Role::Control,
+    };
+    let served = Served::new(calls.clone(), snapshots.clone(), welcome);
+    match ControlSocket::open(&path, served) {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            warn!(error = %e, path = %path.display(), "cannot open the control socket");
+            publisher.notice(
+                NoticeLevel::Warn,
+                format!(
+                    "no control socket ({e}): `steward attach`, `stop` and `status` cannot reach this instance"
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// What the operator should know from the first snapshot on: a crash of the

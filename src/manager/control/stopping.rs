@@ -86,6 +86,9 @@ impl Control {
         info!(outcome = ?outcome, "manager stopped");
         self.publish();
         self.publisher.write_status_now();
+        if let Some(socket) = self.socket.take() {
+            socket.close().await;
+        }
         report
     }
 

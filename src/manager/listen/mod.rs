@@ -1,0 +1,185 @@
+//! The control socket, `<data-dir>/control.sock`: how the CLI and attached
+//! dashboards reach a running instance. Only steward's own user (or root)
+//! gets past the peer check; the frames are `model::protocol`'s, the client
+//! side is `link`. Opened and removed while the instance lock is held, so a
+//! socket file left by a killed instance is only ever replaced by the next
+//! instance of the same data dir.
+
+mod connection;
+mod feed;
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use super::handle::Call;
+use crate::model::{Snapshot, Welcome};
+
+/// Clients served at once; one more is told so and closed.
+const MAX_CLIENTS: usize = 64;
+/// How long clients get, once the instance stopped, to read its last snapshot.
+const FAREWELL: Duration = Duration::from_secs(1);
+
+/// What every connection works with. Deliberately not a `ManagerHandle`: a
+/// client of the socket never holds the manager's command sender, whose
+/// last drop means "nobody is left to ask for a shutdown".
+#[derive(Clone)]
+pub(super) struct Served {
+    pub calls: mpsc::Sender<Call>,
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    json: Arc<feed::SnapshotJson>,
+    /// The instance's part of every welcome (the role is the client's).
+    welcome: Arc<Welcome>,
+    /// Cancelled when the instance has stopped: each connection sends what
+    /// it has not sent of the last snapshot, then closes.
+    closing: CancellationToken,
+}
+
+impl Served {
+    pub(super) fn new(
+        calls: mpsc::Sender<Call>,
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        welcome: Welcome,
+    ) -> Served {
+        Served {
+            calls,
+            snapshots,
+            json: Arc::default(),
+            welcome: Arc::new(welcome),
+            closing: CancellationToken::new(),
+        }
+    }
+}
+
+/// The listening socket and its connections.
+pub(super) struct ControlSocket {
+    path: PathBuf,
+    stop: CancellationToken,
+    closing: CancellationToken,
+    connections: TaskTracker,
+}
+
+impl ControlSocket {
+    /// Replaces a leftover socket file (the caller holds the instance lock),
+    /// binds `path` readable by steward's user only, and serves.
+    pub(super) fn open(path: &Path, served: Served) -> io::Result<ControlSocket> {
+        remove_leftover(path)?;
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        let listener = UnixListener::from_std(listener)?;
+        let socket = ControlSocket {
+            path: path.to_path_buf(),
+            stop: CancellationToken::new(),
+            closing: served.closing.clone(),
+            connections: TaskTracker::new(),
+        };
+        tokio::spawn(accept_loop(
+            listener,
+            served,
+            socket.stop.clone(),
+            socket.connections.clone(),
+        ));
+        info!(path = %path.display(), "control socket listening");
+        Ok(socket)
+    }
+
+    /// Stops accepting, gives connected clients a moment to read the last
+    /// snapshot, and removes the socket file (still under the instance lock).
+    pub(super) async fn close(self) {
+        self.stop.cancel();
+        self.closing.cancel();
+        self.connections.close();
+        let _ = tokio::time::timeout(FAREWELL, self.connections.wait()).await;
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            warn!(error = %e, path = %self.path.display(), "cannot remove the control socket");
+        }
+    }
+}
+
+/// A socket file at `path` is a killed instance's: remove it. Anything else
+/// there (a regular file, a dir, a symlink) is not ours to remove.
+fn remove_leftover(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            info!(path = %path.display(), "removing the control socket a previous instance left");
+            std::fs::remove_file(path)
+        }
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a socket (move it away)",
+                path.display()
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn accept_loop(
+    listener: UnixListener,
+    served: Served,
+    stop: CancellationToken,
+    connections: TaskTracker,
+) {
+    let me = rustix::process::geteuid().as_raw();
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: the next accept may succeed.
+                warn!(error = %e, "control socket: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (who, allowed) = match stream.peer_cred() {
+            Ok(cred) => (
+                format!(
+                    "uid {} pid {}",
+                    cred.uid(),
+                    cred.pid().map_or_else(|| "?".into(), |p| p.to_string())
+                ),
+                cred.uid() == me || cred.uid() == 0,
+            ),
+            Err(e) => (format!("unknown peer ({e})"), false),
+        };
+        if !allowed {
+            connections.spawn(refuse(
+                stream,
+                who,
+                format!("refused: only uid {me} (steward's user) or root may use this instance"),
+            ));
+            continue;
+        }
+        if connections.len() >= MAX_CLIENTS {
+            connections.spawn(refuse(
+                stream,
+                who,
+                format!("refused: {MAX_CLIENTS} clients are connected already"),
+            ));
+            continue;
+        }
+        connections.spawn(connection::serve(stream, served.clone(), who));
+    }
+}
+
+async fn refuse(stream: UnixStream, who: String, text: String) {
+    let (_, mut write) = stream.into_split();
+    connection::refuse(&mut write, &who, &text).await;
+}
