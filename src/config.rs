@@ -34,6 +34,41 @@ pub struct Config {
     pub temp: TempConfig,
     pub trash: TrashConfig,
     pub shutdown: ShutdownConfig,
+    pub ui: UiConfig,
+}
+
+/// `[ui]`: the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    /// What the terminal hanging up (SIGHUP: the SSH connection dropped)
+    /// does to a steward whose dashboard it was, or to `run --headless`
+    /// started from it.
+    pub on_hangup: OnHangup,
+}
+
+/// `[ui].on_hangup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnHangup {
+    /// Stop drawing and go on as `run --headless`; `steward` attaches later.
+    #[default]
+    KeepRunning,
+    /// Shut the fleet down in order, as `q` does.
+    Shutdown,
+}
+
+impl<'de> Deserialize<'de> for OnHangup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "keep-running" => Ok(OnHangup::KeepRunning),
+            "shutdown" => Ok(OnHangup::Shutdown),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid on_hangup {s:?} (expected keep-running or shutdown)"
+            ))),
+        }
+    }
 }
 
 /// `[worker]`: how each account's worker process is run and restarted.

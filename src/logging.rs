@@ -46,6 +46,16 @@ pub fn init(data_dir: &DataDir, extra: Option<ExtraLayer>) -> std::io::Result<Wo
     Ok(guard)
 }
 
+/// For a dashboard attached to another instance: its events (and the
+/// instance's lines it re-emits) go to `pane` only, never into the data
+/// dir's log, which is the instance's own.
+pub fn init_pane_only(pane: ExtraLayer) {
+    let filter = EnvFilter::try_from_env("STEWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry()
+        .with(pane.with_filter(filter))
+        .try_init();
+}
+
 /// Log lines for the control socket's subscribers (an attached dashboard's
 /// Logs pane), INFO and above. Lines are only formatted while somebody
 /// listens; a subscriber that falls behind loses the oldest (`Lagged`).

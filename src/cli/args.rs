@@ -30,11 +30,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Run the manager: the dashboard, or with --headless no UI until SIGINT/SIGTERM/SIGHUP
+    /// Run the manager: the dashboard, or with --headless no UI until SIGINT/SIGTERM
     Run {
-        /// No UI: log to <data-dir>/logs and stop gracefully on SIGINT/SIGTERM/SIGHUP
+        /// No UI: log to <data-dir>/logs and stop gracefully on SIGINT/SIGTERM; `steward attach` shows it
         #[arg(long)]
         headless: bool,
+    },
+    /// Open the dashboard of the instance already running on the data dir (q detaches, the fleet keeps running)
+    Attach {
+        /// Look, never act: every key that would change the fleet is off
+        #[arg(long)]
+        read_only: bool,
     },
     /// Show accounts, workers and tasks of the running (or stopped) instance
     Status {

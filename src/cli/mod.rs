@@ -56,6 +56,7 @@ fn access(command: &Option<Cmd>) -> Access {
             command: TrashCmd::List { .. },
         })
         | Some(Cmd::Stop { .. })
+        | Some(Cmd::Attach { .. })
         | Some(Cmd::Download { .. }) => Access::Read,
         Some(Cmd::Doctor) | Some(Cmd::DemoWorker) | Some(Cmd::OutputKeeper { .. }) => Access::Own,
         #[cfg(feature = "test-drivers")]
@@ -85,7 +86,10 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         let _ = crate::proc::spawn::reserve_slots();
     }
     let access = access(&cli.command);
-    if matches!(cli.command, None | Some(Cmd::Run { headless: false })) {
+    if matches!(
+        cli.command,
+        None | Some(Cmd::Run { headless: false }) | Some(Cmd::Attach { .. })
+    ) {
         run::require_terminal()?;
     }
     match access {
@@ -109,6 +113,7 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         None | Some(Cmd::Run { headless: false }) => run::dashboard(&globals),
         Some(Cmd::Run { headless: true }) => run::headless(&globals),
+        Some(Cmd::Attach { read_only }) => run::attach(&globals, read_only),
         Some(Cmd::Status { json }) => status::run(&globals, json),
         Some(Cmd::Account { command }) => account::run(&globals, command),
         Some(Cmd::Download { command }) => download::run(&globals, command),

@@ -5,11 +5,17 @@ use std::time::Duration;
 
 use std::io::{IsTerminal, Write};
 
+use tokio::task::JoinHandle;
+
 use super::failure::{Failure, store_failure};
-use super::globals::Globals;
-use crate::manager::{Manager, ManagerOptions, StartError};
-use crate::model::{Command, PhaseState, ShutdownView};
-use crate::tui::{QuitSignals, StopRequest};
+use super::globals::{Globals, lock_state};
+use super::text;
+use crate::config::OnHangup;
+use crate::link::{Client, LinkError, follow};
+use crate::lock::LockState;
+use crate::manager::{Manager, ManagerHandle, ManagerOptions, StartError};
+use crate::model::{Command, PhaseState, Role, ShutdownView};
+use crate::tui::{Attachment, Link, QuitSignals, StopRequest, UiEnd, UiOptions};
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -55,10 +61,12 @@ pub(super) fn start_failure(e: StartError) -> Failure {
 }
 
 /// Runs the manager with no UI until a stop signal: SIGINT/SIGTERM (a second
-/// one forces), SIGHUP or `steward stop`'s SIGUSR1 (graceful, idempotent) and
-/// SIGUSR2 (force).
+/// one forces), `steward stop`'s SIGUSR1 (graceful, idempotent) and SIGUSR2
+/// (force); SIGHUP as `[ui] on_hangup` says (by default it is only logged:
+/// `steward run --headless &` outlives the login it was started from).
 pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
     let options = options(globals)?;
+    let on_hangup = options.config.ui.on_hangup;
     let _log = crate::logging::init(&options.data_dir, None)
         .map_err(|e| Failure::runtime(format!("cannot open the log dir: {e}")))?;
     globals.report_tightened();
@@ -70,27 +78,43 @@ pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
             return Err(Failure::runtime("cannot install signal handlers"));
         }
         let running = Manager::start(options).await.map_err(start_failure)?;
-        let commands = running.handle.commands.clone();
-        let mut done = running.done;
-        let mut quits = 0;
-        let report = loop {
-            let force = tokio::select! {
-                request = signals.recv() => match request {
-                    StopRequest::Quit => {
-                        quits += 1;
-                        quits > 1
-                    }
-                    // The terminal that started us went away: not a request, never escalates.
-                    StopRequest::Graceful | StopRequest::HangUp => false,
-                    StopRequest::Force => true,
-                },
-                report = &mut done => break report.map_err(|e| Failure::runtime(format!("manager task failed: {e}")))?,
-            };
-            let _ = commands.send(Command::Shutdown { force }).await;
-        };
+        let report =
+            serve_until_stopped(&mut signals, &running.handle, running.done, on_hangup).await?;
         print_summary(&report);
         Ok(())
     })
+}
+
+/// A manager with no terminal, until its shutdown has run: each stop signal
+/// becomes the shutdown command it means.
+async fn serve_until_stopped(
+    signals: &mut QuitSignals,
+    handle: &ManagerHandle,
+    mut done: JoinHandle<ShutdownView>,
+    on_hangup: OnHangup,
+) -> Result<ShutdownView, Failure> {
+    let mut quits = 0;
+    loop {
+        let force = tokio::select! {
+            request = signals.recv() => match request {
+                StopRequest::Quit => {
+                    quits += 1;
+                    quits > 1
+                }
+                StopRequest::HangUp if on_hangup == OnHangup::KeepRunning => {
+                    tracing::info!("SIGHUP: the terminal is gone; running on ([ui] on_hangup = \"keep-running\")");
+                    continue;
+                }
+                // The terminal that started us went away: not a request, never escalates.
+                StopRequest::Graceful | StopRequest::HangUp => false,
+                StopRequest::Force => true,
+            },
+            report = &mut done => {
+                return report.map_err(|e| Failure::runtime(format!("manager task failed: {e}")));
+            }
+        };
+        let _ = handle.commands.send(Command::Shutdown { force }).await;
+    }
 }
 
 /// Prints the summary line. stdout may be a terminal that hung up while we
@@ -134,12 +158,21 @@ pub(super) fn require_terminal() -> Result<(), Failure> {
     Ok(())
 }
 
-/// The full-screen dashboard over the embedded manager. The UI turns
-/// q / Ctrl+C / SIGINT / SIGTERM / SIGHUP into the shutdown plan and returns
-/// once it has finished; the summary line is printed after the terminal is back.
+/// The full-screen dashboard over the embedded manager, or, when an instance
+/// already runs on the data dir, attached to it. The UI turns q / Ctrl+C /
+/// SIGINT / SIGTERM into the shutdown plan and returns once it has finished;
+/// the summary line is printed after the terminal is back. A hang-up
+/// (`[ui] on_hangup = "keep-running"`) leaves the fleet running headless.
 pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
     require_terminal()?;
+    if let LockState::HeldBy(_) = lock_state(globals)? {
+        return attach(globals, false);
+    }
     let options = options(globals)?;
+    let ui_options = UiOptions {
+        on_hangup: options.config.ui.on_hangup,
+        ..UiOptions::from_env()
+    };
     crate::tui::start_log_capture(tui_logger::LevelFilter::Debug)
         .map_err(|e| Failure::runtime(format!("cannot start the log pane: {e}")))?;
     let _log = crate::logging::init(
@@ -151,14 +184,25 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
     raise_open_files();
     crate::manager::adopt_orphans();
     runtime()?.block_on(async move {
-        let signals = QuitSignals::install();
+        let mut signals = QuitSignals::install();
         let running = Manager::start(options).await.map_err(start_failure)?;
-        let ui = crate::tui::run(
-            running.handle.clone(),
-            crate::tui::UiOptions::from_env(),
-            signals,
-        )
-        .await;
+        let ui = crate::tui::run(Link::embedded(&running.handle), ui_options, &mut signals).await;
+        if let Ok(UiEnd::HungUp) = ui {
+            // Nothing may touch the dead terminal again: the log says it all.
+            tracing::warn!(
+                pid = std::process::id(),
+                "terminal hung up; running headless as pid {}; `steward` attaches",
+                std::process::id()
+            );
+            serve_until_stopped(
+                &mut signals,
+                &running.handle,
+                running.done,
+                OnHangup::KeepRunning,
+            )
+            .await?;
+            return Ok(());
+        }
         // The UI may have ended on a terminal error before any shutdown began:
         // stop everything anyway (graceful; a no-op if a shutdown runs).
         let _ = running
@@ -174,6 +218,69 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
         print_summary(&report);
         Ok(())
     })
+}
+
+/// The dashboard of the instance running on the data dir, over its control
+/// socket. `q` detaches; the instance's own shutdown (`Q`, or elsewhere) is
+/// followed to its report; losing the instance ends with exit 1.
+pub(super) fn attach(globals: &Globals, read_only: bool) -> Result<(), Failure> {
+    require_terminal()?;
+    crate::tui::start_log_capture(tui_logger::LevelFilter::Debug)
+        .map_err(|e| Failure::runtime(format!("cannot start the log pane: {e}")))?;
+    crate::logging::init_pane_only(Box::new(crate::tui::tracing_layer()));
+    let root = globals.data_dir.root().to_path_buf();
+    let socket = globals.data_dir.control_socket();
+    runtime()?.block_on(async move {
+        let mut signals = QuitSignals::install();
+        let role = if read_only { Role::View } else { Role::Control };
+        let client = Client::connect(&root, &socket, role, "steward attach")
+            .await
+            .map_err(link_failure)?;
+        let followed = follow(client, true).await.map_err(link_failure)?;
+        let pid = followed.welcome.pid;
+        let snapshots = followed.snapshots.clone();
+        let link = Link {
+            commands: followed.commands,
+            snapshots: followed.snapshots,
+            attachment: Attachment::Attached { read_only },
+        };
+        let end = crate::tui::run(link, UiOptions::from_env(), &mut signals)
+            .await
+            .map_err(|e| {
+                Failure::runtime(format!(
+                    "terminal error: {e} (steward pid {pid} keeps running)"
+                ))
+            })?;
+        match end {
+            UiEnd::Detached => {
+                text::outln!("detached; steward pid {pid} keeps running; `steward` attaches again");
+                Ok(())
+            }
+            // The terminal is gone: nobody to tell.
+            UiEnd::HungUp => Ok(()),
+            UiEnd::Stopped => {
+                match snapshots.borrow().shutdown.as_ref() {
+                    Some(report) => print_summary(report),
+                    None => text::outln!("steward pid {pid} has stopped"),
+                }
+                Ok(())
+            }
+            UiEnd::Lost => Err(Failure::runtime(format!(
+                "lost steward pid {pid}: it crashed or was killed (see `steward status`)"
+            ))),
+        }
+    })
+}
+
+/// A failed connection to the running instance as one line.
+fn link_failure(e: LinkError) -> Failure {
+    match e {
+        LinkError::NotRunning { dir } => Failure::runtime(format!(
+            "no instance running on {} (start one: `steward`, or `steward run --headless`)",
+            dir.display()
+        )),
+        other => Failure::runtime(other.to_string()),
+    }
 }
 
 pub(super) fn demo_worker() -> Result<(), Failure> {

@@ -4,6 +4,8 @@
 //! instance's side is `manager::listen`.
 
 pub mod client;
+pub mod follow;
 pub mod frames;
 
 pub use client::{Client, Frames, LinkError, Reply, Requests};
+pub use follow::{Followed, follow};

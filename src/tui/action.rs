@@ -50,5 +50,33 @@ pub enum Action {
     DeleteChar,
     /// `q`, Ctrl+C, SIGTERM, SIGINT: graceful shutdown, then force.
     Quit,
+    /// `q`, Ctrl+C in an attached dashboard: leave; the fleet keeps running.
+    Detach,
+    /// `Q` in an attached dashboard: shut the instance down (asks first);
+    /// during its shutdown: force.
+    ShutdownInstance,
     Resize(u16, u16),
+}
+
+impl Action {
+    /// Whether the action makes the fleet do something (so a read-only
+    /// dashboard neither offers nor takes it).
+    pub fn acts(self) -> bool {
+        matches!(
+            self,
+            Action::CancelTask
+                | Action::ForceCancelTask
+                | Action::ToggleWorker
+                | Action::RestartWorker
+                | Action::AddAccount
+                | Action::RemoveAccount
+                | Action::RestartAria2
+                | Action::RemoveDownload
+                | Action::StopForeignAria2
+                | Action::AddDownload
+                | Action::Sweep
+                | Action::Quit
+                | Action::ShutdownInstance
+        )
+    }
 }

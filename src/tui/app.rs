@@ -14,6 +14,7 @@ use super::download_form::AddDownloadForm;
 use super::form::TextForm;
 use super::help;
 use super::keymap::Mode;
+use super::link::Attachment;
 use super::pane::Pane;
 use super::rows::{self, Aria2Row, PaneState};
 use super::sweep_view::{Stage, SweepDialog};
@@ -70,6 +71,10 @@ pub struct App {
     pub log_level: LevelFilter,
     /// False when `NO_COLOR` is set: no colours at all.
     pub color: bool,
+    /// Embedded or attached (and read-only): what `q` means, which keys act.
+    pub attachment: Attachment,
+    /// Set by `q` in an attached dashboard: the loop ends, the fleet runs on.
+    pub detached: bool,
 }
 
 impl App {
@@ -85,7 +90,15 @@ impl App {
             size,
             log_level: LevelFilter::Info,
             color,
+            attachment: Attachment::Embedded,
+            detached: false,
         }
+    }
+
+    /// The same dashboard, driving an instance it attached to.
+    pub fn attached(mut self, read_only: bool) -> App {
+        self.attachment = Attachment::Attached { read_only };
+        self
     }
 
     /// Whether the shutdown progress view is up (asked here, or begun by the manager).
@@ -189,8 +202,19 @@ impl App {
             self.size = (columns, rows);
             return Vec::new();
         }
-        if action == Action::Quit {
-            return self.quit(snapshot);
+        // Whatever the keymap offered, a read-only dashboard never acts.
+        if self.attachment.read_only() && action.acts() {
+            self.hint = Some("read-only: attach without --read-only to act".into());
+            return Vec::new();
+        }
+        match action {
+            Action::Quit => return self.quit(snapshot),
+            Action::Detach => {
+                self.detached = true;
+                return Vec::new();
+            }
+            Action::ShutdownInstance => return self.shutdown_instance(snapshot),
+            _ => {}
         }
         match self.mode(snapshot) {
             // Only Quit (above) and Resize act during a shutdown.
@@ -233,6 +257,22 @@ impl App {
         vec![Command::Shutdown { force }]
     }
 
+    /// `Q` attached: asks first; once the instance shuts down, forces.
+    fn shutdown_instance(&mut self, snapshot: &Snapshot) -> Vec<Command> {
+        if self.shutdown_shown(snapshot) {
+            self.shutdown = ShutdownAsked::Forcefully;
+            return vec![Command::Shutdown { force: true }];
+        }
+        if self.modals.is_empty() {
+            self.modals
+                .push(Modal::Confirm(ConfirmDialog::shutdown_instance(
+                    snapshot.instance.pid,
+                    snapshot.accounts.len(),
+                )));
+        }
+        Vec::new()
+    }
+
     /// A stop request from outside (`steward stop`'s signals): graceful is
     /// sent at most once and never escalates; force always forces.
     pub fn stop_requested(&mut self, force: bool, snapshot: &Snapshot) -> Vec<Command> {
@@ -265,7 +305,7 @@ impl App {
         };
         // The same limits the overlay is drawn with, so every key moves what is seen.
         let page = help::page_lines(self.size).max(1);
-        let max_scroll = help::max_scroll(self.size);
+        let max_scroll = help::max_scroll(self.size, self.attachment);
         match action {
             Action::MoveUp => *scroll = scroll.saturating_sub(1),
             Action::MoveDown => *scroll = scroll.saturating_add(1).min(max_scroll),

@@ -8,6 +8,7 @@ use super::app::{App, Modal, ShutdownAsked};
 use super::details::DetailsTarget;
 use super::fixtures;
 use super::keymap::Mode;
+use super::link::Attachment;
 use super::pane::Pane;
 use super::rows::Aria2Row;
 
@@ -413,7 +414,7 @@ fn s_on_a_stopping_worker_stops_it_again_rather_than_starting_a_second() {
 /// Presses `code` through the keymap, as the loop does, and returns the commands.
 fn press(app: &mut App, snapshot: &Snapshot, code: crossterm::event::KeyCode) -> Vec<Command> {
     let event = crossterm::event::KeyEvent::new(code, crossterm::event::KeyModifiers::NONE);
-    match super::keymap::action_for(app.mode(snapshot), &event) {
+    match super::keymap::action_for(app.mode(snapshot), app.attachment, &event) {
         Some(action) => app.update(action, snapshot),
         None => Vec::new(),
     }
@@ -876,7 +877,7 @@ fn help_pages_with_pgup_pgdn_and_jumps_with_g_and_shift_g() {
     // Through the dispatcher, as the keys arrive from the terminal.
     let mut press = |code: KeyCode| {
         let key = KeyEvent::new(code, KeyModifiers::NONE);
-        let action = super::keymap::action_for(app.mode(&snapshot), &key)
+        let action = super::keymap::action_for(app.mode(&snapshot), app.attachment, &key)
             .unwrap_or_else(|| panic!("{code:?} does nothing in help"));
         app.update(action, &snapshot);
         match app.modals.last() {
@@ -885,7 +886,7 @@ fn help_pages_with_pgup_pgdn_and_jumps_with_g_and_shift_g() {
         }
     };
     let page = super::help::page_lines((80, 24));
-    let bottom = super::help::max_scroll((80, 24));
+    let bottom = super::help::max_scroll((80, 24), Attachment::Embedded);
     assert!(page > 1 && bottom > page, "help must be longer than a page");
     assert_eq!(press(KeyCode::PageDown), page);
     assert_eq!(press(KeyCode::PageDown), 2 * page);

@@ -10,6 +10,7 @@ use crate::model::{AccountView, Aria2State, Aria2View, Command, DownloadView, Fo
 
 use super::hints::key_hints;
 use super::keymap::Mode;
+use super::link::Attachment;
 use super::rect::centered;
 use super::theme::Theme;
 
@@ -48,6 +49,22 @@ impl ConfirmDialog {
             command: Command::RemoveAccount {
                 id: account.id.clone(),
             },
+        }
+    }
+
+    /// `Q` in an attached dashboard: the whole instance shuts down, as `q`
+    /// does in its own terminal; detaching (`q`) would leave it running.
+    pub fn shutdown_instance(pid: i32, accounts: usize) -> ConfirmDialog {
+        ConfirmDialog {
+            title: format!("Shut down steward pid {pid}?"),
+            lines: vec![
+                format!("Shut down steward pid {pid}, the instance this dashboard is attached to?"),
+                format!(
+                    "• every worker ({accounts} accounts) is stopped, then aria2c; the shutdown progress shows here"
+                ),
+                "• to leave it running instead, press Esc, then q (detach)".into(),
+            ],
+            command: Command::Shutdown { force: false },
         }
     }
 
@@ -176,6 +193,8 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &ConfirmDialog, theme: &The
     lines.push(Line::default());
     lines.push(key_hints(
         Mode::Confirm,
+        // A dialog offers the same keys however the dashboard is attached.
+        Attachment::Embedded,
         popup.width.saturating_sub(2),
         theme,
     ));

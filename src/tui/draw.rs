@@ -46,7 +46,7 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
     ])
     .areas(area);
 
-    header::render(frame, header_area, snapshot, now_ms, &theme);
+    header::render(frame, header_area, snapshot, app.attachment, now_ms, &theme);
     render_tabs(frame, tabs_area, app, &theme);
     match app.focus {
         Pane::Accounts => accounts_pane::render(frame, body_area, &ctx),
@@ -57,13 +57,18 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now_ms: i64) {
     }
     render_status(frame, status_area, &ctx);
     frame.render_widget(
-        Paragraph::new(key_hints(app.mode(snapshot), footer_area.width, &theme)),
+        Paragraph::new(key_hints(
+            app.mode(snapshot),
+            app.attachment,
+            footer_area.width,
+            &theme,
+        )),
         footer_area,
     );
 
     for modal in &app.modals {
         match modal {
-            Modal::Help { scroll } => help::render(frame, area, *scroll, &theme),
+            Modal::Help { scroll } => help::render(frame, area, *scroll, app.attachment, &theme),
             Modal::Details(target) => {
                 details::render(frame, body_area, target, snapshot, now_ms, &theme)
             }

@@ -16,8 +16,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 
-use crate::manager::ManagerHandle;
-
+use crate::config::OnHangup;
 use crate::model::{Command, Snapshot};
 use crate::time;
 
@@ -25,6 +24,7 @@ use super::action::Action;
 use super::app::App;
 use super::draw::draw;
 use super::keymap;
+use super::link::{Attachment, Link};
 use super::logs_pane;
 use super::pane::Pane;
 use super::signals::{QuitSignals, StopRequest};
@@ -38,6 +38,23 @@ const LOG_REPAINT_DELAY_MS: i64 = 50;
 /// may be transient; a dead tty keeps failing).
 const INPUT_ERRORS_MEANING_LOST: u32 = 3;
 
+/// Why the UI ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiEnd {
+    /// The shutdown finished (the last snapshot shows its report), or the
+    /// embedded manager went away.
+    Stopped,
+    /// `q` in an attached dashboard: the fleet keeps running.
+    Detached,
+    /// The terminal is gone (SIGHUP, a failed write, dead input) and the
+    /// fleet keeps running: attached, or embedded with `on_hangup =
+    /// "keep-running"`. Nothing may be written to the terminal any more.
+    HungUp,
+    /// An attached dashboard's instance went away without a finished
+    /// shutdown (it crashed or was killed).
+    Lost,
+}
+
 /// Everything the loop owns besides the terminal.
 struct Ui {
     app: App,
@@ -48,6 +65,9 @@ struct Ui {
     /// Set by the first sign that the terminal is gone; later signs are the same event.
     terminal_lost: bool,
     dirty: bool,
+    on_hangup: OnHangup,
+    /// Set when the loop should end.
+    end: Option<UiEnd>,
 }
 
 /// How the loop learnt that the terminal is gone; all of them are one event.
@@ -71,6 +91,15 @@ impl Ui {
     }
 
     async fn stop_requested(&mut self, request: StopRequest) -> Result<(), ()> {
+        if self.app.attachment.attached() {
+            // The fleet is not this process's: a signal to the dashboard
+            // ends the dashboard, never the fleet.
+            self.end = Some(match request {
+                StopRequest::HangUp => UiEnd::HungUp,
+                _ => UiEnd::Detached,
+            });
+            return Ok(());
+        }
         let commands = match request {
             StopRequest::Quit => return self.apply(Action::Quit).await,
             StopRequest::HangUp => return self.terminal_lost(LostBy::HangUp).await,
@@ -92,7 +121,9 @@ impl Ui {
 
     fn handle_event(&mut self, event: &Event) -> Option<Action> {
         match event {
-            Event::Key(key) => keymap::action_for(self.app.mode(&self.snapshot), key),
+            Event::Key(key) => {
+                keymap::action_for(self.app.mode(&self.snapshot), self.app.attachment, key)
+            }
             Event::Resize(columns, rows) => Some(Action::Resize(*columns, *rows)),
             _ => None,
         }
@@ -109,6 +140,11 @@ impl Ui {
             return Ok(());
         }
         self.terminal_lost = true;
+        if self.app.attachment.attached() || self.on_hangup == OnHangup::KeepRunning {
+            tracing::info!(?by, "terminal lost; drawing stops, the fleet keeps running");
+            self.end = Some(UiEnd::HungUp);
+            return Ok(());
+        }
         tracing::warn!(
             ?by,
             "terminal lost; drawing stops, a graceful shutdown runs"
@@ -132,34 +168,41 @@ async fn ready_now<S: Stream + Unpin>(events: &mut S) -> Option<Option<S::Item>>
     .await
 }
 
-/// Runs the UI on `terminal` until the manager reports its shutdown finished
-/// (or goes away). `events` is crossterm's `EventStream` in production, any
-/// stream in tests.
+/// Runs the UI on `terminal` until the shutdown finished, the dashboard
+/// detached, the terminal hung up with the fleet left running, or the fleet
+/// went away; says which. `events` is crossterm's `EventStream` in
+/// production, any stream in tests.
 pub async fn run_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     events: impl Stream<Item = io::Result<Event>>,
-    handle: ManagerHandle,
+    link: Link,
     options: &UiOptions,
-    mut quit_signals: QuitSignals,
-) -> io::Result<()> {
+    quit_signals: &mut QuitSignals,
+) -> io::Result<UiEnd> {
     let mut events = pin!(events);
     let mut events_open = true;
     let size = terminal
         .size()
         .map_err(|err| io::Error::other(err.to_string()))?;
-    let ManagerHandle {
+    let Link {
         commands,
         mut snapshots,
-        ..
-    } = handle;
+        attachment,
+    } = link;
     let snapshot = snapshots.borrow_and_update().clone();
+    let mut app = App::new((size.width, size.height), options.color);
+    if let Attachment::Attached { read_only } = attachment {
+        app = app.attached(read_only);
+    }
     let mut ui = Ui {
-        app: App::new((size.width, size.height), options.color),
+        app,
         snapshot,
         commands,
         screen_alive: true,
         terminal_lost: false,
         dirty: true,
+        on_hangup: options.on_hangup,
+        end: None,
     };
     // Set while a repaint for new log lines is due.
     let mut logs_repaint_at: Option<i64> = None;
@@ -172,7 +215,13 @@ pub async fn run_loop<B: Backend>(
             .as_ref()
             .is_some_and(|s| s.is_finished())
         {
-            return Ok(());
+            return Ok(UiEnd::Stopped);
+        }
+        if ui.app.detached {
+            return Ok(UiEnd::Detached);
+        }
+        if let Some(end) = ui.end {
+            return Ok(end);
         }
         let now_ms = time::now_ms();
         if ui.dirty && ui.screen_alive {
@@ -183,7 +232,10 @@ pub async fn run_loop<B: Backend>(
             if let Err(err) = drawn {
                 tracing::warn!(error = %err, "terminal write failed");
                 if ui.terminal_lost(LostBy::Draw).await.is_err() {
-                    return Ok(());
+                    return Ok(UiEnd::Stopped);
+                }
+                if let Some(end) = ui.end {
+                    return Ok(end);
                 }
             }
         }
@@ -251,8 +303,17 @@ pub async fn run_loop<B: Backend>(
                     ui.dirty = true;
                     Ok(())
                 }
-                // The manager dropped its side: nothing left to show or to stop.
-                Err(_) => return Ok(()),
+                // The fleet's side is gone: nothing left to show or to stop.
+                Err(_) if attachment.attached() => {
+                    let pid = ui.snapshot.instance.pid;
+                    ui.app.hint = Some(format!("lost steward pid {pid}: it stopped or crashed"));
+                    if ui.screen_alive {
+                        let now_ms = time::now_ms();
+                        let _ = terminal.draw(|frame| draw(frame, &ui.app, &ui.snapshot, now_ms));
+                    }
+                    return Ok(UiEnd::Lost);
+                }
+                Err(_) => return Ok(UiEnd::Stopped),
             },
             request = quit_signals.recv() => ui.stop_requested(request).await,
             () = timer => {
@@ -268,8 +329,12 @@ pub async fn run_loop<B: Backend>(
             }
         };
         if outcome.is_err() {
-            // The manager stopped taking commands; it is gone or going.
-            return Ok(());
+            // The fleet stopped taking commands; it is gone or going.
+            return Ok(if attachment.attached() {
+                UiEnd::Lost
+            } else {
+                UiEnd::Stopped
+            });
         }
     }
 }

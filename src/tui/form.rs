@@ -14,6 +14,7 @@ use super::action::Action;
 use super::format::fit_start;
 use super::hints::key_hints;
 use super::keymap::Mode;
+use super::link::Attachment;
 use super::rect::centered;
 use super::theme::Theme;
 
@@ -103,7 +104,13 @@ pub fn render(frame: &mut Frame, area: Rect, form: &FormView, theme: &Theme) {
         None => Line::from(Span::styled(form.hint, theme.dim())),
     });
     lines.push(Line::default());
-    lines.push(key_hints(Mode::Form, popup.width.saturating_sub(2), theme));
+    lines.push(key_hints(
+        Mode::Form,
+        // A form offers the same keys however the dashboard is attached.
+        Attachment::Embedded,
+        popup.width.saturating_sub(2),
+        theme,
+    ));
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

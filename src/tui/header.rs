@@ -1,4 +1,4 @@
-//! The two header lines: who and where (version, pid, uptime at minute
+//! The two header lines: who and where (version, embedded or attached, pid, uptime at minute
 //! granularity, data dir), then the counts, and warnings about an unclean
 //! previous run or running as root.
 
@@ -11,18 +11,41 @@ use crate::model::{LastShutdown, Snapshot};
 use crate::time;
 
 use super::format;
+use super::link::Attachment;
 use super::theme::Theme;
 
-pub fn render(frame: &mut Frame, area: Rect, snapshot: &Snapshot, now_ms: i64, theme: &Theme) {
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    snapshot: &Snapshot,
+    attachment: Attachment,
+    now_ms: i64,
+    theme: &Theme,
+) {
     let instance = &snapshot.instance;
-    let mut first = vec![
-        Span::styled(format!("steward {}", instance.version), theme.accent()),
-        Span::raw(format!(
-            " · pid {} · up {}",
-            instance.pid,
-            format::coarse_age(instance.started_ms, now_ms),
-        )),
-    ];
+    let mut first = vec![Span::styled(
+        format!("steward {}", instance.version),
+        theme.accent(),
+    )];
+    // Which dashboard this is decides what q does: say it where the pid is.
+    match attachment {
+        Attachment::Embedded => {
+            first.push(Span::raw(format!(" · embedded · pid {}", instance.pid)))
+        }
+        Attachment::Attached { read_only } => {
+            first.push(Span::styled(
+                format!(" · attached to pid {}", instance.pid),
+                theme.accent(),
+            ));
+            if read_only {
+                first.push(Span::styled(" · read-only", theme.warn()));
+            }
+        }
+    }
+    first.push(Span::raw(format!(
+        " · up {}",
+        format::coarse_age(instance.started_ms, now_ms)
+    )));
     if !instance.live {
         first.push(Span::styled(" · not live", theme.warn()));
     }

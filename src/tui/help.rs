@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::keymap::{self, HelpLine};
+use super::link::Attachment;
 use super::rect::centered;
 use super::theme::Theme;
 
@@ -27,14 +28,14 @@ pub fn page_lines(size: (u16, u16)) -> u16 {
 }
 
 /// The scroll offset that shows the last help line at the bottom.
-pub fn max_scroll(size: (u16, u16)) -> u16 {
-    let total = u16::try_from(keymap::help_lines().len()).unwrap_or(u16::MAX);
+pub fn max_scroll(size: (u16, u16), attachment: Attachment) -> u16 {
+    let total = u16::try_from(keymap::help_lines(attachment).len()).unwrap_or(u16::MAX);
     total.saturating_sub(page_lines(size))
 }
 
-pub fn render(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
+pub fn render(frame: &mut Frame, area: Rect, scroll: u16, attachment: Attachment, theme: &Theme) {
     let popup = popup(area);
-    let lines: Vec<Line> = keymap::help_lines()
+    let lines: Vec<Line> = keymap::help_lines(attachment)
         .into_iter()
         .map(|line| match line {
             HelpLine::Heading(heading) => Line::from(Span::styled(heading, theme.accent())),

@@ -4,14 +4,15 @@
 use ratatui::text::{Line, Span};
 
 use super::keymap::{self, Mode};
+use super::link::Attachment;
 use super::theme::Theme;
 
 /// The keys of `mode` as `? help  q quit  ...`, generated from the keymap,
 /// in at most `width` columns: when they do not all fit, whole hints are
 /// left out, least important first (help and quit always stay).
-pub fn key_hints(mode: Mode, width: u16, theme: &Theme) -> Line<'static> {
+pub fn key_hints(mode: Mode, attachment: Attachment, width: u16, theme: &Theme) -> Line<'static> {
     const GAP: &str = "  ";
-    let mut entries = keymap::footer_entries(mode);
+    let mut entries = keymap::footer_entries(mode, attachment);
     let columns = |text: &str| Span::raw(text).width();
     let hint_width = |e: &keymap::FooterEntry| columns(&e.keys) + 1 + columns(e.word);
     let total = |entries: &[keymap::FooterEntry]| {

@@ -4,6 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
+use super::link::Attachment;
 use super::pane::Pane;
 
 /// Who has the keyboard right now; decides which contexts of the table apply.
@@ -180,6 +181,9 @@ use Context as C;
 pub static KEYMAP: &[Binding] = &[
     bind(&[ctrl('c')],                                       C::Anywhere, Action::Quit,                      "shut down gracefully; again: force (SIGKILL now)", None),
     bind(&[ch('q')],                                         C::Main,     Action::Quit,                      "shut down gracefully; again: force (SIGKILL now)", Some("quit")),
+    bind(&[ctrl('c')],                                       C::Anywhere, Action::Detach,                    "detach: the fleet keeps running",                  None),
+    bind(&[ch('q')],                                         C::Main,     Action::Detach,                    "detach: the fleet keeps running (`steward` attaches again)", Some("detach")),
+    bind(&[ch('Q')],                                         C::Main,     Action::ShutdownInstance,          "shut the instance down, every worker (asks first)", Some("shut down")),
     bind(&[ch('?')],                                         C::Main,     Action::ToggleHelp,                "show this help",                                   Some("help")),
     bind(&[key(KeyCode::Tab)],                               C::Main,     Action::NextPane,                  "next pane (the tab bar shows the digits)",         None),
     bind(&[key(KeyCode::BackTab)],                           C::Main,     Action::PrevPane,                  "previous pane",                                    None),
@@ -235,7 +239,26 @@ pub static KEYMAP: &[Binding] = &[
     bind(&[ch('G'), key(KeyCode::End)],                      C::Help,     Action::Bottom,                    "last line",                                        None),
     bind(&[key(KeyCode::Esc), ch('?'), ch('q')],             C::Help,     Action::Back,                      "close the help",                                   Some("close")),
     bind(&[ch('q'), ctrl('c')],                              C::Shutdown, Action::Quit,                      "force: SIGKILL what is still running",             Some("force")),
+    bind(&[ch('q'), ctrl('c')],                              C::Shutdown, Action::Detach,                    "detach; the shutdown goes on",                     Some("detach")),
+    bind(&[ch('Q')],                                         C::Shutdown, Action::ShutdownInstance,          "force: SIGKILL what is still running",             Some("force")),
 ];
+
+/// Whether a binding is offered to a dashboard attached so: `q` shuts the
+/// fleet down only where it lives (embedded); attached, it detaches and `Q`
+/// shuts down; read-only, nothing that acts is offered.
+pub fn offered(binding: &Binding, attachment: Attachment) -> bool {
+    match (binding.action, attachment) {
+        (Action::Detach | Action::ShutdownInstance, Attachment::Embedded) => false,
+        (Action::Quit, Attachment::Attached { .. }) => false,
+        (action, Attachment::Attached { read_only: true }) => !action.acts(),
+        _ => true,
+    }
+}
+
+/// The bindings offered to `attachment`, in table order.
+fn bindings(attachment: Attachment) -> impl Iterator<Item = &'static Binding> {
+    KEYMAP.iter().filter(move |b| offered(b, attachment))
+}
 
 /// The contexts a mode consults, most specific first.
 pub fn contexts(mode: Mode) -> &'static [Context] {
@@ -261,13 +284,12 @@ fn takes_text(mode: Mode) -> bool {
 }
 
 /// The dispatcher: what a key press means in `mode`, if anything.
-pub fn action_for(mode: Mode, event: &KeyEvent) -> Option<Action> {
+pub fn action_for(mode: Mode, attachment: Attachment, event: &KeyEvent) -> Option<Action> {
     if event.kind == KeyEventKind::Release {
         return None;
     }
     for context in contexts(mode) {
-        if let Some(binding) = KEYMAP
-            .iter()
+        if let Some(binding) = bindings(attachment)
             .filter(|b| b.context == *context)
             .find(|b| b.keys.iter().any(|k| k.matches(event)))
         {
@@ -303,11 +325,24 @@ pub enum HelpLine {
     },
 }
 
-/// The whole help overlay, generated from `KEYMAP`.
-pub fn help_lines() -> Vec<HelpLine> {
-    let mut lines = Vec::new();
+/// The whole help overlay, generated from `KEYMAP`: the keys offered to
+/// `attachment`, after a line saying how this dashboard is attached.
+pub fn help_lines(attachment: Attachment) -> Vec<HelpLine> {
+    let mut lines = vec![HelpLine::Heading(match attachment {
+        Attachment::Embedded => {
+            "Embedded: the fleet lives in this steward; q shuts it down (`steward run --headless` + `steward attach` keeps it running without a terminal)"
+        }
+        Attachment::Attached { read_only: false } => {
+            "Attached: q detaches and the fleet keeps running; Q shuts the instance down"
+        }
+        Attachment::Attached { read_only: true } => {
+            "Attached read-only: nothing here acts on the fleet; q detaches"
+        }
+    })];
     for context in Context::ALL {
-        let mut bindings = KEYMAP.iter().filter(|b| b.context == context).peekable();
+        let mut bindings = bindings(attachment)
+            .filter(|b| b.context == context)
+            .peekable();
         if bindings.peek().is_none() {
             continue;
         }
@@ -337,7 +372,7 @@ pub struct FooterEntry {
 /// (`o sweep`); the list keys (`/ filter`, `Enter open`) go first.
 fn footer_rank(binding: &Binding) -> u8 {
     match (binding.action, binding.context) {
-        (Action::ToggleHelp | Action::Quit, _) => 0,
+        (Action::ToggleHelp | Action::Quit | Action::Detach, _) => 0,
         (_, C::Rows | C::Openable) => 3,
         (_, C::Main | C::Anywhere) => 2,
         _ => 1,
@@ -346,10 +381,10 @@ fn footer_rank(binding: &Binding) -> u8 {
 
 /// The footer for a mode, in the order shown: help and quit first, then
 /// the most specific contexts' keys.
-pub fn footer_entries(mode: Mode) -> Vec<FooterEntry> {
+pub fn footer_entries(mode: Mode, attachment: Attachment) -> Vec<FooterEntry> {
     let mut entries: Vec<FooterEntry> = contexts(mode)
         .iter()
-        .flat_map(|context| KEYMAP.iter().filter(move |b| b.context == *context))
+        .flat_map(|context| bindings(attachment).filter(move |b| b.context == *context))
         .filter_map(|b| {
             b.footer.map(|word| FooterEntry {
                 keys: keys_label(b),
@@ -375,20 +410,90 @@ mod tests {
         KeyEvent::new(code, KeyModifiers::NONE)
     }
 
+    fn action_for_embedded(mode: Mode, event: &KeyEvent) -> Option<Action> {
+        action_for(mode, Attachment::Embedded, event)
+    }
+
+    #[test]
+    fn attached_q_detaches_and_read_only_offers_nothing_that_acts() {
+        let attached = Attachment::Attached { read_only: false };
+        let read_only = Attachment::Attached { read_only: true };
+        let q = press(KeyCode::Char('q'));
+        let big_q = press(KeyCode::Char('Q'));
+        let accounts = Mode::Pane(Pane::Accounts);
+        assert_eq!(action_for(accounts, attached, &q), Some(Action::Detach));
+        assert_eq!(
+            action_for(Mode::Shutdown, attached, &q),
+            Some(Action::Detach)
+        );
+        assert_eq!(
+            action_for(accounts, attached, &big_q),
+            Some(Action::ShutdownInstance)
+        );
+        assert_eq!(action_for(accounts, Attachment::Embedded, &big_q), None);
+        assert_eq!(action_for(accounts, read_only, &big_q), None);
+        assert_eq!(
+            action_for(accounts, read_only, &press(KeyCode::Char('s'))),
+            None
+        );
+        assert_eq!(
+            action_for(accounts, read_only, &press(KeyCode::Char('j'))),
+            Some(Action::MoveDown)
+        );
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(
+            action_for(Mode::Form, read_only, &ctrl_c),
+            Some(Action::Detach)
+        );
+        // Neither the help nor the footer offers what the dispatcher refuses.
+        for line in help_lines(read_only) {
+            if let HelpLine::Key { description, .. } = line {
+                let binding = KEYMAP
+                    .iter()
+                    .find(|b| b.description == description)
+                    .unwrap();
+                assert!(!binding.action.acts(), "{description}");
+            }
+        }
+        let footer = footer_entries(accounts, read_only);
+        let words: Vec<&str> = footer.iter().map(|e| e.word).collect();
+        assert!(
+            words.contains(&"detach") && !words.contains(&"remove") && !words.contains(&"quit"),
+            "{words:?}"
+        );
+        let words: Vec<&str> = footer_entries(accounts, attached)
+            .iter()
+            .map(|e| e.word)
+            .collect();
+        assert!(
+            words.contains(&"shut down") && words.contains(&"remove"),
+            "{words:?}"
+        );
+    }
+
     #[test]
     fn the_same_key_means_different_things_per_mode() {
         let q = press(KeyCode::Char('q'));
-        assert_eq!(action_for(Mode::Pane(Pane::Tasks), &q), Some(Action::Quit));
-        assert_eq!(action_for(Mode::Shutdown, &q), Some(Action::Quit));
-        assert_eq!(action_for(Mode::Help, &q), Some(Action::Back));
-        assert_eq!(action_for(Mode::Form, &q), Some(Action::InputChar('q')));
-        assert_eq!(action_for(Mode::Filter, &q), Some(Action::InputChar('q')));
+        assert_eq!(
+            action_for_embedded(Mode::Pane(Pane::Tasks), &q),
+            Some(Action::Quit)
+        );
+        assert_eq!(action_for_embedded(Mode::Shutdown, &q), Some(Action::Quit));
+        assert_eq!(action_for_embedded(Mode::Help, &q), Some(Action::Back));
+        assert_eq!(
+            action_for_embedded(Mode::Form, &q),
+            Some(Action::InputChar('q'))
+        );
+        assert_eq!(
+            action_for_embedded(Mode::Filter, &q),
+            Some(Action::InputChar('q'))
+        );
         let c = press(KeyCode::Char('c'));
         assert_eq!(
-            action_for(Mode::Pane(Pane::Tasks), &c),
+            action_for_embedded(Mode::Pane(Pane::Tasks), &c),
             Some(Action::CancelTask)
         );
-        assert_eq!(action_for(Mode::Pane(Pane::Accounts), &c), None);
+        assert_eq!(action_for_embedded(Mode::Pane(Pane::Accounts), &c), None);
     }
 
     #[test]
@@ -401,16 +506,20 @@ mod tests {
             Mode::Shutdown,
             Mode::Pane(Pane::Logs),
         ] {
-            assert_eq!(action_for(mode, &ctrl_c), Some(Action::Quit), "{mode:?}");
+            assert_eq!(
+                action_for_embedded(mode, &ctrl_c),
+                Some(Action::Quit),
+                "{mode:?}"
+            );
         }
         let shift_r = KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT);
         assert_eq!(
-            action_for(Mode::Pane(Pane::Accounts), &shift_r),
+            action_for_embedded(Mode::Pane(Pane::Accounts), &shift_r),
             Some(Action::RestartWorker)
         );
         let back_tab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
         assert_eq!(
-            action_for(Mode::Pane(Pane::Temp), &back_tab),
+            action_for_embedded(Mode::Pane(Pane::Temp), &back_tab),
             Some(Action::PrevPane)
         );
     }
@@ -419,17 +528,21 @@ mod tests {
     fn releases_are_ignored() {
         let mut q = press(KeyCode::Char('q'));
         q.kind = KeyEventKind::Release;
-        assert_eq!(action_for(Mode::Pane(Pane::Accounts), &q), None);
+        assert_eq!(action_for_embedded(Mode::Pane(Pane::Accounts), &q), None);
     }
 
     #[test]
     fn help_lists_every_binding_under_its_context() {
-        let lines = help_lines();
+        let lines = help_lines(Attachment::Embedded);
         let keys = lines
             .iter()
             .filter(|l| matches!(l, HelpLine::Key { .. }))
             .count();
-        assert_eq!(keys, KEYMAP.len());
+        let embedded = KEYMAP
+            .iter()
+            .filter(|b| offered(b, Attachment::Embedded))
+            .count();
+        assert_eq!(keys, embedded);
         assert!(lines.contains(&HelpLine::Heading("Tasks pane")));
         assert!(lines.contains(&HelpLine::Key {
             keys: "C".into(),
@@ -457,9 +570,8 @@ mod tests {
             Mode::Pane(Pane::Temp),
             Mode::Pane(Pane::Logs),
         ] {
-            for binding in KEYMAP
-                .iter()
-                .filter(|b| contexts(mode).contains(&b.context))
+            for binding in
+                bindings(Attachment::Embedded).filter(|b| contexts(mode).contains(&b.context))
             {
                 for key in binding.keys {
                     let modifiers = if key.ctrl {
@@ -469,20 +581,23 @@ mod tests {
                     };
                     let event = KeyEvent::new(key.code, modifiers);
                     // A more specific context may shadow a general one, but something must answer.
-                    assert!(action_for(mode, &event).is_some(), "{mode:?} {key:?}");
+                    assert!(
+                        action_for_embedded(mode, &event).is_some(),
+                        "{mode:?} {key:?}"
+                    );
                 }
             }
         }
-        let footer = footer_entries(Mode::Pane(Pane::Accounts));
+        let footer = footer_entries(Mode::Pane(Pane::Accounts), Attachment::Embedded);
         let shown: Vec<(&str, &str)> = footer.iter().map(|e| (e.keys.as_str(), e.word)).collect();
         assert_eq!(shown[..2], [("?", "help"), ("q", "quit")]);
         assert!(shown.contains(&("d", "remove")));
         assert!(!shown.iter().any(|(_, word)| *word == "cancel"));
         // Owners have no details view: Enter is neither offered nor bound there.
-        let temp = footer_entries(Mode::Pane(Pane::Temp));
+        let temp = footer_entries(Mode::Pane(Pane::Temp), Attachment::Embedded);
         assert!(!temp.iter().any(|e| e.word == "open"));
         assert_eq!(
-            action_for(Mode::Pane(Pane::Temp), &press(KeyCode::Enter)),
+            action_for_embedded(Mode::Pane(Pane::Temp), &press(KeyCode::Enter)),
             None
         );
     }

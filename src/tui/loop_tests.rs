@@ -18,7 +18,10 @@ use ratatui::buffer::{Buffer, Cell};
 use ratatui::layout::{Position, Size};
 use tokio::sync::{mpsc, watch};
 
-use crate::manager::ManagerHandle;
+use crate::config::OnHangup;
+
+use super::event_loop::UiEnd;
+use super::link::{Attachment, Link};
 
 use crate::model::{Command, Notice, NoticeLevel, Snapshot};
 use crate::time;
@@ -163,7 +166,7 @@ struct Harness {
     manager: FakeManager,
     /// Stands in for the stop signals (a real SIGHUP would reach every test).
     signals: mpsc::UnboundedSender<StopRequest>,
-    ui: tokio::task::JoinHandle<io::Result<()>>,
+    ui: tokio::task::JoinHandle<io::Result<UiEnd>>,
 }
 
 impl Harness {
@@ -172,6 +175,22 @@ impl Harness {
     }
 
     fn start_sized(snapshot: Snapshot, columns: u16, rows: u16) -> Harness {
+        // The hang-up tests below predate `keep-running`; they ask for the
+        // shutdown it replaced as the default.
+        Harness::start_as(
+            snapshot,
+            (columns, rows),
+            Attachment::Embedded,
+            OnHangup::Shutdown,
+        )
+    }
+
+    fn start_as(
+        snapshot: Snapshot,
+        (columns, rows): (u16, u16),
+        attachment: Attachment,
+        on_hangup: OnHangup,
+    ) -> Harness {
         let screen = SharedBackend::new(columns, rows);
         let frames = screen.frames.subscribe();
         let mut terminal = Terminal::new(screen.clone()).unwrap();
@@ -179,21 +198,18 @@ impl Harness {
         let (snapshots, snapshot_rx) = watch::channel(Arc::new(snapshot));
         let keys = KeyStream::default();
         let events = keys.clone();
-        let handle = ManagerHandle {
+        let link = Link {
             commands: command_tx,
-            calls: mpsc::channel(1).0,
             snapshots: snapshot_rx,
+            attachment,
         };
-        let (quit_signals, signals) = QuitSignals::injected();
+        let (mut quit_signals, signals) = QuitSignals::injected();
         let ui = tokio::spawn(async move {
-            run_loop(
-                &mut terminal,
-                events,
-                handle,
-                &UiOptions { color: false },
-                quit_signals,
-            )
-            .await
+            let options = UiOptions {
+                color: false,
+                on_hangup,
+            };
+            run_loop(&mut terminal, events, link, &options, &mut quit_signals).await
         });
         Harness {
             screen,
@@ -349,11 +365,128 @@ async fn losing_the_terminal_asks_for_a_graceful_shutdown() {
     assert_eq!(ui.command().await, Command::Shutdown { force: false });
 }
 
+/// How the loop ended, within `PATIENCE`.
+async fn ended(ui: Harness) -> UiEnd {
+    tokio::time::timeout(PATIENCE, ui.ui)
+        .await
+        .expect("loop did not end")
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn keep_running_ends_the_ui_on_a_hang_up_and_sends_nothing() {
+    for hang_up in [true, false] {
+        let mut ui = Harness::start_as(
+            at_real_now(fixtures::idle_snapshot()),
+            (80, 24),
+            Attachment::Embedded,
+            OnHangup::KeepRunning,
+        );
+        ui.frame_showing("[1 Accounts]").await;
+        if hang_up {
+            ui.signals.send(StopRequest::HangUp).unwrap();
+        } else {
+            for _ in 0..3 {
+                ui.keys.send(Err(io::Error::other("input/output error")));
+            }
+        }
+        let end = tokio::time::timeout(PATIENCE, &mut ui.ui)
+            .await
+            .expect("loop did not end")
+            .unwrap()
+            .unwrap();
+        assert_eq!(end, UiEnd::HungUp, "hang_up={hang_up}");
+        assert!(ui.manager.commands.try_recv().is_err(), "no shutdown asked");
+    }
+}
+
+#[tokio::test]
+async fn attached_q_detaches_and_big_q_asks_before_shutting_the_instance_down() {
+    let attached = Attachment::Attached { read_only: false };
+    let start = || {
+        Harness::start_as(
+            at_real_now(fixtures::idle_snapshot()),
+            (100, 30),
+            attached,
+            OnHangup::Shutdown,
+        )
+    };
+    let mut ui = start();
+    let text = ui.frame_showing("[1 Accounts]").await;
+    assert!(text.contains("attached to pid"), "{text}");
+    ui.press(KeyCode::Char('q'));
+    assert!(no_command_follows(&mut ui).await);
+    assert_eq!(ended(ui).await, UiEnd::Detached);
+
+    let mut ui = start();
+    ui.frame_showing("[1 Accounts]").await;
+    ui.press(KeyCode::Char('Q'));
+    ui.frame_showing("Shut down steward pid").await;
+    assert!(
+        no_command_follows(&mut ui).await,
+        "nothing before the confirm"
+    );
+    ui.press(KeyCode::Char('y'));
+    assert_eq!(ui.command().await, Command::Shutdown { force: false });
+    // SIGTERM to an attached dashboard ends the dashboard, not the fleet.
+    ui.signals.send(StopRequest::Quit).unwrap();
+    assert!(no_command_follows(&mut ui).await);
+    assert_eq!(ended(ui).await, UiEnd::Detached);
+
+    // The instance goes away without a finished shutdown: lost, said on screen.
+    let mut ui = start();
+    ui.frame_showing("[1 Accounts]").await;
+    let Harness {
+        manager,
+        mut frames,
+        screen,
+        ui: task,
+        ..
+    } = ui;
+    drop(manager.snapshots);
+    let end = tokio::time::timeout(PATIENCE, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(end, UiEnd::Lost);
+    let _ = frames.borrow_and_update();
+    assert!(
+        screen.text().contains("lost steward pid"),
+        "{}",
+        screen.text()
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_dashboard_sends_no_command() {
+    let mut ui = Harness::start_as(
+        at_real_now(fixtures::idle_snapshot()),
+        (100, 30),
+        Attachment::Attached { read_only: true },
+        OnHangup::Shutdown,
+    );
+    let text = ui.frame_showing("read-only").await;
+    assert!(
+        !text.contains("remove"),
+        "the footer offers no action: {text}"
+    );
+    for key in ['s', 'R', 'a', 'd', 'o', 'Q'] {
+        ui.press(KeyCode::Char(key));
+    }
+    assert!(no_command_follows(&mut ui).await);
+    ui.press(KeyCode::Char('q'));
+    assert_eq!(ended(ui).await, UiEnd::Detached);
+}
+
 /// Whether the loop sent any command, after giving it time to handle what it was given.
 async fn no_command_follows(ui: &mut Harness) -> bool {
-    tokio::time::timeout(Duration::from_millis(300), ui.manager.commands.recv())
-        .await
-        .is_err()
+    // A closed channel (the loop ended) is no command either.
+    !matches!(
+        tokio::time::timeout(Duration::from_millis(300), ui.manager.commands.recv()).await,
+        Ok(Some(_))
+    )
 }
 
 #[tokio::test]
@@ -531,7 +664,11 @@ async fn every_key_changes_the_screen_within_50_ms_with_1000_accounts() {
     snapshot.aria2 = Some(fixtures::aria2_running());
     let snapshot = at_real_now(snapshot);
     let mut measured = Vec::new();
-    for binding in KEYMAP {
+    // The embedded dashboard's keys (the attached one's differ only in q/Q).
+    for binding in KEYMAP
+        .iter()
+        .filter(|b| super::keymap::offered(b, Attachment::Embedded))
+    {
         for key in binding.keys {
             let name = format!("{} in {:?}", key.label(), binding.context);
             let setup = starting_state(binding.context, key);

@@ -57,6 +57,7 @@ mod help;
 mod hints;
 mod info_panes;
 mod keymap;
+mod link;
 mod list;
 mod logs_pane;
 mod pane;
@@ -87,11 +88,10 @@ pub use signals::{QuitSignals, StopRequest};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::manager::ManagerHandle;
-
 use quiet_backend::QuietBackend;
 
-pub use event_loop::run_loop;
+pub use event_loop::{UiEnd, run_loop};
+pub use link::{Attachment, Link};
 pub use logs_pane::{start_log_capture, tracing_layer};
 pub use theme::UiOptions;
 
@@ -124,14 +124,10 @@ fn set_panic_hook() {
     }));
 }
 
-/// Takes over the terminal, runs the dashboard until the manager's shutdown
-/// has finished (the first `q`/Ctrl+C/SIGTERM/SIGHUP asks for it), then
-/// restores the terminal. Errors only if the terminal could not be set up.
-pub async fn run(
-    handle: ManagerHandle,
-    options: UiOptions,
-    signals: QuitSignals,
-) -> io::Result<()> {
+/// Takes over the terminal and runs the dashboard on `link` until it ends
+/// (see [`UiEnd`]), then restores the terminal (silently failing when it
+/// hung up). Errors only if the terminal could not be set up.
+pub async fn run(link: Link, options: UiOptions, signals: &mut QuitSignals) -> io::Result<UiEnd> {
     let _restore = RestoreTerminal;
     // The panic hook goes in before the terminal is touched.
     set_panic_hook();
@@ -140,7 +136,9 @@ pub async fn run(
     let backend = QuietBackend::new(CrosstermBackend::new(io::stdout()));
     let mut terminal = Terminal::new(backend)?;
     let events = crossterm::event::EventStream::new();
-    let ended = run_loop(&mut terminal, events, handle, &options, signals).await;
-    terminal.backend_mut().show_cursor_for_exit();
+    let ended = run_loop(&mut terminal, events, link, &options, signals).await;
+    if !matches!(ended, Ok(UiEnd::HungUp)) {
+        terminal.backend_mut().show_cursor_for_exit();
+    }
     ended
 }

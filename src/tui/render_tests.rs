@@ -624,7 +624,12 @@ fn the_footer_drops_whole_hints_to_fit_and_keeps_help_and_quit() {
         );
     }
     let text = |width| -> String {
-        let line = key_hints(Mode::Pane(Pane::Aria2), width, &Theme::new(false));
+        let line = key_hints(
+            Mode::Pane(Pane::Aria2),
+            super::link::Attachment::Embedded,
+            width,
+            &Theme::new(false),
+        );
         line.spans.iter().map(|s| s.content.as_ref()).collect()
     };
     assert_eq!(text(20), "? help  q quit");

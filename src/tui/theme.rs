@@ -12,17 +12,20 @@ pub fn no_color_requested() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
 }
 
-/// How the UI looks; read from the environment by [`UiOptions::from_env`].
+/// How the UI looks (from the environment, [`UiOptions::from_env`]) and
+/// what a hang-up means (from `[ui]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UiOptions {
     /// False when `NO_COLOR` is set and non-empty: no colours at all.
     pub color: bool,
+    pub on_hangup: crate::config::OnHangup,
 }
 
 impl UiOptions {
     pub fn from_env() -> UiOptions {
         UiOptions {
             color: !no_color_requested(),
+            on_hangup: crate::config::OnHangup::default(),
         }
     }
 }
