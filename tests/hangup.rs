@@ -1,5 +1,6 @@
-//! The dashboard losing its terminal, as an SSH drop or `tmux kill-session`
-//! does it: a real pty closed and a real SIGHUP, in both orders and with gaps
+//! The dashboard losing its terminal with `[ui] on_hangup = "shutdown"`, as
+//! an SSH drop or `tmux kill-session` does it (the default, keep-running,
+//! is in `attach.rs`): a real pty closed and a real SIGHUP, in both orders and with gaps
 //! between them. However they interleave, the shutdown stays graceful (every
 //! worker finishes its TERM handler, nothing is SIGKILLed, `last_shutdown` is
 //! `clean`) and steward exits 0 without a panic.
@@ -103,7 +104,7 @@ fn setup_with(worker: &str) -> Setup {
     let markers = scratch.path().join("markers");
     std::fs::create_dir(&markers).unwrap();
     dir.write_config(&format!(
-        "[worker]\ncommand = [\"sh\", \"-c\", {worker:?}]\nstop_timeout = \"60s\"\nenv = {{ MARKERS = {:?} }}\n",
+        "[worker]\ncommand = [\"sh\", \"-c\", {worker:?}]\nstop_timeout = \"60s\"\nenv = {{ MARKERS = {:?} }}\n[ui]\non_hangup = \"shutdown\"\n",
         markers.display().to_string(),
     ));
     for id in ACCOUNTS {

@@ -164,7 +164,7 @@ impl Frames {
         let Some(line) = read_frame(&mut self.reader, SERVER_FRAME_LIMIT).await? else {
             return Ok(None);
         };
-        serde_json::from_slice(&line)
+        ServerFrame::parse(&line)
             .map(Some)
             .map_err(|e| LinkError::Garbled(e.to_string()))
     }

@@ -91,16 +91,14 @@ impl Answer {
 
 /// What the instance sends. `Snapshot` and `Reply`'s value are written
 /// from already-encoded JSON (one encoding per snapshot, whatever the
-/// number of clients), so they are read as `RawValue`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "frame", rename_all = "snake_case")]
+/// number of clients), so they are read as `RawValue` (see [`ServerFrame::parse`]).
+#[derive(Debug)]
 pub enum ServerFrame {
     Welcome(Welcome),
     Reply {
         id: u64,
         ok: bool,
         text: String,
-        #[serde(default)]
         value: Option<Box<RawValue>>,
     },
     Snapshot {
@@ -112,6 +110,52 @@ pub enum ServerFrame {
     Error {
         text: String,
     },
+}
+
+/// A frame's fields as read in one pass: serde's tagged enums buffer their
+/// content, which a `RawValue` cannot be read from.
+#[derive(Deserialize)]
+struct FrameFields {
+    frame: String,
+    #[serde(default)]
+    id: u64,
+    #[serde(default)]
+    ok: bool,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    value: Option<Box<RawValue>>,
+    #[serde(default)]
+    snapshot: Option<Box<RawValue>>,
+}
+
+impl ServerFrame {
+    /// One line from the instance.
+    pub fn parse(line: &[u8]) -> Result<ServerFrame, serde_json::Error> {
+        let fields: FrameFields = serde_json::from_slice(line)?;
+        Ok(match fields.frame.as_str() {
+            "welcome" => ServerFrame::Welcome(serde_json::from_slice(line)?),
+            "log" => ServerFrame::Log(serde_json::from_slice(line)?),
+            "reply" => ServerFrame::Reply {
+                id: fields.id,
+                ok: fields.ok,
+                text: fields.text,
+                value: fields.value,
+            },
+            "snapshot" => ServerFrame::Snapshot {
+                snapshot: fields
+                    .snapshot
+                    .ok_or_else(|| serde::de::Error::missing_field("snapshot"))?,
+            },
+            "error" => ServerFrame::Error { text: fields.text },
+            other => {
+                return Err(serde::de::Error::unknown_variant(
+                    other,
+                    &["welcome", "log", "reply", "snapshot", "error"],
+                ));
+            }
+        })
+    }
 }
 
 /// The instance's answer to a good hello.
@@ -170,8 +214,8 @@ mod tests {
 
     #[test]
     fn server_frames_read_raw_values() {
-        let frame: ServerFrame = serde_json::from_str(
-            r#"{"frame":"reply","id":3,"ok":true,"text":"fine","value":{"gid":"ab"}}"#,
+        let frame = ServerFrame::parse(
+            br#"{"frame":"reply","id":3,"ok":true,"text":"fine","value":{"gid":"ab"}}"#,
         )
         .unwrap();
         match frame {
@@ -181,5 +225,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let snapshot = ServerFrame::parse(br#"{"frame":"snapshot","snapshot":{"seq":4}}"#).unwrap();
+        assert!(
+            matches!(snapshot, ServerFrame::Snapshot { snapshot } if snapshot.get() == r#"{"seq":4}"#)
+        );
+        let log = ServerFrame::parse(
+            br#"{"frame":"log","at_ms":1,"level":"warn","target":"t","text":"x"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            log,
+            ServerFrame::Log(LogLine {
+                level: LogLevel::Warn,
+                ..
+            })
+        ));
+        assert!(ServerFrame::parse(br#"{"frame":"fly"}"#).is_err());
     }
 }

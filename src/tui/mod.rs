@@ -137,8 +137,8 @@ pub async fn run(link: Link, options: UiOptions, signals: &mut QuitSignals) -> i
     let mut terminal = Terminal::new(backend)?;
     let events = crossterm::event::EventStream::new();
     let ended = run_loop(&mut terminal, events, link, &options, signals).await;
-    if !matches!(ended, Ok(UiEnd::HungUp)) {
-        terminal.backend_mut().show_cursor_for_exit();
-    }
+    // Best effort, also after a hang-up: it marks the cursor shown, so the
+    // `Terminal` drop does not try again and `eprintln!` to a dead terminal.
+    terminal.backend_mut().show_cursor_for_exit();
     ended
 }

@@ -361,7 +361,7 @@ mod tests {
             &Answer::ok("fine").with_value(serde_json::json!({"gid": "a"})),
         );
         assert_eq!(reply.iter().filter(|b| **b == b'\n').count(), 1);
-        let back: crate::model::ServerFrame = serde_json::from_slice(&reply).unwrap();
+        let back = crate::model::ServerFrame::parse(&reply).unwrap();
         assert!(matches!(
             back,
             crate::model::ServerFrame::Reply {
