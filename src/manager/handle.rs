@@ -23,6 +23,8 @@ pub struct ManagerHandle {
     /// Commands whose outcome the caller waits for (the control socket).
     pub calls: mpsc::Sender<Call>,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// When the control loop last turned (it turns at least every `PULSE`).
+    pub liveness: super::liveness::Liveness,
 }
 
 /// A command and where its outcome goes.

@@ -6,6 +6,7 @@ mod control;
 mod download_tasks;
 mod handle;
 mod listen;
+mod liveness;
 mod migrate;
 mod publish;
 mod run_record;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 pub use adoption::{CGROUP_PER_WORKER, SUBREAPER_ONLY, adopt_orphans};
 pub use handle::{Call, ManagerHandle, ManagerOptions, RunningManager, StartError};
+pub use liveness::{Liveness, PULSE};
 pub use publish::read_status_file;
 pub use run_record::{last_report, read_last_shutdown};
 

@@ -71,6 +71,9 @@ struct Control {
     keeper: Arc<Keeper>,
     /// The reply to the command being handled, when it came with one.
     answering: Option<answer::Answering>,
+    /// Stamped every turn; `pulse` makes an idle loop turn anyway.
+    liveness: super::liveness::Liveness,
+    pulse: super::liveness::Pulse,
     /// `control.sock`; closed (and removed) at the very end, lock still held.
     socket: Option<super::listen::ControlSocket>,
     /// Held for the manager's whole life; released when the loop ends.
@@ -109,6 +112,7 @@ impl Control {
     async fn run(mut self) -> ShutdownView {
         self.publish();
         let report = loop {
+            self.liveness.stamp();
             let (changed, started) = (self.changed.clone(), self.started.clone());
             let running = self.stopping.plan.is_none();
             // Only what can change the snapshot asks for a publish: an idle
@@ -124,6 +128,7 @@ impl Control {
                 // A shutdown stops sampling: every row is on its way out.
                 () = self.usage.due(), if running => self.on_sample(),
                 () = self.publisher.due() => self.publisher.on_due(),
+                () = self.pulse.due() => { self.pulse.beat(); false }
                 done = plan_done(&mut self.stopping.plan) => break done,
             };
             if dirty && self.publisher.changed() {

@@ -21,6 +21,7 @@ use crate::lock::InstanceLock;
 use crate::manager::download_tasks::DownloadTasks;
 use crate::manager::handle::{Call, ManagerHandle, ManagerOptions, RunningManager, StartError};
 use crate::manager::listen::{ControlSocket, Served};
+use crate::manager::liveness::{Liveness, Pulse};
 use crate::manager::publish::Publisher;
 use crate::manager::store_watch::StoreMonitor;
 use crate::manager::sweeps::Sweeps;
@@ -149,6 +150,9 @@ pub(crate) async fn start(
         as_root: crate::proc::running_as_root(),
         isolation: adoption::isolation().to_string(),
     };
+    let liveness = Liveness::default();
+    let pulse = Pulse::new(None);
+    tracing::debug!(period = ?pulse.period(), "the control loop turns at least this often");
     let socket = open_socket(&options, &calls, &snapshots, &instance, &mut publisher);
     let escaped = adoption::spawn_reaper(options.data_dir.sessions_dir(), changed.clone());
     let mut usage = UsageWatch::default();
@@ -193,6 +197,8 @@ pub(crate) async fn start(
         escaped,
         keeper,
         answering: None,
+        liveness: liveness.clone(),
+        pulse,
         socket,
         _lock: lock,
     };
@@ -202,6 +208,7 @@ pub(crate) async fn start(
             commands,
             calls,
             snapshots,
+            liveness,
         },
         done,
     })
