@@ -24,6 +24,7 @@ pub mod retry;
 pub mod shutdown;
 pub mod store;
 pub mod sweep;
+pub mod systemd;
 pub mod tasks;
 pub mod temp;
 pub mod time;

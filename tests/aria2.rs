@@ -720,6 +720,7 @@ impl ForeignBeside {
         .await;
         let dir = tempfile::tempdir().unwrap();
         let manager = steward::manager::Manager::start(steward::manager::ManagerOptions {
+            notifier: Default::default(),
             config: steward::config::Config::default(),
             data_dir: DataDir::new(dir.path()),
             self_exe: env!("CARGO_BIN_EXE_steward").into(),

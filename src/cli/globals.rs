@@ -20,6 +20,9 @@ pub struct Globals {
     pub init: bool,
     /// What the layout check before dispatch found (the default where none ran).
     pub layout: Findings,
+    /// The service manager's notify socket, taken from the environment
+    /// before any thread existed (`cli::main`).
+    pub notifier: crate::systemd::Notifier,
 }
 
 impl Globals {
@@ -39,6 +42,7 @@ impl Globals {
             config_required,
             init: cli.init,
             layout: Findings::default(),
+            notifier: crate::systemd::Notifier::default(),
         }
     }
 

@@ -68,6 +68,9 @@ fn access(command: &Option<Cmd>) -> Access {
 pub fn main(cli: Cli) -> Result<(), Failure> {
     // Before any thread exists (the log writer, tokio's workers).
     crate::alloc::tune_for_long_runs();
+    // Also before any thread: it removes the variables from the environment
+    // (so no child inherits them), which is only sound single-threaded.
+    let notifier = crate::systemd::Notifier::take_from_env();
     // Every later `ProcId::current()` is served from this first, checked read.
     crate::proc::ProcId::try_current().map_err(|e| {
         Failure::runtime(format!(
@@ -78,6 +81,7 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
     // aria2c, workers in their registered TMPDIRs) stay private too.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let mut globals = Globals::from(&cli);
+    globals.notifier = notifier;
     let runs_manager = matches!(cli.command, None | Some(Cmd::Run { .. }));
     if runs_manager {
         // While the lowest descriptor numbers are free: a worker then gets

@@ -32,6 +32,7 @@ pub(super) fn options(globals: &Globals) -> Result<ManagerOptions, Failure> {
         config,
         data_dir: globals.data_dir.clone(),
         self_exe,
+        notifier: globals.notifier.clone(),
     })
 }
 

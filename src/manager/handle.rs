@@ -54,6 +54,9 @@ pub struct ManagerOptions {
     pub data_dir: DataDir,
     /// The steward binary, run as `<exe> demo-worker` when no worker command is configured.
     pub self_exe: PathBuf,
+    /// Where readiness, status and watchdog pings go under a service manager
+    /// (inactive otherwise: `Notifier::default()`).
+    pub notifier: crate::systemd::Notifier,
 }
 
 /// A started manager: its handle, and the task that ends after shutdown.

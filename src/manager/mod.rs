@@ -10,6 +10,7 @@ mod liveness;
 mod migrate;
 mod publish;
 mod run_record;
+mod service_report;
 mod stop_plan;
 mod store_watch;
 mod sweeps;

@@ -161,6 +161,11 @@ impl Publisher {
         }
     }
 
+    /// The snapshot published last.
+    pub fn latest(&self) -> Arc<Snapshot> {
+        self.tx.borrow().clone()
+    }
+
     /// Sends a new snapshot if it differs from the last one, then writes the
     /// status file if its gap has passed.
     /// `parts` is called here, so its cost counts in the rebuild's.

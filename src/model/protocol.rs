@@ -2,7 +2,9 @@
 //! A client opens with a `Hello` (protocol version and role); the instance
 //! answers `Welcome` or an `Error` and closes. Then each `Request` gets
 //! exactly one `Reply` with its id; a subscription streams `Snapshot` and
-//! `Log` frames between replies.
+//! `Log` frames between replies. A client that closes its sending side ends
+//! the connection, subscription included, once its replies are sent; one
+//! that has not subscribed and stays silent for a minute is closed.
 
 use std::path::PathBuf;
 

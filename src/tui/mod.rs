@@ -23,6 +23,7 @@
 //! //    the UI; `run` returns once the shutdown it started has finished.
 //! let signals = QuitSignals::install();
 //! let options = ManagerOptions {
+//!     notifier: Default::default(),
 //!     config: Config::default(),
 //!     data_dir,
 //!     self_exe: std::env::current_exe()?,

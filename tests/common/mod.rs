@@ -45,6 +45,7 @@ impl TestDir {
         config: steward::config::Config,
     ) -> steward::manager::ManagerOptions {
         steward::manager::ManagerOptions {
+            notifier: Default::default(),
             config,
             data_dir: self.data_dir(),
             self_exe: steward_bin().into(),

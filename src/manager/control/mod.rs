@@ -71,6 +71,8 @@ struct Control {
     keeper: Arc<Keeper>,
     /// The reply to the command being handled, when it came with one.
     answering: Option<answer::Answering>,
+    /// What the service manager is told (nothing outside one).
+    service: super::service_report::ServiceReport,
     /// Stamped every turn; `pulse` makes an idle loop turn anyway.
     liveness: super::liveness::Liveness,
     pulse: super::liveness::Pulse,
@@ -128,7 +130,7 @@ impl Control {
                 // A shutdown stops sampling: every row is on its way out.
                 () = self.usage.due(), if running => self.on_sample(),
                 () = self.publisher.due() => self.publisher.on_due(),
-                () = self.pulse.due() => { self.pulse.beat(); false }
+                () = self.pulse.due() => self.on_pulse(),
                 done = plan_done(&mut self.stopping.plan) => break done,
             };
             if dirty && self.publisher.changed() {
@@ -240,6 +242,14 @@ impl Control {
         moved
     }
 
+    /// The loop's own heartbeat: the watchdog ping comes from here only.
+    fn on_pulse(&mut self) -> bool {
+        self.pulse.beat();
+        let now = tokio::time::Instant::now();
+        self.service.pulse(&self.publisher.latest(), now);
+        false
+    }
+
     fn publish(&mut self) {
         self.publisher.publish(|| Parts {
             instance: self.instance.clone(),
@@ -258,6 +268,8 @@ impl Control {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         });
+        let now = tokio::time::Instant::now();
+        self.service.published(&self.publisher.latest(), now);
     }
 }
 

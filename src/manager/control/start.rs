@@ -23,6 +23,7 @@ use crate::manager::handle::{Call, ManagerHandle, ManagerOptions, RunningManager
 use crate::manager::listen::{ControlSocket, Served};
 use crate::manager::liveness::{Liveness, Pulse};
 use crate::manager::publish::Publisher;
+use crate::manager::service_report::ServiceReport;
 use crate::manager::store_watch::StoreMonitor;
 use crate::manager::sweeps::Sweeps;
 use crate::manager::usage::UsageWatch;
@@ -151,7 +152,8 @@ pub(crate) async fn start(
         isolation: adoption::isolation().to_string(),
     };
     let liveness = Liveness::default();
-    let pulse = Pulse::new(None);
+    let service = ServiceReport::new(options.notifier.clone());
+    let pulse = Pulse::new(service.watchdog());
     tracing::debug!(period = ?pulse.period(), "the control loop turns at least this often");
     let socket = open_socket(&options, &calls, &snapshots, &instance, &mut publisher);
     let escaped = adoption::spawn_reaper(options.data_dir.sessions_dir(), changed.clone());
@@ -198,6 +200,7 @@ pub(crate) async fn start(
         keeper,
         answering: None,
         liveness: liveness.clone(),
+        service,
         pulse,
         socket,
         _lock: lock,

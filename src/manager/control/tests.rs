@@ -18,6 +18,7 @@ async fn manager(dir: &tempfile::TempDir) -> RunningManager {
     config.aria2.enabled = false;
     config.worker.command = Some(vec!["sleep".into(), "300".into()]);
     Manager::start(ManagerOptions {
+        notifier: Default::default(),
         config,
         data_dir: DataDir::new(dir.path()),
         self_exe: "/nonexistent/steward".into(),

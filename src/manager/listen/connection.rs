@@ -32,6 +32,9 @@ pub(super) const STUCK_LIMIT: Duration = Duration::from_secs(10);
 const IN_FLIGHT: usize = 16;
 /// Frames queued for the writer (replies); the reader waits when full.
 const QUEUED: usize = 64;
+/// How long a connection that has not subscribed may stay silent: a
+/// command-line client asks at once; 64 silent ones would lock out `stop`.
+pub(super) const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// What the writer sends next.
 enum Out {
@@ -101,8 +104,22 @@ async fn read_loop(
     role: Role,
 ) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut subscribed = false;
     loop {
-        let line = match read_frame(&mut reader, REQUEST_LIMIT).await {
+        let read = read_frame(&mut reader, REQUEST_LIMIT);
+        let read = if subscribed {
+            read.await
+        } else {
+            match tokio::time::timeout(IDLE_LIMIT, read).await {
+                Ok(read) => read,
+                Err(_) => {
+                    let text = format!("silent for {}s: closing", IDLE_LIMIT.as_secs());
+                    let _ = out.send(Out::Frame(error_frame(&text))).await;
+                    return;
+                }
+            }
+        };
+        let line = match read {
             Ok(Some(line)) => line,
             Ok(None) => return,
             Err(FrameError::TooLong { limit }) => {
@@ -139,6 +156,7 @@ async fn read_loop(
                 .await
             }
             Ask::Subscribe { logs } => {
+                subscribed = true;
                 if out.send(Out::Subscribe { logs }).await.is_err() {
                     return;
                 }
@@ -201,6 +219,11 @@ async fn write_loop(
             // Replies first: a client waiting for one is not kept behind snapshots.
             biased;
             next = queued.recv() => match next {
+                // The client closed its sending side and every reply is
+                // sent: the connection (and its subscription) ends. Streaming
+                // on to a half-closed client would keep a fully closed one
+                // (a detached dashboard) until the next snapshot, which at
+                // idle may never come.
                 None => return,
                 Some(Out::Frame(frame)) => timed(&mut write, &[&frame]).await,
                 Some(Out::SnapshotReply { id, json }) => {

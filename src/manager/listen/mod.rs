@@ -7,57 +7,26 @@
 
 mod connection;
 mod feed;
+mod served;
+
+pub(super) use served::Served;
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch};
+
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
-
-use super::handle::Call;
-use crate::model::{Snapshot, Welcome};
 
 /// Clients served at once; one more is told so and closed.
 const MAX_CLIENTS: usize = 64;
 /// How long clients get, once the instance stopped, to read its last snapshot.
 const FAREWELL: Duration = Duration::from_secs(1);
-
-/// What every connection works with. Deliberately not a `ManagerHandle`: a
-/// client of the socket never holds the manager's command sender, whose
-/// last drop means "nobody is left to ask for a shutdown".
-#[derive(Clone)]
-pub(super) struct Served {
-    pub calls: mpsc::Sender<Call>,
-    pub snapshots: watch::Receiver<Arc<Snapshot>>,
-    json: Arc<feed::SnapshotJson>,
-    /// The instance's part of every welcome (the role is the client's).
-    welcome: Arc<Welcome>,
-    /// Cancelled when the instance has stopped: each connection sends what
-    /// it has not sent of the last snapshot, then closes.
-    closing: CancellationToken,
-}
-
-impl Served {
-    pub(super) fn new(
-        calls: mpsc::Sender<Call>,
-        snapshots: watch::Receiver<Arc<Snapshot>>,
-        welcome: Welcome,
-    ) -> Served {
-        Served {
-            calls,
-            snapshots,
-            json: Arc::default(),
-            welcome: Arc::new(welcome),
-            closing: CancellationToken::new(),
-        }
-    }
-}
 
 /// The listening socket and its connections.
 pub(super) struct ControlSocket {
