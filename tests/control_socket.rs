@@ -191,7 +191,6 @@ fn protocol_abuse_gets_one_error_line_or_a_close_and_the_instance_keeps_serving(
 
     // Connected and silent: cut off once the hello is overdue (5 s).
     let silent = Raw::connect(&dir).unwrap();
-    let silent_since = Instant::now();
 
     // Noise instead of a hello: one line of it, and 64 KiB with newlines.
     for (name, bytes) in [
@@ -293,12 +292,8 @@ fn protocol_abuse_gets_one_error_line_or_a_close_and_the_instance_keeps_serving(
     assert_eq!(reply["ok"], false, "{reply}");
     assert_eq!(running_workers(&view.status().0), 3);
 
-    // The silent one was cut off on its own, 5 s after it connected.
+    // The silent one was cut off on its own (its hello was due in 5 s).
     silent.ending(CLOSE_WITHIN).at_most_one_error();
-    assert!(
-        silent_since.elapsed() >= Duration::from_secs(4),
-        "closed before the hello was due"
-    );
     instance.still_serving(&mut watch, "a client that never said hello");
 }
 
