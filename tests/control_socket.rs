@@ -593,6 +593,53 @@ fn a_killed_instances_socket_says_not_running_and_the_next_instance_replaces_it(
     assert!(!socket.exists(), "the socket outlived a clean exit");
 }
 
+/// Clients past the limit (64) get one refusal line; the ones already in
+/// keep being served, and once one leaves a new one gets in.
+#[test]
+fn clients_past_the_limit_are_refused_and_a_freed_place_is_taken_again() {
+    let mut instance = Instance::start(1);
+    let dir = instance.path().to_path_buf();
+    let mut watch = Raw::hello(&dir, "control");
+    let mut served = vec![];
+    let refusal = loop {
+        assert!(served.len() < 100, "still no refusal after 100 clients");
+        let mut raw = Raw::connect(&dir).unwrap();
+        raw.send(r#"{"protocol":1,"role":"view","client":"one of many"}"#)
+            .unwrap();
+        let first = raw.frame().expect("a welcome or a refusal");
+        if first["frame"] == "welcome" {
+            served.push(raw);
+            continue;
+        }
+        assert_eq!(first["frame"], "error", "{first}");
+        assert!(raw.frame().is_none(), "more than the refusal line");
+        break first["text"].as_str().unwrap().to_string();
+    };
+    assert!(
+        refusal.contains("clients are connected already"),
+        "{refusal}"
+    );
+    // The watch is one of the 64; a connection of the start-up's polling
+    // may not have ended yet.
+    let welcomed = served.len() + 1;
+    assert!(
+        (60..=64).contains(&welcomed),
+        "{welcomed} clients welcomed before the first refusal"
+    );
+    instance.still_serving(&mut watch, "a client past the limit");
+    for raw in &mut served {
+        raw.status();
+    }
+    drop(served.pop());
+    wait_for(Duration::from_secs(20), || {
+        let mut raw = Raw::connect(&dir).ok()?;
+        raw.send(r#"{"protocol":1,"role":"view","client":"the next one"}"#)
+            .ok()?;
+        (raw.frame()?["frame"] == "welcome").then_some(())
+    })
+    .expect("a place freed by a client that left is taken again");
+}
+
 /// Straight to stderr, past libtest's capture, so the skip is seen.
 fn skip(why: &str) {
     use std::io::Write;
