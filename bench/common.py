@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import threading
@@ -586,3 +587,103 @@ def reap_all(reaper, pids):
         except OSError:
             pass
         reaper.forget_group(pid)
+
+
+# ---------------------------------------------------------------- control socket
+
+
+class ControlClient:
+    """One connection to a running instance's control socket
+    (`<data-dir>/control.sock`), opened as an attached dashboard opens it:
+    hello (role `view`), then on `follow()` a subscription with log lines,
+    read on a thread of its own that counts every byte and frame received."""
+
+    def __init__(self, data_dir, client="bench"):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(os.path.join(data_dir, "control.sock"))
+        self.buf = b""
+        self.bytes = 0
+        self.frames = {}  # frame kind -> count
+        self.first_snapshot = threading.Event()
+        self.thread = None
+        self.send({"protocol": 1, "role": "view", "client": client})
+        welcome = json.loads(self.line())
+        if welcome.get("frame") != "welcome":
+            raise RuntimeError(f"control socket: no welcome: {welcome}")
+
+    def send(self, value):
+        self.sock.sendall(json.dumps(value).encode() + b"\n")
+
+    def line(self):
+        """The next whole frame (bytes, without its newline), read here."""
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise RuntimeError("control socket: closed by the instance")
+            self.bytes += len(chunk)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def follow(self, logs=True):
+        """Subscribes and reads from now on on a thread; `first_snapshot` is
+        set once the subscription's first (full) snapshot frame is in."""
+        self.send({"id": 1, "ask": "subscribe", "logs": logs})
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        return self
+
+    def _read(self):
+        self.sock.settimeout(None)
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.bytes += len(chunk)
+            self.buf += chunk
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                # The kind is the first key of every frame steward writes
+                # from encoded JSON, and a key of the others: parse only small ones.
+                if line.startswith(b'{"frame":"snapshot"'):
+                    kind = "snapshot"
+                    self.first_snapshot.set()
+                else:
+                    try:
+                        kind = json.loads(line).get("frame", "?")
+                    except ValueError:
+                        kind = "unreadable"
+                self.frames[kind] = self.frames.get(kind, 0) + 1
+
+    def counts(self):
+        """(bytes, {kind: frames}) received so far."""
+        return self.bytes, dict(self.frames)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        if self.thread:
+            self.thread.join(5)
+
+
+def first_snapshot_seconds(data_dir):
+    """Connect to the control socket, hello, subscribe, until the first
+    snapshot frame is wholly read (seconds), and its size in bytes; as the
+    link client does it: the subscribe is sent once the welcome is read."""
+    t0 = time.monotonic()
+    c = ControlClient(data_dir, "bench first frame")
+    try:
+        c.send({"id": 1, "ask": "subscribe", "logs": True})
+        while True:
+            line = c.line()
+            if line.startswith(b'{"frame":"snapshot"'):
+                return time.monotonic() - t0, len(line) + 1
+    finally:
+        c.close()

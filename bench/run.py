@@ -4,18 +4,19 @@ writes BENCHMARKS.md (and bench/results.json, the per-scenario results it
 is made from).
 
     cargo build --release --examples --bins
-    python3 bench/run.py                 # full: about 55 minutes of wall time (below)
+    python3 bench/run.py                 # full: about 63 minutes of wall time (below)
     python3 bench/run.py --quick         # 20-25 minutes; every section says it is quick
     python3 bench/run.py --only tui,scale   # just those; the other sections are kept
 
-Full mode's wall time: about 55 minutes on a quiet 2-core machine, up to
-~70 when it is shared (start-ups slow down and the disk's discards stretch
+Full mode's wall time: about 63 minutes on a quiet 2-core machine, up to
+~80 when it is shared (start-ups slow down and the disk's discards stretch
 the sweep). Per scenario, in minutes, from --quick runs scaled up: idle 20
 (200 and 1,000 accounts x 3 runs x (60 s settle + 120 s window)), tui 12
 (3 side-by-side idle windows; keys, q and start at 10/100/1,000 x 5 runs),
 startup 1-2, shutdown 3-4, scale 5 (3,000 accounts, 3 runs), sweep 5-12
 (3 runs per file system), scan 1, crash 1-2, peers 5-8 (shutdown by
-reaping, steward and supervisord interleaved, 3 runs; pm2). BENCHMARKS.md
+reaping, steward and supervisord interleaved, 3 runs; pm2), control 8
+(60 s settle, 3 pairs of 60 s windows). BENCHMARKS.md
 states the minutes each scenario took. `--quick` takes 20-25 minutes.
 
 `--only NAME,...` runs those scenarios only; their sections and goal rows
@@ -51,6 +52,10 @@ goal; every section says what its figures do not show. Scenarios:
            every /proc/PID/fd); `open_file_holders` vs `fuser`;
  crash     SIGKILL steward with 100 workers and 10,000 temp files, start
            again, until the workers run again and the old temp is gone;
+ control   the control socket: bytes per second a subscribed client receives
+           at idle (200 accounts) and steward's CPU with 5 idle subscribed
+           clients vs none (windows interleaved on one instance); connect to
+           the first full snapshot frame at 1,000 accounts;
  peers     supervisord's shutdown of the same workers, timed like
            steward's to every worker reaped; `pm2 kill`
            (each peer when installed, see bench/install-peers.sh).
@@ -80,6 +85,7 @@ from peers import peers_section, tui_idle_section  # noqa: E402
 from common import (  # noqa: E402
     MAYBE_IGNORE,
     SLEEP,
+    ControlClient,
     CpuWatch,
     Reaper,
     Series,
@@ -92,6 +98,7 @@ from common import (  # noqa: E402
     exec_children,
     fmt_num,
     fmt_series,
+    first_snapshot_seconds,
     fs_type,
     install_signal_handlers,
     machine,
@@ -111,6 +118,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # supervisord and pm2 supervise this many workers beside steward (issue 7's idle goal size).
 PEER_WORKERS = 200
+# The control scenario: idle subscribed clients against none, and the
+# fleet whose first full snapshot frame is timed.
+CONTROL_CLIENTS = 5
+CONTROL_FIRST_FRAME_ACCOUNTS = 1000
 # Threads steward's sweep measures and removes on (src/orphans, SWEEP_THREADS).
 SWEEP_THREADS = 4
 # The groups of processes the idle scenario measures that are steward's own.
@@ -1154,6 +1165,128 @@ class Bench:
         reap_all(self.reaper, new)
         return elapsed
 
+    # ------------------------------------------------------------ 9. control socket
+
+    def control(self):
+        """The control socket: bytes a subscribed client receives at idle
+        and steward's CPU with idle subscribed clients against none
+        (PEER_WORKERS accounts, windows interleaved on one instance), and
+        connect to the first full snapshot frame at 1,000 accounts."""
+        n, w = PEER_WORKERS, self.args.control_seconds
+        tpl = self.template(f"idle{n}", n, config(SLEEP, aria2=self.args.aria2_idle))
+        cpu = {"none": Series(), "clients": Series()}
+        bps, kinds = Series(), {}
+        d = self.fresh(tpl, "control")
+        p = self.start_and_wait(d, n)
+        try:
+            time.sleep(self.args.settle)
+            for pair in range(self.args.idle_runs):
+                # Alternate which comes first, so a drift of the machine's
+                # load does not always favour the same one.
+                for which in (("none", "clients") if pair % 2 == 0 else ("clients", "none")):
+                    clients = []
+                    try:
+                        if which == "clients":
+                            clients = [ControlClient(d, f"bench idle {i}").follow()
+                                       for i in range(CONTROL_CLIENTS)]
+                            for c in clients:
+                                if not c.first_snapshot.wait(30):
+                                    raise RuntimeError("control: no first snapshot within 30 s")
+                            time.sleep(1)  # past the first frames' writes
+                        before = [c.counts() for c in clients]
+                        watch = CpuWatch({"steward": [p.pid]}).start()
+                        time.sleep(w)
+                        res = watch.stop()["steward"]
+                        cpu[which].add(res["pct"])
+                        for c, (b0, k0) in zip(clients, before):
+                            b1, k1 = c.counts()
+                            bps.add((b1 - b0) / res["seconds"])
+                            for kind, count in k1.items():
+                                kinds[kind] = kinds.get(kind, 0) + count - k0.get(kind, 0)
+                    finally:
+                        for c in clients:
+                            c.close()
+                    self.log(f"control {n}: window {pair + 1} {which}: steward cpu {res['pct']:.4f} %"
+                             + (f", {bps.values[-1]:.1f} B/s per client" if clients else ""))
+        finally:
+            self.st.stop(p)
+
+        # Connect to the first full snapshot frame, on an idle instance.
+        m = CONTROL_FIRST_FRAME_ACCOUNTS
+        tpl = self.template(f"idle{m}", m, config(SLEEP, aria2=self.args.aria2_idle))
+        first, later, size = Series(), Series(), Series()
+        d = self.fresh(tpl, "control")
+        p = self.start_and_wait(d, m)
+        try:
+            time.sleep(2)  # past start-up's last snapshots
+            for i in range(self.runs * 10):
+                secs, nbytes = first_snapshot_seconds(d)
+                (first if i == 0 else later).add(secs * 1000)
+                size.add(nbytes / 1e6)
+                time.sleep(0.2)
+        finally:
+            self.st.stop(p)
+        self.log(f"control {m}: first frame {fmt_num(first.median)} ms (first connection), "
+                 f"{fmt_num(later.median)} ms (median of the rest), {fmt_num(size.median)} MB")
+
+        none, with_clients = cpu["none"], cpu["clients"]
+        noise = None
+        if none:
+            noise = max(none.hi - none.lo, 0.1 * none.median)
+        cpu_ok = None if noise is None or not with_clients else with_clients.median <= none.median + noise
+        bytes_ok = bps.median is not None and bps.median == 0
+        frames = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "no frames"
+        all_ms = Series(first.values + later.values)
+        p90 = sorted(all_ms.values)[int(0.9 * (len(all_ms.values) - 1))] if all_ms else None
+        frame_ok = all_ms.median is not None and all_ms.median < 100
+        self.goals += [
+            (f"9 control socket at idle, {n} accounts: bytes a subscribed client (snapshots + log lines) "
+             "receives per second", "0 B/s when nothing changes",
+             f"{fmt_num(bps.median)} B/s per client ({frames} in all windows)", goal_cell(bytes_ok)),
+            (f"9 control socket at idle, {n} accounts: steward's CPU with {CONTROL_CLIENTS} idle subscribed "
+             "clients vs none, same instance, windows interleaved", "no more than with none, within noise",
+             f"{fmt_num(with_clients.median)} % vs {fmt_num(none.median)} % (noise {fmt_num(noise)} %)",
+             goal_cell(cpu_ok)),
+            (f"9 control socket, {m:,} accounts: connect to the first full snapshot frame read", "< 100 ms",
+             f"{fmt_num(all_ms.median)} ms (p90 {fmt_num(p90)} ms, first connection {fmt_num(first.median)} ms), "
+             f"{fmt_num(size.median)} MB frame", goal_cell(frame_ok)),
+        ]
+        rows = [
+            [f"steward CPU, {n} accounts, no client", fmt_series(none, " %"), "—"],
+            [f"steward CPU, {n} accounts, {CONTROL_CLIENTS} subscribed clients", fmt_series(with_clients, " %"),
+             f"≤ no client + noise ({fmt_num(noise)} %): {goal_cell(cpu_ok)}"],
+            [f"bytes per second per subscribed client, {n} accounts", fmt_series(bps, " B/s"),
+             f"0: {goal_cell(bytes_ok)}"],
+            [f"connect to first snapshot frame, {m:,} accounts", fmt_series(all_ms, " ms") + f", p90 {fmt_num(p90)} ms",
+             f"< 100 ms: {goal_cell(frame_ok)}"],
+            ["… of which the first connection after start", fmt_series(first, " ms"), "—"],
+            ["snapshot frame size", fmt_series(size, " MB"), "—"],
+        ]
+        self.sections.append(
+            "## 9. Control socket\n\n"
+            + (f"**Quick run (`--quick`)**: {self.args.idle_runs} pair(s) of {w:g} s windows, settle "
+               f"{self.args.settle:g} s. Not for comparison with a full run.\n\n" if self.args.quick else "")
+            + f"`steward run --headless`, every worker `sleep 86400`, aria2 "
+            f"{'enabled' if self.args.aria2_idle else 'disabled'}. Idle: {n} accounts; after every worker runs "
+            f"and a settle of {self.args.settle:g} s, {self.args.idle_runs} pair(s) of {w:g} s windows on the "
+            f"same instance, one with no client and one with {CONTROL_CLIENTS} clients connected as an attached "
+            "dashboard connects (hello as `view`, subscribe with log lines), each reading everything on a "
+            "Python thread, the order alternating between pairs; the clients connect and read their first "
+            "(full) snapshot before their window starts. "
+            + cpu_method(w)
+            + " Noise = the spread (max − min) of the no-client windows, at least 10 % of their median. "
+            "Bytes = everything a client received in its window (all frames, whole), per client. "
+            f"First frame: {m:,} accounts, idle; from `connect()` on the socket to the last byte of the "
+            "subscription's first snapshot frame read, the subscribe sent once the welcome is read (as "
+            f"`link::Client` does), {self.runs * 10} connections 0.2 s apart; the first connection after "
+            "start encodes the snapshot, the later ones find it encoded while it does not change.\n\n"
+            + table(["", "figure", "goal"], rows)
+            + "\n\nDoes not show: a client's own cost (decoding the frame: Python's `json.loads` is not "
+            "steward's, so it is left out), an attached dashboard's drawing (attach to first screen is the "
+            "socket part here plus the TUI's first frame), a fleet that changes (every change is one snapshot "
+            "frame to every subscribed client), or clients over a slow link (the socket is local)."
+        )
+
     # ------------------------------------------------------------ report
 
     def report(self, state, commit):
@@ -1211,7 +1344,7 @@ class Bench:
         peers_section(self)
 
 
-SCENARIOS = ["idle", "tui", "startup", "scale", "shutdown", "sweep", "scan", "crash", "peers"]
+SCENARIOS = ["idle", "tui", "startup", "scale", "shutdown", "sweep", "scan", "crash", "control", "peers"]
 
 
 def state_path(output):
@@ -1244,6 +1377,8 @@ def main():
     parser.add_argument("--idle-seconds", type=float, help="idle window (default 120, --quick 15)")
     parser.add_argument("--settle", type=float, help="wait before the idle window (default 60, --quick 5)")
     parser.add_argument("--idle-accounts", default="200,1000")
+    parser.add_argument("--control-seconds", type=float,
+                        help="each control-socket idle window, with and without clients (default 60, --quick 20)")
     parser.add_argument("--no-aria2-idle", dest="aria2_idle", action="store_false",
                         help="idle and startup with aria2 disabled")
     parser.add_argument("--no-peers", action="store_true", help="no peer beside steward in the idle windows")
@@ -1268,6 +1403,7 @@ def main():
     args.sweep_runs = args.sweep_runs or (1 if args.quick else 3)
     args.idle_seconds = args.idle_seconds or (15.0 if args.quick else 120.0)
     args.settle = args.settle if args.settle is not None else (5.0 if args.quick else 60.0)
+    args.control_seconds = args.control_seconds or (20.0 if args.quick else 60.0)
     args.binary = os.path.abspath(args.binary)
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"run.py: {args.binary} not found: run `cargo build --release --examples --bins` first")

@@ -2,6 +2,7 @@
 //! binary, and polling with a deadline (never fixed sleeps).
 #![allow(dead_code)]
 
+pub mod control;
 pub mod http;
 pub mod python;
 pub mod tmux;
