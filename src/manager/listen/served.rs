@@ -14,9 +14,9 @@ use crate::model::{Snapshot, Welcome};
 /// client of the socket never holds the manager's command sender, whose
 /// last drop means "nobody is left to ask for a shutdown".
 #[derive(Clone)]
-pub(in crate::manager) struct Served {
-    pub(in crate::manager) calls: mpsc::Sender<Call>,
-    pub(in crate::manager) snapshots: watch::Receiver<Arc<Snapshot>>,
+pub(crate) struct Served {
+    pub(crate) calls: mpsc::Sender<Call>,
+    pub(crate) snapshots: watch::Receiver<Arc<Snapshot>>,
     pub(super) json: Arc<feed::SnapshotJson>,
     /// The instance's part of every welcome (the role is the client's).
     pub(super) welcome: Arc<Welcome>,
@@ -26,7 +26,7 @@ pub(in crate::manager) struct Served {
 }
 
 impl Served {
-    pub(in crate::manager) fn new(
+    pub(crate) fn new(
         calls: mpsc::Sender<Call>,
         snapshots: watch::Receiver<Arc<Snapshot>>,
         welcome: Welcome,
