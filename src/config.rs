@@ -407,6 +407,21 @@ impl Config {
         )
     }
 
+    /// The longest the whole shutdown plan can take: every phase's deadline.
+    pub fn shutdown_total(&self) -> Duration {
+        let s = &self.shutdown;
+        [
+            s.cancel_tasks,
+            s.save_downloads,
+            self.stop_workers_deadline(),
+            s.stop_aria2,
+            s.clean_temp,
+            s.close_store,
+        ]
+        .into_iter()
+        .fold(Duration::ZERO, Duration::saturating_add)
+    }
+
     /// Where aria2c puts downloads.
     pub fn download_dir(&self, data_dir: &DataDir) -> PathBuf {
         self.aria2

@@ -1,5 +1,7 @@
 //! Logging: tracing to `<data-dir>/logs/steward.log` (non-blocking, never to
-//! the terminal while a command owns it). `STEWARD_LOG` sets the filter.
+//! the terminal while a command owns it), to the journal on stderr when
+//! steward runs under systemd, and to the control socket's subscribers.
+//! `STEWARD_LOG` sets the filter.
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::layer::SubscriberExt;
@@ -16,7 +18,7 @@ pub type ExtraLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// Installs the global subscriber. Keep the guard alive for the process's
 /// life: dropping it flushes the file writer.
-pub fn init(data_dir: &DataDir, extra: Option<ExtraLayer>) -> std::io::Result<WorkerGuard> {
+pub fn init(data_dir: &DataDir, extra: Option<ExtraLayer>) -> std::io::Result<LogGuard> {
     let dir = data_dir.logs_dir();
     crate::layout::create_private_dir(&dir)?;
     let appender = tracing_appender::rolling::Builder::new()
@@ -37,13 +39,77 @@ pub fn init(data_dir: &DataDir, extra: Option<ExtraLayer>) -> std::io::Result<Wo
         .with_writer(writer)
         .with_ansi(false)
         .with_filter(filter);
+    // Under systemd (and never beside a dashboard, which owns the terminal)
+    // the lines also go to stderr, the journal, with syslog priorities.
+    let (journal, journal_guard) = if extra.is_none() && crate::systemd::under_journal() {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .buffered_lines_limit(LINES_QUEUED)
+            .finish(std::io::stderr());
+        let filter =
+            EnvFilter::try_from_env("STEWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(false)
+            .event_format(JournalFormat)
+            .with_filter(filter);
+        (Some(layer), Some(guard))
+    } else {
+        (None, None)
+    };
     // A second init in one process (tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(extra)
         .with(FeedLayer)
         .with(file)
+        .with(journal)
         .try_init();
-    Ok(guard)
+    Ok(LogGuard {
+        _file: guard,
+        _journal: journal_guard,
+    })
+}
+
+/// Keep it alive for the process's life: dropping it flushes the writers.
+pub struct LogGuard {
+    _file: WorkerGuard,
+    _journal: Option<WorkerGuard>,
+}
+
+/// `<6>target: message key=value`: the priority prefix journald reads
+/// (sd-daemon(3)), no timestamp (the journal keeps its own), no colours.
+struct JournalFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JournalFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let metadata = event.metadata();
+        write!(
+            writer,
+            "<{}>{}: ",
+            syslog_priority(*metadata.level()),
+            metadata.target()
+        )?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// err, warning, info, debug (sd-daemon(3)'s `SD_ERR` ... `SD_DEBUG`).
+fn syslog_priority(level: tracing::Level) -> u8 {
+    match level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        tracing::Level::DEBUG | tracing::Level::TRACE => 7,
+    }
 }
 
 /// For a dashboard attached to another instance: its events (and the

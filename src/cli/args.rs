@@ -60,6 +60,11 @@ pub enum Cmd {
     },
     /// Check the setup: data dir, lock, store, worker command, aria2c
     Doctor,
+    /// Run steward as a systemd service
+    Service {
+        #[command(subcommand)]
+        command: ServiceCmd,
+    },
     /// Ask the running instance to shut down gracefully (never forces, however often) and follow its progress
     Stop {
         /// Skip the graceful waits: SIGKILL every worker now
@@ -166,5 +171,15 @@ pub enum DownloadCmd {
         /// Sub-directory of the download dir to save into
         #[arg(long = "dir", value_name = "SUBDIR")]
         subdir: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCmd {
+    /// Print a systemd unit for `steward run --headless` with this binary, data dir and config filled in (installs nothing)
+    Print {
+        /// The per-user flavour (`systemctl --user`): no User=, no sandboxing that needs root
+        #[arg(long)]
+        user: bool,
     },
 }

@@ -14,13 +14,14 @@ mod drivers;
 mod failure;
 mod globals;
 mod run;
+mod service;
 mod status;
 mod stop;
 mod sweep;
 mod text;
 mod trash;
 
-pub use args::{AccountCmd, Cli, Cmd, DownloadCmd, TrashCmd};
+pub use args::{AccountCmd, Cli, Cmd, DownloadCmd, ServiceCmd, TrashCmd};
 pub use failure::Failure;
 pub use globals::Globals;
 
@@ -58,7 +59,10 @@ fn access(command: &Option<Cmd>) -> Access {
         | Some(Cmd::Stop { .. })
         | Some(Cmd::Attach { .. })
         | Some(Cmd::Download { .. }) => Access::Read,
-        Some(Cmd::Doctor) | Some(Cmd::DemoWorker) | Some(Cmd::OutputKeeper { .. }) => Access::Own,
+        Some(Cmd::Doctor)
+        | Some(Cmd::DemoWorker)
+        | Some(Cmd::OutputKeeper { .. })
+        | Some(Cmd::Service { .. }) => Access::Own,
         #[cfg(feature = "test-drivers")]
         Some(Cmd::TempChurn { .. }) | Some(Cmd::TempWorker { .. }) => Access::Own,
     }
@@ -122,6 +126,9 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Account { command }) => account::run(&globals, command),
         Some(Cmd::Download { command }) => download::run(&globals, command),
         Some(Cmd::Doctor) => doctor::run(&globals),
+        Some(Cmd::Service {
+            command: ServiceCmd::Print { user },
+        }) => service::print(&globals, cli.data_dir.is_some(), user),
         Some(Cmd::Stop { force }) => stop::run(&globals, force),
         Some(Cmd::DemoWorker) => run::demo_worker(),
         Some(Cmd::OutputKeeper { socket_fd }) => std::process::exit(

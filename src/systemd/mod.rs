@@ -1,7 +1,9 @@
 //! steward and systemd: the notify socket steward reports to when it runs
-//! as a `Type=notify` service, and whether its stderr is the journal.
+//! as a `Type=notify` service, whether its stderr is the journal, and the
+//! unit file `steward service print` writes.
 
 mod notify;
+pub mod unit;
 
 pub use notify::Notifier;
 
