@@ -91,7 +91,7 @@ mod tests {
         );
         assert_eq!(read_frame(&mut reader, 10).await.unwrap(), None);
 
-        let long = vec![b'x'; 100];
+        let long = [b'x'; 100];
         let mut reader = BufReader::with_capacity(8, &long[..]);
         assert!(matches!(
             read_frame(&mut reader, 10).await,

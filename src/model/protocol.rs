@@ -91,16 +91,16 @@ impl Answer {
 
 /// What the instance sends. `Snapshot` and `Reply`'s value are written
 /// from already-encoded JSON (one encoding per snapshot, whatever the
-/// number of clients), so they are read as `RawValue`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "frame", rename_all = "snake_case")]
+/// number of clients), so they are read as `RawValue`. (Read by hand, see
+/// [`FlatFrame`]: serde's internally tagged enums buffer their content,
+/// and a `RawValue` cannot be read from that buffer.)
+#[derive(Debug)]
 pub enum ServerFrame {
     Welcome(Welcome),
     Reply {
         id: u64,
         ok: bool,
         text: String,
-        #[serde(default)]
         value: Option<Box<RawValue>>,
     },
     Snapshot {
@@ -112,6 +112,69 @@ pub enum ServerFrame {
     Error {
         text: String,
     },
+}
+
+/// Every field any server frame has, read in one pass with the raw values
+/// kept raw; `frame` then says which of them make the frame.
+#[derive(Deserialize)]
+struct FlatFrame {
+    frame: String,
+    id: Option<u64>,
+    ok: Option<bool>,
+    text: Option<String>,
+    value: Option<Box<RawValue>>,
+    snapshot: Option<Box<RawValue>>,
+    protocol: Option<u32>,
+    pid: Option<i32>,
+    version: Option<String>,
+    data_dir: Option<PathBuf>,
+    role: Option<Role>,
+    at_ms: Option<i64>,
+    level: Option<LogLevel>,
+    target: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ServerFrame {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let f = FlatFrame::deserialize(deserializer)?;
+        fn need<T, E: Error>(field: Option<T>, name: &'static str) -> Result<T, E> {
+            field.ok_or_else(|| E::missing_field(name))
+        }
+        Ok(match f.frame.as_str() {
+            "welcome" => ServerFrame::Welcome(Welcome {
+                protocol: need(f.protocol, "protocol")?,
+                pid: need(f.pid, "pid")?,
+                version: need(f.version, "version")?,
+                data_dir: need(f.data_dir, "data_dir")?,
+                role: need(f.role, "role")?,
+            }),
+            "reply" => ServerFrame::Reply {
+                id: need(f.id, "id")?,
+                ok: need(f.ok, "ok")?,
+                text: need(f.text, "text")?,
+                value: f.value,
+            },
+            "snapshot" => ServerFrame::Snapshot {
+                snapshot: need(f.snapshot, "snapshot")?,
+            },
+            "log" => ServerFrame::Log(LogLine {
+                at_ms: need(f.at_ms, "at_ms")?,
+                level: need(f.level, "level")?,
+                target: need(f.target, "target")?,
+                text: need(f.text, "text")?,
+            }),
+            "error" => ServerFrame::Error {
+                text: need(f.text, "text")?,
+            },
+            other => {
+                return Err(D::Error::unknown_variant(
+                    other,
+                    &["welcome", "reply", "snapshot", "log", "error"],
+                ));
+            }
+        })
+    }
 }
 
 /// The instance's answer to a good hello.
@@ -181,5 +244,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let frame: ServerFrame =
+            serde_json::from_str(r#"{"frame":"snapshot","snapshot":{"accounts":[]}}"#).unwrap();
+        assert!(
+            matches!(frame, ServerFrame::Snapshot { snapshot } if snapshot.get() == r#"{"accounts":[]}"#)
+        );
+        let frame: ServerFrame = serde_json::from_str(
+            r#"{"frame":"welcome","protocol":1,"pid":9,"version":"0","data_dir":"/d","role":"control"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            frame,
+            ServerFrame::Welcome(Welcome { pid: 9, .. })
+        ));
+        assert!(serde_json::from_str::<ServerFrame>(r#"{"frame":"fly"}"#).is_err());
+        assert!(serde_json::from_str::<ServerFrame>(r#"{"frame":"reply","id":1}"#).is_err());
     }
 }
