@@ -55,7 +55,7 @@ pub(super) fn start_failure(e: StartError) -> Failure {
 }
 
 /// Runs the manager with no UI until a stop signal: SIGINT/SIGTERM (a second
-/// one forces), SIGHUP or `steward stop`'s SIGUSR1 (graceful, idempotent) and
+/// one forces), SIGHUP, SIGUSR1 (graceful, idempotent) and
 /// SIGUSR2 (force).
 pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
     let options = options(globals)?;
