@@ -16,8 +16,7 @@ use steward::aria2::args::LaunchSpec;
 use steward::aria2::scan::names_session;
 use steward::aria2::store::{InstanceRecord, load_instance, save_instance};
 use steward::aria2::{
-    Aria2Error, Aria2Handle, Aria2Options, Aria2Paths, Aria2Service, add_download_via_data_dir,
-    stop_foreign,
+    Aria2Error, Aria2Handle, Aria2Options, Aria2Paths, Aria2Service, stop_foreign,
 };
 use steward::config::Aria2Config;
 use steward::model::{Aria2State, Aria2View, DownloadStatus};
@@ -538,16 +537,14 @@ async fn downloads_complete_resume_after_restart_and_show_owners() {
     let handle = env.start(config, fast());
     running(&handle).await;
 
-    // From "another shell": through the recorded port and secret file.
-    let gid = add_download_via_data_dir(
-        &env.data,
-        &env.store,
-        &server.url("/small.bin"),
-        Some("alice"),
-        Some("alice/docs"),
-    )
-    .await
-    .unwrap();
+    let gid = handle
+        .add_download(
+            &server.url("/small.bin"),
+            Some("alice".into()),
+            Some("alice/docs".into()),
+        )
+        .await
+        .unwrap();
     let view = wait_view(&handle, "small download complete", |v| {
         v.downloads
             .iter()
@@ -562,20 +559,6 @@ async fn downloads_complete_resume_after_restart_and_show_owners() {
         "{path:?}"
     );
     assert_eq!(sha256_file(&path), small_sum);
-
-    // A wrong secret is a clear error, not a hang.
-    let rec = load_instance(&env.store).unwrap().unwrap();
-    let real = std::fs::read_to_string(&rec.secret_file).unwrap();
-    std::fs::write(&rec.secret_file, "not-the-secret\n").unwrap();
-    let err = add_download_via_data_dir(&env.data, &env.store, &server.url("/x"), None, None)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Aria2Error::SecretFile { .. }), "{err}");
-    assert!(
-        err.to_string().contains("secret") && err.to_string().contains("aria2c refused it"),
-        "{err}"
-    );
-    std::fs::write(&rec.secret_file, real).unwrap();
 
     // Interrupted halfway by a restart, the big one resumes and completes.
     let gid = handle

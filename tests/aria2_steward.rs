@@ -520,7 +520,7 @@ fn a_missing_aria2c_binary_is_a_clear_degraded_state_and_workers_run() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("steward: "), "{err}");
     assert!(
-        err.contains("aria2 is not installed (/nonexistent/aria2c does not exist"),
+        err.contains("aria2 is not running (not installed (/nonexistent/aria2c does not exist"),
         "{err}"
     );
     // The worker is still there afterwards.
@@ -530,8 +530,12 @@ fn a_missing_aria2c_binary_is_a_clear_degraded_state_and_workers_run() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// `download add` goes through the control socket: the instance's aria2c
+/// client holds its secret, so the CLI never reads the secret file, and a
+/// damaged one (not the instance's concern until its next aria2c start)
+/// does not stop a download from being added.
 #[test]
-fn a_damaged_rpc_secret_file_fails_download_add_with_one_clear_line() {
+fn download_add_goes_through_the_instance_not_the_rpc_secret_file() {
     if !aria2c_available() {
         return;
     }
@@ -539,20 +543,9 @@ fn a_damaged_rpc_secret_file_fails_download_add_with_one_clear_line() {
     let steward = Steward::start(&dir);
     wait_running(&dir, &steward);
     let secret_file = dir.path().join("aria2").join("rpc-secret");
-    let url = "http://127.0.0.1:9/x.bin";
-    let damaged: [&[u8]; 3] = [b"not-the-secret\n", b"", b"\xff\xfe\x00garbage"];
-    for bytes in damaged {
-        std::fs::write(&secret_file, bytes).expect("write secret");
-        let out = dir.run(&["download", "add", url]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{bytes:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{bytes:?}: {err}");
-        assert!(err.starts_with("steward: "), "{bytes:?}: {err}");
-        assert!(err.contains("RPC secret in"), "{bytes:?}: {err}");
-        assert!(err.contains("rpc-secret"), "{bytes:?}: {err}");
-        assert!(!err.contains("panicked"), "{bytes:?}: {err}");
-    }
-    // The running instance itself is unaffected.
+    std::fs::write(&secret_file, b"\xff\xfe\x00garbage").expect("write secret");
+    let gid = add_download(&dir, "http://127.0.0.1:9/x.bin", &[]);
+    assert!(!gid.is_empty());
     let status = dir.status_json().expect("status");
     assert_eq!(status["aria2"]["state"]["state"], "running");
     let out = dir.run(&["stop"]);

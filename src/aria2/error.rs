@@ -28,15 +28,6 @@ pub enum Aria2Error {
         "aria2 RPC at {addr} refused steward's secret (Unauthorized): it is not the instance steward started"
     )]
     Unauthorized { addr: SocketAddr },
-    #[error(
-        "the RPC secret in {} does not work ({detail}): the file changed after steward started aria2c pid {pid}; restart aria2 (key r in the dashboard) to write it again",
-        path.display()
-    )]
-    SecretFile {
-        path: PathBuf,
-        pid: i32,
-        detail: String,
-    },
     #[error("aria2 RPC error {code}: {message}")]
     Rpc { code: i64, message: String },
     #[error("aria2 RPC: unexpected answer to {method}: {detail}")]

@@ -3,13 +3,15 @@
 //! pid + start time, restarted with backoff, and its downloads polled for the
 //! dashboard. Foreign aria2c processes are listed and never touched.
 //!
-//! Entry points: [`Aria2Service::start`] → [`Aria2Handle`];
-//! [`add_download_via_data_dir`] for `steward download add` from another shell.
+//! Entry point: [`Aria2Service::start`] → [`Aria2Handle`] (`steward download
+//! add` from another shell goes to the running manager over its control
+//! socket, which calls the handle).
 //!
 //! Files under `<data-dir>/aria2/` (mode 0700): `session` (`--save-session` and
-//! `--input-file`), `rpc-secret` (0600, the secret alone, for other steward
-//! processes), `aria2.conf` (0600, `rpc-secret=...`, passed as `--conf-path`
-//! so the secret never appears in `/proc/PID/cmdline`).
+//! `--input-file`), `rpc-secret` (0600, the secret alone, so the next steward
+//! can reach the leftover aria2c of a killed one), `aria2.conf` (0600,
+//! `rpc-secret=...`, passed as `--conf-path` so the secret never appears in
+//! `/proc/PID/cmdline`).
 //!
 //! Download owners: aria2 has no free-form tag, so `aria2.owner.<gid>` in the
 //! store's meta table names the account (gids survive restarts through the
@@ -28,7 +30,6 @@ pub mod handle;
 pub mod http;
 pub mod owners;
 pub mod poll;
-pub mod remote;
 pub mod rpc;
 pub mod scan;
 pub mod secret;
@@ -39,7 +40,6 @@ pub mod terminate;
 
 pub use error::Aria2Error;
 pub use handle::{Aria2Handle, RpcInfo};
-pub use remote::{add_download_via_data_dir, recorded_rpc};
 pub use rpc::{Aria2Rpc, Version};
 pub use secret::RpcSecret;
 pub use service::{Aria2Options, Aria2Paths, Aria2Service};

@@ -1,15 +1,18 @@
-//! `steward account ...`: edits the accounts table through the store. A
-//! running instance notices the commit (data_version) and acts on it; with no
-//! instance running, removal trashes the session file here.
+//! `steward account ...`: with an instance running, the change goes to it
+//! over its control socket and the command returns once it has acted
+//! (printing its reply: "account alice added; worker pid 1234 running");
+//! with none, the accounts table is edited here, and removal trashes the
+//! session file here. Input is checked here first either way (exit 2).
 
 use super::args::AccountCmd;
 use super::failure::{Failure, store_failure};
-use super::globals::{Globals, lock_state};
-use super::text;
+use super::globals::Globals;
+use super::{instance, text};
 use crate::accounts::id::{validate, validate_name};
-use crate::lock::{LockState, SessionLock};
+use crate::lock::SessionLock;
+use crate::model::{Command, Secret};
 use crate::proc;
-use crate::store::{AccountRow, Store};
+use crate::store::{AccountRow, Store, StoreError};
 use crate::time::now_ms;
 use crate::trash;
 
@@ -36,14 +39,35 @@ fn secret_from_env(var: &str) -> Result<String, Failure> {
     }
 }
 
-fn running_note(globals: &Globals) -> String {
-    match lock_state(globals) {
-        Ok(LockState::HeldBy(Some(pid))) => {
-            format!(" (the running instance, pid {pid}, applies it)")
-        }
-        Ok(LockState::HeldBy(None)) => " (the running instance applies it)".to_string(),
-        _ => String::new(),
+/// With an instance running: an account it must already know (or, for
+/// `add`, must not), checked here so that bad input stays exit 2.
+fn check_known(globals: &Globals, id: &str, known: bool) -> Result<(), Failure> {
+    let store = Store::open_readonly(&globals.data_dir.db_file()).map_err(store_failure)?;
+    let exists = store.account(id).map_err(store_failure)?.is_some();
+    match (exists, known) {
+        (true, false) => Err(store_failure(StoreError::AccountExists(id.to_string()))),
+        (false, true) => Err(Failure::usage(format!(
+            "no account {id} (see: steward account list)"
+        ))),
+        _ => Ok(()),
     }
+}
+
+/// Carries out `command` in the running instance, if one runs (`None`
+/// when none does: the caller writes the store itself).
+fn in_instance(
+    globals: &Globals,
+    id: &str,
+    must_exist: bool,
+    command: impl FnOnce() -> Command,
+    json: bool,
+) -> Result<Option<()>, Failure> {
+    let Some(mut instance) = instance::reach(globals, "steward account")? else {
+        return Ok(None);
+    };
+    check_known(globals, id, must_exist)?;
+    let reply = instance.command(command())?;
+    instance::print_reply(&reply, json).map(Some)
 }
 
 pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure> {
@@ -53,6 +77,7 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
             name,
             secret_env,
             disabled,
+            json,
         } => {
             checked_id(&id)?;
             if let Some(name) = &name {
@@ -65,6 +90,15 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
             if let Some(Err(e)) = secret.as_deref().map(crate::redact::check_secret) {
                 return Err(Failure::usage(format!("{e} (see --secret-env)")));
             }
+            let command = || Command::AddAccount {
+                id: id.clone(),
+                name: name.clone(),
+                secret: secret.clone().map(Secret),
+                enabled: !disabled,
+            };
+            if in_instance(globals, &id, false, command, json)?.is_some() {
+                return Ok(());
+            }
             let store = open_store(globals)?;
             store
                 .add_account(&AccountRow {
@@ -75,21 +109,20 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                     created_ms: now_ms(),
                 })
                 .map_err(store_failure)?;
-            text::outln!("account {id} added{}", running_note(globals));
+            instance::print_done(&format!("account {id} added"), json);
         }
-        AccountCmd::Rm { id } => {
+        AccountCmd::Rm { id, json } => {
             checked_id(&id)?;
+            // The running instance stops the worker, then trashes the file.
+            let command = || Command::RemoveAccount { id: id.clone() };
+            if in_instance(globals, &id, true, command, json)?.is_some() {
+                return Ok(());
+            }
             let store = open_store(globals)?;
             if store.account(&id).map_err(store_failure)?.is_none() {
                 return Err(Failure::usage(format!(
                     "no account {id} (see: steward account list)"
                 )));
-            }
-            if matches!(lock_state(globals)?, LockState::HeldBy(_)) {
-                // The running instance stops the worker, then trashes the file.
-                store.remove_account(&id).map_err(store_failure)?;
-                text::outln!("account {id} removed{}", running_note(globals));
-                return Ok(());
             }
             let session = globals.data_dir.session_file(&id);
             // Held while the file moves: no worker of a steward starting
@@ -117,10 +150,10 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
                 None => "no session file".to_string(),
             };
             let _ = store.record_event("account.remove", &id, &detail, "ok");
-            text::outln!("account {id} removed; {detail}");
+            instance::print_done(&format!("account {id} removed; {detail}"), json);
         }
-        AccountCmd::Enable { id } => set_enabled(globals, &id, true)?,
-        AccountCmd::Disable { id } => set_enabled(globals, &id, false)?,
+        AccountCmd::Enable { id, json } => set_enabled(globals, &id, true, json)?,
+        AccountCmd::Disable { id, json } => set_enabled(globals, &id, false, json)?,
         AccountCmd::List { json } => {
             let db = globals.data_dir.db_file();
             let rows = if db.exists() {
@@ -169,8 +202,15 @@ pub(super) fn run(globals: &Globals, command: AccountCmd) -> Result<(), Failure>
     Ok(())
 }
 
-fn set_enabled(globals: &Globals, id: &str, enabled: bool) -> Result<(), Failure> {
+fn set_enabled(globals: &Globals, id: &str, enabled: bool, json: bool) -> Result<(), Failure> {
     checked_id(id)?;
+    let command = || Command::SetEnabled {
+        id: id.to_string(),
+        enabled,
+    };
+    if in_instance(globals, id, true, command, json)?.is_some() {
+        return Ok(());
+    }
     let store = open_store(globals)?;
     if !store.set_enabled(id, enabled).map_err(store_failure)? {
         return Err(Failure::usage(format!(
@@ -178,6 +218,6 @@ fn set_enabled(globals: &Globals, id: &str, enabled: bool) -> Result<(), Failure
         )));
     }
     let word = if enabled { "enabled" } else { "disabled" };
-    text::outln!("account {id} {word}{}", running_note(globals));
+    instance::print_done(&format!("account {id} {word}"), json);
     Ok(())
 }

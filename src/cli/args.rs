@@ -65,11 +65,14 @@ pub enum Cmd {
         #[command(subcommand)]
         command: ServiceCmd,
     },
-    /// Ask the running instance to shut down gracefully (never forces, however often) and follow its progress
+    /// Ask the running instance (over its control socket) to shut down gracefully (never forces, however often) and follow its progress
     Stop {
         /// Skip the graceful waits: SIGKILL every worker now
         #[arg(long)]
         force: bool,
+        /// Print only the outcome, as JSON: {"ok", "text", "value": the shutdown report}
+        #[arg(long)]
+        json: bool,
     },
     /// The built-in reference worker (used when no worker command is configured)
     #[command(hide = true)]
@@ -145,13 +148,31 @@ pub enum AccountCmd {
         /// Add it without starting its worker
         #[arg(long)]
         disabled: bool,
+        /// Print the outcome as JSON: {"ok", "text", "value"}
+        #[arg(long)]
+        json: bool,
     },
     /// Remove an account: stop its worker, move its session file to trash
-    Rm { id: String },
+    Rm {
+        id: String,
+        /// Print the outcome as JSON: {"ok", "text", "value"}
+        #[arg(long)]
+        json: bool,
+    },
     /// Enable an account (its worker starts)
-    Enable { id: String },
+    Enable {
+        id: String,
+        /// Print the outcome as JSON: {"ok", "text", "value"}
+        #[arg(long)]
+        json: bool,
+    },
     /// Disable an account (its worker stops)
-    Disable { id: String },
+    Disable {
+        id: String,
+        /// Print the outcome as JSON: {"ok", "text", "value"}
+        #[arg(long)]
+        json: bool,
+    },
     /// List accounts (secrets are never shown)
     List {
         /// Print as JSON
@@ -171,6 +192,9 @@ pub enum DownloadCmd {
         /// Sub-directory of the download dir to save into
         #[arg(long = "dir", value_name = "SUBDIR")]
         subdir: Option<String>,
+        /// Print the outcome as JSON: {"ok", "text", "value"}
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -3,7 +3,8 @@
 //! the headless manager or the TUI. Errors become one line `steward: ...` and
 //! the exit codes of DESIGN.md. What the subcommands share sits in leaf
 //! modules that name no subcommand: `args.rs`, `globals.rs` ([`Globals`],
-//! `lock_state`), `failure.rs` ([`Failure`], `store_failure`), `text.rs`.
+//! `lock_state`), `failure.rs` ([`Failure`], `store_failure`), `text.rs`,
+//! `instance.rs` (reaching the running instance over its control socket).
 
 mod account;
 mod args;
@@ -13,6 +14,7 @@ mod download;
 mod drivers;
 mod failure;
 mod globals;
+mod instance;
 mod run;
 mod service;
 mod status;
@@ -129,7 +131,7 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Service {
             command: ServiceCmd::Print { user },
         }) => service::print(&globals, cli.data_dir.is_some(), user),
-        Some(Cmd::Stop { force }) => stop::run(&globals, force),
+        Some(Cmd::Stop { force, json }) => stop::run(&globals, force, json),
         Some(Cmd::DemoWorker) => run::demo_worker(),
         Some(Cmd::OutputKeeper { socket_fd }) => std::process::exit(
             crate::accounts::keeper_process::main(globals.data_dir.root(), socket_fd),

@@ -62,9 +62,9 @@ pub(super) fn start_failure(e: StartError) -> Failure {
 }
 
 /// Runs the manager with no UI until a stop signal: SIGINT/SIGTERM (a second
-/// one forces), `steward stop`'s SIGUSR1 (graceful, idempotent) and SIGUSR2
-/// (force); SIGHUP as `[ui] on_hangup` says (by default it is only logged:
-/// `steward run --headless &` outlives the login it was started from).
+/// one forces), SIGUSR1 (graceful, idempotent) and SIGUSR2 (force); SIGHUP
+/// as `[ui] on_hangup` says (by default it is only logged: `steward run
+/// --headless &` outlives the login it was started from).
 pub(super) fn headless(globals: &Globals) -> Result<(), Failure> {
     let options = options(globals)?;
     let on_hangup = options.config.ui.on_hangup;

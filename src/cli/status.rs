@@ -1,33 +1,19 @@
-//! `steward status [--json]`: the running instance's latest snapshot (from its
-//! status file), or, with no instance running, what the store knows.
+//! `steward status [--json]`: the running instance's latest snapshot (asked
+//! over its control socket), or, with no instance running, what the store
+//! knows.
 
 use super::failure::{Failure, store_failure};
-use super::globals::{Globals, lock_state};
-use super::text;
-use crate::lock::LockState;
+use super::globals::Globals;
+use super::{instance, text};
 use crate::manager::{last_report, read_last_shutdown};
-use crate::model::{AccountView, Instance, Snapshot, WorkerView};
+use crate::model::{AccountView, Ask, Instance, Snapshot, WorkerView};
+use crate::paths::DataDir;
 use crate::store::Store;
 use crate::time::{human_between, human_bytes, now_ms};
 
-/// The snapshot `status` reports, and whether an instance is running.
-pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
-    let data_dir = &globals.data_dir;
-    if let LockState::HeldBy(pid) = lock_state(globals)? {
-        // A steward killed with SIGKILL leaves its last status file behind, marked
-        // live: it counts only once the lock holder has written its own.
-        if let Some(snap) = crate::manager::read_status_file(&data_dir.status_file())
-            && snap.instance.live
-            && pid.is_none_or(|p| p == snap.instance.pid)
-        {
-            return Ok(snap);
-        }
-        return Err(Failure::runtime(format!(
-            "an instance (pid {}) holds {} but has not published its status yet (try again in a moment)",
-            pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
-            data_dir.root().display()
-        )));
-    }
+/// What `status` reports with no instance running: the store's accounts,
+/// the last run's shutdown, and workers a crashed steward left behind.
+fn stopped_snapshot(data_dir: &DataDir) -> Result<Snapshot, Failure> {
     let mut snap = Snapshot {
         instance: Instance {
             data_dir: data_dir.root().to_path_buf(),
@@ -86,50 +72,33 @@ pub(super) fn snapshot(globals: &Globals) -> Result<Snapshot, Failure> {
     Ok(snap)
 }
 
-/// For `--json` with an instance running: its status file as it is, checked
-/// the way [`snapshot`] checks it (valid, live, written by the lock
-/// holder), to be re-indented rather than parsed into a `Snapshot` and
-/// encoded again: at 3,000 accounts (2.4 MB) that round trip was most of the
-/// command's time. `None`: [`snapshot`] decides (same answer or error).
-fn live_status_file(globals: &Globals) -> Result<Option<Vec<u8>>, Failure> {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        instance: HeadInstance,
-    }
-    #[derive(serde::Deserialize)]
-    struct HeadInstance {
-        pid: i32,
-        live: bool,
-    }
-    let LockState::HeldBy(pid) = lock_state(globals)? else {
-        return Ok(None);
-    };
-    let Ok(text) = std::fs::read(globals.data_dir.status_file()) else {
-        return Ok(None);
-    };
-    // The whole text is parsed (the rest skipped, not built): invalid JSON
-    // is refused here as before.
-    Ok(match serde_json::from_slice::<Head>(&text) {
-        Ok(head) if head.instance.live && pid.is_none_or(|p| p == head.instance.pid) => Some(text),
-        _ => None,
-    })
-}
-
 pub(super) fn run(globals: &Globals, json: bool) -> Result<(), Failure> {
-    if json && let Some(compact) = live_status_file(globals)? {
-        text::json_reindent(&compact);
+    if let Some(mut instance) = instance::reach(globals, "steward status")? {
+        let reply = instance.ask(Ask::Status)?;
+        let snapshot = match reply.value {
+            Some(value) if reply.ok => value,
+            _ => return Err(Failure::runtime(reply.text)),
+        };
+        if json {
+            // The instance's own encoding, re-indented as it is: parsing
+            // 2.4 MB (3,000 accounts) into a `Snapshot` to encode it again
+            // would be most of the command's time.
+            text::json_reindent(snapshot.get().as_bytes());
+            return Ok(());
+        }
+        let snap: Snapshot = serde_json::from_str(snapshot.get())
+            .map_err(|e| Failure::runtime(format!("unreadable status from the instance: {e}")))?;
+        text::print(&render(&snap, now_ms()));
         return Ok(());
     }
-    let snap = snapshot(globals)?;
+    let snap = stopped_snapshot(&globals.data_dir)?;
     if json {
         return text::json_stream(&snap)
             .map_err(|e| Failure::runtime(format!("cannot encode status: {e}")));
     }
     text::print(&render(&snap, now_ms()));
-    if !snap.instance.live {
-        for notice in &snap.notices {
-            text::println(&notice.text);
-        }
+    for notice in &snap.notices {
+        text::println(&notice.text);
     }
     Ok(())
 }
@@ -138,7 +107,7 @@ pub(super) fn run(globals: &Globals, json: bool) -> Result<(), Failure> {
 /// still alive (from the store's last recorded identities, each checked
 /// against the live process), one line each, naming the lock each holds.
 /// `doctor` says the same. Kept apart from the table (`render`) on purpose.
-pub(super) fn leftover_workers(data_dir: &crate::paths::DataDir) -> Vec<String> {
+pub(super) fn leftover_workers(data_dir: &DataDir) -> Vec<String> {
     let db = data_dir.db_file();
     if !db.exists() {
         return Vec::new();
