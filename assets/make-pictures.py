@@ -19,7 +19,8 @@ Usage: python3 assets/make-pictures.py [--binary PATH] [--out-dir DIR]
 Without --binary it builds `cargo build --release --bin steward` first.
 Needs Python 3 (stdlib only) and tmux. What differs between two runs is only
 what the product shows live: pids, ports, clock times in the Logs pane,
-figures such as cpu% and rss, and any other aria2c on the machine.
+figures such as rss, any other aria2c on the machine, and in the cast the
+frame a live update (a new log line) lands in.
 """
 
 import argparse
