@@ -330,10 +330,10 @@ pub enum HelpLine {
 pub fn help_lines(attachment: Attachment) -> Vec<HelpLine> {
     let mut lines = vec![HelpLine::Heading(match attachment {
         Attachment::Embedded => {
-            "Embedded: the fleet lives in this steward; q shuts it down (`steward run --headless` + `steward attach` keeps it running without a terminal)"
+            "Embedded: the fleet lives here; q shuts it down, a hang-up leaves it running"
         }
         Attachment::Attached { read_only: false } => {
-            "Attached: q detaches and the fleet keeps running; Q shuts the instance down"
+            "Attached: q detaches (the fleet keeps running); Q shuts the instance down"
         }
         Attachment::Attached { read_only: true } => {
             "Attached read-only: nothing here acts on the fleet; q detaches"
