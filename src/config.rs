@@ -60,15 +60,37 @@ pub enum OnHangup {
 
 impl<'de> Deserialize<'de> for OnHangup {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.as_str() {
-            "keep-running" => Ok(OnHangup::KeepRunning),
-            "shutdown" => Ok(OnHangup::Shutdown),
-            _ => Err(serde::de::Error::custom(format!(
-                "invalid on_hangup {s:?} (expected keep-running or shutdown)"
-            ))),
-        }
+        one_of(
+            d,
+            "on_hangup",
+            &[
+                ("keep-running", OnHangup::KeepRunning),
+                ("shutdown", OnHangup::Shutdown),
+            ],
+        )
     }
+}
+
+/// One of `words` (a kebab-case enum in the file), or an error naming the
+/// key and every word it takes.
+fn one_of<'de, D: Deserializer<'de>, T: Copy>(
+    d: D,
+    key: &str,
+    words: &[(&str, T)],
+) -> Result<T, D::Error> {
+    let s = String::deserialize(d)?;
+    if let Some((_, value)) = words.iter().find(|(word, _)| *word == s) {
+        return Ok(*value);
+    }
+    let names: Vec<&str> = words.iter().map(|(word, _)| *word).collect();
+    let expected = match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(serde::de::Error::custom(format!(
+        "invalid {key} {s:?} (expected {expected})"
+    )))
 }
 
 /// `[worker]`: how each account's worker process is run and restarted.
@@ -121,15 +143,15 @@ pub enum RestartPolicy {
 
 impl<'de> Deserialize<'de> for RestartPolicy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.as_str() {
-            "always" => Ok(RestartPolicy::Always),
-            "on-failure" => Ok(RestartPolicy::OnFailure),
-            "never" => Ok(RestartPolicy::Never),
-            _ => Err(serde::de::Error::custom(format!(
-                "invalid restart policy {s:?} (expected always, on-failure or never)"
-            ))),
-        }
+        one_of(
+            d,
+            "restart policy",
+            &[
+                ("always", RestartPolicy::Always),
+                ("on-failure", RestartPolicy::OnFailure),
+                ("never", RestartPolicy::Never),
+            ],
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 //! does not answer yet (an instance starting, or one ending). Also how a
 //! reply is printed, as text or with `--json`, and what exit it comes to.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::value::RawValue;
 
@@ -58,32 +58,51 @@ pub(super) fn reach(globals: &Globals, who: &str) -> Result<Option<Instance>, Fa
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
     let dir = globals.data_dir.root();
     let socket = globals.data_dir.control_socket();
-    let give_up = Instant::now() + SOCKET_WAIT;
-    loop {
-        let pid = match lock_state(globals)? {
-            LockState::Free => return Ok(None),
-            LockState::HeldBy(pid) => pid,
-        };
-        match runtime.block_on(Client::connect(dir, &socket, Role::Control, who)) {
-            Ok(client) => return Ok(Some(Instance { runtime, client })),
-            Err(LinkError::NotRunning { .. }) if Instant::now() < give_up => {
-                std::thread::sleep(RETRY)
+    /// Why an attempt did not connect: only a held lock without a listening
+    /// socket is worth another try.
+    enum Miss {
+        Silent(Option<i32>),
+        Failed(Failure),
+    }
+    let connected = crate::retry::within(
+        SOCKET_WAIT,
+        RETRY,
+        || {
+            let pid = match lock_state(globals).map_err(Miss::Failed)? {
+                LockState::Free => return Ok(None),
+                LockState::HeldBy(pid) => pid,
+            };
+            match runtime.block_on(Client::connect(dir, &socket, Role::Control, who)) {
+                Ok(client) => Ok(Some(client)),
+                Err(LinkError::NotRunning { .. }) => Err(Miss::Silent(pid)),
+                Err(e) => Err(Miss::Failed(link_failure(e))),
             }
-            Err(LinkError::NotRunning { .. }) => {
-                let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
-                return Err(Failure::runtime(format!(
-                    "a steward (pid {pid}) holds {} but does not answer on {} (is it an older steward? stop it with SIGTERM)",
-                    dir.display(),
-                    socket.display()
-                )));
-            }
-            Err(e) => return Err(link_failure(e)),
+        },
+        |miss| matches!(miss, Miss::Silent(_)),
+    );
+    match connected {
+        Ok(client) => Ok(client.map(|client| Instance { runtime, client })),
+        Err(Miss::Failed(failure)) => Err(failure),
+        Err(Miss::Silent(pid)) => {
+            let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+            Err(Failure::runtime(format!(
+                "a steward (pid {pid}) holds {} but does not answer on {} (is it an older steward? stop it with SIGTERM)",
+                dir.display(),
+                socket.display()
+            )))
         }
     }
 }
 
+/// A failed connection to the running instance as one line (exit 1).
 pub(super) fn link_failure(e: LinkError) -> Failure {
-    Failure::runtime(e.to_string())
+    match e {
+        LinkError::NotRunning { dir } => Failure::runtime(format!(
+            "no instance running on {} (start one: `steward`, or `steward run --headless`)",
+            dir.display()
+        )),
+        other => Failure::runtime(other.to_string()),
+    }
 }
 
 /// A reply as `--json` prints it: `{"ok":..,"text":..,"value":..}`, the

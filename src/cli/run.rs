@@ -9,9 +9,10 @@ use tokio::task::JoinHandle;
 
 use super::failure::{Failure, store_failure};
 use super::globals::{Globals, lock_state};
+use super::instance::link_failure;
 use super::text;
 use crate::config::OnHangup;
-use crate::link::{Client, LinkError, follow};
+use crate::link::{Client, follow};
 use crate::lock::LockState;
 use crate::manager::{Manager, ManagerHandle, ManagerOptions, StartError};
 use crate::model::{Command, PhaseState, Role, ShutdownView};
@@ -271,17 +272,6 @@ pub(super) fn attach(globals: &Globals, read_only: bool) -> Result<(), Failure> 
             ))),
         }
     })
-}
-
-/// A failed connection to the running instance as one line.
-fn link_failure(e: LinkError) -> Failure {
-    match e {
-        LinkError::NotRunning { dir } => Failure::runtime(format!(
-            "no instance running on {} (start one: `steward`, or `steward run --headless`)",
-            dir.display()
-        )),
-        other => Failure::runtime(other.to_string()),
-    }
 }
 
 pub(super) fn demo_worker() -> Result<(), Failure> {

@@ -1,5 +1,7 @@
 //! The full-screen dashboard: draws `Snapshot`s, turns keys into `Command`s.
-//! Never touches processes, files or SQLite; everything goes through `ManagerHandle`.
+//! Never touches processes, files or SQLite; everything goes through a
+//! [`Link`]: the manager in this process, or an instance attached to over its
+//! control socket (`link::follow`).
 //!
 //! Keys → [`keymap`] → `Action` → `App::update` (pure) → `Command`s → manager →
 //! `Snapshot` → `draw` (pure). The loop in `event_loop` draws only on change.
@@ -11,7 +13,7 @@
 //! use steward::manager::{Manager, ManagerOptions};
 //! use steward::model::Command;
 //! use steward::paths::DataDir;
-//! use steward::tui::{QuitSignals, UiOptions};
+//! use steward::tui::{Link, QuitSignals, UiEnd, UiOptions};
 //!
 //! # async fn dashboard() -> Result<(), Box<dyn std::error::Error>> {
 //! let data_dir = DataDir::new("/srv/steward");
@@ -20,8 +22,9 @@
 //! steward::tui::start_log_capture(tui_logger::LevelFilter::Debug)?;
 //! let _log = steward::logging::init(&data_dir, Some(Box::new(steward::tui::tracing_layer())))?;
 //! // 2. The stop signals (before the data dir is locked), the manager, then
-//! //    the UI; `run` returns once the shutdown it started has finished.
-//! let signals = QuitSignals::install();
+//! //    the UI; `run` returns once the shutdown it started has finished (or
+//! //    the terminal hung up with the fleet left running: `UiEnd::HungUp`).
+//! let mut signals = QuitSignals::install();
 //! let options = ManagerOptions {
 //!     notifier: Default::default(),
 //!     config: Config::default(),
@@ -29,12 +32,13 @@
 //!     self_exe: std::env::current_exe()?,
 //! };
 //! let running = Manager::start(options).await?;
-//! let ui = steward::tui::run(running.handle.clone(), UiOptions::from_env(), signals).await;
+//! let link = Link::embedded(&running.handle);
+//! let ui = steward::tui::run(link, UiOptions::from_env(), &mut signals).await;
 //! // 3. A terminal error ends the UI before any shutdown: stop everything
 //! //    anyway (a no-op when one runs), then wait for the shutdown's report.
 //! let _ = running.handle.commands.send(Command::Shutdown { force: false }).await;
 //! let shutdown_view = running.done.await?;
-//! ui?;
+//! assert_ne!(ui?, UiEnd::Detached, "only an attached dashboard detaches");
 //! println!("stopped: {shutdown_view:?}");
 //! # Ok(())
 //! # }
