@@ -456,7 +456,12 @@ fn crash_consistency_under_sigkill_at_random_moments() {
             "run {run} (seed {base}): {sweep}"
         );
         let (paths, rows) = tree_and_rows(&dir);
-        assert!(paths.is_empty(), "run {run} (seed {base}): left {paths:?}");
+        // What the sweep said of each leftover, so a failure says why.
+        let said: Vec<_> = paths.iter().map(|p| plan_items_for(&sweep, p)).collect();
+        assert!(
+            paths.is_empty(),
+            "run {run} (seed {base}): left {paths:?}; the sweep said {said:#?}"
+        );
         assert!(
             rows.is_empty(),
             "run {run} (seed {base}): rows left {rows:?}"
