@@ -60,13 +60,18 @@ pub(super) fn answer_of(level: NoticeLevel, text: &str) -> Answer {
     }
 }
 
-/// Says `text` as a notice and, when somebody waits, as their reply.
+/// Says `answer` as a notice (an error, or info) and, when somebody waits,
+/// as their reply.
 pub(super) fn tell(
     notices: &mpsc::UnboundedSender<(NoticeLevel, String)>,
     reply: Option<oneshot::Sender<Answer>>,
     answer: Answer,
-    level: NoticeLevel,
 ) {
+    let level = if answer.ok {
+        NoticeLevel::Info
+    } else {
+        NoticeLevel::Error
+    };
     let _ = notices.send((level, answer.text.clone()));
     if let Some(reply) = reply {
         let _ = reply.send(answer);

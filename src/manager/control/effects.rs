@@ -75,13 +75,7 @@ impl Control {
         let notices = self.notices.clone();
         let reply = self.reply_later();
         tokio::spawn(async move {
-            let answer = call.await;
-            let level = if answer.ok {
-                NoticeLevel::Info
-            } else {
-                NoticeLevel::Error
-            };
-            tell(&notices, reply, answer, level);
+            tell(&notices, reply, call.await);
         });
     }
 
@@ -202,7 +196,7 @@ impl Control {
                 let _ =
                     store.record_event("aria2.stop_foreign", &format!("pid {pid}"), &text, outcome);
             }
-            tell(&notices, reply, answer_of(level, &text), level);
+            tell(&notices, reply, answer_of(level, &text));
         });
     }
 }
