@@ -810,7 +810,23 @@ impl Supervisor {
         self.set_state(WorkerState::Stopping {
             deadline_ms: crate::time::ms_after(now_ms(), left),
         });
-        let first = if force {
+        let forced = self.ticket_force();
+        let global = self.ctx.force.clone();
+        // Say why a SIGKILL goes out: the operator's force-cancel and a
+        // forced shutdown are not a worker that ignored its stop signal.
+        let why_kill = |forced: &CancellationToken, global: &CancellationToken| {
+            if forced.is_cancelled() {
+                "worker force-cancelled by the operator: SIGKILL"
+            } else if global.is_cancelled() {
+                "worker stop forced by the shutdown: SIGKILL"
+            } else {
+                "worker did not stop in time: SIGKILL"
+            }
+        };
+        let first = if force || forced.is_cancelled() || global.is_cancelled() {
+            // Said before the signal: a group that dies at once must not
+            // leave the reason unsaid (the wait below may then win the race).
+            warn!(account = %self.spec.account, pgid = w.group.pgid, "{}", why_kill(&forced, &global));
             Sig::Kill
         } else {
             self.spec.stop_signal
@@ -826,24 +842,15 @@ impl Supervisor {
         // Already adopted ones are in any recent look; the rest are looked
         // for again once the group is gone.
         escapees.signal_new(first, proc::any_recent_look());
-        let forced = self.ticket_force();
-        let global = self.ctx.force.clone();
         let gone = tokio::select! {
             gone = wait_all_gone(w, &mut escapees, first, deadline) => gone,
             _ = forced.cancelled() => false,
             _ = global.cancelled() => false,
         };
         if !gone {
-            // Say why: the operator's force-cancel and a forced shutdown are
-            // not a worker that ignored its stop signal.
-            let why = if forced.is_cancelled() {
-                "worker force-cancelled by the operator: SIGKILL"
-            } else if global.is_cancelled() {
-                "worker stop forced by the shutdown: SIGKILL"
-            } else {
-                "worker did not stop in time: SIGKILL"
-            };
-            warn!(account = %self.spec.account, pgid = w.group.pgid, "{why}");
+            if first != Sig::Kill {
+                warn!(account = %self.spec.account, pgid = w.group.pgid, "{}", why_kill(&forced, &global));
+            }
             self.signal(w, Sig::Kill);
             escapees.signal_new(Sig::Kill, std::time::Instant::now());
             if !wait_all_gone(
