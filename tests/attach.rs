@@ -43,6 +43,17 @@ fn running_pids(dir: &TestDir, ids: &[String]) -> Option<BTreeMap<String, i32>> 
         .collect()
 }
 
+/// utime + stime of `pid` in clock ticks (100 a second on Linux), with when.
+fn cpu_ticks(pid: i32) -> Option<(u64, std::time::Instant)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // Fields 14 and 15 of stat(5); 3 is the first after the name.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime, std::time::Instant::now()))
+}
+
 fn instance_pid(dir: &TestDir) -> Option<i32> {
     let text = std::fs::read_to_string(dir.path().join("steward.lock")).ok()?;
     text.trim().parse().ok()
@@ -71,6 +82,7 @@ fn a_hung_up_dashboard_keeps_the_fleet_which_attach_shows_and_stop_ends_cleanly(
 
     // The SSH connection drops.
     drop(embedded);
+    let cpu_before = cpu_ticks(steward);
     // Give the hang-up time to act (polling for a change that must not come):
     // the instance and every worker stay, with the same pids.
     let changed = wait_for(Duration::from_secs(3), || {
@@ -80,6 +92,15 @@ fn a_hung_up_dashboard_keeps_the_fleet_which_attach_shows_and_stop_ends_cleanly(
     assert!(
         changed.is_none(),
         "the hang-up changed the fleet: {changed:?}"
+    );
+    // Running on headless, it idles: nothing spins on the dead terminal
+    // (crossterm's input thread did, reading EOF in a loop, before the fix).
+    let (then, now) = (cpu_before.unwrap(), cpu_ticks(steward).unwrap());
+    let share = (now.0 - then.0) as f64 / 100.0 / now.1.duration_since(then.1).as_secs_f64();
+    assert!(
+        share < 0.25,
+        "steward used {:.0} % of a core after the hang-up",
+        share * 100.0
     );
     let log = std::fs::read_dir(dir.path().join("logs"))
         .unwrap()

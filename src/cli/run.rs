@@ -190,6 +190,9 @@ pub(super) fn dashboard(globals: &Globals) -> Result<(), Failure> {
         let running = Manager::start(options).await.map_err(start_failure)?;
         let ui = crate::tui::run(Link::embedded(&running.handle), ui_options, &mut signals).await;
         if let Ok(UiEnd::HungUp) = ui {
+            if let Err(e) = crate::tui::let_go_of_the_terminal() {
+                tracing::warn!(error = %e, "cannot detach stdin/stdout/stderr from the dead terminal");
+            }
             // Nothing may touch the dead terminal again: the log says it all.
             tracing::warn!(
                 pid = std::process::id(),

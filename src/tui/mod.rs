@@ -129,6 +129,26 @@ fn set_panic_hook() {
     }));
 }
 
+/// After a hang-up (`UiEnd::HungUp`) with the fleet kept running: points
+/// stdin at a pipe nobody writes to and stdout/stderr at `/dev/null`, so
+/// nothing can write to the dead terminal, and crossterm's input thread,
+/// which otherwise reads EOF from it in a busy loop (measured: two threads
+/// at 90 % of a core each), blocks instead. The pipe's writing end is kept
+/// open for the process's life.
+pub fn let_go_of_the_terminal() -> io::Result<()> {
+    let (reader, writer) = io::pipe()?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    rustix::stdio::dup2_stdin(&reader)?;
+    rustix::stdio::dup2_stdout(&null)?;
+    rustix::stdio::dup2_stderr(&null)?;
+    // Never written, never closed: a read of stdin waits forever.
+    std::mem::forget(writer);
+    Ok(())
+}
+
 /// Takes over the terminal and runs the dashboard on `link` until it ends
 /// (see [`UiEnd`]), then restores the terminal (silently failing when it
 /// hung up). Errors only if the terminal could not be set up.
