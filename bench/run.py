@@ -4,20 +4,22 @@ writes BENCHMARKS.md (and bench/results.json, the per-scenario results it
 is made from).
 
     cargo build --release --examples --bins
-    python3 bench/run.py                 # full: about 63 minutes of wall time (below)
+    python3 bench/run.py                 # full: about 74 minutes of wall time (below)
     python3 bench/run.py --quick         # 20-25 minutes; every section says it is quick
     python3 bench/run.py --only tui,scale   # just those; the other sections are kept
 
-Full mode's wall time: about 63 minutes on a quiet 2-core machine, up to
-~80 when it is shared (start-ups slow down and the disk's discards stretch
+Full mode's wall time: about 74 minutes on a quiet 2-core machine, up to
+~90 when it is shared (start-ups slow down and the disk's discards stretch
 the sweep). Per scenario, in minutes, from --quick runs scaled up: idle 20
 (200 and 1,000 accounts x 3 runs x (60 s settle + 120 s window)), tui 12
 (3 side-by-side idle windows; keys, q and start at 10/100/1,000 x 5 runs),
 startup 1-2, shutdown 3-4, scale 5 (3,000 accounts, 3 runs), sweep 5-12
 (3 runs per file system), scan 1, crash 1-2, peers 5-8 (shutdown by
 reaping, steward and supervisord interleaved, 3 runs; pm2), control 8
-(60 s settle, 3 pairs of 60 s windows). BENCHMARKS.md
-states the minutes each scenario took. `--quick` takes 20-25 minutes.
+(60 s settle, 3 pairs of 60 s windows), attach 11 (5 runs of each
+dashboard; 60 s settle, 3 pairs of 60 s windows; measured on a shared
+machine). BENCHMARKS.md states the minutes each scenario took. `--quick`
+takes 20-25 minutes (attach 2-3 of them).
 
 `--only NAME,...` runs those scenarios only; their sections and goal rows
 replace the same ones of the last run (kept in bench/results.json), so the
@@ -1327,7 +1329,7 @@ class Bench:
         attached dashboards against none (windows interleaved)."""
         m = ATTACH_ACCOUNTS
         tpl = self.template(f"idle{m}", m, config(SLEEP, aria2=self.args.aria2_idle))
-        got = {k: Series() for k in ("frame", "frame_first", "first_byte", "detach",
+        got = {k: Series() for k in ("frame", "frame_first", "first_byte", "exec_floor", "detach",
                                       "attached_p50", "attached_p99", "embedded_p50", "embedded_p99")}
         try:
             for run in range(self.runs):
@@ -1389,6 +1391,11 @@ class Bench:
         try:
             time.sleep(ATTACH_KEY_SETTLE_S)  # past start-up's last snapshots
             for i in range(ATTACHES_PER_RUN):
+                # The floor of the spawn: the same binary exec'd to its exit
+                # (`--version`: no runtime, no socket, no terminal).
+                t0 = time.monotonic()
+                subprocess.run([self.args.binary, "--version"], stdout=subprocess.DEVNULL, check=True)
+                got["exec_floor"].add((time.monotonic() - t0) * 1000)
                 t, first, frame = self.attach_one(d, p.pid, m)
                 try:
                     got["frame_first" if i == 0 else "frame"].add(frame * 1000)
@@ -1490,7 +1497,8 @@ class Bench:
             (f"9b attach, {m:,} accounts: spawn `steward attach` in a {COLUMNS}x{ROWS} pty to its full first "
              "frame written", "< 100 ms",
              f"{fmt_num(frames.median)} ms (p90 {fmt_num(p90)} ms; first attach after start "
-             f"{fmt_num(got['frame_first'].median)} ms)", goal_cell(frame_ok)),
+             f"{fmt_num(got['frame_first'].median)} ms; exec'ing the binary alone "
+             f"{fmt_num(got['exec_floor'].median)} ms)", goal_cell(frame_ok)),
             (f"9b key latency p99, {m:,} rows: attached vs embedded dashboard, same data dir, runs interleaved",
              "attached ≤ embedded + 5 ms",
              f"{fmt_num(att.median)} ms vs {fmt_num(emb.median)} ms (p50 {fmt_num(got['attached_p50'].median)} "
@@ -1505,6 +1513,8 @@ class Bench:
              fmt_series(frames, " ms") + f", p90 {fmt_num(p90)} ms", f"< 100 ms: {goal_cell(frame_ok)}"],
             ["… of which the first attach after the instance started", fmt_series(got["frame_first"], " ms"), "—"],
             ["spawn to its first byte on the pty", fmt_series(got["first_byte"], " ms"), "—"],
+            ["floor: spawn `steward --version` to its exit, before each attach", fmt_series(got["exec_floor"], " ms"),
+             "—"],
             ["q to the detached `steward attach` exited", fmt_series(got["detach"], " ms"), "—"],
             ["key latency p50, attached", fmt_series(got["attached_p50"], " ms"), "—"],
             ["key latency p50, embedded", fmt_series(got["embedded_p50"], " ms"), "—"],
@@ -1533,9 +1543,11 @@ class Bench:
             f"{ATTACHES_PER_RUN} `steward attach`es one after the other, each timed from its spawn to the read "
             f"that completed its full first frame (the header's \"attached to pid N\", \"{m}/{m}\" running, "
             f"\"Accounts ({m})\" and the footer, the last row), the screen then quiet for {QUIET_S:g} s; "
-            "then q, timed to its exit (with 0 and its \"detached\" line). "
-            f"Keys: {ATTACH_KEYS} j/k presses per run, alternating, each after {1000 * KEY_QUIET_S:g} ms of quiet, timed "
-            "from the write to the first byte back (as bench/tui_pty.py times them); attached on the last "
+            "then q, timed to its exit (with 0 and its \"detached\" line). The floor: the same binary's "
+            "`--version` spawned and waited for just before each attach (what exec'ing it costs; the socket's "
+            "own part is section 9's connect to the first snapshot frame). "
+            f"Keys: {ATTACH_KEYS} j/k presses per run, alternating, each after {1000 * KEY_QUIET_S:g} ms of "
+            "quiet, timed from the write to the first byte back (as bench/tui_pty.py times them); attached on the last "
             "attach of each instance, embedded in plain `steward` on a fresh copy of the same data dir once "
             f"every worker runs, both after {ATTACH_KEY_SETTLE_S:g} s more; {self.runs} run(s) of each, the order "
             "alternating; p50 and p99 per run, median (min–max) over runs. "
@@ -1553,7 +1565,8 @@ class Bench:
             "instance and back over the socket and are not timed here); key latency to the last byte of the "
             "redraw; the p99 of a machine shared with other work is noisy (runs interleaved share the noise, "
             "they do not remove it); dashboards on another pane than Accounts, or with a filter, a dialog or "
-            "the log pane scrolling."
+            "the log pane scrolling; with windows under a minute (`--quick`), an idle dashboard's "
+            "once-a-minute repaint (its uptime), which may fall outside them (0 % and 0 B/s then)."
         )
 
     # ------------------------------------------------------------ report
