@@ -4,20 +4,22 @@ writes BENCHMARKS.md (and bench/results.json, the per-scenario results it
 is made from).
 
     cargo build --release --examples --bins
-    python3 bench/run.py                 # full: about 63 minutes of wall time (below)
+    python3 bench/run.py                 # full: about 74 minutes of wall time (below)
     python3 bench/run.py --quick         # 20-25 minutes; every section says it is quick
     python3 bench/run.py --only tui,scale   # just those; the other sections are kept
 
-Full mode's wall time: about 63 minutes on a quiet 2-core machine, up to
-~80 when it is shared (start-ups slow down and the disk's discards stretch
+Full mode's wall time: about 74 minutes on a quiet 2-core machine, up to
+~90 when it is shared (start-ups slow down and the disk's discards stretch
 the sweep). Per scenario, in minutes, from --quick runs scaled up: idle 20
 (200 and 1,000 accounts x 3 runs x (60 s settle + 120 s window)), tui 12
 (3 side-by-side idle windows; keys, q and start at 10/100/1,000 x 5 runs),
 startup 1-2, shutdown 3-4, scale 5 (3,000 accounts, 3 runs), sweep 5-12
 (3 runs per file system), scan 1, crash 1-2, peers 5-8 (shutdown by
 reaping, steward and supervisord interleaved, 3 runs; pm2), control 8
-(60 s settle, 3 pairs of 60 s windows). BENCHMARKS.md
-states the minutes each scenario took. `--quick` takes 20-25 minutes.
+(60 s settle, 3 pairs of 60 s windows), attach 11 (5 runs of each
+dashboard; 60 s settle, 3 pairs of 60 s windows; measured on a shared
+machine). BENCHMARKS.md states the minutes each scenario took. `--quick`
+takes 20-25 minutes (attach 2-3 of them).
 
 `--only NAME,...` runs those scenarios only; their sections and goal rows
 replace the same ones of the last run (kept in bench/results.json), so the
@@ -56,6 +58,11 @@ goal; every section says what its figures do not show. Scenarios:
            at idle (200 accounts) and steward's CPU with 5 idle subscribed
            clients vs none (windows interleaved on one instance); connect to
            the first full snapshot frame at 1,000 accounts;
+ attach    `steward attach` in a pty (bench/tui_pty.py's) on a headless
+           instance of 1,000 accounts: spawn to the full first frame, j/k
+           latency attached vs the embedded dashboard (runs interleaved),
+           the instance's CPU with 5 idle attached dashboards vs none
+           (windows interleaved) and the dashboards' own;
  peers     supervisord's shutdown of the same workers, timed like
            steward's to every worker reaped; `pm2 kill`
            (each peer when installed, see bench/install-peers.sh).
@@ -80,7 +87,20 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from peers import peers_section, tui_idle_section  # noqa: E402
+from peers import peers_section, pump_all, tui_idle_section  # noqa: E402
+from tui_pty import (  # noqa: E402
+    COLUMNS,
+    FOOTER_MARK,
+    KEY_QUIET_S,
+    QUIET_S,
+    ROWS,
+    BenchError,
+    Tui,
+    key_latencies,
+    percentile,
+    wait_full_frame,
+    wait_started,
+)
 
 from common import (  # noqa: E402
     MAYBE_IGNORE,
@@ -122,6 +142,18 @@ PEER_WORKERS = 200
 # fleet whose first full snapshot frame is timed.
 CONTROL_CLIENTS = 5
 CONTROL_FIRST_FRAME_ACCOUNTS = 1000
+# The attached-dashboard scenario (issue 15): the fleet every figure of it
+# is taken on, the `steward attach`es timed per instance, the idle dashboards
+# against none, and the j/k presses per run.
+ATTACH_ACCOUNTS = 1000
+ATTACHES_PER_RUN = 5
+ATTACH_DASHBOARDS = 5
+ATTACH_KEYS = 200
+# Once a dashboard's screen is up and before its keys, in both modes alike:
+# start-up's last snapshots and repaints out of the way.
+ATTACH_KEY_SETTLE_S = 2.0
+# Patience for a detached `steward attach` to exit.
+DETACH_TIMEOUT_S = 10.0
 # Threads steward's sweep measures and removes on (src/orphans, SWEEP_THREADS).
 SWEEP_THREADS = 4
 # The groups of processes the idle scenario measures that are steward's own.
@@ -1287,6 +1319,256 @@ class Bench:
             "frame to every subscribed client), or clients over a slow link (the socket is local)."
         )
 
+    # ------------------------------------------------------------ 9b. attached dashboard
+
+    def attach(self):
+        """The attached dashboard (`steward attach` in a pty) on a headless
+        instance of ATTACH_ACCOUNTS accounts: spawn to the first full frame,
+        j/k latency against the embedded dashboard on the same data dir (runs
+        interleaved), and the instance's CPU with ATTACH_DASHBOARDS idle
+        attached dashboards against none (windows interleaved)."""
+        m = ATTACH_ACCOUNTS
+        tpl = self.template(f"idle{m}", m, config(SLEEP, aria2=self.args.aria2_idle))
+        got = {k: Series() for k in ("frame", "frame_first", "first_byte", "exec_floor", "detach",
+                                      "attached_p50", "attached_p99", "embedded_p50", "embedded_p99")}
+        try:
+            for run in range(self.runs):
+                # Alternate which comes first, so a drift of the machine's
+                # load does not always favour the same one.
+                for mode in (("attached", "embedded") if run % 2 == 0 else ("embedded", "attached")):
+                    latencies = self.attached_run(tpl, m, got) if mode == "attached" else self.embedded_run(tpl, m)
+                    got[f"{mode}_p50"].add(percentile(latencies, 0.5))
+                    got[f"{mode}_p99"].add(percentile(latencies, 0.99))
+                    self.log(f"attach {m}: run {run + 1} {mode}: keys p50 {got[mode + '_p50'].values[-1]:.2f} ms, "
+                             f"p99 {got[mode + '_p99'].values[-1]:.2f} ms"
+                             + (f"; first full frames {got['frame_first'].values[-1]:.0f}, "
+                                + ", ".join(f"{v:.0f}" for v in got["frame"].values[1 - ATTACHES_PER_RUN:]) + " ms"
+                                if mode == "attached" else ""))
+            idle = self.attach_idle(tpl, m)
+        except BenchError as e:
+            raise RuntimeError(f"attach: {e}") from e
+        self.attach_report(m, got, idle)
+
+    def attach_marks(self, pid, m):
+        """What the full first frame of a dashboard attached to `pid` shows:
+        the header, every account running, the pane's count, the footer."""
+        return [f"attached to pid {pid}".encode(), f"{m}/{m}".encode(), f"Accounts ({m})".encode(), FOOTER_MARK]
+
+    def attach_one(self, d, pid, m):
+        """`steward attach` spawned in a 120x40 pty, once its first full
+        frame is on the screen and the screen went quiet: (Tui, seconds from
+        the spawn to the first byte, to the full frame)."""
+        t = Tui(self.st.cmd(d, "attach"), None)
+        try:
+            first, frame = wait_full_frame(t, self.attach_marks(pid, m))
+        except BaseException:
+            t.stop()
+            raise
+        return t, first, frame
+
+    def detach(self, t):
+        """q in an attached dashboard: seconds until it exited, which must be
+        with 0 and its "detached" line."""
+        t0 = time.monotonic()
+        t.write(b"q")
+        while t.alive() and time.monotonic() - t0 < DETACH_TIMEOUT_S:
+            t.read(0.002)
+        if t.alive():
+            raise RuntimeError(f"attach: still running {DETACH_TIMEOUT_S:.0f} s after q")
+        took = time.monotonic() - t0
+        t.wait_quiet(0.05, 1)
+        if t.proc.returncode != 0 or b"detached; steward pid" not in t.tail:
+            raise RuntimeError(f"attach: q ended it with {t.proc.returncode}, not a detach: {t.tail[-300:]!r}")
+        return took
+
+    def attached_run(self, tpl, m, got):
+        """A headless instance on a fresh copy of `tpl`; ATTACHES_PER_RUN
+        attaches, one after the other, each timed to its first full frame and
+        detached with q (timed); the last one presses the keys first.
+        Returns its key latencies (ms, sorted)."""
+        d = self.fresh(tpl, "attach")
+        p = self.start_and_wait(d, m)
+        try:
+            time.sleep(ATTACH_KEY_SETTLE_S)  # past start-up's last snapshots
+            for i in range(ATTACHES_PER_RUN):
+                # The floor of the spawn: the same binary exec'd to its exit
+                # (`--version`: no runtime, no socket, no terminal).
+                t0 = time.monotonic()
+                subprocess.run([self.args.binary, "--version"], stdout=subprocess.DEVNULL, check=True)
+                got["exec_floor"].add((time.monotonic() - t0) * 1000)
+                t, first, frame = self.attach_one(d, p.pid, m)
+                try:
+                    got["frame_first" if i == 0 else "frame"].add(frame * 1000)
+                    got["first_byte"].add(first * 1000)
+                    if i == ATTACHES_PER_RUN - 1:
+                        t.pump_until(time.monotonic() + ATTACH_KEY_SETTLE_S)
+                        t.wait_quiet(QUIET_S, 30)
+                        latencies = key_latencies(t, ATTACH_KEYS)
+                        t.wait_quiet(QUIET_S, 30)
+                    got["detach"].add(self.detach(t) * 1000)
+                finally:
+                    t.stop()
+        finally:
+            self.st.stop(p)
+        return latencies
+
+    def embedded_run(self, tpl, m):
+        """The embedded dashboard (plain `steward`) on a fresh copy of `tpl`,
+        as bench/tui_pty.py runs it: every worker running, the screen quiet,
+        then the keys. Returns their latencies (ms, sorted)."""
+        d = self.fresh(tpl, "attach-embedded")
+        t = Tui(self.st.cmd(d), d)
+        try:
+            wait_started(t, self.args.binary, d, m)
+            t.pump_until(time.monotonic() + ATTACH_KEY_SETTLE_S)
+            t.wait_quiet(QUIET_S, 30)
+            return key_latencies(t, ATTACH_KEYS)
+        finally:
+            left = t.stop()
+            if left:
+                self.log(f"attach: {left} process(es) outlived the embedded dashboard and were killed")
+
+    def attach_idle(self, tpl, m):
+        """One headless instance: after a settle, pairs of windows, one with
+        no dashboard and one with ATTACH_DASHBOARDS attached ones (each up
+        with its full first frame before the window), the order alternating;
+        every pty is read throughout. Returns Series by name."""
+        w = self.args.control_seconds
+        out = {k: Series() for k in ("none", "dashboards", "dash_cpu", "dash_busiest", "dash_bps", "dash_rss")}
+        d = self.fresh(tpl, "attach-idle")
+        p = self.start_and_wait(d, m)
+        try:
+            time.sleep(self.args.settle)
+            for pair in range(self.args.idle_runs):
+                for which in (("none", "dashboards") if pair % 2 == 0 else ("dashboards", "none")):
+                    tuis = {}
+                    try:
+                        if which == "dashboards":
+                            for i in range(ATTACH_DASHBOARDS):
+                                tuis[i], _, _ = self.attach_one(d, p.pid, m)
+                            # Past the first frames' writes (the ones attached
+                            # first waited unread while the later ones came up).
+                            pump_all(tuis, time.monotonic() + 1, {i: {} for i in tuis})
+                        else:
+                            time.sleep(1)  # the same pause before both kinds of window
+                        groups = {"steward": [p.pid]}
+                        if tuis:
+                            groups["dashboards"] = [t.pid for t in tuis.values()]
+                        counts = {i: {} for i in tuis}
+                        watch = CpuWatch(groups).start()
+                        if tuis:
+                            pump_all(tuis, time.monotonic() + w, counts)
+                        else:
+                            time.sleep(w)
+                        res = watch.stop()
+                        if p.poll() is not None:
+                            raise RuntimeError(f"attach: the instance exited with {p.returncode} in an idle window")
+                        out[which].add(res["steward"]["pct"])
+                        if tuis:
+                            gone = [t.pid for t in tuis.values() if not t.alive()]
+                            if gone:
+                                raise RuntimeError(f"attach: dashboard(s) {gone} exited in the idle window")
+                            out["dash_cpu"].add(res["dashboards"]["pct"])
+                            out["dash_busiest"].add(res["dashboards"]["busiest_pct"])
+                            out["dash_bps"].add(sum(sum(c.values()) for c in counts.values())
+                                                / res["steward"]["seconds"] / len(tuis))
+                            out["dash_rss"].add(sum(rss_bytes(t.pid)[0] for t in tuis.values()) / len(tuis) / 1e6)
+                    finally:
+                        for t in tuis.values():
+                            t.stop()
+                    self.log(f"attach {m}: window {pair + 1} {which}: steward cpu {res['steward']['pct']:.4f} %"
+                             + (f", {ATTACH_DASHBOARDS} dashboards {res['dashboards']['pct']:.4f} %, "
+                                f"{out['dash_bps'].values[-1]:.1f} B/s each to their ptys" if tuis else ""))
+        finally:
+            self.st.stop(p)
+        return out
+
+    def attach_report(self, m, got, idle):
+        frames = Series(got["frame_first"].values + got["frame"].values)
+        p90 = percentile(sorted(frames.values), 0.9) if frames else None
+        frame_ok = frames.median is not None and frames.median < 100
+        att, emb = got["attached_p99"], got["embedded_p99"]
+        keys_ok = None if not att or not emb else att.median <= emb.median + 5
+        none, dash = idle["none"], idle["dashboards"]
+        noise = max(none.hi - none.lo, 0.1 * none.median) if none else None
+        cpu_ok = None if noise is None or not dash else dash.median <= none.median + noise
+        per_dash = Series([v / ATTACH_DASHBOARDS for v in idle["dash_cpu"].values])
+        self.goals += [
+            (f"9b attach, {m:,} accounts: spawn `steward attach` in a {COLUMNS}x{ROWS} pty to its full first "
+             "frame written", "< 100 ms",
+             f"{fmt_num(frames.median)} ms (p90 {fmt_num(p90)} ms; first attach after start "
+             f"{fmt_num(got['frame_first'].median)} ms; exec'ing the binary alone "
+             f"{fmt_num(got['exec_floor'].median)} ms)", goal_cell(frame_ok)),
+            (f"9b key latency p99, {m:,} rows: attached vs embedded dashboard, same data dir, runs interleaved",
+             "attached ≤ embedded + 5 ms",
+             f"{fmt_num(att.median)} ms vs {fmt_num(emb.median)} ms (p50 {fmt_num(got['attached_p50'].median)} "
+             f"vs {fmt_num(got['embedded_p50'].median)} ms)", goal_cell(keys_ok)),
+            (f"9b steward's CPU with {ATTACH_DASHBOARDS} idle attached dashboards vs none, {m:,} accounts, "
+             "same instance, windows interleaved", "no more than with none, within noise",
+             f"{fmt_num(dash.median)} % vs {fmt_num(none.median)} % (noise {fmt_num(noise)} %); the dashboards "
+             f"themselves {fmt_num(idle['dash_cpu'].median)} % together", goal_cell(cpu_ok)),
+        ]
+        rows = [
+            [f"spawn `steward attach` to its full first frame, {m:,} accounts",
+             fmt_series(frames, " ms") + f", p90 {fmt_num(p90)} ms", f"< 100 ms: {goal_cell(frame_ok)}"],
+            ["… of which the first attach after the instance started", fmt_series(got["frame_first"], " ms"), "—"],
+            ["spawn to its first byte on the pty", fmt_series(got["first_byte"], " ms"), "—"],
+            ["floor: spawn `steward --version` to its exit, before each attach", fmt_series(got["exec_floor"], " ms"),
+             "—"],
+            ["q to the detached `steward attach` exited", fmt_series(got["detach"], " ms"), "—"],
+            ["key latency p50, attached", fmt_series(got["attached_p50"], " ms"), "—"],
+            ["key latency p50, embedded", fmt_series(got["embedded_p50"], " ms"), "—"],
+            ["key latency p99, attached", fmt_series(att, " ms"),
+             f"≤ embedded + 5 ms: {goal_cell(keys_ok)}"],
+            ["key latency p99, embedded", fmt_series(emb, " ms"), "—"],
+            [f"steward CPU, {m:,} accounts, no dashboard", fmt_series(none, " %"), "—"],
+            [f"steward CPU, {m:,} accounts, {ATTACH_DASHBOARDS} idle attached dashboards", fmt_series(dash, " %"),
+             f"≤ none + noise ({fmt_num(noise)} %): {goal_cell(cpu_ok)}"],
+            [f"the {ATTACH_DASHBOARDS} dashboards' own CPU, together", fmt_series(idle["dash_cpu"], " %")
+             + f", busiest 10 s {fmt_num(idle['dash_busiest'].median)} %", "—"],
+            ["… per dashboard", fmt_series(per_dash, " %"), "—"],
+            ["output per dashboard to its pty at idle", fmt_series(idle["dash_bps"], " B/s"), "—"],
+            ["RSS per dashboard", fmt_series(idle["dash_rss"], " MB"), "—"],
+        ]
+        w = self.args.control_seconds
+        self.sections.append(
+            "## 9b. Attached dashboard (`steward attach`)\n\n"
+            + (f"**Quick run (`--quick`)**: {self.runs} run(s) of each mode, {self.args.idle_runs} pair(s) of "
+               f"{w:g} s windows, settle {self.args.settle:g} s. Not for comparison with a full run.\n\n"
+               if self.args.quick else "")
+            + f"`steward run --headless` with {m:,} accounts, every worker `sleep 86400`, aria2 "
+            f"{'enabled' if self.args.aria2_idle else 'disabled'}; every dashboard in its own {COLUMNS}x{ROWS} "
+            "pty (bench/tui_pty.py's), read as fast as it writes. "
+            f"First frame: {self.runs} instance(s), each after every worker runs and {ATTACH_KEY_SETTLE_S:g} s; "
+            f"{ATTACHES_PER_RUN} `steward attach`es one after the other, each timed from its spawn to the read "
+            f"that completed its full first frame (the header's \"attached to pid N\", \"{m}/{m}\" running, "
+            f"\"Accounts ({m})\" and the footer, the last row), the screen then quiet for {QUIET_S:g} s; "
+            "then q, timed to its exit (with 0 and its \"detached\" line). The floor: the same binary's "
+            "`--version` spawned and waited for just before each attach (what exec'ing it costs; the socket's "
+            "own part is section 9's connect to the first snapshot frame). "
+            f"Keys: {ATTACH_KEYS} j/k presses per run, alternating, each after {1000 * KEY_QUIET_S:g} ms of "
+            "quiet, timed from the write to the first byte back (as bench/tui_pty.py times them); attached on the last "
+            "attach of each instance, embedded in plain `steward` on a fresh copy of the same data dir once "
+            f"every worker runs, both after {ATTACH_KEY_SETTLE_S:g} s more; {self.runs} run(s) of each, the order "
+            "alternating; p50 and p99 per run, median (min–max) over runs. "
+            f"CPU: one instance; after a settle of {self.args.settle:g} s, {self.args.idle_runs} pair(s) of "
+            f"{w:g} s windows, one with no dashboard and one with {ATTACH_DASHBOARDS} `steward attach`es on the "
+            "Accounts pane (each showing its full first frame before the window starts), the order alternating; "
+            + cpu_method(w)
+            + " Noise = the spread (max − min) of the no-dashboard windows, at least 10 % of their median.\n\n"
+            + table(["", "figure", "goal"], rows)
+            + "\n\nDoes not show: a terminal's drawing (the frame time is to the last byte written to the pty, "
+            "and it includes exec'ing the steward binary, from the page cache); an attach to a fleet that "
+            "changes (the snapshot is encoded once while nothing changes: the first attach after start pays "
+            "for it) or over SSH (the link's round trips come on top); the latency of an action key (j/k move "
+            "the cursor inside the dashboard, attached or not: `s`, `R` and the other actions go to the "
+            "instance and back over the socket and are not timed here); key latency to the last byte of the "
+            "redraw; the p99 of a machine shared with other work is noisy (runs interleaved share the noise, "
+            "they do not remove it); dashboards on another pane than Accounts, or with a filter, a dialog or "
+            "the log pane scrolling; with windows under a minute (`--quick`), an idle dashboard's "
+            "once-a-minute repaint (its uptime), which may fall outside them (0 % and 0 B/s then)."
+        )
+
     # ------------------------------------------------------------ report
 
     def report(self, state, commit):
@@ -1344,7 +1626,7 @@ class Bench:
         peers_section(self)
 
 
-SCENARIOS = ["idle", "tui", "startup", "scale", "shutdown", "sweep", "scan", "crash", "control", "peers"]
+SCENARIOS = ["idle", "tui", "startup", "scale", "shutdown", "sweep", "scan", "crash", "control", "attach", "peers"]
 
 
 def state_path(output):

@@ -216,10 +216,13 @@ def running_workers(steward, data_dir):
 
 
 class Tui:
-    """A terminal program (steward's dashboard, or a peer in bench/peers.py)
-    on a pty we hold the master side of. `mark` is a path every process it
-    starts names in its command line or environment, so all of them can be
-    found and stopped; `env` adds to (and overrides) the environment."""
+    """A terminal program (steward's dashboard, `steward attach`, or a peer in
+    bench/peers.py) on a pty we hold the master side of, started from `argv`.
+    `mark` is a path every process it starts names in its command line or
+    environment, so all of them can be found and stopped; None for a program
+    that starts none of its own (`steward attach`: its data dir also names the
+    instance it is attached to, which must outlive it), so `stop()` stops it
+    alone. `env` adds to (and overrides) the environment."""
 
     def __init__(self, argv, mark, env=None):
         self.mark = mark
@@ -293,7 +296,8 @@ class Tui:
         return self.proc.poll() is None
 
     def stop(self):
-        """Whatever state it is in: q, then SIGTERM, then SIGKILL; then its workers."""
+        """Whatever state it is in: q, then SIGTERM, then SIGKILL; then
+        whatever names `mark` (its workers); returns how many of those."""
         if self.alive():
             for step in ("q", "term", "kill"):
                 try:
@@ -318,7 +322,7 @@ class Tui:
             os.close(self.master)
         except OSError:
             pass
-        return kill_leftovers(self.mark)
+        return kill_leftovers(self.mark) if self.mark else 0
 
 
 def comm_of(pid):
@@ -379,6 +383,92 @@ def start_of(pid):
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
+def wait_started(tui, steward, data_dir, accounts):
+    """Until the embedded dashboard in `tui` runs every one of `accounts`
+    workers (`steward status --json`), then the screen quiet: seconds from
+    the spawn to every worker running, to the first byte and to the first
+    full frame (the footer out)."""
+    first_output = first_frame = None
+    end = tui.started + STARTUP_TIMEOUT_S
+    next_poll = 0.0
+    while True:
+        now = time.monotonic()
+        if now > end:
+            raise BenchError(f"not all {accounts} workers running after {STARTUP_TIMEOUT_S:.0f} s")
+        if not tui.alive():
+            raise BenchError(f"steward exited with {tui.proc.returncode}: {tui.tail[-400:]!r}")
+        if tui.read(0.05):
+            if first_output is None:
+                first_output = time.monotonic() - tui.started
+            if first_frame is None and FOOTER_MARK in tui.tail:
+                first_frame = time.monotonic() - tui.started
+        if now >= next_poll:
+            next_poll = now + 0.25
+            if running_workers(steward, data_dir) == accounts:
+                break
+    figures = {
+        "all_running_s": time.monotonic() - tui.started,
+        "first_output_s": first_output,
+        "first_frame_s": first_frame,
+    }
+    if not tui.wait_quiet(QUIET_S, 30):
+        print("  (screen never went quiet for 0.5 s before the idle window)", file=sys.stderr)
+    return figures
+
+
+def wait_full_frame(tui, marks, timeout=STARTUP_TIMEOUT_S):
+    """Until every one of `marks` (bytes) has been written to the pty since
+    the spawn and the screen then went quiet: (seconds from the spawn to the
+    first byte, to the read that completed the marks). A frame is written top
+    to bottom, so with the footer among the marks that read ends the frame;
+    the quiet after it shows no second frame was needed to complete it."""
+    seen = b""
+    missing = list(marks)
+    first_output = None
+    end = tui.started + timeout
+    while missing:
+        if time.monotonic() > end:
+            raise BenchError(f"no full frame within {timeout:.0f} s: {[m.decode() for m in missing]} "
+                             f"never shown; last output {tui.tail[-300:]!r}")
+        data = tui.read(0.05)
+        if not data:
+            if not tui.alive():
+                raise BenchError(f"exited with {tui.proc.returncode} before its first full frame: "
+                                 f"{tui.tail[-400:]!r}")
+            continue
+        if first_output is None:
+            first_output = time.monotonic() - tui.started
+        # Keep enough of the previous reads for a mark split between two.
+        seen = seen[-256:] + data
+        missing = [m for m in missing if m not in seen]
+    frame = time.monotonic() - tui.started
+    if not tui.wait_quiet(QUIET_S, 30):
+        raise BenchError("the screen never went quiet after the first full frame")
+    return first_output, frame
+
+
+def key_latencies(tui, keys):
+    """Presses j/k alternately (the Accounts pane) `keys` times, each after
+    the screen went quiet; returns the milliseconds from each write to the
+    first byte of output after it, sorted."""
+    latencies = []
+    for n in range(keys):
+        tui.wait_quiet(KEY_QUIET_S, 5)
+        key = b"j" if n % 2 == 0 else b"k"
+        pressed = time.monotonic()
+        tui.write(key)
+        if not tui.read(KEY_TIMEOUT_S):
+            raise BenchError(f"no output within {KEY_TIMEOUT_S} s of key {key!r}")
+        latencies.append((time.monotonic() - pressed) * 1e3)
+    latencies.sort()
+    return latencies
+
+
+def percentile(ordered, fraction):
+    """The value below which `fraction` of the sorted list `ordered` lies (nearest rank)."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
 # -- one run --------------------------------------------------------------
 
 
@@ -389,29 +479,7 @@ def one_run(steward, template, accounts, args, scratch, run_index):
     figures = {}
     try:
         # 1. Startup: every worker running, then the screen quiet.
-        first_output = first_frame = None
-        end = tui.started + STARTUP_TIMEOUT_S
-        next_poll = 0.0
-        while True:
-            now = time.monotonic()
-            if now > end:
-                raise BenchError(f"not all {accounts} workers running after {STARTUP_TIMEOUT_S:.0f} s")
-            if not tui.alive():
-                raise BenchError(f"steward exited with {tui.proc.returncode}: {tui.tail[-400:]!r}")
-            if tui.read(0.05):
-                if first_output is None:
-                    first_output = time.monotonic() - tui.started
-                if first_frame is None and FOOTER_MARK in tui.tail:
-                    first_frame = time.monotonic() - tui.started
-            if now >= next_poll:
-                next_poll = now + 0.25
-                if running_workers(steward, data_dir) == accounts:
-                    break
-        figures["all_running_s"] = time.monotonic() - tui.started
-        figures["first_output_s"] = first_output
-        figures["first_frame_s"] = first_frame
-        if not tui.wait_quiet(QUIET_S, 30):
-            print("  (screen never went quiet for 0.5 s before the idle window)", file=sys.stderr)
+        figures.update(wait_started(tui, steward, data_dir, accounts))
 
         # 2. Idle window: after a settle, so start-up work is over and the
         # window holds the steady state (a minute or more catches the
@@ -437,18 +505,9 @@ def one_run(steward, template, accounts, args, scratch, run_index):
             figures["aria2c_rss_mb"] = proc_rss_bytes(aria2c) / 1e6 if aria2c else None
 
         # 3. Key latency: j/k alternately, each after the screen went quiet.
-        latencies = []
-        for n in range(args.keys):
-            tui.wait_quiet(KEY_QUIET_S, 5)
-            key = b"j" if n % 2 == 0 else b"k"
-            pressed = time.monotonic()
-            tui.write(key)
-            if not tui.read(KEY_TIMEOUT_S):
-                raise BenchError(f"no output within {KEY_TIMEOUT_S} s of key {key!r}")
-            latencies.append((time.monotonic() - pressed) * 1e3)
-        latencies.sort()
+        latencies = key_latencies(tui, args.keys)
         figures["key_p50_ms"] = statistics.median(latencies)
-        figures["key_p99_ms"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        figures["key_p99_ms"] = percentile(latencies, 0.99)
 
         # 4. Shutdown: q until steward has exited, and until every process
         # of the instance (workers, aria2c, output keeper) is gone: the
