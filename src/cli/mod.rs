@@ -13,6 +13,7 @@ mod download;
 mod drivers;
 mod failure;
 mod globals;
+mod metrics;
 mod run;
 mod status;
 mod stop;
@@ -56,6 +57,7 @@ fn access(command: &Option<Cmd>) -> Access {
             command: TrashCmd::List { .. },
         })
         | Some(Cmd::Stop { .. })
+        | Some(Cmd::Metrics)
         | Some(Cmd::Attach { .. })
         | Some(Cmd::Download { .. }) => Access::Read,
         Some(Cmd::Doctor) | Some(Cmd::DemoWorker) | Some(Cmd::OutputKeeper { .. }) => Access::Own,
@@ -115,6 +117,7 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Run { headless: true }) => run::headless(&globals),
         Some(Cmd::Attach { read_only }) => run::attach(&globals, read_only),
         Some(Cmd::Status { json }) => status::run(&globals, json),
+        Some(Cmd::Metrics) => metrics::run(&globals),
         Some(Cmd::Account { command }) => account::run(&globals, command),
         Some(Cmd::Download { command }) => download::run(&globals, command),
         Some(Cmd::Doctor) => doctor::run(&globals),
