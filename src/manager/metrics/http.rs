@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::encode::{CONTENT_TYPE, encode};
-use crate::manager::liveness::{Liveness, PULSE};
+use crate::manager::liveness::Liveness;
 use crate::model::Snapshot;
 use crate::time::now_ms;
 
@@ -36,8 +36,6 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// the 431 rather than a reset.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(1);
 const DRAIN_LIMIT: usize = 2 * 1024 * 1024;
-/// `/healthz` is 503 once the control loop has not turned for this long.
-const HEALTHY_WITHIN: Duration = Duration::from_secs(3 * PULSE.as_secs());
 
 /// What a connection answers from.
 #[derive(Clone)]
@@ -218,11 +216,14 @@ fn route(head: &[u8], served: &Served) -> Vec<u8> {
             )
         }
         (b"GET", b"/healthz") => {
-            if served.liveness.turned_within(HEALTHY_WITHIN) {
+            if served.liveness.healthy() {
                 response("200 OK", text, b"ok\n", "")
             } else {
                 let idle = now_ms().saturating_sub(served.liveness.last_turn_ms());
-                let body = format!("the control loop has not turned for {} ms\n", idle.max(0));
+                let body = format!(
+                    "the control loop has not turned for {} ms, or just came out of a longer stall\n",
+                    idle.max(0)
+                );
                 response("503 Service Unavailable", text, body.as_bytes(), "")
             }
         }
