@@ -38,10 +38,35 @@ const SHUTDOWN_KINDS: [LastShutdown; 3] = [
     LastShutdown::Crashed,
 ];
 
-/// The metrics of `snapshot` as of `now_ms` (ages are counted to it).
+/// The metrics of `snapshot` as of `now_ms` (ages are counted to it):
+/// `encode_snapshot` then `encode_clock`.
 pub fn encode(snapshot: Arc<Snapshot>, now_ms: i64) -> String {
+    let mut out = encode_snapshot(snapshot.clone());
+    out.push_str(&encode_clock(snapshot, now_ms));
+    out
+}
+
+/// Every metric that depends on the snapshot alone: the same text for the
+/// same snapshot, so a server may keep it until the next one (`seq`).
+pub fn encode_snapshot(snapshot: Arc<Snapshot>) -> String {
+    text_of(SnapshotMetrics {
+        snapshot,
+        part: Part::Snapshot,
+    })
+}
+
+/// The metrics that also depend on the time of the scrape (ages), after
+/// `encode_snapshot`'s (families may come in any order).
+pub fn encode_clock(snapshot: Arc<Snapshot>, now_ms: i64) -> String {
+    text_of(SnapshotMetrics {
+        snapshot,
+        part: Part::Clock { now_ms },
+    })
+}
+
+fn text_of(metrics: SnapshotMetrics) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotMetrics { snapshot, now_ms }));
+    registry.register_collector(Box::new(metrics));
     let mut out = String::with_capacity(4096);
     // Writing into a String never fails, and the collector's own errors
     // are the writer's: none.
@@ -69,7 +94,13 @@ fn sweep_kind_name(kind: SweepKind) -> &'static str {
 #[derive(Debug)]
 struct SnapshotMetrics {
     snapshot: Arc<Snapshot>,
-    now_ms: i64,
+    part: Part,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Snapshot,
+    Clock { now_ms: i64 },
 }
 
 /// One sample of a metric without labels.
@@ -135,6 +166,24 @@ fn account(a: &AccountView) -> [(&'static str, &str); 1] {
 
 impl Collector for SnapshotMetrics {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        match self.part {
+            Part::Snapshot => self.encode_snapshot(e),
+            Part::Clock { now_ms } => {
+                let oldest = self.snapshot.temp.as_ref().and_then(|t| t.oldest_ms);
+                single(
+                    &mut e,
+                    "steward_temp_oldest_age",
+                    "Age of the oldest temp entry (0 when there is none)",
+                    Some(&Unit::Seconds),
+                    oldest.map_or(0.0, |at| now_ms.saturating_sub(at).max(0) as f64 / 1000.0),
+                )
+            }
+        }
+    }
+}
+
+impl SnapshotMetrics {
+    fn encode_snapshot(&self, mut e: DescriptorEncoder) -> fmt::Result {
         let snap = &self.snapshot;
         let bytes = Unit::Bytes;
         let seconds = Unit::Seconds;
@@ -296,15 +345,6 @@ impl Collector for SnapshotMetrics {
             "Registered temp entries whose owner process is dead",
             None,
             temp.orphaned,
-        )?;
-        single(
-            &mut e,
-            "steward_temp_oldest_age",
-            "Age of the oldest temp entry (0 when there is none)",
-            Some(&seconds),
-            temp.oldest_ms.map_or(0.0, |at| {
-                self.now_ms.saturating_sub(at).max(0) as f64 / 1000.0
-            }),
         )?;
 
         // Sweeps.

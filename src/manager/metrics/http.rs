@@ -8,7 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::encode::{CONTENT_TYPE, encode};
+use super::encode::{CONTENT_TYPE, encode_clock, encode_snapshot};
 use crate::manager::liveness::Liveness;
 use crate::model::Snapshot;
 use crate::time::now_ms;
@@ -42,6 +42,29 @@ const DRAIN_LIMIT: usize = 2 * 1024 * 1024;
 struct Served {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     liveness: Liveness,
+    /// The snapshot part of the text (`encode_snapshot`) of the snapshot
+    /// with this `seq`: an idle fleet publishes every few seconds, and
+    /// scrapes in between send the same text again.
+    cache: Arc<Mutex<Option<SnapshotText>>>,
+}
+
+/// A snapshot's `seq` and its text.
+type SnapshotText = (u64, Arc<String>);
+
+impl Served {
+    fn snapshot_text(&self, snapshot: &Arc<Snapshot>) -> Arc<String> {
+        // Plain data: a panic elsewhere leaves it usable.
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match cached {
+            Some((seq, text)) if seq == snapshot.seq => text,
+            _ => {
+                let text = Arc::new(encode_snapshot(snapshot.clone()));
+                *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((snapshot.seq, text.clone()));
+                text
+            }
+        }
+    }
 }
 
 /// The listening socket and its connections.
@@ -70,6 +93,7 @@ impl MetricsServer {
             Served {
                 snapshots,
                 liveness,
+                cache: Arc::default(),
             },
             server.stop.clone(),
             server.connections.clone(),
@@ -208,10 +232,12 @@ fn route(head: &[u8], served: &Served) -> Vec<u8> {
         (b"GET", b"/metrics") => {
             // The borrow is dropped at once: the publisher never waits on a scrape.
             let snapshot = served.snapshots.borrow().clone();
-            response(
+            let text = served.snapshot_text(&snapshot);
+            let clock = encode_clock(snapshot, now_ms());
+            response_of(
                 "200 OK",
                 CONTENT_TYPE,
-                encode(snapshot, now_ms()).as_bytes(),
+                &[text.as_bytes(), clock.as_bytes()],
                 "",
             )
         }
@@ -238,12 +264,20 @@ fn route(head: &[u8], served: &Served) -> Vec<u8> {
 }
 
 fn response(status: &str, content_type: &str, body: &[u8], extra_headers: &str) -> Vec<u8> {
+    response_of(status, content_type, &[body], extra_headers)
+}
+
+/// The head, then the body's parts one after the other.
+fn response_of(status: &str, content_type: &str, body: &[&[u8]], extra_headers: &str) -> Vec<u8> {
+    let length: usize = body.iter().map(|part| part.len()).sum();
     let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n{extra_headers}\r\n"
     )
     .into_bytes();
-    out.extend_from_slice(body);
+    out.reserve(length);
+    for part in body {
+        out.extend_from_slice(part);
+    }
     out
 }
 

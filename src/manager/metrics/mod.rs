@@ -6,5 +6,5 @@
 mod encode;
 mod http;
 
-pub use encode::{CONTENT_TYPE, encode};
+pub use encode::{CONTENT_TYPE, encode, encode_clock, encode_snapshot};
 pub(super) use http::MetricsServer;
