@@ -14,7 +14,7 @@ the sweep). Per scenario, in minutes, from --quick runs scaled up: idle 20
 (200 and 1,000 accounts x 3 runs x (60 s settle + 120 s window)), tui 12
 (3 side-by-side idle windows; keys, q and start at 10/100/1,000 x 5 runs),
 startup 1-2, shutdown 3-4, scale 5 (3,000 accounts, 3 runs), sweep 5-12
-(3 runs per file system), scan 1, crash 1-2, metrics 6 (3 runs x (60 s
+(3 runs per file system), scan 1, crash 1-2, metrics 15 (3 runs x (60 s
 settle + 2 x 120 s windows)), peers 5-8 (shutdown by
 reaping, steward and supervisord interleaved, 3 runs; pm2). BENCHMARKS.md
 states the minutes each scenario took. `--quick` takes 20-25 minutes.
