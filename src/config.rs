@@ -35,6 +35,17 @@ pub struct Config {
     pub trash: TrashConfig,
     pub shutdown: ShutdownConfig,
     pub ui: UiConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` and `GET /healthz` are served, e.g.
+    /// `127.0.0.1:9464`; unset, no server. The docs say loopback; another
+    /// address is the operator's choice (there is no authentication).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `[ui]`: the dashboard.
@@ -793,6 +804,18 @@ mod tests {
         Config::from_str_named(text, "steward.toml")
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn metrics_listen_is_unset_by_default_and_takes_an_address() {
+        assert_eq!(Config::default().metrics.listen, None);
+        let c = Config::from_str_named("[metrics]\nlisten = \"127.0.0.1:9464\"\n", "steward.toml")
+            .unwrap();
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let e = Config::from_str_named("[metrics]\nlisten = \"localhost\"\n", "steward.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen"), "{e}");
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print the running instance's Prometheus metrics once (what `[metrics] listen` serves at /metrics)
+    Metrics,
     /// Add, remove, enable, disable or list accounts
     Account {
         #[command(subcommand)]

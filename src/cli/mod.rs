@@ -15,6 +15,7 @@ mod drivers;
 mod failure;
 mod globals;
 mod instance;
+mod metrics;
 mod run;
 mod service;
 mod status;
@@ -59,6 +60,7 @@ fn access(command: &Option<Cmd>) -> Access {
             command: TrashCmd::List { .. },
         })
         | Some(Cmd::Stop { .. })
+        | Some(Cmd::Metrics)
         | Some(Cmd::Attach { .. })
         | Some(Cmd::Download { .. }) => Access::Read,
         Some(Cmd::Doctor)
@@ -125,6 +127,7 @@ pub fn main(cli: Cli) -> Result<(), Failure> {
         Some(Cmd::Run { headless: true }) => run::headless(&globals),
         Some(Cmd::Attach { read_only }) => run::attach(&globals, read_only),
         Some(Cmd::Status { json }) => status::run(&globals, json),
+        Some(Cmd::Metrics) => metrics::run(&globals),
         Some(Cmd::Account { command }) => account::run(&globals, command),
         Some(Cmd::Download { command }) => download::run(&globals, command),
         Some(Cmd::Doctor) => doctor::run(&globals),

@@ -16,18 +16,43 @@ use crate::time::now_ms;
 /// The longest the loop goes without turning while idle.
 pub const PULSE: Duration = Duration::from_secs(2);
 
+/// A loop that has not turned for this long is wedged (`/healthz` says 503).
+pub const WEDGED_AFTER: Duration = Duration::from_secs(3 * PULSE.as_secs());
+
 /// When the control loop last turned (unix ms), shared with its readers.
 #[derive(Debug, Clone, Default)]
-pub struct Liveness(Arc<AtomicI64>);
+pub struct Liveness(Arc<Stamps>);
+
+#[derive(Debug, Default)]
+struct Stamps {
+    last_turn_ms: AtomicI64,
+    /// When the last gap between two turns longer than `WEDGED_AFTER` ended.
+    stall_ended_ms: AtomicI64,
+}
 
 impl Liveness {
     pub fn stamp(&self) {
-        self.0.store(now_ms(), Ordering::Relaxed);
+        let now = now_ms();
+        let previous = self.0.last_turn_ms.swap(now, Ordering::Relaxed);
+        if previous > 0 && now.saturating_sub(previous) > WEDGED_AFTER.as_millis() as i64 {
+            self.0.stall_ended_ms.store(now, Ordering::Relaxed);
+        }
     }
 
     /// Unix ms of the last turn; 0 before the first.
     pub fn last_turn_ms(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.last_turn_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether the loop turns: it turned within `WEDGED_AFTER`, and did not
+    /// come out of a longer stall in the last `PULSE`. The second half
+    /// keeps a question asked during a stall (a frozen or starved process:
+    /// the answer is written once it runs again) from being answered "fine"
+    /// by the loop's first turn after it.
+    pub fn healthy(&self) -> bool {
+        let stall_ended = self.0.stall_ended_ms.load(Ordering::Relaxed);
+        self.turned_within(WEDGED_AFTER)
+            && now_ms().saturating_sub(stall_ended) > PULSE.as_millis() as i64
     }
 
     /// Whether the loop turned within `within` (a few pulses, for `/healthz`).
@@ -79,6 +104,24 @@ mod tests {
             Pulse::new(Some(Duration::from_secs(1))).period(),
             Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn a_stall_is_unhealthy_until_a_pulse_after_it_ended() {
+        let liveness = Liveness::default();
+        assert!(!liveness.healthy(), "never turned");
+        liveness.stamp();
+        assert!(liveness.healthy());
+        // A turn 7 s ago, then this one: the loop just came out of a stall.
+        let stalled = now_ms() - 7_000;
+        liveness.0.last_turn_ms.store(stalled, Ordering::Relaxed);
+        liveness.stamp();
+        assert!(!liveness.healthy(), "just out of a stall");
+        liveness
+            .0
+            .stall_ended_ms
+            .store(now_ms() - 3_000, Ordering::Relaxed);
+        assert!(liveness.healthy(), "a pulse and more after the stall");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod download_tasks;
 mod handle;
 mod listen;
 mod liveness;
+pub mod metrics;
 mod migrate;
 mod publish;
 mod run_record;

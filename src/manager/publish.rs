@@ -15,7 +15,7 @@ use tracing::warn;
 
 use crate::model::{
     AccountView, Aria2View, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState,
-    ShutdownView, Snapshot, SweepView, TaskView, TempView,
+    ShutdownView, Snapshot, SweepTotals, SweepView, TaskView, TempView,
 };
 use crate::proc::Usage;
 use crate::time::now_ms;
@@ -72,6 +72,8 @@ pub(super) struct Parts {
     pub sweep: Option<SweepView>,
     pub shutdown: Option<ShutdownView>,
     pub last_shutdown: Option<LastShutdown>,
+    pub last_shutdown_took_ms: Option<u64>,
+    pub sweeps: SweepTotals,
     pub usage: HashMap<i32, Usage>,
     /// Session-lock holders by the pid of the worker they were read for.
     pub holders: HashMap<i32, Vec<i32>>,
@@ -262,6 +264,8 @@ fn build(parts: Parts) -> Snapshot {
         sweep,
         mut shutdown,
         last_shutdown,
+        last_shutdown_took_ms,
+        sweeps,
         usage,
         holders,
         escaped,
@@ -270,6 +274,7 @@ fn build(parts: Parts) -> Snapshot {
         let w = &mut account.worker;
         let sample = w.pid.and_then(|pid| usage.get(&pid));
         w.cpu_percent = sample.map(|u| u.cpu_percent);
+        w.cpu_seconds = sample.map(|u| u.cpu_seconds);
         w.rss_bytes = sample.map(|u| u.rss_bytes);
         let read = w.pid.and_then(|pid| holders.get(&pid));
         w.lock_holders = session_holders(read, instance.pid, w.pid);
@@ -307,6 +312,8 @@ fn build(parts: Parts) -> Snapshot {
         sweep,
         shutdown,
         last_shutdown,
+        last_shutdown_took_ms,
+        sweeps,
         notices: Vec::new(),
     }
 }

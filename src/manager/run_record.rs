@@ -73,6 +73,14 @@ pub(super) fn finish(store: &Store, view: &ShutdownView) -> LastShutdown {
 /// How the last run that is not running now ended: `crashed` if it left its
 /// active mark behind, else its report's outcome; `None` on a fresh data dir.
 /// Only meaningful while no manager holds the data dir.
+impl Report {
+    /// From the plan's start to its last phase's end.
+    pub fn took_ms(&self) -> Option<u64> {
+        let finished = self.view.finished_ms?;
+        u64::try_from(finished.saturating_sub(self.view.started_ms)).ok()
+    }
+}
+
 pub fn read_last_shutdown(store: &Store) -> Option<LastShutdown> {
     if let Ok(Some(_)) = store.get_meta(ACTIVE) {
         return Some(LastShutdown::Crashed);

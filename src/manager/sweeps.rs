@@ -9,7 +9,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::lock::SweepLock;
-use crate::model::{NoticeLevel, SweepKind, SweepOutcome, SweepView, TaskKind};
+use crate::model::{
+    NoticeLevel, SweepItemResult, SweepKind, SweepOutcome, SweepTotals, SweepView, TaskKind,
+};
 use crate::store::SharedStore;
 use crate::sweep::{self, SweepScope};
 use crate::tasks::TaskTable;
@@ -17,6 +19,25 @@ use crate::temp::TempRegistry;
 use crate::time::now_ms;
 
 type Notices = mpsc::UnboundedSender<(NoticeLevel, String)>;
+
+/// What this run's sweeps removed, shared by every place that applies one
+/// (the start-up sweep, its retries, the dashboard's): the metrics' counters.
+#[derive(Clone, Default)]
+pub(super) struct SweepTally(Arc<Mutex<SweepTotals>>);
+
+impl SweepTally {
+    pub fn add_run(&self, results: &[SweepItemResult]) {
+        // Plain counters: a panic mid-update leaves them readable.
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_run(results);
+    }
+
+    pub fn totals(&self) -> SweepTotals {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
 
 #[derive(Clone)]
 pub(super) struct Sweeps {
@@ -27,6 +48,7 @@ pub(super) struct Sweeps {
     notices: Notices,
     changed: Arc<Notify>,
     view: Arc<Mutex<Option<SweepView>>>,
+    tally: SweepTally,
     /// Parent of every sweep task's token (the task table cancels each one).
     root: CancellationToken,
 }
@@ -39,6 +61,7 @@ impl Sweeps {
         temp: TempRegistry,
         notices: Notices,
         changed: Arc<Notify>,
+        tally: SweepTally,
     ) -> Self {
         Sweeps {
             scope,
@@ -48,6 +71,7 @@ impl Sweeps {
             notices,
             changed,
             view: Arc::default(),
+            tally,
             root: CancellationToken::new(),
         }
     }
@@ -55,6 +79,11 @@ impl Sweeps {
     fn lock(&self) -> MutexGuard<'_, Option<SweepView>> {
         // Plain data: a panic mid-update leaves it readable.
         self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What this run's sweeps removed so far.
+    pub fn totals(&self) -> SweepTotals {
+        self.tally.totals()
     }
 
     pub fn view(&self) -> Option<SweepView> {
@@ -161,6 +190,7 @@ impl Sweeps {
                         &mut results,
                         &ticket.cancel,
                     );
+                    me.tally.add_run(&results);
                     (results, None)
                 }
                 Err(e) => {
@@ -223,7 +253,15 @@ mod tests {
             TempRegistry::open(&data_dir, config.temp_root(&data_dir), store.clone()).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         let scope = SweepScope::new(&config, &data_dir);
-        let sweeps = Sweeps::new(scope, store, TaskTable::new(), temp, tx, Arc::default());
+        let sweeps = Sweeps::new(
+            scope,
+            store,
+            TaskTable::new(),
+            temp,
+            tx,
+            Arc::default(),
+            SweepTally::default(),
+        );
         (sweeps, rx)
     }
 

@@ -35,6 +35,10 @@ pub struct WorkerView {
     pub restarts: u32,
     pub last_exit: Option<ExitView>,
     pub cpu_percent: Option<f32>,
+    /// CPU time the worker process has used since it started (user +
+    /// system), for the metrics' counter; starts again with each restart.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
     pub rss_bytes: Option<u64>,
     pub session_file: PathBuf,
     /// Pids holding a flock on the session file (the worker, and steward itself).

@@ -31,7 +31,7 @@ pub use shutdown::{PendingItem, PhaseState, PhaseView, ShutdownView};
 pub use snapshot::{Instance, LastShutdown, Notice, NoticeLevel, Snapshot};
 pub use sweep::{
     SweepAction, SweepItem, SweepItemResult, SweepKind, SweepOutcome, SweepPlan, SweepTarget,
-    SweepView,
+    SweepTotals, SweepView,
 };
 pub use tasks::{TaskKind, TaskState, TaskView};
 pub use temp::{TempOwnerView, TempView};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AccountView, Aria2View, ShutdownView, SweepView, TaskView, TempView};
+use super::{AccountView, Aria2View, ShutdownView, SweepTotals, SweepView, TaskView, TempView};
 
 /// One published view of the whole instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,6 +27,13 @@ pub struct Snapshot {
     pub shutdown: Option<ShutdownView>,
     /// How the previous run of this data dir ended.
     pub last_shutdown: Option<LastShutdown>,
+    /// How long the previous run's shutdown took (from its report; `None`
+    /// when it crashed or there was none).
+    #[serde(default)]
+    pub last_shutdown_took_ms: Option<u64>,
+    /// What this run's sweeps have removed so far.
+    #[serde(default)]
+    pub sweeps: SweepTotals,
     /// Outcomes of recent commands and notable events, newest last.
     pub notices: Vec<Notice>,
 }

@@ -1,5 +1,6 @@
 //! What a sweep publishes: the plan (scan), each item's action and its outcome (apply).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -46,7 +47,7 @@ pub struct SweepItem {
 }
 
 /// What kind of leftover an item is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SweepKind {
     /// A registered temp entry whose owner process is dead.
@@ -99,6 +100,32 @@ impl SweepKind {
             SweepKind::LeftoverAria2 => "sweep.leftover_aria2",
             SweepKind::StaleLockFile => "sweep.stale_lock_file",
             SweepKind::TrashExpired => "sweep.trash_expired",
+        }
+    }
+}
+
+/// What the sweeps of this run (the start-up sweep, its retries, the
+/// dashboard's) have applied so far: the metrics' counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SweepTotals {
+    /// Sweeps applied (each apply, however many items it had).
+    pub runs: u64,
+    /// Items removed (outcome done), by kind.
+    pub removed: BTreeMap<SweepKind, u64>,
+    /// Bytes freed by those items, as `SweepItemResult::freed` counts them.
+    pub bytes_freed: u64,
+}
+
+impl SweepTotals {
+    /// Counts one applied sweep with its results.
+    pub fn add_run(&mut self, results: &[SweepItemResult]) {
+        self.runs += 1;
+        for r in results {
+            if matches!(r.outcome, SweepOutcome::Done { .. }) {
+                *self.removed.entry(r.kind).or_default() += 1;
+                self.bytes_freed += r.freed;
+            }
         }
     }
 }

@@ -15,6 +15,9 @@ pub struct Usage {
     /// Percent of one core since the previous sample (can exceed 100 on several cores). 0 on
     /// the first sample of a pid: CPU use is a difference between two samples.
     pub cpu_percent: f32,
+    /// CPU time used since the process started (user + system).
+    #[serde(default)]
+    pub cpu_seconds: f64,
     pub rss_bytes: u64,
 }
 
@@ -62,6 +65,7 @@ impl Sampler {
                 pid,
                 Usage {
                     cpu_percent,
+                    cpu_seconds: stat.cpu_ticks as f64 / ticks_per_second,
                     rss_bytes: stat.rss_pages * page,
                 },
             );

@@ -36,6 +36,7 @@ fn account(id: &str, name: &str, state: WorkerState, pid: Option<i32>) -> Accoun
             restarts: 0,
             last_exit: None,
             cpu_percent: active.then_some(1.5),
+            cpu_seconds: active.then_some(12.5),
             rss_bytes: active.then_some(23 * 1024 * 1024),
             session_file: PathBuf::from(format!("/srv/steward/sessions/{id}.session")),
             lock_holders: pid.into_iter().chain(active.then_some(4100)).collect(),

@@ -59,6 +59,8 @@ struct Control {
     sweeps: Sweeps,
     instance: Instance,
     last_shutdown: Option<LastShutdown>,
+    /// How long that previous run's shutdown took.
+    last_shutdown_took_ms: Option<u64>,
     data_version: i64,
     stopping: Stopping,
     /// Operator actions still under way beside the loop (see `start`).
@@ -78,6 +80,8 @@ struct Control {
     pulse: super::liveness::Pulse,
     /// `control.sock`; closed (and removed) at the very end, lock still held.
     socket: Option<super::listen::ControlSocket>,
+    /// `[metrics] listen`'s endpoint, when configured and bound.
+    metrics: Option<super::metrics::MetricsServer>,
     /// Held for the manager's whole life; released when the loop ends.
     _lock: InstanceLock,
 }
@@ -260,6 +264,8 @@ impl Control {
             sweep: self.sweeps.view(),
             shutdown: self.stopping.progress.as_ref().and_then(|p| p.view()),
             last_shutdown: self.last_shutdown,
+            last_shutdown_took_ms: self.last_shutdown_took_ms,
+            sweeps: self.sweeps.totals(),
             usage: self.usage.usage().clone(),
             holders: self.usage.holders().clone(),
             escaped: self

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::leftovers;
 use crate::manager::handle::ManagerOptions;
 use crate::manager::publish::Publisher;
+use crate::manager::sweeps::SweepTally;
 use crate::manager::{adoption, migrate};
 use crate::model::{NoticeLevel, SweepItemResult, SweepOutcome};
 use crate::store::SharedStore;
@@ -25,6 +26,7 @@ pub(super) async fn clean_up_after_previous_run(
     store: &SharedStore,
     scope: &SweepScope,
     publisher: &mut Publisher,
+    tally: &SweepTally,
 ) -> bool {
     let timeout = options.config.worker.stop_timeout;
     let mut findings = leftovers::stop_leftovers(store, timeout).await;
@@ -45,6 +47,7 @@ pub(super) async fn clean_up_after_previous_run(
             Ok(DeadTempSweep::Busy) => return true,
             Err(_) => Vec::new(),
         };
+    tally.add_run(&swept);
     let freed: u64 = swept
         .iter()
         .filter(|r| matches!(r.outcome, SweepOutcome::Done { .. }))
@@ -81,6 +84,7 @@ pub(super) fn spawn_dead_temp_retry(
     scope: SweepScope,
     store: SharedStore,
     stop: CancellationToken,
+    tally: SweepTally,
 ) {
     tokio::spawn(async move {
         let started = tokio::time::Instant::now();
@@ -95,8 +99,13 @@ pub(super) fn spawn_dead_temp_retry(
             {
                 // Another sweep holds the lock: look again after the delay.
                 Ok(DeadTempSweep::Busy) => {}
-                Ok(DeadTempSweep::Applied(swept)) if any_left(&swept) => {}
-                Ok(DeadTempSweep::Applied(_)) | Err(_) => return,
+                Ok(DeadTempSweep::Applied(swept)) => {
+                    tally.add_run(&swept);
+                    if !any_left(&swept) {
+                        return;
+                    }
+                }
+                Err(_) => return,
             }
             delay = if started.elapsed() < Duration::from_secs(60) {
                 (delay * 2).min(Duration::from_secs(4))

@@ -22,10 +22,11 @@ use crate::manager::download_tasks::DownloadTasks;
 use crate::manager::handle::{Call, ManagerHandle, ManagerOptions, RunningManager, StartError};
 use crate::manager::listen::{ControlSocket, Served};
 use crate::manager::liveness::{Liveness, Pulse};
+use crate::manager::metrics::MetricsServer;
 use crate::manager::publish::Publisher;
 use crate::manager::service_report::ServiceReport;
 use crate::manager::store_watch::StoreMonitor;
-use crate::manager::sweeps::Sweeps;
+use crate::manager::sweeps::{SweepTally, Sweeps};
 use crate::manager::usage::UsageWatch;
 use crate::manager::{adoption, run_record};
 use crate::model::{
@@ -56,10 +57,17 @@ pub(crate) async fn start(
     // Watching before the version is read: a commit landing in between
     // still wakes the loop.
     let store_monitor = StoreMonitor::new(&options.data_dir.db_file());
-    let (last_shutdown, accounts, data_version) = {
+    let (last_shutdown, last_shutdown_took_ms, accounts, data_version) = {
         let s = store.lock().unwrap_or_else(|p| p.into_inner());
         let last = run_record::begin(&s, me);
-        (last, s.accounts()?, s.data_version()?)
+        let took = match last {
+            Some(LastShutdown::Clean | LastShutdown::Forced) => {
+                run_record::last_report(&s).and_then(|r| r.took_ms())
+            }
+            // A crashed run's report, if any, is an older run's.
+            Some(LastShutdown::Crashed) | None => None,
+        };
+        (last, took, s.accounts()?, s.data_version()?)
     };
     // Every account's secret is masked from here on, in events (the
     // leftover stops just below record some) and worker output; aria2's
@@ -73,13 +81,20 @@ pub(crate) async fn start(
     let (mut publisher, snapshots) = Publisher::new(options.data_dir.status_file());
     early_notices(&mut publisher, last_shutdown, &accounts);
     let scope = SweepScope::new(&options.config, &options.data_dir);
-    let held_back = clean_up_after_previous_run(&options, &store, &scope, &mut publisher).await;
+    let sweep_tally = SweepTally::default();
+    let held_back =
+        clean_up_after_previous_run(&options, &store, &scope, &mut publisher, &sweep_tally).await;
     let temp = TempRegistry::from_config(&options.config, &options.data_dir, store.clone())?;
     temp.set_changed_notify(changed.clone());
     let walker_stop = CancellationToken::new();
     temp.spawn_stats_walker(options.config.temp.stats_interval, walker_stop.clone());
     if held_back {
-        spawn_dead_temp_retry(scope.clone(), store.clone(), walker_stop.clone());
+        spawn_dead_temp_retry(
+            scope.clone(),
+            store.clone(),
+            walker_stop.clone(),
+            sweep_tally.clone(),
+        );
     }
     let aria2_cancel = CancellationToken::new();
     let aria2 = Aria2Service::start(
@@ -141,6 +156,7 @@ pub(crate) async fn start(
         temp.clone(),
         notices.clone(),
         changed.clone(),
+        sweep_tally,
     );
     let instance = Instance {
         data_dir: options.data_dir.root().to_path_buf(),
@@ -156,6 +172,7 @@ pub(crate) async fn start(
     let pulse = Pulse::new(service.watchdog());
     tracing::debug!(period = ?pulse.period(), "the control loop turns at least this often");
     let socket = open_socket(&options, &calls, &snapshots, &instance, &mut publisher);
+    let metrics = open_metrics(&options, &snapshots, &liveness, &mut publisher);
     let escaped = adoption::spawn_reaper(options.data_dir.sessions_dir(), changed.clone());
     let mut usage = UsageWatch::default();
     usage.look_now();
@@ -185,6 +202,7 @@ pub(crate) async fn start(
         sweeps,
         instance,
         last_shutdown,
+        last_shutdown_took_ms,
         data_version,
         stopping: Stopping {
             plan: None,
@@ -203,6 +221,7 @@ pub(crate) async fn start(
         service,
         pulse,
         socket,
+        metrics,
         _lock: lock,
     };
     let done = tokio::spawn(control.run());
@@ -244,6 +263,28 @@ fn open_socket(
                 format!(
                     "no control socket ({e}): `steward attach`, `stop` and `status` cannot reach this instance"
                 ),
+            );
+            None
+        }
+    }
+}
+
+/// The Prometheus endpoint, when `[metrics] listen` names one; a port that
+/// cannot be bound is said (log and notice) and the instance runs without it.
+fn open_metrics(
+    options: &ManagerOptions,
+    snapshots: &watch::Receiver<Arc<Snapshot>>,
+    liveness: &Liveness,
+    publisher: &mut Publisher,
+) -> Option<MetricsServer> {
+    let addr = options.config.metrics.listen?;
+    match MetricsServer::open(addr, snapshots.clone(), liveness.clone()) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            warn!(error = %e, %addr, "cannot open the metrics endpoint");
+            publisher.notice(
+                NoticeLevel::Warn,
+                format!("no metrics endpoint: cannot listen on {addr} ({e})"),
             );
             None
         }

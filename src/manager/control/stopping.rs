@@ -86,6 +86,9 @@ impl Control {
         info!(outcome = ?outcome, "manager stopped");
         self.publish();
         self.publisher.write_status_now();
+        if let Some(metrics) = self.metrics.take() {
+            metrics.close().await;
+        }
         if let Some(socket) = self.socket.take() {
             socket.close().await;
         }
