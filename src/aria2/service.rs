@@ -201,6 +201,7 @@ impl Aria2Service {
             done: done_rx,
             store,
             download_dir: paths.download_dir,
+            held: Default::default(),
         }
     }
 }
