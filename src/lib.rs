@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod demo_worker;
 pub mod fs;
+pub mod host;
 pub mod layout;
 pub mod link;
 pub mod lock;
