@@ -103,8 +103,10 @@ pub fn round_as_shown(bytes: u64) -> u64 {
     if unit == 1 {
         return bytes;
     }
-    let tenth = unit / 10;
-    (bytes + tenth / 2) / tenth * tenth
+    // In tenths of the unit, exactly (a whole 96 MiB stays 96 MiB).
+    let unit = u128::from(unit);
+    let tenths = (u128::from(bytes) * 10 + unit / 2) / unit;
+    u64::try_from(tenths * unit / 10).unwrap_or(u64::MAX)
 }
 
 /// The load average rounded to 2 decimals, as shown.
@@ -145,6 +147,8 @@ mod tests {
     #[test]
     fn figures_are_rounded_to_what_is_shown() {
         assert_eq!(round_as_shown(1000), 1000);
+        assert_eq!(round_as_shown(96 << 20), 96 << 20);
+        assert_eq!(round_as_shown(u64::MAX), u64::MAX);
         for bytes in [1500, 1536, 20 << 20, 3_435_973_836, 7 << 40] {
             let shown = crate::time::human_bytes(bytes);
             assert_eq!(crate::time::human_bytes(round_as_shown(bytes)), shown);
