@@ -2,8 +2,9 @@
 //! tmpfs of its own, a real aria2c and a throttled local HTTP server. Filling
 //! the tmpfs below `[host] min_free_space` pauses the active download (and
 //! `status --json` warns); deleting the filler resumes it, and a download the
-//! operator paused stays paused. Needs root (mount) and aria2c; without them
-//! it prints why it skipped. Every wait polls with a deadline.
+//! operator paused stays paused. A run that ends while holding leaves the
+//! next run to resume. Needs root (mount) and aria2c; without them it prints
+//! why it skipped. Every wait polls with a deadline.
 #![allow(clippy::unwrap_used)] // a failing unwrap in a test is a failing test
 
 mod common;
@@ -124,20 +125,23 @@ fn low_space_on_the_downloads_fs_pauses_the_active_download_and_space_back_resum
         .enable_all()
         .build()
         .unwrap();
-    // 256 KiB/s: a minute for 16 MiB, far more than the test needs.
+    // 128 KiB/s: two minutes for 16 MiB, far more than the test needs.
     let server = rt.block_on(FileServer::start(
         vec![
             ("/held.bin", pattern(16 * MIB as usize, 1)),
             ("/mine.bin", pattern(16 * MIB as usize, 2)),
         ],
-        Some(256 * 1024),
+        Some(128 * 1024),
     ));
-    let _steward = Headless::spawn(
-        dir.cmd(&["run", "--headless"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let start = || {
+        Headless::spawn(
+            dir.cmd(&["run", "--headless"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+    };
+    let mut steward = start();
     let first = status_until(&dir, "aria2 running and the host sampled", |s| {
         (s["aria2"]["state"]["state"] == "running" && s["host"].is_object()).then(|| s.clone())
     });
@@ -200,6 +204,29 @@ fn low_space_on_the_downloads_fs_pauses_the_active_download_and_space_back_resum
     assert_eq!(download_status(&back, &mine).as_deref(), Some("paused"));
     assert!(back["notices"].to_string().contains("resumed"), "{back:#}");
 
+    // Low again, and steward stopped while it holds the download: the next
+    // run, with space back, resumes it (and only it).
+    let available = fs4::available_space(&downloads).unwrap();
+    std::fs::write(&filler, vec![0u8; (available - 32 * MIB) as usize]).unwrap();
+    status_until(&dir, "the download held again", |s| {
+        (s["host"]["low_space"] == true && download_status(s, &held)? == "paused").then_some(())
+    });
+    let out = dir.run(&["stop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        wait_for(LONG, || steward.try_wait().unwrap()).is_some(),
+        "steward did not exit"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let again = start();
+    let pid = again.id();
+    let after = status_until(&dir, "the held download resumed by the next run", |s| {
+        let status = download_status(s, &held)?;
+        let told = s["notices"].to_string().contains("download(s) resumed");
+        (s["instance"]["pid"] == pid && told && (status == "active" || status == "complete"))
+            .then(|| s.clone())
+    });
+    assert_eq!(download_status(&after, &mine).as_deref(), Some("paused"));
     let out = dir.run(&["stop"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     drop(server);

@@ -174,18 +174,24 @@ impl Aria2Handle {
     /// operator) are left alone; called again, it pauses those started since.
     pub async fn hold_downloads(&self) -> Result<Vec<String>, Aria2Error> {
         let rpc = self.running_rpc()?;
-        let paused = super::hold::hold(&rpc, &self.held).await?;
+        let paused = super::hold::hold(&rpc, &self.store, &self.held).await?;
         if !paused.is_empty() {
             self.poke();
         }
         Ok(paused)
     }
 
-    /// Unpauses exactly the downloads `hold_downloads` paused; returns the
-    /// gids resumed.
+    /// Whether downloads are held (this run's, or an earlier one's: see
+    /// `release_held_downloads`). False while a hold or release is under way.
+    pub fn holds_downloads(&self) -> bool {
+        self.held.try_lock().is_ok_and(|held| !held.is_empty())
+    }
+
+    /// Unpauses exactly the downloads `hold_downloads` paused (in this run
+    /// or, recorded in the store, an earlier one); returns the gids resumed.
     pub async fn release_held_downloads(&self) -> Result<Vec<String>, Aria2Error> {
         let rpc = self.running_rpc()?;
-        let resumed = super::hold::release(&rpc, &self.held).await?;
+        let resumed = super::hold::release(&rpc, &self.store, &self.held).await?;
         if !resumed.is_empty() {
             self.poke();
         }

@@ -3,7 +3,9 @@
 //! those. A download the operator paused is never in the set (it was
 //! already `paused` when the hold came), so it stays paused after the
 //! release; one the operator resumed or removed meanwhile fails its unpause
-//! harmlessly.
+//! harmlessly. The set is kept in the store (`aria2.held`): a run that ends
+//! while holding leaves them paused in aria2's session, and the next run
+//! resumes them once space allows.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::error::Aria2Error;
 use super::rpc::Aria2Rpc;
+use super::store::{SharedStore, save_held};
 
 /// Gids paused by steward, not by the operator. The lock is held across the
 /// RPC calls, so a hold and a release never interleave.
@@ -23,7 +26,11 @@ const WAITING_LIMIT: u64 = 1000;
 /// Pauses every active or waiting download not held yet; returns the gids
 /// newly paused. Called again while space stays low, it catches downloads
 /// added since.
-pub(crate) async fn hold(rpc: &Aria2Rpc, held: &Held) -> Result<Vec<String>, Aria2Error> {
+pub(crate) async fn hold(
+    rpc: &Aria2Rpc,
+    store: &SharedStore,
+    held: &Held,
+) -> Result<Vec<String>, Aria2Error> {
     let mut held = held.lock().await;
     let keys = json!(["gid", "status"]);
     let lists = rpc
@@ -63,12 +70,19 @@ pub(crate) async fn hold(rpc: &Aria2Rpc, held: &Held) -> Result<Vec<String>, Ari
         .filter_map(|(gid, r)| r.ok().map(|_| gid))
         .collect();
     held.extend(paused.iter().cloned());
+    if let Err(e) = save_held(store, &held) {
+        tracing::warn!("downloads paused, but not recorded as held: {e}");
+    }
     Ok(paused)
 }
 
 /// Unpauses every download `hold` paused; returns the gids resumed. The set
 /// is emptied whatever each unpause answered.
-pub(crate) async fn release(rpc: &Aria2Rpc, held: &Held) -> Result<Vec<String>, Aria2Error> {
+pub(crate) async fn release(
+    rpc: &Aria2Rpc,
+    store: &SharedStore,
+    held: &Held,
+) -> Result<Vec<String>, Aria2Error> {
     let mut held = held.lock().await;
     if held.is_empty() {
         return Ok(Vec::new());
@@ -80,6 +94,9 @@ pub(crate) async fn release(rpc: &Aria2Rpc, held: &Held) -> Result<Vec<String>, 
         .collect();
     let results = rpc.multicall(calls).await?;
     held.clear();
+    if let Err(e) = save_held(store, &held) {
+        tracing::warn!("downloads resumed, but the held record stays: {e}");
+    }
     Ok(gids
         .into_iter()
         .zip(results)

@@ -249,7 +249,9 @@ impl Control {
 
     /// A host reading: true when a shown figure changed. On a crossing of
     /// the low-space line, one log line and the downloads held or released;
-    /// while space stays low, downloads started since are held too.
+    /// while space stays low, downloads started since are held too; while it
+    /// is fine, downloads still held (a failed release, an earlier run's hold)
+    /// are released.
     fn on_host(&mut self, reading: crate::host::HostSample) -> bool {
         let (changed, crossing) = self.host.take(&reading);
         match crossing {
@@ -269,8 +271,13 @@ impl Control {
                 self.publisher.notice(NoticeLevel::Info, line);
                 self.release_downloads();
             }
+            // A hold or release that failed (aria2 restarting) is tried
+            // again; an earlier run's hold ends once space allows.
             Crossing::Steady if self.host.is_low() && self.aria2_has_work() => {
                 self.hold_downloads();
+            }
+            Crossing::Steady if !self.host.is_low() && self.aria2.handle.holds_downloads() => {
+                self.release_downloads();
             }
             Crossing::Steady => {}
         }
