@@ -188,7 +188,7 @@ fn render(snap: &Snapshot, now: i64) -> String {
     }
     if let Some(host) = &snap.host {
         out.push_str(&format!(
-            "host: load {:.2} · memory {} of {} used\n",
+            "host: load {:.1} · memory {} of {} used\n",
             host.load_1m,
             human_bytes(host.memory_used_bytes),
             human_bytes(host.memory_total_bytes)

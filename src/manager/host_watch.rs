@@ -1,5 +1,6 @@
 //! Host figures for the snapshot and the low-space guard. A thread of its
-//! own reads the host every `EVERY` (statvfs of a hung network filesystem
+//! own reads the free space every `EVERY` and load and memory every
+//! `LOAD_EVERY` readings (statvfs of a hung network filesystem
 //! may block: never on the control loop); the loop turns each reading into
 //! the `HostView`, publishing only when a shown figure changed, and feeds
 //! the guard, whose crossings the loop acts on (downloads held or released,
@@ -14,10 +15,15 @@ use tracing::warn;
 use crate::host::{Crossing, HostSample, HostSampler, SpaceGuard, round_as_shown, round_load};
 use crate::model::{FsView, HostView};
 
-/// The pace of readings: the kernel updates the load average every 5 s, and
-/// at the default threshold (1 GiB) a download at 100 MB/s needs 10 s to
-/// eat through it.
+/// The pace of free-space readings: at the default threshold (1 GiB) a
+/// download at 100 MB/s needs 10 s to eat through it.
 pub(super) const EVERY: Duration = Duration::from_secs(5);
+/// Load and memory are read every this many readings (15 s): the 1-minute
+/// load is an average over a minute, and on a busy machine it moves at
+/// every kernel update (5 s), so reading it at every reading would rebuild
+/// a snapshot every 5 s for a figure that says little more than one every
+/// 15 s does.
+const LOAD_EVERY: u32 = 3;
 
 /// The roles whose filesystems the guard watches: aria2 writes the
 /// downloads, workers their temp files.
@@ -38,14 +44,20 @@ impl HostWatch {
             .name("steward-host".into())
             .spawn(move || {
                 let mut sampler = HostSampler::new(dirs);
-                loop {
+                let mut reading = sampler.sample();
+                for turn in 1u32.. {
                     // Ends once the loop is gone (the receiver dropped).
-                    if tx.blocking_send(sampler.sample()).is_err() {
+                    if tx.blocking_send(reading.clone()).is_err() {
                         return;
                     }
                     // A pace, not a wait for something: nothing signals
                     // that the load or the free space moved.
                     std::thread::sleep(EVERY);
+                    if turn.is_multiple_of(LOAD_EVERY) {
+                        (reading.load_1m, reading.memory_used, reading.memory_total) =
+                            sampler.load_and_memory();
+                    }
+                    reading.filesystems = sampler.filesystems();
                 }
             });
         if let Err(e) = spawned {
@@ -170,16 +182,16 @@ mod tests {
             view: None,
         };
         assert_eq!(
-            watch.take(&reading(0.421, 50 * MIB)),
+            watch.take(&reading(0.41, 50 * MIB)),
             (true, Crossing::Steady)
         );
         // Moves below what is shown: no news.
         assert_eq!(
-            watch.take(&reading(0.4249, 50 * MIB + 1000)),
+            watch.take(&reading(0.4449, 50 * MIB + 1000)),
             (false, Crossing::Steady)
         );
         assert_eq!(
-            watch.take(&reading(0.43, 50 * MIB)),
+            watch.take(&reading(0.46, 50 * MIB)),
             (true, Crossing::Steady)
         );
         let (changed, crossing) = watch.take(&reading(0.43, 39 * MIB));

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// The machine, as the header and `status --json` show it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostView {
-    /// The 1-minute load average, rounded to 2 decimals.
+    /// The 1-minute load average, rounded to 1 decimal (see `host::round_load`).
     pub load_1m: f64,
     /// Memory in use (total less available), rounded to a tenth of its unit.
     pub memory_used_bytes: u64,

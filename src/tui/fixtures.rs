@@ -365,7 +365,7 @@ fn owner(
 pub fn host_view(low: bool) -> HostView {
     const GIB: u64 = 1 << 30;
     HostView {
-        load_1m: 0.42,
+        load_1m: 0.4,
         memory_used_bytes: 3 * GIB + GIB / 5,
         memory_total_bytes: 16 * GIB,
         filesystems: vec![

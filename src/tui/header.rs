@@ -121,7 +121,7 @@ pub fn render(
     // a narrow screen (the low-space warning is on the first line).
     if let Some(host) = &snapshot.host {
         second.push(Span::raw(format!(
-            " · load {:.2} · mem {}/{}",
+            " · load {:.1} · mem {}/{}",
             host.load_1m,
             format::short_bytes(host.memory_used_bytes),
             format::short_bytes(host.memory_total_bytes)

@@ -93,7 +93,7 @@ fn low_disk_space_turns_the_header_to_a_warning() {
         texts[0]
     );
     assert!(
-        texts[1].contains("load 0.42 · mem 3.2G/16G · free 120G, 512M"),
+        texts[1].contains("load 0.4 · mem 3.2G/16G · free 120G, 512M"),
         "{}",
         texts[1]
     );
