@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct HostView {
     /// The 1-minute load average, rounded to 1 decimal (see `host::round_load`).
     pub load_1m: f64,
-    /// Memory in use (total less available), rounded to a tenth of its unit.
+    /// Memory in use (total less available), rounded to two significant figures (`host::round_as_shown`).
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,
     /// One entry per filesystem holding the data dir, the downloads dir or
@@ -35,7 +35,7 @@ pub struct FsView {
     /// The first of those dirs.
     pub path: PathBuf,
     /// Space available to unprivileged writers (statvfs `f_bavail`),
-    /// rounded to a tenth of its unit.
+    /// rounded to two significant figures.
     pub available_bytes: u64,
     pub total_bytes: u64,
     /// Below `min_free_bytes` (only a filesystem holding downloads or temp is guarded).
