@@ -16,6 +16,7 @@ use crate::paths::DataDir;
 pub const STOP_SIGNALS: &[&str] = &["TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL"];
 
 const DURATION_HINT: &str = "use e.g. 500ms, 10s, 2m";
+const SIZE_HINT: &str = "use a whole number and one of B, KiB, MiB, GiB, TiB, e.g. 500MiB, 1GiB";
 
 /// The ceiling of the ages (`[temp] max_age`, `[trash] keep`): 100 years, far
 /// beyond any use, and far inside every i64-millisecond and `Instant` sum.
@@ -36,6 +37,26 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub ui: UiConfig,
     pub metrics: MetricsConfig,
+    pub host: HostConfig,
+}
+
+/// `[host]`: the machine steward runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// Below this much available space on the filesystem of the downloads
+    /// dir or of the temp root, aria2's downloads are paused and the header
+    /// warns, until space is back above it plus a margin.
+    #[serde(with = "byte_size")]
+    pub min_free_space: u64,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            min_free_space: 1 << 30,
+        }
+    }
 }
 
 /// `[metrics]`: the Prometheus endpoint.
@@ -466,6 +487,55 @@ impl Config {
     /// Root of the registered temp tree.
     pub fn temp_root(&self, data_dir: &DataDir) -> PathBuf {
         self.temp.root.clone().unwrap_or_else(|| data_dir.tmp_dir())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Byte sizes
+
+/// The units of [`parse_size`], largest first.
+const SIZE_UNITS: [(&str, u64); 5] = [
+    ("TiB", 1 << 40),
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+    ("B", 1),
+];
+
+/// Parses `500MiB`, `1GiB`, `0B` (a whole number and one binary unit, as
+/// written: "1gb" or "1.5GiB" are refused rather than guessed at).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    if num.is_empty() {
+        return None;
+    }
+    let n: u64 = num.parse().ok()?;
+    let (_, per) = SIZE_UNITS.iter().find(|(u, _)| *u == unit.trim_start())?;
+    n.checked_mul(*per)
+}
+
+/// The inverse of [`parse_size`]: the largest unit that divides exactly.
+pub fn format_size(bytes: u64) -> String {
+    let (unit, per) = SIZE_UNITS
+        .iter()
+        .find(|(_, per)| bytes != 0 && bytes.is_multiple_of(*per))
+        .unwrap_or(&("B", 1));
+    format!("{}{unit}", bytes / per)
+}
+
+mod byte_size {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(bytes: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_size(*bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_size(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid size {s:?} ({SIZE_HINT})")))
     }
 }
 
@@ -1002,6 +1072,60 @@ force_after = "1m"
             e.starts_with(
                 "config error in steward.toml line 2: stats_interval must be more than 0"
             ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sizes_are_parsed_strictly_and_errors_name_the_key() {
+        assert_eq!(Config::default().host.min_free_space, 1 << 30);
+        for (text, bytes) in [
+            ("1GiB", 1 << 30),
+            ("500MiB", 500 << 20),
+            ("0B", 0),
+            ("7 KiB", 7 << 10),
+            ("2TiB", 2 << 40),
+            ("1234B", 1234),
+        ] {
+            assert_eq!(parse_size(text), Some(bytes), "{text:?}");
+        }
+        for bad in [
+            "",
+            "GiB",
+            "1",
+            "1gb",
+            "1GB",
+            "1.5GiB",
+            "-1MiB",
+            "1 GiB x",
+            "99999999999TiB",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+        for bytes in [
+            0,
+            1,
+            1023,
+            1 << 10,
+            3 << 20,
+            1 << 30,
+            (1 << 30) + 1,
+            5 << 40,
+        ] {
+            assert_eq!(parse_size(&format_size(bytes)), Some(bytes));
+        }
+        assert_eq!(format_size(1 << 30), "1GiB");
+        assert_eq!(format_size(1536 << 10), "1536KiB");
+        let c = Config::from_str_named("[host]\nmin_free_space = \"64MiB\"\n", "x").unwrap();
+        assert_eq!(c.host.min_free_space, 64 << 20);
+        let e = err("[host]\n\nmin_free_space = \"1GB\"\n");
+        assert_eq!(
+            e,
+            "config error in steward.toml line 3: invalid size \"1GB\" for key \"min_free_space\" in [host] (use a whole number and one of B, KiB, MiB, GiB, TiB, e.g. 500MiB, 1GiB)"
+        );
+        let e = err("[host]\nmin_free_space = 1024\n");
+        assert!(
+            e.starts_with("config error in steward.toml line 2: invalid type: integer `1024` for key \"min_free_space\" in [host]"),
             "{e}"
         );
     }

@@ -1,7 +1,7 @@
 //! steward: a terminal dashboard and embedded lifecycle manager for
 //! multi-account automation services. Layers, top to bottom:
 //! `tui` → `manager` → subsystems (`accounts`, `tasks`, ...) → foundations
-//! (`store`, `proc`, `fs`, `lock`, `retry`, `config`, `paths`, `layout`,
+//! (`store`, `proc`, `fs`, `lock`, `host`, `retry`, `config`, `paths`, `layout`,
 //! `time`, `redact`).
 
 pub mod accounts;
@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod demo_worker;
 pub mod fs;
+pub mod host;
 pub mod layout;
 pub mod link;
 pub mod lock;

@@ -15,7 +15,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &[
         "model", "store", "proc", "fs", "lock", "retry", "config", "paths", "time", "redact",
-        "layout", "logging", "alloc", "link", "systemd",
+        "layout", "logging", "alloc", "link", "systemd", "host",
     ],
     &[
         "accounts",

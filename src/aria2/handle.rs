@@ -57,6 +57,8 @@ pub struct Aria2Handle {
     pub(crate) done: watch::Receiver<bool>,
     pub(crate) store: SharedStore,
     pub(crate) download_dir: PathBuf,
+    /// Downloads paused for low space (see `hold_downloads`).
+    pub(crate) held: super::hold::Held,
 }
 
 impl Aria2Handle {
@@ -165,6 +167,35 @@ impl Aria2Handle {
         downloads::remove(&rpc, &self.store, gid).await?;
         let _ = self.ctl.try_send(Ctl::Poke);
         Ok(())
+    }
+
+    /// Pauses the active and waiting downloads (low space), remembering
+    /// them; returns the gids newly paused. Downloads already paused (by the
+    /// operator) are left alone; called again, it pauses those started since.
+    pub async fn hold_downloads(&self) -> Result<Vec<String>, Aria2Error> {
+        let rpc = self.running_rpc()?;
+        let paused = super::hold::hold(&rpc, &self.store, &self.held).await?;
+        if !paused.is_empty() {
+            self.poke();
+        }
+        Ok(paused)
+    }
+
+    /// Whether downloads are held (this run's, or an earlier one's: see
+    /// `release_held_downloads`). False while a hold or release is under way.
+    pub fn holds_downloads(&self) -> bool {
+        self.held.try_lock().is_ok_and(|held| !held.is_empty())
+    }
+
+    /// Unpauses exactly the downloads `hold_downloads` paused (in this run
+    /// or, recorded in the store, an earlier one); returns the gids resumed.
+    pub async fn release_held_downloads(&self) -> Result<Vec<String>, Aria2Error> {
+        let rpc = self.running_rpc()?;
+        let resumed = super::hold::release(&rpc, &self.store, &self.held).await?;
+        if !resumed.is_empty() {
+            self.poke();
+        }
+        Ok(resumed)
     }
 
     /// Waits until the supervisor task has ended (after the cancel token fired:

@@ -27,6 +27,7 @@ pub mod binary;
 pub mod downloads;
 pub mod error;
 pub mod handle;
+mod hold;
 pub mod http;
 pub mod owners;
 pub mod poll;

@@ -194,6 +194,7 @@ impl Aria2Service {
             supervisor.run().await;
             let _ = done_tx.send(true);
         });
+        let held = std::sync::Arc::new(tokio::sync::Mutex::new(super::store::load_held(&store)));
         Aria2Handle {
             ctl: ctl_tx,
             view: view_rx,
@@ -201,6 +202,7 @@ impl Aria2Service {
             done: done_rx,
             store,
             download_dir: paths.download_dir,
+            held,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What aria2 keeps in the store: the running instance's identity
 //! (`aria2.instance`, JSON; never the secret itself, only the path of its 0600
-//! file), download owners (`aria2.owner.<gid>`), and audit events.
+//! file), download owners (`aria2.owner.<gid>`), the downloads held for low
+//! space (`aria2.held`), and audit events.
 
 use std::path::PathBuf;
 use std::sync::MutexGuard;
@@ -18,6 +19,9 @@ pub use crate::store::SharedStore;
 pub const INSTANCE_KEY: &str = "aria2.instance";
 /// Meta key prefix of download owners: `aria2.owner.<gid>` = account id.
 pub const OWNER_PREFIX: &str = "aria2.owner.";
+/// Meta key of the gids paused for low space (a JSON list): kept across a
+/// restart, whose session keeps them paused, so the next run resumes them.
+pub const HELD_KEY: &str = "aria2.held";
 
 /// The identity of the aria2c steward started for this data dir, recorded
 /// right after spawning it and removed once it is stopped.
@@ -89,6 +93,38 @@ pub fn forget_owner(store: &SharedStore, gid: &str) -> Result<(), Aria2Error> {
         .delete_meta(&format!("{OWNER_PREFIX}{gid}"))
         .map(drop)
         .map_err(store_err)
+}
+
+/// The gids paused for low space by an earlier run (or this one); none when
+/// unreadable (logged: those downloads then wait for the operator).
+pub fn load_held(store: &SharedStore) -> std::collections::BTreeSet<String> {
+    let text = match lock(store).get_meta(HELD_KEY) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Default::default(),
+        Err(e) => {
+            tracing::warn!("cannot read {HELD_KEY}: {e}");
+            return Default::default();
+        }
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| {
+        tracing::warn!("ignoring unreadable {HELD_KEY} record: {e}");
+        Default::default()
+    })
+}
+
+/// Records the held gids (an empty set removes the record).
+pub fn save_held(
+    store: &SharedStore,
+    held: &std::collections::BTreeSet<String>,
+) -> Result<(), Aria2Error> {
+    if held.is_empty() {
+        return lock(store)
+            .delete_meta(HELD_KEY)
+            .map(drop)
+            .map_err(store_err);
+    }
+    let text = serde_json::to_string(held).map_err(store_err)?;
+    lock(store).set_meta(HELD_KEY, &text).map_err(store_err)
 }
 
 /// Appends an audit event; a failure is logged, never fatal.

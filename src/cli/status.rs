@@ -186,6 +186,31 @@ fn render(snap: &Snapshot, now: i64) -> String {
             temp.orphaned
         ));
     }
+    if let Some(host) = &snap.host {
+        out.push_str(&format!(
+            "host: load {:.1} · memory {} of {} used\n",
+            host.load_1m,
+            human_bytes(host.memory_used_bytes),
+            human_bytes(host.memory_total_bytes)
+        ));
+        for fs in &host.filesystems {
+            out.push_str(&format!(
+                "disk: {} free of {} on {} ({}){}\n",
+                human_bytes(fs.available_bytes),
+                human_bytes(fs.total_bytes),
+                fs.path.display(),
+                fs.holds.join(", "),
+                if fs.low { " · LOW" } else { "" }
+            ));
+        }
+        if host.low_space {
+            out.push_str(&format!(
+                "warning: low disk space (below [host] min_free_space {}): downloads paused until above {}\n",
+                human_bytes(host.min_free_bytes),
+                human_bytes(host.resume_above_bytes)
+            ));
+        }
+    }
     if snap.accounts.is_empty() {
         out.push_str("no accounts (add one: steward account add ID)\n");
         return out;

@@ -5,6 +5,7 @@ mod adoption;
 mod control;
 mod download_tasks;
 mod handle;
+mod host_watch;
 mod listen;
 mod liveness;
 pub mod metrics;

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use crate::model::{
-    AccountView, Aria2View, Instance, LastShutdown, Notice, NoticeLevel, PendingItem, PhaseState,
-    ShutdownView, Snapshot, SweepTotals, SweepView, TaskView, TempView,
+    AccountView, Aria2View, HostView, Instance, LastShutdown, Notice, NoticeLevel, PendingItem,
+    PhaseState, ShutdownView, Snapshot, SweepTotals, SweepView, TaskView, TempView,
 };
 use crate::proc::Usage;
 use crate::time::now_ms;
@@ -69,6 +69,7 @@ pub(super) struct Parts {
     pub tasks: Vec<TaskView>,
     pub aria2: Option<Aria2View>,
     pub temp: Option<TempView>,
+    pub host: Option<HostView>,
     pub sweep: Option<SweepView>,
     pub shutdown: Option<ShutdownView>,
     pub last_shutdown: Option<LastShutdown>,
@@ -261,6 +262,7 @@ fn build(parts: Parts) -> Snapshot {
         tasks,
         aria2,
         temp,
+        host,
         sweep,
         mut shutdown,
         last_shutdown,
@@ -309,6 +311,7 @@ fn build(parts: Parts) -> Snapshot {
         tasks,
         aria2,
         temp,
+        host,
         sweep,
         shutdown,
         last_shutdown,

@@ -10,6 +10,7 @@
 mod accounts;
 mod aria2;
 mod command;
+mod host;
 mod protocol;
 mod secret;
 mod shutdown;
@@ -23,6 +24,7 @@ pub use aria2::{
     Aria2Exit, Aria2Global, Aria2State, Aria2View, DownloadStatus, DownloadView, ForeignAria2,
 };
 pub use command::Command;
+pub use host::{FsView, HostView};
 pub use protocol::{
     Answer, Ask, Hello, LogLevel, LogLine, PROTOCOL_VERSION, Request, Role, ServerFrame, Welcome,
 };

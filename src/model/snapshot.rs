@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AccountView, Aria2View, ShutdownView, SweepTotals, SweepView, TaskView, TempView};
+use super::{
+    AccountView, Aria2View, HostView, ShutdownView, SweepTotals, SweepView, TaskView, TempView,
+};
 
 /// One published view of the whole instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -20,6 +22,10 @@ pub struct Snapshot {
     pub aria2: Option<Aria2View>,
     /// Filled by the temp registry; `None` where it is not part of this build.
     pub temp: Option<TempView>,
+    /// Load, memory and free space of the machine; `None` before the first
+    /// sample (and in the status of a stopped instance).
+    #[serde(default)]
+    pub host: Option<HostView>,
     /// The dashboard's sweep: a preview, then its results, until dismissed.
     #[serde(default)]
     pub sweep: Option<SweepView>,

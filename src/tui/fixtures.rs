@@ -234,6 +234,7 @@ pub fn busy_snapshot() -> Snapshot {
         ],
         aria2: Some(aria2_running()),
         temp: Some(temp_view()),
+        host: Some(host_view(false)),
         last_shutdown: Some(LastShutdown::Crashed),
         notices: vec![
             Notice {
@@ -357,6 +358,36 @@ fn owner(
         files: counts[1],
         dirs: counts[2],
         bytes: kib * 1024,
+    }
+}
+
+/// A host with its data dir on one filesystem and the downloads on
+/// another; `low`: the downloads' is below the threshold.
+pub fn host_view(low: bool) -> HostView {
+    const GIB: u64 = 1 << 30;
+    HostView {
+        load_1m: 0.4,
+        memory_used_bytes: 3 * GIB + GIB / 5,
+        memory_total_bytes: 16 * GIB,
+        filesystems: vec![
+            FsView {
+                holds: vec!["data".into(), "temp".into()],
+                path: "/srv/steward".into(),
+                available_bytes: 120 * GIB,
+                total_bytes: 200 * GIB,
+                low: false,
+            },
+            FsView {
+                holds: vec!["downloads".into()],
+                path: "/mnt/downloads".into(),
+                available_bytes: if low { GIB / 2 } else { 2 * GIB },
+                total_bytes: 4 * GIB,
+                low,
+            },
+        ],
+        min_free_bytes: GIB,
+        low_space: low,
+        resume_above_bytes: GIB + GIB / 10,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The two header lines: who and where (version, embedded or attached, pid, uptime at minute
-//! granularity, data dir), then the counts, and warnings about an unclean
-//! previous run or running as root.
+//! granularity, data dir), then the counts and the host (load, memory, free
+//! space), and warnings about an unclean previous run, running as root or
+//! low disk space.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -41,6 +42,24 @@ pub fn render(
                 first.push(Span::styled(" · read-only", theme.warn()));
             }
         }
+    }
+    // Right after who and where, before anything else: it fits 80 columns
+    // there, and it asks for action.
+    if let Some(host) = snapshot.host.as_ref().filter(|h| h.low_space) {
+        let left = host
+            .filesystems
+            .iter()
+            .filter(|f| f.holds.iter().any(|r| r == "downloads" || r == "temp"))
+            .map(|f| f.available_bytes)
+            .min()
+            .unwrap_or(0);
+        first.push(Span::styled(
+            format!(
+                " · ⚠ disk low: {} free, downloads paused",
+                format::short_bytes(left)
+            ),
+            theme.error(),
+        ));
     }
     first.push(Span::raw(format!(
         " · up {}",
@@ -90,13 +109,32 @@ pub fn render(
         .temp
         .as_ref()
         .map_or_else(|| "n/a".to_string(), |t| time::human_bytes(t.bytes));
-    let second = Line::from(vec![
+    let mut second = vec![
         Span::raw(format!(
             "accounts {running}/{} running · tasks {live_tasks} live · aria2 ",
             snapshot.accounts.len()
         )),
         aria2,
         Span::raw(format!(" · temp {temp}")),
-    ]);
+    ];
+    // Last, and short (`3.2G`, as htop writes them): the first thing cut on
+    // a narrow screen (the low-space warning is on the first line).
+    if let Some(host) = &snapshot.host {
+        second.push(Span::raw(format!(
+            " · load {:.1} · mem {}/{}",
+            host.load_1m,
+            format::short_bytes(host.memory_used_bytes),
+            format::short_bytes(host.memory_total_bytes)
+        )));
+        let free: Vec<String> = host
+            .filesystems
+            .iter()
+            .map(|f| format::short_bytes(f.available_bytes))
+            .collect();
+        if !free.is_empty() {
+            second.push(Span::raw(format!(" · free {}", free.join(", "))));
+        }
+    }
+    let second = Line::from(second);
     frame.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
 }

@@ -77,6 +77,29 @@ fn accounts_pane() {
 }
 
 #[test]
+fn low_disk_space_turns_the_header_to_a_warning() {
+    let mut snapshot = fixtures::busy_snapshot();
+    snapshot.host = Some(fixtures::host_view(true));
+    let app = app_after(&[], &snapshot);
+    let texts = snapshot_both("low_disk_space", &app, &snapshot);
+    // At 80 columns the warning is on the first line; the figures are cut.
+    assert!(
+        texts[0]
+            .lines()
+            .next()
+            .unwrap()
+            .contains("⚠ disk low: 512M free, downloads paused"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].contains("load 0.4 · mem 3.2G/16G · free 120G, 512M"),
+        "{}",
+        texts[1]
+    );
+}
+
+#[test]
 fn tasks_pane() {
     let snapshot = fixtures::busy_snapshot();
     let app = app_after(

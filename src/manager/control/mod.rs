@@ -20,11 +20,12 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::adoption;
 use super::download_tasks::DownloadTasks;
 use super::handle::{Call, ManagerOptions};
+use super::host_watch::HostWatch;
 use super::publish::{Parts, Publisher};
 use super::store_watch::{StoreMonitor, StoreWake};
 use super::sweeps::Sweeps;
@@ -32,7 +33,8 @@ use super::usage::UsageWatch;
 use crate::accounts::fleet::Fleet;
 use crate::accounts::handover::Handover;
 use crate::accounts::keeper::Keeper;
-use crate::aria2::Aria2Handle;
+use crate::aria2::{Aria2Error, Aria2Handle};
+use crate::host::Crossing;
 use crate::lock::InstanceLock;
 use crate::model::{Aria2View, Command, Instance, LastShutdown, NoticeLevel, ShutdownView};
 use crate::shutdown::Progress;
@@ -66,6 +68,8 @@ struct Control {
     /// Operator actions still under way beside the loop (see `start`).
     actions: TaskTracker,
     usage: UsageWatch,
+    /// Load, memory, free space, and the low-space guard.
+    host: HostWatch,
     store_monitor: StoreMonitor,
     /// Adopted descendants outside their worker's group, by account.
     escaped: adoption::Escaped,
@@ -133,6 +137,7 @@ impl Control {
                 wake = self.store_monitor.next(), if running => self.on_store(wake),
                 // A shutdown stops sampling: every row is on its way out.
                 () = self.usage.due(), if running => self.on_sample(),
+                Some(reading) = self.host.next(), if running => self.on_host(reading),
                 () = self.publisher.due() => self.publisher.on_due(),
                 () = self.pulse.due() => self.on_pulse(),
                 done = plan_done(&mut self.stopping.plan) => break done,
@@ -246,6 +251,104 @@ impl Control {
         moved
     }
 
+    /// A host reading: true when a shown figure changed. On a crossing of
+    /// the low-space line, one log line and the downloads held or released;
+    /// while space stays low, downloads started since are held too; while it
+    /// is fine, downloads still held (a failed release, an earlier run's hold)
+    /// are released.
+    fn on_host(&mut self, reading: crate::host::HostSample) -> bool {
+        let (changed, crossing) = self.host.take(&reading);
+        match crossing {
+            Crossing::WentLow => {
+                let line = self
+                    .host
+                    .view()
+                    .map(|v| super::host_watch::low_space_line(&v))
+                    .unwrap_or_default();
+                warn!("{line}");
+                self.publisher.notice(NoticeLevel::Warn, line);
+                self.hold_downloads();
+            }
+            Crossing::Recovered => {
+                let line = "disk space is back above the low-space line: resuming the downloads steward paused";
+                info!("{line}");
+                self.publisher.notice(NoticeLevel::Info, line);
+                self.release_downloads();
+            }
+            // A hold or release that failed (aria2 restarting) is tried
+            // again; an earlier run's hold ends once space allows.
+            Crossing::Steady if self.host.is_low() && self.aria2_has_work() => {
+                self.hold_downloads();
+            }
+            Crossing::Steady if !self.host.is_low() && self.aria2.handle.holds_downloads() => {
+                self.release_downloads();
+            }
+            Crossing::Steady => {}
+        }
+        changed || crossing != Crossing::Steady
+    }
+
+    /// aria2 has a download that is writing, or about to.
+    fn aria2_has_work(&self) -> bool {
+        self.aria2.view.borrow().downloads.iter().any(|d| {
+            matches!(
+                d.status,
+                crate::model::DownloadStatus::Active | crate::model::DownloadStatus::Waiting
+            )
+        })
+    }
+
+    /// Pauses aria2's active and waiting downloads, beside the loop.
+    fn hold_downloads(&self) {
+        let aria2 = self.aria2.handle.clone();
+        let notices = self.notices.clone();
+        tokio::spawn(async move {
+            match aria2.hold_downloads().await {
+                Ok(gids) if gids.is_empty() => {}
+                Ok(gids) => {
+                    info!(
+                        count = gids.len(),
+                        ?gids,
+                        "downloads paused for low disk space"
+                    );
+                    let _ = notices.send((
+                        NoticeLevel::Warn,
+                        format!("{} download(s) paused for low disk space", gids.len()),
+                    ));
+                }
+                // No aria2 running: nothing is downloading.
+                Err(Aria2Error::Disabled | Aria2Error::NotRunning { .. }) => {}
+                Err(e) => warn!(error = %e, "cannot pause downloads for low disk space"),
+            }
+        });
+    }
+
+    /// Resumes the downloads `hold_downloads` paused, beside the loop.
+    fn release_downloads(&self) {
+        let aria2 = self.aria2.handle.clone();
+        let notices = self.notices.clone();
+        tokio::spawn(async move {
+            match aria2.release_held_downloads().await {
+                Ok(gids) if gids.is_empty() => {}
+                Ok(gids) => {
+                    info!(
+                        count = gids.len(),
+                        ?gids,
+                        "downloads resumed: disk space is back"
+                    );
+                    let _ = notices.send((
+                        NoticeLevel::Info,
+                        format!("{} download(s) resumed: disk space is back", gids.len()),
+                    ));
+                }
+                Err(Aria2Error::Disabled | Aria2Error::NotRunning { .. }) => {}
+                Err(e) => {
+                    warn!(error = %e, "cannot resume the downloads paused for low disk space")
+                }
+            }
+        });
+    }
+
     /// The loop's own heartbeat: the watchdog ping comes from here only.
     fn on_pulse(&mut self) -> bool {
         self.pulse.beat();
@@ -261,6 +364,7 @@ impl Control {
             tasks: self.tasks.views(),
             aria2: Some(self.aria2.view.borrow().clone()),
             temp: Some(self.temp.stats()),
+            host: self.host.view(),
             sweep: self.sweeps.view(),
             shutdown: self.stopping.progress.as_ref().and_then(|p| p.view()),
             last_shutdown: self.last_shutdown,

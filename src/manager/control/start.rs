@@ -20,6 +20,7 @@ use crate::aria2::{Aria2Handle, Aria2Service};
 use crate::lock::InstanceLock;
 use crate::manager::download_tasks::DownloadTasks;
 use crate::manager::handle::{Call, ManagerHandle, ManagerOptions, RunningManager, StartError};
+use crate::manager::host_watch::HostWatch;
 use crate::manager::listen::{ControlSocket, Served};
 use crate::manager::liveness::{Liveness, Pulse};
 use crate::manager::metrics::MetricsServer;
@@ -176,6 +177,14 @@ pub(crate) async fn start(
     let escaped = adoption::spawn_reaper(options.data_dir.sessions_dir(), changed.clone());
     let mut usage = UsageWatch::default();
     usage.look_now();
+    let host = HostWatch::start(
+        vec![
+            ("data", options.data_dir.root().to_path_buf()),
+            ("downloads", options.config.download_dir(&options.data_dir)),
+            ("temp", options.config.temp_root(&options.data_dir)),
+        ],
+        options.config.host.min_free_space,
+    );
     let control = Control {
         options,
         store,
@@ -213,6 +222,7 @@ pub(crate) async fn start(
         },
         actions,
         usage,
+        host,
         store_monitor,
         escaped,
         keeper,

@@ -376,6 +376,50 @@ impl SnapshotMetrics {
             sweeps.bytes_freed,
         )?;
 
+        // The host (absent before the first reading).
+        if let Some(host) = &snap.host {
+            single(
+                &mut e,
+                "steward_host_load1",
+                "The host's 1-minute load average (as shown, 1 decimal)",
+                None,
+                host.load_1m,
+            )?;
+            single(
+                &mut e,
+                "steward_host_memory_used",
+                "Memory in use on the host (as shown, two significant figures)",
+                Some(&bytes),
+                host.memory_used_bytes,
+            )?;
+            single(
+                &mut e,
+                "steward_host_memory_total",
+                "The host's memory",
+                Some(&bytes),
+                host.memory_total_bytes,
+            )?;
+            // One sample per filesystem steward writes to, named by which of
+            // its dirs it holds: at most three, whatever the fleet.
+            let holds = |fs: &crate::model::FsView| fs.holds.join(",");
+            gauges(
+                &mut e,
+                "steward_host_filesystem_available",
+                "Space available on each filesystem holding steward's data, downloads or temp dirs",
+                Some(&bytes),
+                host.filesystems
+                    .iter()
+                    .map(|fs| ([("holds", holds(fs))], fs.available_bytes)),
+            )?;
+            single(
+                &mut e,
+                "steward_host_low_space",
+                "1 while space under the downloads or temp dir is below [host] min_free_space (downloads are held)",
+                None,
+                u64::from(host.low_space),
+            )?;
+        }
+
         // The previous run's shutdown.
         gauges(
             &mut e,
@@ -418,6 +462,35 @@ mod tests {
                 ..Default::default()
             },
         }
+    }
+
+    #[test]
+    fn the_host_and_its_low_space_flag_are_exported() {
+        let snap = Snapshot {
+            host: Some(crate::model::HostView {
+                load_1m: 0.5,
+                memory_used_bytes: 100,
+                memory_total_bytes: 200,
+                filesystems: vec![crate::model::FsView {
+                    holds: vec!["data".into(), "downloads".into()],
+                    available_bytes: 7,
+                    ..Default::default()
+                }],
+                low_space: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = encode(Arc::new(snap), 0);
+        for line in [
+            "steward_host_low_space 1",
+            "steward_host_filesystem_available_bytes{holds=\"data,downloads\"} 7",
+            "steward_host_memory_total_bytes 200",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+        // Before the first reading: no host series at all.
+        assert!(!encode(Arc::new(Snapshot::default()), 0).contains("steward_host_"));
     }
 
     #[test]
