@@ -1,6 +1,7 @@
 //! The embedded manager: owns the subsystems, runs the control loop, executes
 //! `Command`s and publishes `Snapshot`s. Never imports ratatui.
 
+mod accept;
 mod adoption;
 mod control;
 mod download_tasks;

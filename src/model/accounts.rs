@@ -80,6 +80,25 @@ pub enum WorkerState {
 }
 
 impl WorkerState {
+    /// Every state's [`word`](Self::word), in the order of the enum.
+    pub const WORDS: [&'static str; 7] = [
+        "starting", "running", "backoff", "stopping", "stopped", "exited", "failed",
+    ];
+
+    /// One word for the state, the same at every instant: the dashboard's
+    /// filter and the metrics' `state` label.
+    pub fn word(&self) -> &'static str {
+        match self {
+            WorkerState::Starting => "starting",
+            WorkerState::Running => "running",
+            WorkerState::Backoff { .. } => "backoff",
+            WorkerState::Stopping { .. } => "stopping",
+            WorkerState::Stopped => "stopped",
+            WorkerState::Exited { .. } => "exited",
+            WorkerState::Failed { .. } => "failed",
+        }
+    }
+
     /// `running`, `backoff (next in 4s)`, `exited (code 1)`, ...
     pub fn label(&self, now_ms: i64) -> String {
         match self {
@@ -139,6 +158,26 @@ pub struct RestartRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_lists_every_state_word_in_order() {
+        let states = [
+            WorkerState::Starting,
+            WorkerState::Running,
+            WorkerState::Backoff { until_ms: 0 },
+            WorkerState::Stopping { deadline_ms: 0 },
+            WorkerState::Stopped,
+            WorkerState::Exited {
+                code: None,
+                signal: None,
+            },
+            WorkerState::Failed {
+                reason: String::new(),
+            },
+        ];
+        let words: Vec<&str> = states.iter().map(WorkerState::word).collect();
+        assert_eq!(words, WorkerState::WORDS);
+    }
 
     #[test]
     fn worker_labels_read_like_the_issue_says() {

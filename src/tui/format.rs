@@ -17,19 +17,6 @@ pub fn coarse_age(from_ms: i64, now_ms: i64) -> String {
     }
 }
 
-/// One word for a worker state, the same at every instant (used for filtering).
-pub fn worker_word(state: &WorkerState) -> &'static str {
-    match state {
-        WorkerState::Starting => "starting",
-        WorkerState::Running => "running",
-        WorkerState::Backoff { .. } => "backoff",
-        WorkerState::Stopping { .. } => "stopping",
-        WorkerState::Stopped => "stopped",
-        WorkerState::Exited { .. } => "exited",
-        WorkerState::Failed { .. } => "failed",
-    }
-}
-
 /// A symbol that goes with every worker state label, so state never rests on colour.
 pub fn worker_symbol(state: &WorkerState) -> &'static str {
     match state {

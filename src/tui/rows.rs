@@ -57,12 +57,7 @@ pub fn accounts<'s>(snapshot: &'s Snapshot, filter: &str) -> Vec<&'s AccountView
     snapshot
         .accounts
         .iter()
-        .filter(|a| {
-            matches(
-                filter,
-                &[&a.id, &a.name, format::worker_word(&a.worker.state)],
-            )
-        })
+        .filter(|a| matches(filter, &[&a.id, &a.name, a.worker.state.word()]))
         .collect()
 }
 

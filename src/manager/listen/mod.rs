@@ -103,20 +103,9 @@ async fn accept_loop(
     connections: TaskTracker,
 ) {
     let me = rustix::process::geteuid().as_raw();
-    loop {
-        let accepted = tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors, say: the next accept may succeed.
-                warn!(error = %e, "control socket: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some(stream) =
+        super::accept::next_connection(&stop, "control socket", || listener.accept()).await
+    {
         let (who, allowed) = match stream.peer_cred() {
             Ok(cred) => (
                 format!(

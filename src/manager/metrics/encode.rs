@@ -19,11 +19,6 @@ use crate::model::{
 
 /// The `Content-Type` of what `encode` writes.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
-
-/// Every worker state, by the name the `state` label gives it.
-const WORKER_STATES: [&str; 7] = [
-    "starting", "running", "backoff", "stopping", "stopped", "exited", "failed",
-];
 const DOWNLOAD_STATUSES: [DownloadStatus; 6] = [
     DownloadStatus::Active,
     DownloadStatus::Waiting,
@@ -72,18 +67,6 @@ fn text_of(metrics: SnapshotMetrics) -> String {
     // are the writer's: none.
     let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
     out
-}
-
-fn state_name(state: &WorkerState) -> &'static str {
-    match state {
-        WorkerState::Starting => "starting",
-        WorkerState::Running => "running",
-        WorkerState::Backoff { .. } => "backoff",
-        WorkerState::Stopping { .. } => "stopping",
-        WorkerState::Stopped => "stopped",
-        WorkerState::Exited { .. } => "exited",
-        WorkerState::Failed { .. } => "failed",
-    }
 }
 
 fn sweep_kind_name(kind: SweepKind) -> &'static str {
@@ -201,11 +184,11 @@ impl SnapshotMetrics {
             "steward_accounts",
             "Accounts by their worker's state",
             None,
-            WORKER_STATES.iter().map(|&state| {
+            WorkerState::WORDS.iter().map(|&state| {
                 let n = snap
                     .accounts
                     .iter()
-                    .filter(|a| state_name(&a.worker.state) == state)
+                    .filter(|a| a.worker.state.word() == state)
                     .count() as u64;
                 ([("state", state)], n)
             }),

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::encode::{CONTENT_TYPE, encode_clock, encode_snapshot};
 use crate::manager::liveness::Liveness;
@@ -118,20 +118,10 @@ async fn accept_loop(
     connections: TaskTracker,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let accepted = tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors, say: the next accept may succeed.
-                warn!(error = %e, "metrics endpoint: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some(stream) =
+        crate::manager::accept::next_connection(&stop, "metrics endpoint", || listener.accept())
+            .await
+    {
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
                 let (served, stop) = (served.clone(), stop.clone());
