@@ -300,51 +300,48 @@ impl Control {
 
     /// Pauses aria2's active and waiting downloads, beside the loop.
     fn hold_downloads(&self) {
-        let aria2 = self.aria2.handle.clone();
-        let notices = self.notices.clone();
-        tokio::spawn(async move {
-            match aria2.hold_downloads().await {
-                Ok(gids) if gids.is_empty() => {}
-                Ok(gids) => {
-                    info!(
-                        count = gids.len(),
-                        ?gids,
-                        "downloads paused for low disk space"
-                    );
-                    let _ = notices.send((
-                        NoticeLevel::Warn,
-                        format!("{} download(s) paused for low disk space", gids.len()),
-                    ));
-                }
-                // No aria2 running: nothing is downloading.
-                Err(Aria2Error::Disabled | Aria2Error::NotRunning { .. }) => {}
-                Err(e) => warn!(error = %e, "cannot pause downloads for low disk space"),
-            }
-        });
+        self.move_held_downloads(true);
     }
 
     /// Resumes the downloads `hold_downloads` paused, beside the loop.
     fn release_downloads(&self) {
+        self.move_held_downloads(false);
+    }
+
+    /// Holds (`hold`) or releases the downloads, beside the loop; says how
+    /// many moved in the log and as a notice.
+    fn move_held_downloads(&self, hold: bool) {
         let aria2 = self.aria2.handle.clone();
         let notices = self.notices.clone();
+        let (level, done, failed) = if hold {
+            (
+                NoticeLevel::Warn,
+                "paused for low disk space",
+                "cannot pause downloads for low disk space",
+            )
+        } else {
+            (
+                NoticeLevel::Info,
+                "resumed: disk space is back",
+                "cannot resume the downloads paused for low disk space",
+            )
+        };
         tokio::spawn(async move {
-            match aria2.release_held_downloads().await {
+            let moved = if hold {
+                aria2.hold_downloads().await
+            } else {
+                aria2.release_held_downloads().await
+            };
+            match moved {
                 Ok(gids) if gids.is_empty() => {}
                 Ok(gids) => {
-                    info!(
-                        count = gids.len(),
-                        ?gids,
-                        "downloads resumed: disk space is back"
-                    );
-                    let _ = notices.send((
-                        NoticeLevel::Info,
-                        format!("{} download(s) resumed: disk space is back", gids.len()),
-                    ));
+                    info!(count = gids.len(), ?gids, "downloads {done}");
+                    let text = format!("{} download(s) {done}", gids.len());
+                    let _ = notices.send((level, text));
                 }
+                // No aria2 running: nothing is downloading.
                 Err(Aria2Error::Disabled | Aria2Error::NotRunning { .. }) => {}
-                Err(e) => {
-                    warn!(error = %e, "cannot resume the downloads paused for low disk space")
-                }
+                Err(e) => warn!(error = %e, "{failed}"),
             }
         });
     }
